@@ -1,0 +1,32 @@
+"""Every error webinfer raises on purpose. Each names the offending value.
+
+Not here: internal assertion failures (those are bugs, and stay plain ``assert``).
+"""
+
+
+class WebinferError(Exception):
+    """Base class: anything webinfer reports to a user as a one-line message."""
+
+
+class GGUFError(WebinferError, ValueError):
+    """A GGUF file is malformed, truncated, hostile, or uses something unsupported."""
+
+
+class UnsupportedModelError(WebinferError, ValueError):
+    """The file is a valid GGUF but describes an architecture or tensor type we cannot run."""
+
+
+class TokenizerError(WebinferError, ValueError):
+    """The tokenizer metadata is missing or inconsistent."""
+
+
+class ChatTemplateError(WebinferError, ValueError):
+    """A chat template that cannot be rendered (unknown family without jinja2, or a template error)."""
+
+
+class ContextLengthError(WebinferError, ValueError):
+    """A prompt (plus what is asked to be generated) does not fit the model's context."""
+
+
+class DeviceError(WebinferError, RuntimeError):
+    """A compute device is missing, too small, or failed."""
