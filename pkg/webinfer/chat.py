@@ -1,0 +1,138 @@
+"""Chat on top of Model: a multi-turn ChatSession and an OpenAI-shaped chat completion.
+
+A ChatSession keeps the messages; each turn renders the whole conversation with the model's
+chat template, and the model's KV cache makes that cheap (only the new turn is prefilled).
+Truncation policy: when a conversation no longer fits the context (leaving room for the
+answer), the oldest user/assistant turns are dropped (the system message stays); if the newest
+user message alone does not fit, ContextLengthError.
+
+Not here: template rendering (chat_template), the token loop (generate).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from .errors import ContextLengthError
+from .model import _run_sync
+
+# OpenAI argument names -> ours (the rest pass through unchanged).
+_OPENAI_KEYS = {"max_completion_tokens": "max_tokens"}
+
+
+class ChatSession:
+    def __init__(self, model, system: str | None = None, **defaults):
+        self.model = model
+        self.messages: list[dict] = [{"role": "system", "content": system}] if system else []
+        self.defaults = defaults     # generate() keywords used on every turn unless overridden
+        self.last = None             # the Completion of the latest turn
+
+    def prompt_ids(self, reserve: int) -> list[int]:
+        """The conversation as ids, dropping the oldest turns until prompt + reserve fits."""
+        m = self.model
+        while True:
+            ids = m.encode_chat(self.messages)
+            if len(ids) + reserve <= m.n_ctx:
+                return ids
+            first = 1 if self.messages and self.messages[0]["role"] == "system" else 0
+            if len(self.messages) - first <= 1:
+                raise ContextLengthError(
+                    f"the message is {len(ids)} tokens with the template; the context holds {m.n_ctx} "
+                    f"and {reserve} are kept for the answer: shorten it")
+            del self.messages[first:first + 2 if len(self.messages) - first > 2 else first + 1]
+
+    async def send(self, text: str, **kw):
+        """Add a user message and stream the assistant's answer (an async generator of deltas)."""
+        opts = {**self.defaults, **kw}
+        reserve = min(int(opts.get("max_tokens", 256)), self.model.n_ctx // 4)
+        self.messages.append({"role": "user", "content": text})
+        gen = self.model.generate(self.prompt_ids(reserve), **opts)
+        try:
+            async for delta in gen:
+                yield delta
+        finally:
+            self.last = gen.result
+            if gen.result is not None:
+                self.messages.append({"role": "assistant", "content": gen.result.text})
+
+    async def asay(self, text: str, **kw):
+        """Send and wait for the whole answer; returns the Completion."""
+        async for _ in self.send(text, **kw):
+            pass
+        return self.last
+
+    def say(self, text: str, **kw):
+        """Synchronous asay (CPython)."""
+        return _run_sync(self.asay(text, **kw))
+
+    def reset(self) -> None:
+        """New chat: keep only the system message."""
+        self.messages = [m for m in self.messages[:1] if m["role"] == "system"]
+
+
+def _gen_kwargs(kw: dict) -> dict:
+    out = {}
+    for k, v in kw.items():
+        if v is None:
+            continue
+        k = _OPENAI_KEYS.get(k, k)
+        if k == "stop" and isinstance(v, str):
+            v = [v]
+        if k == "logit_bias":
+            v = {int(t): float(b) for t, b in v.items()}
+        out[k] = v
+    return out
+
+
+def _envelope(model, kind: str) -> dict:
+    return {"id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": kind,
+            "created": int(time.time()), "model": model.config.name}
+
+
+def _usage(c) -> dict:
+    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+            "total_tokens": c.prompt_tokens + c.completion_tokens}
+
+
+async def acreate_chat_completion(model, messages, stream: bool = False, **kw):
+    """OpenAI-shaped chat completion. stream=False: a dict; stream=True: an async generator of chunks."""
+    gen = model.generate(model.encode_chat(messages), **_gen_kwargs(kw))
+    if stream:
+        return _chunks(model, gen)
+    async for _ in gen:
+        pass
+    c = gen.result
+    return {**_envelope(model, "chat.completion"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
+                         "finish_reason": c.finish_reason}],
+            "usage": _usage(c)}
+
+
+async def _chunks(model, gen):
+    env = _envelope(model, "chat.completion.chunk")
+    yield {**env, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    async for delta in gen:
+        yield {**env, "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
+    yield {**env, "choices": [{"index": 0, "delta": {}, "finish_reason": gen.result.finish_reason}],
+           "usage": _usage(gen.result)}
+
+
+def create_chat_completion(model, messages, stream: bool = False, **kw):
+    """Synchronous version (CPython). stream=True gives a plain iterator of chunks."""
+    if not stream:
+        return _run_sync(acreate_chat_completion(model, messages, **kw))
+    import asyncio
+    loop = asyncio.new_event_loop()
+    agen = loop.run_until_complete(acreate_chat_completion(model, messages, stream=True, **kw))
+
+    def it():
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.close()
+    return it()

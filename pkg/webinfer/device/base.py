@@ -1,0 +1,78 @@
+"""The Device protocol: the ops vocabulary the forward pass is written against.
+
+A device owns memory (weights, activations, the KV cache) and runs ops on it. There are two
+kinds: ``numpy`` (the reference and the fallback) and ``webgpu`` (WGSL kernels, over the
+browser's navigator.gpu or over wgpu-py). The model code calls only what is listed here and
+never asks which device it runs on.
+
+Tensors are opaque handles: a NumPy array on the numpy device, a GPU buffer view on webgpu.
+Activations are 2-D, ``(n_tokens, width)`` float32, row-major. Only ``read`` crosses back to
+NumPy, and it is async (a GPU readback is).
+
+What is *not* here: sampling policy (webinfer.sampling), the loop over tokens (webinfer.generate),
+file formats (webinfer.formats).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ..weights import QWeight
+
+Tensor = Any  # a device-owned activation, (n_tokens, width) float32
+
+
+class KVCache(Protocol):
+    n_ctx: int          # positions the cache can hold
+
+
+class Device(Protocol):
+    name: str            # "numpy" or "webgpu"
+    description: str     # shown to users: "webgpu: NVIDIA H100 (Vulkan)", "numpy: no GPU adapter"
+
+    # -- memory, at load time --------------------------------------------------------------
+    def weight(self, w: QWeight) -> Any:
+        """Take a (possibly quantized) weight matrix; returns an opaque handle used by ops."""
+
+    def vector(self, v: np.ndarray) -> Any:
+        """Take a float32 vector (norm weights, biases)."""
+
+    def kv_cache(self, n_layers: int, n_kv_heads: int, head_dim: int, n_ctx: int) -> KVCache:
+        """Allocate keys and values for n_ctx positions of every layer."""
+
+    # -- ops ---------------------------------------------------------------------------------
+    def embed(self, table: Any, tokens: Sequence[int]) -> Tensor:
+        """Rows of the embedding table: (n_tokens, d_model)."""
+
+    def rms_norm(self, x: Tensor, w: Any, eps: float) -> Tensor:
+        """x / sqrt(mean(x^2) + eps) * w, per row."""
+
+    def linear(self, x: Tensor, w: Any, bias: Any = None) -> Tensor:
+        """x @ W^T (+ bias): (n, in) -> (n, out)."""
+
+    def linear_swiglu(self, x: Tensor, w_gate_up: Any) -> Tensor:
+        """silu(x @ Wg^T) * (x @ Wu^T) with Wg, Wu stacked as the rows of one weight: (n, in) -> (n, d_ff)."""
+
+    def rope_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
+                n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool) -> Tensor:
+        """Split the fused (n, q_dim + 2 kv_dim) projection, rotate q and k for positions pos..pos+n-1,
+        write k and v into the cache at those positions, and return the rotated q: (n, q_dim)."""
+
+    def attention(self, q: Tensor, cache: KVCache, layer: int, pos: int,
+                  n_heads: int, n_kv_heads: int, head_dim: int) -> Tensor:
+        """Causal grouped-query attention of q (rows at positions pos..pos+n-1) over the cache
+        positions 0..pos+n-1, scaled by 1/sqrt(head_dim): (n, q_dim)."""
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        """a + b (the residual)."""
+
+    def last_row(self, x: Tensor) -> Tensor:
+        """x[-1:], the only row whose logits a prompt needs."""
+
+    def argmax(self, logits: Tensor) -> Tensor:
+        """Greedy token of each row (ties -> lowest id)."""
+
+    async def read(self, x: Tensor) -> np.ndarray:
+        """Copy a tensor back to NumPy."""

@@ -1,0 +1,151 @@
+"""The numpy device: every op of the Device protocol in plain NumPy.
+
+It is the ground truth the WGSL kernels are tested against and the fallback where there is
+no GPU, so it favours clarity, but it is also the fast path on a CPU: weights are dequantized
+once at load to float32 (BLAS sgemm/sgemv then does the work), and every op is a handful of
+whole-array calls — no Python loop over heads or tokens.
+
+Not here: quantized arithmetic (dequantize-once beats dequantize-per-token on a CPU by far),
+anything GPU-specific.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..weights import QWeight
+from . import blas
+
+
+@dataclass
+class NumpyKVCache:
+    k: np.ndarray   # (n_layers, n_kv_heads, n_ctx, head_dim) float32
+    v: np.ndarray   # same
+
+    @property
+    def n_ctx(self) -> int:
+        return self.k.shape[2]
+
+
+class NumpyDevice:
+    name = "numpy"
+
+    def __init__(self, reason: str = "requested"):
+        self.description = f"numpy: {reason}"
+        self._rope_cache: dict = {}   # (theta, head_dim, neox) -> (cos, sin) tables, grown on demand
+
+    # -- memory ------------------------------------------------------------------------------
+    def weight(self, w: QWeight) -> tuple[np.ndarray, np.ndarray | None]:
+        # float32 (rows, cols), C-contiguous: x @ W.T is one sgemm with a transposed operand.
+        return np.ascontiguousarray(w.dequantize(), dtype=np.float32), w.bias
+
+    def vector(self, v: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(v, dtype=np.float32)
+
+    def kv_cache(self, n_layers, n_kv_heads, head_dim, n_ctx) -> NumpyKVCache:
+        shape = (n_layers, n_kv_heads, n_ctx, head_dim)
+        return NumpyKVCache(np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+
+    # -- ops ---------------------------------------------------------------------------------
+    def embed(self, table, tokens) -> np.ndarray:
+        w, _ = table
+        return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
+
+    def rms_norm(self, x, w, eps) -> np.ndarray:
+        ms = np.mean(x * x, axis=-1, keepdims=True)                    # (n, 1)
+        return x * (1.0 / np.sqrt(ms + eps)).astype(np.float32) * w
+
+    def linear(self, x, w, bias=None) -> np.ndarray:
+        mat, b = w
+        y = blas.matmul_t(x, mat)                                      # (n, out)
+        if b is not None:
+            y += b
+        return y
+
+    def linear_swiglu(self, x, w_gate_up) -> np.ndarray:
+        gu = self.linear(x, w_gate_up)                                 # (n, 2 * d_ff)
+        half = gu.shape[1] // 2
+        g, u = gu[:, :half], gu[:, half:]
+        return g / (1.0 + np.exp(-g)) * u                              # (n, d_ff)
+
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+        n = qkv.shape[0]
+        qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
+        q = qkv[:, :qd].reshape(n, n_heads, head_dim)                  # (n, H, hd)
+        k = qkv[:, qd:qd + kvd].reshape(n, n_kv_heads, head_dim)       # (n, KVH, hd)
+        v = qkv[:, qd + kvd:].reshape(n, n_kv_heads, head_dim)         # (n, KVH, hd)
+        cos, sin = self._rope_tables(theta, head_dim, pos + n)
+        cos, sin = cos[pos:pos + n, None, :], sin[pos:pos + n, None, :]  # (n, 1, hd/2)
+        q, k = _rotate(q, cos, sin, neox), _rotate(k, cos, sin, neox)
+        cache.k[layer, :, pos:pos + n] = k.transpose(1, 0, 2)
+        cache.v[layer, :, pos:pos + n] = v.transpose(1, 0, 2)
+        return q.reshape(n, qd)
+
+    def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
+        n = q.shape[0]
+        t = pos + n                                                    # keys visible to the last row
+        g = n_heads // n_kv_heads                                      # query heads per kv head
+        # Group the query heads that share a kv head into one matrix per kv head, rows (g, n).
+        qh = q.reshape(n, n_kv_heads, g, head_dim).transpose(1, 2, 0, 3).reshape(n_kv_heads, g * n, head_dim)
+        k = cache.k[layer, :, :t]                                      # (KVH, t, hd)
+        v = cache.v[layer, :, :t]                                      # (KVH, t, hd)
+        s = np.matmul(qh, k.transpose(0, 2, 1))                        # (KVH, g*n, t)
+        s *= np.float32(1.0 / np.sqrt(head_dim))
+        if n > 1:
+            # row r is token r % n at position pos + r % n; it sees keys 0..pos + r % n.
+            qpos = pos + np.tile(np.arange(n), g)                      # (g*n,)
+            s[:, np.arange(t)[None, :] > qpos[:, None]] = -np.inf
+        s -= s.max(axis=-1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)
+        o = np.matmul(s, v)                                            # (KVH, g*n, hd)
+        return o.reshape(n_kv_heads, g, n, head_dim).transpose(2, 0, 1, 3).reshape(n, n_heads * head_dim)
+
+    def add(self, a, b) -> np.ndarray:
+        return a + b
+
+    def last_row(self, x) -> np.ndarray:
+        return x[-1:]
+
+    def argmax(self, logits) -> np.ndarray:
+        return np.argmax(logits, axis=-1).astype(np.int32)
+
+    async def read(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def read_sync(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _rope_tables(self, theta, head_dim, n_pos):
+        key = (theta, head_dim)
+        tabs = self._rope_cache.get(key)
+        if tabs is None or tabs[0].shape[0] < n_pos:
+            size = max(n_pos, 2 * (tabs[0].shape[0] if tabs else 256))
+            tabs = rope_tables(theta, head_dim, size)
+            self._rope_cache[key] = tabs
+        return tabs
+
+
+def rope_tables(theta: float, head_dim: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin, float32 (n_pos, head_dim/2): angle = pos * theta^(-2i/head_dim), as HF computes it
+    (inverse frequencies and angles in float32)."""
+    inv = (1.0 / (np.float32(theta) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))))
+    ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv.astype(np.float32)[None, :]
+    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+
+
+def _rotate(x, cos, sin, neox):
+    """Rotate pairs of x (n, heads, hd) by the angles in cos/sin (n, 1, hd/2).
+    neox: pairs (i, i + hd/2); otherwise adjacent pairs (2i, 2i+1), the layout of llama GGUFs."""
+    if neox:
+        half = x.shape[-1] // 2
+        a, b = x[..., :half], x[..., half:]
+        return np.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
+    a, b = x[..., 0::2], x[..., 1::2]
+    out = np.empty_like(x)
+    out[..., 0::2] = a * cos - b * sin
+    out[..., 1::2] = a * sin + b * cos
+    return out

@@ -1,0 +1,135 @@
+"""The token loop: prompt ids in, streamed text deltas out, with a Completion at the end.
+
+``Generation`` is what ``Model.generate`` returns: ``async for delta in gen`` streams text (only
+complete UTF-8, never a piece of a stop string), ``gen.cancel()`` stops it at the next token,
+and ``gen.result`` holds the Completion (text, ids, finish reason, counts, timings) afterwards.
+
+Not here: the forward pass (models.llama), sampling math (sampling), chat formatting (chat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sampling import Sampler, SamplingParams
+from .stops import StopMatcher
+from .tokenizer import IncrementalDecoder
+
+PREFILL_CHUNK = 512   # prompt tokens per forward: bounds the (rows x keys) attention scores
+
+
+@dataclass
+class Completion:
+    text: str                    # generated text, stop string excluded
+    token_ids: list[int]         # generated ids, stop token excluded
+    finish_reason: str           # "stop" | "length" | "cancelled"
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int           # prompt tokens whose keys/values were reused from the cache
+    prefill_s: float             # prompt -> first token's logits
+    decode_s: float              # the rest
+    decode_steps: int            # forward passes of one token
+    device: str
+    stop: str | None = None      # the stop string or token text that ended it, if any
+
+    @property
+    def prefill_tok_s(self) -> float:
+        n = self.prompt_tokens - self.cached_tokens
+        return n / self.prefill_s if self.prefill_s > 0 else 0.0
+
+    @property
+    def decode_tok_s(self) -> float:
+        return self.decode_steps / self.decode_s if self.decode_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text, "token_ids": self.token_ids, "finish_reason": self.finish_reason,
+            "device": self.device, "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens, "cached_tokens": self.cached_tokens,
+            "prefill_tok_s": round(self.prefill_tok_s, 2), "decode_tok_s": round(self.decode_tok_s, 2),
+        }
+
+
+@dataclass
+class Generation:
+    model: "object"
+    prompt_ids: list[int]
+    max_tokens: int
+    params: SamplingParams
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: set[int] = field(default_factory=set)
+    result: Completion | None = None
+    _cancelled: bool = False
+
+    def cancel(self) -> None:
+        """Stop at the next token; the result's finish_reason is "cancelled"."""
+        self._cancelled = True
+
+    def __aiter__(self):
+        return self._run()
+
+    async def _run(self):
+        m, dev = self.model, self.model.device
+        greedy = self.params.temperature == 0
+        sampler = None if greedy else Sampler(self.params, m.config.n_vocab)
+        decoder, matcher = IncrementalDecoder(m.tokenizer), StopMatcher(self.stop)
+        history = list(self.prompt_ids)   # what the penalties look at
+        out_ids: list[int] = []
+        text: list[str] = []
+        reason, stop_hit = "length", None
+        t0 = time.perf_counter()
+        logits_t, cached = m._prefill(self.prompt_ids)
+        t_prefill = t_first = None
+        steps = 0
+        try:
+            for _ in range(self.max_tokens):
+                tok = await self._choose(dev, logits_t, sampler, history, greedy)
+                if t_prefill is None:
+                    t_prefill = time.perf_counter() - t0
+                    t_first = time.perf_counter()
+                if tok in self.stop_token_ids:
+                    reason, stop_hit = "stop", m.tokenizer.decode([tok])
+                    break
+                out_ids.append(tok)
+                history.append(tok)
+                emit, hit = matcher.push(decoder.push(tok))
+                if emit:
+                    text.append(emit)
+                    yield emit
+                if hit:
+                    reason, stop_hit = "stop", getattr(matcher, "matched", None)
+                    break
+                if self._cancelled:
+                    reason = "cancelled"
+                    break
+                if len(out_ids) == self.max_tokens or m._cache_len() >= m.n_ctx:
+                    break   # "length": asked-for tokens done, or the context is full
+                logits_t = m._decode(tok)
+                steps += 1
+                await asyncio.sleep(0)   # let the page / notebook breathe between tokens
+            if reason != "stop":   # nothing more is coming: release what was held back
+                tail = matcher.push(decoder.flush())[0] + matcher.flush()
+                if tail:
+                    text.append(tail)
+                    yield tail
+        except GeneratorExit:   # the consumer stopped iterating: that is a cancel
+            reason = "cancelled"
+            raise
+        finally:
+            now = time.perf_counter()
+            self.result = Completion(
+                text="".join(text), token_ids=out_ids, finish_reason=reason,
+                prompt_tokens=len(self.prompt_ids), completion_tokens=len(out_ids), cached_tokens=cached,
+                prefill_s=t_prefill if t_prefill is not None else now - t0,
+                decode_s=(now - t_first) if t_first is not None else 0.0,
+                decode_steps=steps, device=dev.description, stop=stop_hit)
+
+    async def _choose(self, dev, logits_t, sampler, history, greedy) -> int:
+        if greedy:
+            return int(np.asarray(await dev.read(dev.argmax(logits_t))).reshape(-1)[0])
+        logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
+        return sampler.sample(logits, history)

@@ -1,0 +1,182 @@
+"""Model: a loaded GGUF (config + tokenizer + weights on a device + KV cache) and its API.
+
+    model = webinfer.load("model.gguf")                 # or bytes, a URL, or None (the default model)
+    async for delta in model.generate("Once upon a time", max_tokens=64):
+        print(delta, end="")
+    model.complete("2 + 2 =", temperature=0).text      # sync, CPython
+
+The KV cache is kept between calls: a prompt that starts with what the cache already holds
+(the next turn of a chat) only prefills the new tokens.
+
+Not here: the token loop (generate), the maths (models.llama, device), chat sessions (chat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Iterator, Sequence
+
+from .chat_template import render_chat
+from .config import ModelConfig
+from .device import select_device
+from .errors import ContextLengthError, WebinferError
+from .generate import PREFILL_CHUNK, Completion, Generation
+from .models.llama import Llama
+from .sampling import SamplingParams
+from .sources import open_source
+from .tokenizer import Tokenizer
+
+DEFAULT_N_CTX = 4096
+
+
+def load(source=None, device: str = "auto", n_ctx: int | None = None, progress=None) -> "Model":
+    """Load a GGUF model. source: path, bytes/memoryview, http(s) URL, or None for the default model.
+    device: "auto" | "numpy" | "webgpu". n_ctx: context to allocate (default min(train ctx, 4096)).
+    progress(stage, done, total) is called while reading and uploading (stage "read" / "upload")."""
+    read_cb = (lambda d, t: progress("read", d, t)) if progress else None
+    up_cb = (lambda d, t: progress("upload", d, t)) if progress else None
+    gf = open_source(source, read_cb)
+    cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
+    tokenizer = Tokenizer.from_metadata(gf.metadata)
+    dev = select_device(device) if isinstance(device, str) else device
+    llama = Llama.load(gf, cfg, dev, up_cb)
+    return Model(cfg, tokenizer, dev, llama, gf.metadata, n_ctx)
+
+
+class Model:
+    def __init__(self, config: ModelConfig, tokenizer: Tokenizer, device, llama: Llama, metadata: dict,
+                 n_ctx: int | None = None):
+        self.config, self.tokenizer, self.device, self.llama = config, tokenizer, device, llama
+        self.metadata = metadata
+        self.chat_template: str | None = metadata.get("tokenizer.chat_template")
+        self.n_ctx = int(n_ctx or min(config.n_ctx_train, DEFAULT_N_CTX))
+        if not 1 < self.n_ctx <= config.n_ctx_train:
+            raise ContextLengthError(f"n_ctx {self.n_ctx} must be in 2..{config.n_ctx_train} (the model's context)")
+        self.cache = device.kv_cache(config.n_layers, config.n_kv_heads, config.head_dim, self.n_ctx)
+        self._cache_ids: list[int] = []   # the tokens whose keys/values the cache holds, in order
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"<webinfer.Model {c.name!r} {c.arch} {c.n_layers} layers d={c.d_model} "
+                f"vocab={c.n_vocab} n_ctx={self.n_ctx} on {self.device.description}>")
+
+    # -- text <-> tokens ------------------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return self.tokenizer.encode(text, add_special=add_special)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        if not self.chat_template:
+            raise WebinferError("this model has no tokenizer.chat_template; pass a raw prompt instead")
+        tok = self.tokenizer
+        bos = tok.decode([tok.bos_id]) if tok.bos_id is not None else ""
+        eos = tok.decode([tok.eos_id]) if tok.eos_id is not None else ""
+        return render_chat(self.chat_template, messages, add_generation_prompt=add_generation_prompt,
+                           bos_token=bos, eos_token=eos)
+
+    def encode_chat(self, messages: list[dict]) -> list[int]:
+        """The rendered conversation as ids (the template writes any BOS itself)."""
+        return self.tokenizer.encode(self.apply_chat_template(messages), add_special=False)
+
+    # -- generation -------------------------------------------------------------------------------
+    def generate(self, prompt: str | Sequence[int], *, max_tokens: int = 256, stop: Sequence[str] | None = None,
+                 stop_token_ids: Sequence[int] | None = None, add_special: bool = True,
+                 params: SamplingParams | None = None, **sampling) -> Generation:
+        """Stream a continuation of prompt (text, or token ids). Sampling keywords: temperature,
+        top_k, top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty, logit_bias,
+        seed. Ends at an end-of-turn token, a stop string, max_tokens, or a full context."""
+        ids = self.tokenize(prompt, add_special) if isinstance(prompt, str) else [int(t) for t in prompt]
+        if not ids:
+            raise WebinferError("empty prompt: give at least one token")
+        bad = [t for t in ids if not 0 <= t < self.config.n_vocab]
+        if bad:
+            raise WebinferError(f"token id {bad[0]} is outside the vocabulary (0..{self.config.n_vocab - 1})")
+        if len(ids) >= self.n_ctx:
+            raise ContextLengthError(
+                f"prompt is {len(ids)} tokens but the context holds {self.n_ctx} "
+                f"(prompt + at least 1 generated token): shorten it, or load with a larger n_ctx "
+                f"(this model allows up to {self.config.n_ctx_train})")
+        if max_tokens < 1:
+            raise WebinferError(f"max_tokens must be >= 1, got {max_tokens}")
+        params = params or SamplingParams(**sampling)
+        params.validate(self.config.n_vocab)
+        stops = set(self.tokenizer.eot_ids) | set(int(t) for t in (stop_token_ids or ()))
+        return Generation(self, ids, max_tokens, params, list(stop or ()), stops)
+
+    async def acomplete(self, prompt, **kw) -> Completion:
+        gen = self.generate(prompt, **kw)
+        async for _ in gen:
+            pass
+        return gen.result
+
+    def complete(self, prompt, **kw) -> Completion:
+        """Synchronous generate-to-the-end (CPython; in a notebook or Pyodide use `await acomplete`)."""
+        return _run_sync(self.acomplete(prompt, **kw))
+
+    def stream(self, prompt, **kw) -> Iterator[str]:
+        """Synchronous streaming (CPython): yields text deltas."""
+        gen = self.generate(prompt, **kw)
+        agen = gen.__aiter__()
+        loop = asyncio.new_event_loop()
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(agen.__anext__())
+                except StopAsyncIteration:
+                    break
+        finally:
+            loop.run_until_complete(agen.aclose())
+            loop.close()
+
+    def reset(self) -> None:
+        """Forget the KV cache (the next prompt is prefilled from scratch)."""
+        self._cache_ids = []
+
+    def chat(self, system: str | None = None, **defaults):
+        from .chat import ChatSession
+        return ChatSession(self, system=system, **defaults)
+
+    async def acreate_chat_completion(self, messages, stream: bool = False, **kw):
+        from .chat import acreate_chat_completion
+        return await acreate_chat_completion(self, messages, stream=stream, **kw)
+
+    def create_chat_completion(self, messages, stream: bool = False, **kw):
+        from .chat import create_chat_completion
+        return create_chat_completion(self, messages, stream=stream, **kw)
+
+    # -- the cache and the forward pass (used by Generation) ---------------------------------------
+    def _cache_len(self) -> int:
+        return len(self._cache_ids)
+
+    def _prefill(self, ids: list[int]):
+        """Feed the prompt, re-using the cached prefix; returns (last logits tensor, reused count)."""
+        common = 0
+        for a, b in zip(self._cache_ids, ids):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(ids) - 1)   # always run at least the last token: we need its logits
+        self._cache_ids = self._cache_ids[:common]
+        logits = None
+        for start in range(common, len(ids), PREFILL_CHUNK):
+            chunk = ids[start:start + PREFILL_CHUNK]
+            logits = self.llama.forward(chunk, start, self.cache)
+            self._cache_ids.extend(chunk)
+        return logits, common
+
+    def _decode(self, token: int):
+        logits = self.llama.forward([token], len(self._cache_ids), self.cache)
+        self._cache_ids.append(token)
+        return logits
+
+
+def _run_sync(coro):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    coro.close()
+    raise WebinferError("an event loop is already running here (notebook / Pyodide): use the async API "
+                        "(`await model.acomplete(...)`, `async for delta in model.generate(...)`)")

@@ -1,0 +1,74 @@
+"""QWeight: one weight matrix as it sits in the GGUF file, still quantized, plus a bias.
+
+The loader builds these; each device decides what to do with them (the numpy device
+dequantizes once to float32; the webgpu device uploads the raw blocks). Fusing the q/k/v
+and gate/up projections into one matrix happens here, on the raw blocks, so every device
+gets the fewer, larger matmuls.
+
+Not here: reading files (formats.gguf) or the block formats themselves (formats.quants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .formats.quants import QUANT_TYPES
+
+
+@dataclass
+class QWeight:
+    name: str
+    ggml_type: int            # a key of QUANT_TYPES
+    raw: np.ndarray           # uint8 (rows, row_bytes): each row is cols / block_size blocks
+    rows: int                 # output features
+    cols: int                 # input features
+    bias: np.ndarray | None = None   # float32 (rows,) or None
+
+    @property
+    def qtype(self):
+        return QUANT_TYPES[self.ggml_type]
+
+    @property
+    def type_name(self) -> str:
+        return self.qtype.name
+
+    def dequantize(self) -> np.ndarray:
+        """float32 (rows, cols)."""
+        qt = self.qtype
+        blocks = self.raw.reshape(-1, qt.type_size)
+        return qt.dequantize(blocks).reshape(self.rows, self.cols)
+
+    @classmethod
+    def from_gguf(cls, gf, name: str, bias_name: str | None = None) -> "QWeight":
+        info = gf.tensors[name]
+        if len(info.shape) == 1:
+            rows, cols = 1, info.shape[0]
+        else:
+            rows, cols = info.shape[0], int(np.prod(info.shape[1:]))
+        raw = gf.raw(name).reshape(rows, -1)
+        bias = None
+        if bias_name is not None and bias_name in gf.tensors:
+            bias = gf.dequantize(bias_name).astype(np.float32).reshape(-1)
+        return cls(name, info.ggml_type, raw, rows, cols, bias)
+
+    @classmethod
+    def stack(cls, name: str, parts: list["QWeight"]) -> "QWeight":
+        """Rows of several weights (same input width) as one weight. Same quant type: the raw
+        blocks are concatenated, nothing is re-quantized. Mixed types: all go to float32."""
+        cols = parts[0].cols
+        assert all(p.cols == cols for p in parts), [p.cols for p in parts]
+        if all(p.ggml_type == parts[0].ggml_type for p in parts):
+            raw = np.concatenate([p.raw for p in parts], axis=0)
+            t = parts[0].ggml_type
+        else:
+            f32 = np.concatenate([p.dequantize() for p in parts], axis=0)
+            raw = np.ascontiguousarray(f32).view(np.uint8).reshape(f32.shape[0], -1)
+            t = 0  # F32
+        if any(p.bias is not None for p in parts):
+            bias = np.concatenate([p.bias if p.bias is not None else np.zeros(p.rows, np.float32)
+                                   for p in parts])
+        else:
+            bias = None
+        return cls(name, t, raw, sum(p.rows for p in parts), cols, bias)
