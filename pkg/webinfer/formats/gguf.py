@@ -329,8 +329,9 @@ class GGUFFile:
 
     def dequantize(self, name: str) -> np.ndarray:
         """float32 array in NumPy shape (F32 tensors come back as read-only views)."""
-        info = self.tensor(name)
-        return QUANT_TYPES[info.ggml_type].dequantize(self.raw(name)).reshape(info.shape)
+        blocks = self.raw(name)    # raises first for types we cannot compute
+        info = self.tensors[name]
+        return QUANT_TYPES[info.ggml_type].dequantize(blocks).reshape(info.shape)
 
     def summary(self) -> dict:
         """What ``webinfer info`` prints: architecture, counts per type, sizes."""
