@@ -1,0 +1,111 @@
+"""Chat templates: turn a list of messages into the prompt text a chat model was trained on.
+
+``render_chat(template, messages)`` runs the model's own ``tokenizer.chat_template`` (a jinja2
+template) with a sandboxed jinja2 environment set up the way HF transformers sets it up
+(trim_blocks, lstrip_blocks, loopcontrols, ``raise_exception``, ``strftime_now``, a non-escaping
+``tojson``), so the text matches ``tokenizer.apply_chat_template(..., tokenize=False)``.
+Where jinja2 is missing (Pyodide has no offline wheel) or ``use_jinja=False``, the built-in
+renderer in chat_builtin.py writes the same bytes for the common families (ChatML, Llama-3,
+Llama-2, Mistral, Gemma).
+
+Not here: tokenizing the prompt, tool calls / multimodal content (messages are role + string
+content only), and choosing what to do when a conversation is too long (chat.py).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+
+from .chat_builtin import detect_family, render_builtin
+from .errors import ChatTemplateError
+
+__all__ = ["render_chat", "detect_family", "jinja_available"]
+
+_ROLES = ("system", "user", "assistant")
+
+
+def render_chat(template: str, messages: list[dict], *, add_generation_prompt: bool = True,
+                bos_token: str = "", eos_token: str = "", use_jinja: bool | None = None) -> str:
+    """The prompt text for ``messages`` under ``template``.
+
+    use_jinja: None = jinja2 when importable, else the built-in renderer; True = jinja2 or a
+    ChatTemplateError; False = always the built-in renderer (what Pyodide gets).
+    """
+    if not isinstance(template, str) or not template.strip():
+        raise ChatTemplateError(f"chat template must be a non-empty string, got {template!r:.80}")
+    _validate(messages)
+    if use_jinja is None:
+        use_jinja = jinja_available()
+    elif use_jinja and not jinja_available():
+        raise ChatTemplateError("use_jinja=True but jinja2 is not installed")
+    if use_jinja:
+        return _render_jinja(template, messages, add_generation_prompt, bos_token, eos_token)
+    return render_builtin(template, messages, add_generation_prompt, bos_token, eos_token)
+
+
+def _validate(messages) -> None:
+    """A non-empty list of {"role": system|user|assistant, "content": str} dicts, nothing else."""
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise ChatTemplateError(f"messages must be a non-empty list of dicts, got {messages!r:.80}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise ChatTemplateError(f"messages[{i}] must be a dict with 'role' and 'content', got {m!r:.80}")
+        if m.get("role") not in _ROLES:
+            raise ChatTemplateError(f"messages[{i}]['role'] must be one of {', '.join(_ROLES)}, "
+                                    f"got {m.get('role')!r:.40}")
+        if not isinstance(m.get("content"), str):
+            raise ChatTemplateError(f"messages[{i}]['content'] must be a string, got {m.get('content')!r:.80}")
+        extra = sorted(set(m) - {"role", "content"})
+        if extra:
+            # Keys like tool_calls change what some templates write; we support neither path for them.
+            raise ChatTemplateError(f"messages[{i}] has unsupported keys {extra} (only 'role' and 'content')")
+
+
+# -- jinja2 path ---------------------------------------------------------------------------------
+
+def jinja_available() -> bool:
+    try:
+        import jinja2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _render_jinja(template, messages, add_generation_prompt, bos_token, eos_token) -> str:
+    import jinja2
+    try:
+        compiled = _compile(template)
+        return compiled.render(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
+                               bos_token=bos_token, eos_token=eos_token)
+    except jinja2.TemplateError as e:
+        raise ChatTemplateError(f"chat template error: {e.message or e}") from e
+    except (TypeError, ValueError, LookupError, AttributeError) as e:
+        # A template that does e.g. string + None fails inside Python, not inside jinja.
+        raise ChatTemplateError(f"chat template failed: {type(e).__name__}: {e}") from e
+
+
+@lru_cache(maxsize=16)
+def _compile(template: str):
+    """The template compiled in an environment configured like transformers' apply_chat_template."""
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        # jinja's own tojson HTML-escapes '<' and '>', which chat templates must not do.
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt):
+        return datetime.now().strftime(fmt)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env.from_string(template)
