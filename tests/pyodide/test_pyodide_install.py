@@ -1,0 +1,111 @@
+"""Pyodide 0.27.7 in Node, offline: the dist boots, numpy loads, the webinfer wheel installs.
+
+What this covers: the runtime half of DESIGN.md's "Offline, self-hosted runtime" — the
+trimmed lock resolves numpy locally, micropip installs our wheel from the mounted file
+system with every fetch blocked, and the wheel carries the WGSL shaders as package data.
+What it does not cover: model correctness (test_generate.py) or WebGPU (tests/browser/).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyodide_node import REPO, TIMINGS, NodePyodide, wheel_shader_names
+
+pytestmark = pytest.mark.pyodide
+
+
+def test_boot_and_numpy_offline(pyodide_dist_dir):
+    # A fresh process, so the numbers are boot + numpy alone (the session one is shared).
+    t0 = time.perf_counter()
+    py = NodePyodide(pyodide_dist_dir, mounts={})
+    try:
+        boot_s = time.perf_counter() - t0
+        out = py.run(
+            """
+import time, sys
+import pyodide_js
+t0 = time.perf_counter()
+await pyodide_js.loadPackage("numpy")
+import numpy as np
+t_numpy = time.perf_counter() - t0
+a = np.arange(12, dtype=np.float32).reshape(3, 4)
+{"numpy": np.__version__, "python": sys.version.split()[0], "platform": sys.platform,
+ "load_numpy_s": t_numpy, "sum": float((a @ a.T).sum())}
+""",
+            what="loading numpy from the local dist",
+        )
+    finally:
+        py.close()
+    TIMINGS["boot (fresh node process) (s)"] = boot_s
+    TIMINGS["loadPackage('numpy') (s)"] = out["load_numpy_s"]
+    assert py.boot["version"] == "0.27.7"
+    assert (out["numpy"], out["python"][:4], out["platform"]) == ("2.0.2", "3.12", "emscripten")
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert out["sum"] == float((a @ a.T).sum())  # same float32 matmul as CPython's numpy
+
+
+def test_micropip_installs_wheel_offline(webinfer_in_pyodide, webinfer_wheel):
+    info = webinfer_in_pyodide
+    # imported from Pyodide's site-packages, i.e. from the wheel, not some mounted source tree
+    assert info["file"].startswith("/lib/python3.12/site-packages/webinfer/"), info["file"]
+    assert info["version"] == webinfer_wheel.name.split("-")[1]
+    assert info["numpy"] == "2.0.2"  # the dependency came from the local lock, not PyPI
+    assert {"webinfer", "numpy"} <= set(info["installed"])
+
+
+def test_wheel_ships_shaders_as_package_data(node_pyodide, webinfer_in_pyodide, webinfer_wheel):
+    repo_shaders = sorted(p.name for p in (REPO / "shaders").glob("*.wgsl"))
+    listed = node_pyodide.run(
+        """
+from importlib.resources import files
+d = files("webinfer") / "shaders"
+{"is_dir": d.is_dir(),
+ "wgsl": sorted(p.name for p in d.iterdir() if p.name.endswith(".wgsl")) if d.is_dir() else []}
+""",
+        what="listing webinfer/shaders through importlib.resources",
+    )
+    hint = (f"wheel has {wheel_shader_names(webinfer_wheel)}; if empty, pyproject's packages must "
+            "include 'webinfer.shaders' (packages.find under pkg/ cannot see the mapped shaders/ dir)")
+    assert listed["wgsl"] == repo_shaders, hint
+    if repo_shaders:
+        assert listed["is_dir"], hint
+
+
+def test_shipped_lock_lists_only_shipped_files(pyodide_dist_dir):
+    # The trimmed lock is what keeps Pyodide from reaching for the CDN: every entry must be here.
+    import json
+
+    lock = json.loads((pyodide_dist_dir / "pyodide-lock.json").read_text())
+    assert lock["info"]["version"] == "0.27.7"
+    missing = [e["file_name"] for e in lock["packages"].values() if not (pyodide_dist_dir / e["file_name"]).is_file()]
+    assert missing == []
+    assert {"numpy", "micropip", "packaging"} <= set(lock["packages"])
+    assert len(lock["packages"]) < 351  # the official lock lists 351 packages
+
+
+def test_dist_tool_rejects_a_tampered_file(pyodide_dist_dir, tmp_path):
+    # Build from a copy of our dist with one byte of numpy flipped: it must fail loudly.
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import pyodide_dist as tool
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in Path(pyodide_dist_dir).iterdir():
+        (src / p.name).write_bytes(p.read_bytes())
+    (src / "pyodide-lock.json").unlink()  # a trimmed lock is not the reference; the tool uses npm's
+    numpy = next(src.glob("numpy-*.whl"))
+    data = bytearray(numpy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    numpy.write_bytes(bytes(data))
+    with pytest.raises(tool.DistError, match=r"numpy-2\.0\.2.*sha256"):
+        tool.build_dist(tmp_path / "out", source=str(src))
+    assert not (tmp_path / "out").exists()
