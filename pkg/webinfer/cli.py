@@ -1,0 +1,215 @@
+"""The `webinfer` command line: generate, chat, info, bench.
+
+A stable interface for scripts: `generate` prints only the generated text on stdout (or one
+JSON object with --json); progress and errors go to stderr; an error is one line and a
+non-zero exit, never a traceback.
+
+Not here: anything the Python API cannot do (this module only parses arguments and prints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .errors import WebinferError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except WebinferError as e:
+        print(f"webinfer: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, ValueError) as e:   # bad paths, bad values: still one clear line
+        print(f"webinfer: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="webinfer", description="Run GGUF language models with webinfer.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(sp):
+        sp.add_argument("--model", default=None, help="GGUF path or URL (default: SmolLM2-135M-Instruct Q4_1)")
+        sp.add_argument("--device", default="auto", choices=["auto", "numpy", "webgpu"])
+        sp.add_argument("--n-ctx", type=int, default=None, help="context to allocate")
+        sp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def sampling_args(sp):
+        sp.add_argument("--max-tokens", type=int, default=256)
+        sp.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+        sp.add_argument("--top-k", type=int, default=40)
+        sp.add_argument("--top-p", type=float, default=0.95)
+        sp.add_argument("--min-p", type=float, default=0.05)
+        sp.add_argument("--repetition-penalty", type=float, default=1.0)
+        sp.add_argument("--seed", type=int, default=None)
+        sp.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
+
+    g = sub.add_parser("generate", help="continue a prompt (or answer it with --chat)")
+    model_args(g)
+    sampling_args(g)
+    g.add_argument("--chat", action="store_true", help="apply the chat template to PROMPT as one user message")
+    g.add_argument("--system", default=None, help="system message (with --chat)")
+    g.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    g.add_argument("prompt")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("chat", help="interactive multi-turn chat")
+    model_args(c)
+    sampling_args(c)
+    c.add_argument("--system", default=None)
+    c.set_defaults(func=cmd_chat)
+
+    i = sub.add_parser("info", help="describe a GGUF file")
+    i.add_argument("file", nargs="?", default=None)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    b = sub.add_parser("bench", help="prefill and decode tokens/s")
+    model_args(b)
+    b.add_argument("--prompt-tokens", type=int, default=128)
+    b.add_argument("--decode-tokens", type=int, default=64)
+    b.add_argument("--synthetic", action="store_true", help="random weights of SmolLM2-135M's shapes (no file needed)")
+    b.add_argument("--no-hf", action="store_true", help="skip the HF transformers baseline")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+# -- loading with a progress bar -----------------------------------------------------------------
+def _load(args):
+    from .model import load
+    bar = None if args.quiet or not sys.stderr.isatty() else _ProgressBar()
+    model = load(args.model, device=args.device, n_ctx=args.n_ctx, progress=bar)
+    if bar:
+        bar.done()
+    print(f"webinfer: {model.config.name} on {model.device.description}", file=sys.stderr)
+    return model
+
+
+class _ProgressBar:
+    def __init__(self):
+        self.t0, self.last = time.monotonic(), 0.0
+
+    def __call__(self, stage, done, total):
+        now = time.monotonic()
+        if now - self.last < 0.1 and done != total:
+            return
+        self.last = now
+        frac = done / total if total else 0.0
+        bar = "#" * int(30 * frac)
+        size = f"{done / 2**20:.1f}/{total / 2**20:.1f} MiB" if stage == "read" else f"{done}/{total}"
+        print(f"\r{stage:>6} [{bar:<30}] {100 * frac:5.1f}% {size}   ", end="", file=sys.stderr, flush=True)
+
+    def done(self):
+        print(f"\r{' ' * 70}\r", end="", file=sys.stderr, flush=True)
+
+
+def _sampling(args) -> dict:
+    return dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                min_p=args.min_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+def cmd_generate(args) -> int:
+    model = _load(args)
+    if args.chat:
+        msgs = ([{"role": "system", "content": args.system}] if args.system else []) + \
+               [{"role": "user", "content": args.prompt}]
+        prompt = model.encode_chat(msgs)
+    else:
+        if args.system:
+            raise WebinferError("--system needs --chat")
+        prompt = args.prompt
+    gen = model.generate(prompt, **_sampling(args))
+    if args.json:
+        for _ in _iterate(gen):
+            pass
+        print(json.dumps(gen.result.to_dict(), ensure_ascii=False))
+    else:
+        for delta in _iterate(gen):
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_chat(args) -> int:
+    model = _load(args)
+    session = model.chat(system=args.system, **_sampling(args))
+    print("webinfer chat: type a message; /new starts over, /quit (or Ctrl-D) leaves.", file=sys.stderr)
+    while True:
+        try:
+            text = input("> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        if text.strip() in ("/quit", "/exit"):
+            return 0
+        if text.strip() == "/new":
+            session.reset()
+            continue
+        if not text.strip():
+            continue
+        try:
+            for delta in _iterate_async(session.send(text)):
+                sys.stdout.write(delta)
+                sys.stdout.flush()
+        except KeyboardInterrupt:   # Ctrl-C stops this answer, not the chat
+            pass
+        c = session.last
+        print(f"\n[{c.completion_tokens} tokens, {c.decode_tok_s:.1f} tok/s, {c.finish_reason}]", file=sys.stderr)
+
+
+def cmd_info(args) -> int:
+    from .info import describe
+    info = describe(args.file)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=1, default=str))
+    else:
+        for k, v in info.items():
+            if isinstance(v, dict):
+                v = ", ".join(f"{a}: {b}" for a, b in v.items())
+            print(f"{k:>22}: {v}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+    res = run_bench(args)
+    if args.json:
+        print(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+def _iterate(gen):
+    return _iterate_async(gen.__aiter__())
+
+
+def _iterate_async(agen):
+    """Drive an async generator from sync code (the CLI has no event loop of its own)."""
+    import asyncio
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.run_until_complete(agen.aclose())
+        loop.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
