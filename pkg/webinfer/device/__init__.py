@@ -19,15 +19,14 @@ def select_device(kind: str = "auto"):
     if kind == "numpy":
         return NumpyDevice("requested")
     try:
-        from . import webgpu  # noqa: F401  (absent until the WebGPU backend lands)
-    except ImportError as e:
-        reason = f"webgpu backend unavailable ({e})"
-        if kind == "webgpu":
-            raise DeviceError(reason) from None
-        return NumpyDevice(reason)
-    try:
+        from . import webgpu
         return webgpu.open_device()
     except DeviceError as e:
         if kind == "webgpu":
             raise
         return NumpyDevice(str(e))
+    except Exception as e:  # noqa: BLE001 - a broken GPU stack must never stop "auto"
+        reason = f"webgpu unavailable ({type(e).__name__}: {e})"
+        if kind == "webgpu":
+            raise DeviceError(reason) from e
+        return NumpyDevice(reason)
