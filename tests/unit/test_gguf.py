@@ -104,6 +104,7 @@ def test_bytes_and_path_give_the_same_file(tmp_path):
         assert (b.version, b.alignment, b.data_offset, b.file_size) == (a.version, a.alignment, a.data_offset, a.file_size)
         assert b.tensors == a.tensors and b.metadata.keys() == a.metadata.keys()
         for name in a.tensors:
+            assert not b.raw(name).flags.writeable
             np.testing.assert_array_equal(a.raw(name), b.raw(name))
 
 
@@ -234,3 +235,12 @@ def test_real_model_from_bytes_matches_path(real):
     assert other.tensors == ours.tensors and other.metadata_types == ours.metadata_types
     assert other.metadata["tokenizer.ggml.merges"] == ours.metadata["tokenizer.ggml.merges"]
     np.testing.assert_array_equal(other.raw("blk.29.attn_v.weight"), ours.raw("blk.29.attn_v.weight"))
+
+
+def test_path_without_mmap_reads_into_memory(tmp_path, monkeypatch):
+    # Pyodide file systems may lack mmap: the reader falls back to reading the file.
+    import webinfer.formats.gguf as reader
+    monkeypatch.setattr(reader, "mmap", None)
+    g = read_gguf(synthetic(tmp_path))
+    assert g._mm is None
+    np.testing.assert_array_equal(g.dequantize("blk.0.attn_q.weight"), expected("blk.0.attn_q.weight"))

@@ -26,12 +26,16 @@ offending value. Past ``read_gguf`` the table is trusted.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass
 
 import numpy as np
+
+try:
+    import mmap
+except ImportError:         # a Python built without mmap: paths are read into memory instead
+    mmap = None
 
 from ..errors import GGUFError, UnsupportedModelError
 from .quants import GGML_BLOCK_SIZES, GGML_TYPE_NAMES, QUANT_TYPES, supported_names, type_label
@@ -383,7 +387,7 @@ def _open_source(source) -> tuple[object, np.ndarray, object]:
                 raise GGUFError(f"{os.fspath(source)!r} is empty, not a GGUF file")
             try:
                 mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):      # no mmap (some Emscripten file systems): read it
+            except (AttributeError, OSError, ValueError):   # no mmap here (some Emscripten FSs)
                 data = f.read()
                 return data, np.frombuffer(data, dtype=np.uint8), None
         return mm, np.frombuffer(mm, dtype=np.uint8), mm
