@@ -53,6 +53,12 @@ def test_equal_ranks_merge_leftmost_first(tok):
     assert tok.encode("lll", add_special=False) == [LL, byte_id("l")]
 
 
+def test_long_words_take_the_heap_path_with_the_same_result(tok):
+    assert tok.encode("hello" * 20, add_special=False) == [HELLO] * 20
+    assert tok.encode("l" * 101, add_special=False) == [LL] * 50 + [byte_id("l")]
+    assert tok._bpe._merge_long(spell("hellohexlll")) == ["hello", "he", "x", "ll", "l"]
+
+
 def test_unmergeable_bytes_stay_single(tok):
     assert tok.encode("hex", add_special=False) == [HE, byte_id("x")]
     assert tok.encode("é", add_special=False) == [4 + 0xC3, 4 + 0xA9]

@@ -86,7 +86,7 @@ class Tokenizer:
         else:
             raise UnsupportedModelError(f"unsupported tokenizer model {_KEY}model={model!r} (supported: gpt2, llama)")
 
-        eot = {i for i, t in enumerate(tokens) if t in _END_OF_TURN and token_types[i] in (CONTROL, USER_DEFINED)}
+        eot = {i for i, t in enumerate(tokens) if t in _END_OF_TURN}  # whatever their type, as llama.cpp
         eot.update(extra_eot_ids)
         if eos_id is not None:
             eot.add(eos_id)

@@ -10,6 +10,8 @@ Not here: splitting text into words (pretokenize.py) and special tokens (__init_
 
 from __future__ import annotations
 
+import heapq
+
 from ..errors import TokenizerError
 
 
@@ -33,6 +35,10 @@ CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
 _LATIN1_TO_GPT2 = str.maketrans({chr(b): c for b, c in BYTE_TO_CHAR.items()})
 
 _CACHE_LIMIT = 1 << 16  # words; cleared when full (a chat rarely has more distinct words)
+# Words longer than this merge through a heap in O(n log n) (a base64 blob or a run of one letter
+# is one word); the plain loop is O(n^2) but faster below ~8 characters (measured: 1.7 us vs 3.9 us
+# at 4 chars, 70 us vs 24 us at 32).
+_LONG_WORD = 8
 
 
 def spell(text: str) -> str:
@@ -82,6 +88,8 @@ class ByteLevelBPE:
 
     def merge(self, spelled: str) -> list[str]:
         """The merge loop: symbols start as single characters (= single bytes)."""
+        if len(spelled) > _LONG_WORD:
+            return self._merge_long(spelled)
         ranks = self.ranks
         parts = list(spelled)
         while len(parts) > 1:
@@ -107,6 +115,41 @@ class ByteLevelBPE:
                     i += 1
             parts = merged
         return parts
+
+    def _merge_long(self, spelled: str) -> list[str]:
+        """Same merges as merge(), through a heap of (rank, left index) over a linked list of
+        symbols (HF tokenizers' order). sym[i] is the symbol starting at character i, '' once it
+        was merged into its left neighbour; symbols only grow, so a queued pair whose texts no
+        longer match what is there now is stale."""
+        ranks, n = self.ranks, len(spelled)
+        sym = list(spelled)
+        nxt = list(range(1, n + 1))
+        prv = list(range(-1, n - 1))
+        heap = []
+        for i in range(n - 1):
+            r = ranks.get(sym[i] + " " + sym[i + 1])
+            if r is not None:
+                heap.append((r, i, sym[i], sym[i + 1]))
+        heapq.heapify(heap)
+        while heap:
+            _, left, a, b = heapq.heappop(heap)
+            right = nxt[left]
+            if sym[left] != a or right >= n or sym[right] != b:
+                continue
+            sym[left], sym[right] = a + b, ""
+            nxt[left] = nxt[right]
+            if nxt[right] < n:
+                prv[nxt[right]] = left
+            for i, j in ((prv[left], left), (left, nxt[left])):
+                if i >= 0 and j < n:
+                    r = ranks.get(sym[i] + " " + sym[j])
+                    if r is not None:
+                        heapq.heappush(heap, (r, i, sym[i], sym[j]))
+        out, i = [], 0
+        while i < n:
+            out.append(sym[i])
+            i = nxt[i]
+        return out
 
     def _lookup(self, sym: str) -> list[int]:
         """A merged symbol is always a token in a sane vocab; if not, fall back to its bytes."""
