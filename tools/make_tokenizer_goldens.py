@@ -15,7 +15,7 @@ Two Hugging Face references, both encoded without special tokens added:
 They differ only where the vocab joins a space to a digit: it has no ASCII-digit merges, but it
 does have e.g. 'Ġ١' (space + ARABIC-INDIC DIGIT ONE). The golden `ids` are the original
 pipeline's; a case where HF-from-GGUF differs also records its ids as `hf_gguf_ids`.
-The script checks webinfer's tokenizer against the goldens, and webinfer's SentencePiece BPE
+The script checks webinfer's tokenizer against the goldens and 5000 seeded random strings, and webinfer's SentencePiece BPE
 against `sentencepiece` on a freshly trained small model (printed, not written).
 """
 
@@ -108,6 +108,26 @@ def original_smollm2(meta: dict):
     return tok
 
 
+def check_random(orig, ours, n: int = 5000) -> int:
+    """Seeded random strings (tricky characters, random BMP/emoji code points): webinfer vs original."""
+    import random
+    rng = random.Random(1)
+    pool = list(" \t\n\r\u00a0\u3000'sStTlLdDmMvVreE0123456789٣①日本é\u0301.,!?-…。😀👍🏽\u200d<|>abcxyzQW")
+    bad = 0
+    for k in range(n):
+        if k % 2:
+            text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+        else:
+            text = "".join(chr(rng.choice([rng.randint(32, 0xD7FF), rng.randint(0x1F300, 0x1FAFF)]))
+                           for _ in range(rng.randint(0, 20)))
+        want, got = orig.encode(text, add_special_tokens=False).ids, ours.encode(text, add_special=False)
+        if want != got:
+            bad += 1
+            print(f"RANDOM MISMATCH {text!r}\n  original {want}\n  webinfer {got}")
+    print(f"{n} random strings: {n - bad} agree with the original pipeline")
+    return bad
+
+
 def check_spm() -> int:
     """Train a tiny sentencepiece BPE (byte fallback, dummy prefix) and compare encodings."""
     import sentencepiece as sp
@@ -130,15 +150,17 @@ def check_spm() -> int:
             "tokenizer.ggml.bos_token_id": proc.bos_id(), "tokenizer.ggml.eos_token_id": proc.eos_id(),
             "tokenizer.ggml.unknown_token_id": proc.unk_id()}
     ours = Tokenizer.from_metadata(meta)
+    import random
+    rng = random.Random(2)
+    texts = [s for s in CORPUS if "<|" not in s]
+    texts += ["".join(rng.choice(text) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
     bad = 0
-    for s in CORPUS:
-        if "<|" in s:
-            continue
+    for s in texts:
         want, got = proc.encode(s), ours.encode(s, add_special=False)
         if want != got:
             bad += 1
             print(f"SPM MISMATCH {s!r}\n  sentencepiece {want}\n  webinfer      {got}")
-    print(f"sentencepiece BPE vs webinfer SPM: {len(CORPUS) - bad} agree, {bad} differ")
+    print(f"sentencepiece BPE vs webinfer SPM: {len(texts) - bad} agree, {bad} differ")
     return bad
 
 
@@ -173,6 +195,7 @@ def main() -> int:
                    "cases": cases}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print("wrote", OUT)
+    bad += check_random(orig, ours)
     bad += check_spm()
     return 1 if bad else 0
 
