@@ -1,0 +1,27 @@
+"""WebGPU device: WGSL kernels over the browser's navigator.gpu (Pyodide) or wgpu-py (CPython).
+
+``open_device()`` returns a ready WebGPUDevice or raises DeviceError with the reason (no
+adapter, wgpu-py missing, the self-test kernel disagreeing with NumPy).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ...errors import DeviceError
+from .device import WebGPUDevice
+
+
+def open_device(selftest: bool = True) -> WebGPUDevice:
+    if sys.platform == "emscripten":
+        try:
+            from .adapter_browser import request_adapter    # written against adapter.Adapter
+        except ImportError as e:
+            raise DeviceError(f"browser WebGPU adapter unavailable ({e})") from None
+    else:
+        from .adapter_wgpu import request_adapter
+    dev = WebGPUDevice(request_adapter())
+    if selftest:
+        from .selftest import quick_check
+        quick_check(dev)
+    return dev

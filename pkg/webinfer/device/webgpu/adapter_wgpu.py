@@ -1,0 +1,130 @@
+"""The wgpu-py adapter: the Adapter interface over wgpu-py (wgpu-native: Vulkan, Metal, D3D12).
+
+wgpu is imported lazily (it is a platform wheel and absent in Pyodide). The replay loop calls
+wgpu-native's C functions for setPipeline / setBindGroup / dispatchWorkgroups directly when it
+can (about 1/10 the cost of going through wgpu-py's checked wrappers); the bind groups and
+pipelines stay alive because the device holds them.
+
+Not here: anything that is not a WebGPU call (the device does it, shared with the browser).
+"""
+
+from __future__ import annotations
+
+from ...errors import DeviceError
+from .adapter import READBACK, STORAGE, UNIFORM
+
+
+def request_adapter():
+    """A WgpuAdapter on the best adapter wgpu-py finds, or DeviceError saying why not."""
+    try:
+        import wgpu
+    except ImportError as e:
+        raise DeviceError(f"wgpu-py is not installed ({e}); `pip install wgpu`") from None
+    try:
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    except Exception as e:  # wgpu raises plain RuntimeErrors when no driver is found
+        raise DeviceError(f"no WebGPU adapter: {e}") from None
+    if adapter is None:
+        raise DeviceError("no WebGPU adapter found (wgpu-py)")
+    return WgpuAdapter(wgpu, adapter)
+
+
+class WgpuAdapter:
+    def __init__(self, wgpu, adapter):
+        self._wgpu = wgpu
+        info = adapter.info
+        self.description = f"{info.get('device') or info.get('vendor')} ({info.get('backend_type')})"
+        lim = adapter.limits
+        wanted = {k: lim[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
+                                      "max-compute-workgroup-storage-size", "max-storage-buffers-per-shader-stage")}
+        self.device = adapter.request_device_sync(required_limits=wanted)
+        dl = self.device.limits
+        self.limits = {
+            "max_storage_buffer_binding_size": dl["max-storage-buffer-binding-size"],
+            "max_buffer_size": dl["max-buffer-size"],
+            "max_compute_workgroups_per_dimension": dl["max-compute-workgroups-per-dimension"],
+            "max_compute_workgroup_storage_size": dl["max-compute-workgroup-storage-size"],
+        }
+        U = wgpu.BufferUsage
+        self._usage = {STORAGE: U.STORAGE | U.COPY_SRC | U.COPY_DST, UNIFORM: U.UNIFORM | U.COPY_DST,
+                       READBACK: U.MAP_READ | U.COPY_DST}
+        self._raw = _raw_pass_functions()
+
+    def create_buffer(self, size, usage, label=""):
+        return self.device.create_buffer(size=max(4, size), usage=self._usage[usage], label=label)
+
+    def write_buffer(self, buffer, offset, data):
+        self.device.queue.write_buffer(buffer, offset, data)
+
+    def create_compute_pipeline(self, code, label):
+        try:
+            module = self.device.create_shader_module(code=code, label=label)
+            return self.device.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"},
+                                                       label=label)
+        except Exception as e:
+            raise DeviceError(f"WGSL pipeline {label!r} failed: {e}") from None
+
+    def create_bind_group(self, pipeline, entries):
+        layout = pipeline.get_bind_group_layout(0)
+        return self.device.create_bind_group(layout=layout, entries=[
+            {"binding": b, "resource": {"buffer": buf, "offset": off, "size": size}}
+            for b, (buf, off, size) in sorted(entries.items())])
+
+    def submit(self, commands):
+        enc = self.device.create_command_encoder()
+        cpass = None
+        raw = self._raw
+        for c in commands:
+            if c[0] == "dispatch":
+                if cpass is None:
+                    cpass = enc.begin_compute_pass()
+                    h = cpass._internal if raw else None
+                _, pipe, bg, (x, y, z) = c
+                if raw:
+                    raw.set_pipeline(h, pipe._internal)
+                    raw.set_bind_group(h, 0, bg._internal, 0, raw.null)
+                    raw.dispatch(h, x, y, z)
+                else:
+                    cpass.set_pipeline(pipe)
+                    cpass.set_bind_group(0, bg)
+                    cpass.dispatch_workgroups(x, y, z)
+            else:
+                if cpass is not None:
+                    cpass.end()
+                    cpass = None
+                _, src, so, dst, do, size = c
+                enc.copy_buffer_to_buffer(src, so, dst, do, size)
+        if cpass is not None:
+            cpass.end()
+        self.device.queue.submit([enc.finish()])
+
+    async def read_buffer(self, buffer, size):
+        return self.read_buffer_sync(buffer, size)
+
+    def read_buffer_sync(self, buffer, size):
+        buffer.map_sync(self._wgpu.MapMode.READ, 0, size)
+        try:
+            return bytes(buffer.read_mapped(0, size, copy=True))
+        finally:
+            buffer.unmap()
+
+    def destroy_buffer(self, buffer):
+        buffer.destroy()
+
+
+class _RawPass:
+    """wgpu-native's compute-pass entry points, called without wgpu-py's wrappers."""
+    def __init__(self, libf, ffi):
+        self.set_pipeline = libf.wgpuComputePassEncoderSetPipeline
+        self.set_bind_group = libf.wgpuComputePassEncoderSetBindGroup
+        self.dispatch = libf.wgpuComputePassEncoderDispatchWorkgroups
+        self.null = ffi.NULL
+
+
+def _raw_pass_functions():
+    try:
+        from wgpu.backends.wgpu_native._api import libf
+        from wgpu.backends.wgpu_native._ffi import ffi
+        return _RawPass(libf, ffi)
+    except Exception:   # another wgpu-py version: fall back to the public API
+        return None

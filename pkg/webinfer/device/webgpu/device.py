@@ -1,0 +1,304 @@
+"""The WebGPU device: every Device op as WGSL kernels, shared by the browser and wgpu-py.
+
+Everything here is adapter-agnostic (see adapter.py). Two things make decode fast:
+
+* Deferred fusion. ``rms_norm`` and ``linear`` return *pending* values rather than launching;
+  the op that consumes them picks a fused kernel: norm -> projection (matvec NORM), qkv
+  projection -> ``rope_kv`` (matvec ROPE: rotate + KV write in the epilogue), projection ->
+  ``add`` (RESIDUAL), norm -> ``linear_swiglu`` (NORM + SWIGLU). Any other use materialises
+  them. The forward pass in models/llama.py stays the one straight line it is; per layer a
+  decode step is 5 dispatches: qkv+rope+kv, attention, out+residual, gate/up+silu, down+residual.
+* Record / replay (``replay``). The first decode step's dispatches (pipelines, bind groups,
+  grids) are kept; later steps write the position into one uniform buffer, copy the input token
+  (left on the GPU by ``argmax``) into the step's token buffer, and re-issue the same list:
+  one compute pass, one submit, a 4-byte readback.
+
+Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..numpy_device import rope_tables
+from .gpu import GPU, GTensor
+from .layout import gpu_blocks
+
+MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
+
+
+@dataclass(eq=False)
+class GWeight:
+    buf: object
+    qtype: str        # Q4_0 | Q4_1 | Q8_0 | F16 | F32 (the shader define)
+    rows: int
+    cols: int
+    row_words: int
+    bias: object      # storage buffer (rows,) f32, or None
+
+
+@dataclass(eq=False)
+class GVec:
+    buf: object
+    size: int
+
+
+@dataclass(eq=False)
+class GKVCache:
+    k: list           # per layer: (n_kv_heads, n_ctx, head_dim) f32 buffers
+    v: list
+    n_kv_heads: int
+    head_dim: int
+    n_ctx: int
+
+
+@dataclass(eq=False)
+class _Norm:          # rms_norm(x, w, eps), not yet launched
+    x: GTensor
+    w: GVec
+    eps: float
+
+
+@dataclass(eq=False)
+class _Proj:          # linear(x, w), not yet launched; x may be a pending norm
+    x: object
+    w: GWeight
+
+
+@dataclass
+class _Program:       # a recorded decode step
+    commands: list
+    out: GTensor
+    token: GTensor    # (1, 1) u32: the step's input token
+    dispatches: int
+
+
+class WebGPUDevice:
+    name = "webgpu"
+    decode_ahead = True     # reads are submitted eagerly: generate may queue step t+1 before token t arrives
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+        self.gpu = GPU(adapter)
+        self.description = f"webgpu: {adapter.description}"
+        self.notes: list[str] = []       # per-tensor fallbacks, e.g. a type uploaded as F32
+        self._rope: dict = {}
+        self._programs: dict = {}
+        self._step = None                # the recording's step uniform, else None (eager)
+
+    # -- memory ------------------------------------------------------------------------------------
+    def weight(self, w):
+        qtype, data, row_words, note = gpu_blocks(w)
+        if note:
+            self.notes.append(note)
+        buf = self.gpu.upload(data, f"{w.name} ({qtype}, {w.rows}x{w.cols})")
+        bias = self.gpu.upload(w.bias.astype(np.float32), w.name + ".bias") if w.bias is not None else None
+        return GWeight(buf, qtype, w.rows, w.cols, row_words, bias)
+
+    def vector(self, v):
+        v = np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
+        return GVec(self.gpu.upload(v, f"vector ({v.size})"), v.size)
+
+    def kv_cache(self, n_layers, n_kv_heads, head_dim, n_ctx):
+        size = 4 * n_kv_heads * n_ctx * head_dim     # one buffer per layer keeps each under the binding limit
+        k = [self.gpu.zeros(size, f"layer {i} keys") for i in range(n_layers)]
+        v = [self.gpu.zeros(size, f"layer {i} values") for i in range(n_layers)]
+        return GKVCache(k, v, n_kv_heads, head_dim, n_ctx)
+
+    def tensor(self, a: np.ndarray) -> GTensor:
+        """Upload a float32 (n, width) array as an activation (tests, selftest)."""
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        t = self.gpu.tensor(a.shape[0], a.shape[1])
+        self.adapter.write_buffer(t.buf, 0, a)
+        return t
+
+    # -- ops -----------------------------------------------------------------------------------------
+    def embed(self, table: GWeight, tokens):
+        if isinstance(tokens, GTensor):
+            tok = tokens
+        else:
+            ids = np.asarray(tokens, dtype=np.uint32).reshape(-1, 1)
+            tok = self.gpu.tensor(ids.shape[0], 1, "u32")
+            self.adapter.write_buffer(tok.buf, 0, ids)
+        y = self.gpu.tensor(tok.n, table.cols)
+        self.gpu.dispatch("embed.wgsl", {table.qtype}, {
+            0: self.gpu.uniform(table.row_words, table.cols, table.rows, 0), 2: table.buf, 3: tok, 4: y},
+            (tok.n, 1, 1))
+        return y
+
+    def rms_norm(self, x, w, eps):
+        return _Norm(self._t(x), w, float(eps))
+
+    def linear(self, x, w, bias=None):
+        return _Proj(x if isinstance(x, _Norm) else self._t(x), w)
+
+    def linear_swiglu(self, x, w_gate_up):
+        return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w_gate_up), swiglu=True)
+
+    def add(self, a, b):
+        if isinstance(b, _Proj):
+            return self._project(b, residual=self._t(a))
+        if isinstance(a, _Proj):
+            return self._project(a, residual=self._t(b))
+        a, b = self._t(a), self._t(b)
+        y = self.gpu.tensor(a.n, a.width)
+        n = a.n * a.width
+        grid = self.gpu.grid(-(-n // 256))
+        self.gpu.dispatch("elementwise.wgsl", (), {0: self.gpu.uniform(n, grid[0], 0, 0), 3: a, 4: y, 5: b}, grid)
+        return y
+
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+        qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
+        rope = self._rope_table(theta, head_dim, cache.n_ctx)
+        kv = {8: cache.k[layer], 9: cache.v[layer], 10: rope}
+        if isinstance(qkv, _Proj) and self._rows(qkv.x) <= MATVEC_MAX_TOKENS:
+            extra = dict(q_dim=qd, kv_dim=kvd, head_dim=head_dim, neox=int(neox), n_ctx=cache.n_ctx)
+            return self._matvec(qkv, {"ROPE"}, kv, pos, out_width=qd, pairs=True, extra=extra)
+        x = self._t(qkv)
+        y = self.gpu.tensor(x.n, qd)
+        n_threads = x.n * (qd // 2 + kvd // 2 + kvd)
+        grid = self.gpu.grid(-(-n_threads // 256))
+        params = self.gpu.uniform(x.n, qd, kvd, head_dim, int(neox), cache.n_ctx, grid[0], 0)
+        self.gpu.dispatch("rope_kv.wgsl", (), {0: params, 1: self._step_uniform(pos, x.n), 3: x, 4: y, **kv}, grid)
+        return y
+
+    def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim):
+        q = self._t(q)
+        y = self.gpu.tensor(q.n, q.width)
+        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, float(1.0 / np.sqrt(head_dim)), 0, 0, 0)
+        self.gpu.dispatch("attention.wgsl", (), {0: params, 1: self._step_uniform(pos, q.n), 3: q, 4: y,
+                                                 8: cache.k[layer], 9: cache.v[layer]}, (n_heads, q.n, 1))
+        return y
+
+    def last_row(self, x):
+        if isinstance(x, (_Norm, _Proj)) or x.n == 1:
+            return x if x.n == 1 else self.last_row(self._t(x))
+        y = self.gpu.tensor(1, x.width)
+        self.gpu.copy(x.buf, x.offset + (x.n - 1) * x.width * 4, y.buf, 0, x.width * 4)
+        return y
+
+    def argmax(self, logits):
+        x = self._t(logits)
+        y = self.gpu.tensor(x.n, 1, "u32")
+        self.gpu.dispatch("argmax.wgsl", (), {0: self.gpu.uniform(x.width, 0, 0, 0), 3: x, 4: y}, (x.n, 1, 1))
+        return y
+
+    def read(self, x):
+        """Submit everything queued plus a copy of x now; the returned awaitable maps it."""
+        return self.gpu.finish_read(self.gpu.start_read(self._t(x)))
+
+    def read_sync(self, x) -> np.ndarray:
+        stage, cap, size, t = self.gpu.start_read(self._t(x))
+        data = self.adapter.read_buffer_sync(stage, size)
+        self.gpu._staging.setdefault(cap, []).append(stage)
+        return np.frombuffer(data, np.float32 if t.dtype == "f32" else np.int32).reshape(t.n, t.width).copy()
+
+    # -- record / replay -----------------------------------------------------------------------------
+    def replay(self, key, forward, token, pos):
+        """One decode step, forward(tokens, pos) -> logits, recorded on first use and replayed after."""
+        prog = self._programs.get(key)
+        self.gpu.flush()                 # the step uniform below must not reach earlier queued work
+        if prog is None:
+            prog = self._record(forward, pos)
+            self._programs[key] = prog
+        self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
+        if isinstance(token, GTensor):
+            self.gpu.copy(token.buf, token.offset, prog.token.buf, 0, 4)
+        else:
+            self.adapter.write_buffer(prog.token.buf, 0, np.array([int(np.asarray(token).reshape(-1)[0])], np.uint32))
+        self.gpu.pending.extend(prog.commands)
+        self.gpu.dispatches += prog.dispatches
+        return prog.out
+
+    def _record(self, forward, pos) -> _Program:
+        if getattr(self, "_step_buf", None) is None:
+            self._step_buf = self.gpu.adapter.create_buffer(16, "uniform", "decode step")
+        token = self.gpu.tensor(1, 1, "u32")
+        token.pooled = False             # owned by the program for good
+        before, d0 = len(self.gpu.pending), self.gpu.dispatches
+        self._step, self.gpu.recording = self._step_buf, True
+        try:
+            out = self._t(forward(token, pos))
+        finally:
+            self._step, self.gpu.recording = None, False
+        commands = self.gpu.pending[before:]
+        del self.gpu.pending[before:]
+        out.pooled = False
+        return _Program(commands, out, token, self.gpu.dispatches - d0)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _step_uniform(self, pos, n):
+        return self._step if self._step is not None else self.gpu.uniform(int(pos), int(n), 0, 0)
+
+    def _rope_table(self, theta, head_dim, n_ctx):
+        key = (float(theta), head_dim, n_ctx)
+        buf = self._rope.get(key)
+        if buf is None:
+            cos, sin = rope_tables(theta, head_dim, n_ctx)
+            buf = self.gpu.upload(np.stack([cos, sin], axis=-1).astype(np.float32), "rope table")
+            self._rope[key] = buf
+        return buf
+
+    @staticmethod
+    def _rows(x) -> int:
+        return x.x.n if isinstance(x, _Norm) else x.n
+
+    def _t(self, v) -> GTensor:
+        """Materialise a pending value."""
+        if isinstance(v, _Norm):
+            y = self.gpu.tensor(v.x.n, v.x.width)
+            self.gpu.dispatch("rmsnorm.wgsl", (), {0: self.gpu.uniform(v.x.width, v.eps, 0, 0), 3: v.x, 4: y,
+                                                   5: v.w.buf}, (v.x.n, 1, 1))
+            return y
+        if isinstance(v, _Proj):
+            return self._project(v)
+        return v
+
+    def _project(self, pr: _Proj, residual: GTensor | None = None, swiglu: bool = False) -> GTensor:
+        defines, extra_b = set(), {}
+        if residual is not None:
+            defines.add("RESIDUAL")
+            extra_b[7] = residual
+        if swiglu:
+            defines.add("SWIGLU")
+        out_w = pr.w.rows // 2 if swiglu else pr.w.rows
+        if self._rows(pr.x) <= MATVEC_MAX_TOKENS:
+            return self._matvec(pr, defines, extra_b, None, out_width=out_w, pairs=swiglu)
+        x = self._t(pr.x)
+        w = pr.w
+        if w.bias is not None:
+            defines.add("BIAS")
+            extra_b[6] = w.bias
+        y = self.gpu.tensor(x.n, out_w)
+        tiles = -(-out_w // 32) if swiglu else -(-w.rows // 64)
+        params = self.gpu.uniform(w.rows, w.cols, w.row_words, x.n, w.rows // 2, 0, 0, 0)
+        self.gpu.dispatch("matmul.wgsl", defines | {w.qtype}, {0: params, 2: w.buf, 3: x, 4: y, **extra_b},
+                          (tiles, -(-x.n // 64), 1))
+        return y
+
+    def _matvec(self, pr: _Proj, defines, extra_b, pos, out_width, pairs, extra=None) -> GTensor:
+        w = pr.w
+        defines, b = set(defines) | {w.qtype}, dict(extra_b)
+        eps = 0.0
+        if isinstance(pr.x, _Norm):
+            defines.add("NORM")
+            b[5], eps, x = pr.x.w.buf, pr.x.eps, pr.x.x
+        else:
+            x = pr.x
+        if w.bias is not None:
+            defines.add("BIAS")
+            b[6] = w.bias
+        y = self.gpu.tensor(x.n, out_width)
+        blocks = -(-w.rows // 16)           # 16 rows (8 row pairs) per workgroup
+        grid = self.gpu.grid(blocks, x.n)
+        e = extra or {}
+        params = self.gpu.uniform(w.rows, w.cols, w.row_words, grid[0], w.rows // 2, eps,
+                                  e.get("q_dim", 0), e.get("kv_dim", 0), e.get("head_dim", 0),
+                                  e.get("neox", 0), e.get("n_ctx", 0), 0)
+        b.update({0: params, 2: w.buf, 3: x, 4: y})
+        if "ROPE" in defines:            # only ROPE reads the position
+            b[1] = self._step_uniform(pos, x.n)
+        self.gpu.dispatch("matvec.wgsl", defines, b, grid)
+        return y

@@ -1,0 +1,67 @@
+"""Self-tests of the WebGPU device against the NumPy device.
+
+``quick_check`` runs when a device opens (one small Q8_0 matvec, a few ms): an adapter whose
+results are wrong must not be chosen over NumPy. ``selftest`` runs every op on random data
+and reports the largest error of each (``webinfer.selftest()``).
+
+Not here: the kernel tests with awkward shapes (tests/kernels/).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import DeviceError
+from ...formats.quants import QUANT_TYPES
+from ...weights import QWeight
+from ..numpy_device import NumpyDevice
+
+
+def random_qweight(rng, type_name: str, rows: int, cols: int, scale: float = 0.5) -> QWeight:
+    qt = next(q for q in QUANT_TYPES.values() if q.name == type_name)
+    w = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
+    raw = qt.quantize(w.reshape(-1)).reshape(rows, -1)
+    return QWeight(f"w_{type_name}", qt.ggml_type, raw, rows, cols)
+
+
+def quick_check(dev) -> None:
+    rng = np.random.default_rng(0)
+    w = random_qweight(rng, "Q8_0", 40, 64)
+    x = rng.standard_normal((1, 64)).astype(np.float32)
+    ref = NumpyDevice().linear(x, NumpyDevice().weight(w))
+    got = dev.read_sync(dev.linear(dev.tensor(x), dev.weight(w)))
+    err = float(np.max(np.abs(got - ref)))
+    if not np.isfinite(err) or err > 1e-3 * (1 + float(np.max(np.abs(ref)))):
+        raise DeviceError(f"{dev.description} failed the self-test (matvec error {err:.3g} vs NumPy)")
+
+
+def selftest(dev) -> dict[str, float]:
+    """Largest |webgpu - numpy| of every op on random data, {op: error}."""
+    rng = np.random.default_rng(1)
+    ref = NumpyDevice()
+    errs: dict[str, float] = {}
+
+    def cmp(name, got, want):
+        errs[name] = float(np.max(np.abs(dev.read_sync(got).astype(np.float64) - np.asarray(want, np.float64))))
+
+    n, d, ff, H, KV, hd, ctx = 5, 64, 96, 4, 2, 16, 32
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    nw = rng.standard_normal(d).astype(np.float32)
+    for t in ("Q4_0", "Q4_1", "Q8_0", "F16", "F32"):
+        w = random_qweight(rng, t, 48, d)
+        cmp(f"linear[{t}]", dev.linear(dev.tensor(x), dev.weight(w)), ref.linear(x, ref.weight(w)))
+        cmp(f"embed[{t}]", dev.embed(dev.weight(w), [3, 0, 47]), ref.embed(ref.weight(w), [3, 0, 47]))
+    cmp("rms_norm", dev.rms_norm(dev.tensor(x), dev.vector(nw), 1e-5), ref.rms_norm(x, nw, 1e-5))
+    gu = random_qweight(rng, "Q8_0", 2 * ff, d)
+    cmp("linear_swiglu", dev.linear_swiglu(dev.tensor(x), dev.weight(gu)), ref.linear_swiglu(x, ref.weight(gu)))
+    y = rng.standard_normal((n, d)).astype(np.float32)
+    cmp("add", dev.add(dev.tensor(x), dev.tensor(y)), x + y)
+    qkv = rng.standard_normal((n, (H + 2 * KV) * hd)).astype(np.float32)
+    gc, rc = dev.kv_cache(1, KV, hd, ctx), ref.kv_cache(1, KV, hd, ctx)
+    gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 10000.0, False)
+    rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 10000.0, False)
+    cmp("rope_kv", gq, rq)
+    cmp("attention", dev.attention(gq, gc, 0, 3, H, KV, hd), ref.attention(rq, rc, 0, 3, H, KV, hd))
+    logits = rng.standard_normal((2, 1000)).astype(np.float32)
+    cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
+    return errs

@@ -1,0 +1,89 @@
+"""WGSL sources: find the .wgsl files and expand their variants.
+
+The shaders live as real files (the repo's ``shaders/``, shipped as ``webinfer/shaders/`` in
+the wheel). A variant is a set of names: ``#ifdef NAME`` / ``#ifndef`` / ``#else`` / ``#endif``
+keep or drop lines, ``#include "file.wgsl"`` pastes another file, ``{{NAME}}`` is replaced by a
+value. Anything left over (an unknown directive, an unmatched ``#endif``, a ``{{NAME}}`` with
+no value) is an error here, not a confusing WGSL compile error later.
+
+Not here: compiling (the adapter) or choosing variants (the device).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from ...errors import DeviceError
+
+_DIRECTIVE = re.compile(r"^\s*#(ifdef|ifndef|else|endif|include)\b\s*(.*?)\s*$")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+def shader_dir() -> Path:
+    """webinfer/shaders/ inside an installed wheel, else the source tree's top-level shaders/."""
+    import webinfer
+    pkg = Path(webinfer.__file__).parent
+    for d in (pkg / "shaders", pkg.parents[1] / "shaders"):
+        if d.is_dir():
+            return d
+    raise DeviceError(f"WGSL shaders not found (looked in {pkg / 'shaders'} and {pkg.parents[1] / 'shaders'})")
+
+
+@lru_cache(maxsize=None)
+def _read(name: str) -> str:
+    path = shader_dir() / name
+    if not path.is_file():
+        raise DeviceError(f"shader file {name!r} not found in {shader_dir()}")
+    return path.read_text()
+
+
+def expand(name: str, defines: frozenset[str] = frozenset(), values: dict | None = None) -> str:
+    """The WGSL of shader `name` for the variant `defines` (+ `{{NAME}}` values)."""
+    out = _expand_lines(name, defines, depth=0)
+    values = values or {}
+    text = _PLACEHOLDER.sub(lambda m: _value(m.group(1), values, name), "\n".join(out))
+    return text + "\n"
+
+
+def _value(key: str, values: dict, name: str) -> str:
+    if key not in values:
+        raise DeviceError(f"{name}: no value for placeholder {{{{{key}}}}}")
+    return str(values[key])
+
+
+def _expand_lines(name: str, defines: frozenset[str], depth: int) -> list[str]:
+    if depth > 4:
+        raise DeviceError(f"{name}: #include nested too deeply")
+    out: list[str] = []
+    stack: list[tuple[bool, bool]] = []   # (this branch active, enclosing active)
+    active = True
+    for lineno, line in enumerate(_read(name).splitlines(), 1):
+        m = _DIRECTIVE.match(line)
+        if m is None:
+            if line.lstrip().startswith("#"):
+                raise DeviceError(f"{name}:{lineno}: unknown directive {line.strip()!r}")
+            if active:
+                out.append(line)
+            continue
+        kind, arg = m.groups()
+        if kind in ("ifdef", "ifndef"):
+            cond = (arg in defines) == (kind == "ifdef")
+            stack.append((cond, active))
+            active = active and cond
+        elif kind == "else":
+            if not stack:
+                raise DeviceError(f"{name}:{lineno}: #else without #ifdef")
+            cond, outer = stack[-1]
+            stack[-1] = (not cond, outer)
+            active = outer and not cond
+        elif kind == "endif":
+            if not stack:
+                raise DeviceError(f"{name}:{lineno}: #endif without #ifdef")
+            _, active = stack.pop()
+        elif active:  # include
+            out.extend(_expand_lines(arg.strip('"'), defines, depth + 1))
+    if stack:
+        raise DeviceError(f"{name}: {len(stack)} #ifdef block(s) not closed")
+    return out

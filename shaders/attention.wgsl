@@ -1,0 +1,96 @@
+// attention.wgsl -- causal grouped-query attention over the KV cache, decode and prefill.
+//
+// One workgroup per (query head, query token): token t sits at position step.pos + t and sees
+// keys 0..step.pos + t. Keys are taken 256 at a time (one score per thread, in workgroup
+// memory) with the online-softmax rescale between chunks, so any context length works with
+// fixed workgroup memory. For the weighted sum of values, thread = (part, dim): parts split
+// the chunk's keys, dims are coalesced reads of a value row; the parts are summed at the end.
+// The number of keys is read from the step uniform, so a recorded decode step replays for any
+// position without re-encoding. Needs head_dim <= 256.
+
+struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, _a: u32, _b: u32, _c: u32 }
+struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(3) var<storage, read> q: array<f32>;            // (n, n_heads * head_dim)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;      // (n, n_heads * head_dim)
+@group(0) @binding(8) var<storage, read> kc: array<f32>;           // (kv_heads, n_ctx, head_dim)
+@group(0) @binding(9) var<storage, read> vc: array<f32>;
+
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> sc: array<f32, 256>;
+var<workgroup> red: array<f32, 256>;
+
+fn reduce_max(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] += red[lid + s]; }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let t = wid.y;
+    let hd = p.head_dim;
+    let kvh = h / (p.n_heads / p.n_kv_heads);
+    let qd = p.n_heads * hd;
+    let n_keys = step.pos + t + 1u;
+    let kbase = kvh * p.n_ctx * hd;
+    if (lid < hd) { qs[lid] = q[t * qd + h * hd + lid]; }
+    workgroupBarrier();
+    let nparts = 256u / hd;
+    let part = lid / hd;
+    let d = lid % hd;
+    var m = -3.4e38;     // running max of the scores
+    var l = 0.0;         // running sum of exp(score - m)
+    var acc = 0.0;       // this thread's share of sum_j p_j v[j, d]
+    for (var c0 = 0u; c0 < n_keys; c0 += 256u) {
+        let j = c0 + lid;
+        var s = -3.4e38;
+        if (j < n_keys) {
+            var dotv = 0.0;
+            let kr = kbase + j * hd;
+            for (var i = 0u; i < hd; i++) { dotv += qs[i] * kc[kr + i]; }
+            s = dotv * p.scale;
+        }
+        let m_new = max(m, reduce_max(lid, s));
+        let pj = select(0.0, exp(s - m_new), j < n_keys);
+        sc[lid] = pj;
+        let alpha = exp(m - m_new);
+        l = l * alpha + reduce_sum(lid, pj);   // reduce_sum's barriers also publish sc
+        acc *= alpha;
+        m = m_new;
+        if (part < nparts) {
+            let cn = min(256u, n_keys - c0);
+            for (var jj = part; jj < cn; jj += nparts) {
+                acc += sc[jj] * vc[kbase + (c0 + jj) * hd + d];
+            }
+        }
+        workgroupBarrier();
+    }
+    red[lid] = select(0.0, acc, part < nparts);
+    workgroupBarrier();
+    if (lid < hd) {
+        var o = 0.0;
+        for (var pp = 0u; pp < nparts; pp++) { o += red[pp * hd + lid]; }
+        y[t * qd + h * hd + lid] = o / l;
+    }
+}

@@ -1,0 +1,28 @@
+// embed.wgsl -- rows of the (quantized) embedding table for a list of token ids.
+// Grid: x = token. Each of 64 threads dequantizes 8 values at a time (quant.wgsl).
+// The token ids come from a u32 buffer, so the decode step can read the token that the
+// previous step's argmax left on the GPU without a round trip through the CPU.
+
+#include "quant.wgsl"
+
+struct Params { row_words: u32, cols: u32, n_rows: u32, _a: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> tok: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t = wid.x;
+    let id = min(tok[t], p.n_rows - 1u);   // ids are validated on the CPU; never read out of bounds
+    let wb = id * p.row_words;
+    let ngroups = p.row_words / BLOCK_WORDS * 4u;
+    for (var g = lid; g < ngroups; g += 64u) {
+        let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
+        for (var i = 0u; i < 4u; i++) {
+            let k = g * 8u + i;
+            if (k < p.cols) { y[t * p.cols + k] = q.a[i]; }
+            if (k + 4u < p.cols) { y[t * p.cols + k + 4u] = q.b[i]; }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+// matvec.wgsl -- y = x @ W^T for a few rows of x (decode: one token), W quantized (quant.wgsl).
+//
+// Weights stay in their ggml blocks (see quant.wgsl for the layout and why); each thread
+// dequantizes 8 weights at a time and dots them with 8 activations. A workgroup is 16 slots
+// of 16 lanes: each slot owns one matrix row, its lanes stride over the row's 8-weight groups
+// and a tree in workgroup memory sums the 16 partials. Grid: (x, y) = row blocks (2-D so more
+// than 65535 blocks fit), z = token.
+//
+// Variants (#ifdef), each one removes a dispatch from the decode step:
+//   NORM      x is RMS-normalised on the fly: y = rsqrt(mean(x^2)+eps) * ((x * nw) @ W^T)
+//   BIAS      y += bias
+//   RESIDUAL  y += res (the residual add after the out / down projections)
+//   SWIGLU    W's rows are [gate; up]; a slot pair computes row c and row c+half, y = silu(g)*u
+//   ROPE      W's rows are [q; k; v]; slot pairs are RoPE pairs: rotate, write q to y and
+//             k, v into the KV cache at position step.pos + token (adjacent or NEOX pairing)
+// Plus the weight type: Q4_0 | Q4_1 | Q8_0 | F16 | F32.
+
+#include "quant.wgsl"
+
+struct Params {
+    rows: u32,       // rows of W
+    cols: u32,       // input width (x row length)
+    row_words: u32,  // u32 words per W row (blocks * BLOCK_WORDS)
+    nwg_x: u32,      // workgroups along x (the grid is 2-D over row blocks)
+    half: u32,       // SWIGLU: rows / 2
+    eps: f32,        // NORM
+    // ROPE only
+    q_dim: u32, kv_dim: u32, head_dim: u32, neox: u32, n_ctx: u32, layer_off: u32,
+}
+struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#ifdef NORM
+@group(0) @binding(5) var<storage, read> nw: array<f32>;
+#endif
+#ifdef BIAS
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+#endif
+#ifdef RESIDUAL
+@group(0) @binding(7) var<storage, read> res: array<f32>;
+#endif
+#ifdef ROPE
+@group(0) @binding(8) var<storage, read_write> kc: array<f32>;   // (layers, kv_heads, n_ctx, head_dim)
+@group(0) @binding(9) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(10) var<storage, read> rope: array<f32>;      // (n_ctx, head_dim/2, 2): cos, sin
+#endif
+
+var<workgroup> red: array<f32, 256>;
+
+fn xv(base: u32, k: u32, cols: u32) -> vec4<f32> {
+    // 4 activations from k; zeros past the row end (F16/F32 rows padded to 32)
+    if (k + 4u <= cols) {
+        return vec4<f32>(x[base + k], x[base + k + 1u], x[base + k + 2u], x[base + k + 3u]);
+    }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) { if (k + i < cols) { v[i] = x[base + k + i]; } }
+    return v;
+}
+
+#ifdef NORM
+fn nv(k: u32, cols: u32) -> vec4<f32> {
+    if (k + 4u <= cols) { return vec4<f32>(nw[k], nw[k + 1u], nw[k + 2u], nw[k + 3u]); }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) { if (k + i < cols) { v[i] = nw[k + i]; } }
+    return v;
+}
+#endif
+
+// Matrix row that a slot computes, for the pairing variants.
+fn slot_row(blk: u32, slot: u32) -> u32 {
+#ifdef SWIGLU
+    return blk * 8u + slot / 2u + (slot % 2u) * p.half;
+#endif
+#ifdef ROPE
+    let gp = blk * 8u + slot / 2u;           // global pair index over [q; k; v]
+    let hh = p.head_dim / 2u;
+    var base = 0u;
+    var lp = gp;
+    if (gp >= (p.q_dim + p.kv_dim) / 2u) { base = p.q_dim + p.kv_dim; lp = gp - (p.q_dim + p.kv_dim) / 2u; }
+    else if (gp >= p.q_dim / 2u) { base = p.q_dim; lp = gp - p.q_dim / 2u; }
+    let h = lp / hh;
+    let i = lp % hh;
+    if (p.neox != 0u) { return base + h * p.head_dim + i + (slot % 2u) * hh; }
+    return base + h * p.head_dim + 2u * i + (slot % 2u);
+#endif
+    return blk * 16u + slot;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let blk = wid.x + wid.y * p.nwg_x;
+    let t = wid.z;
+    let slot = lid / 16u;
+    let lane = lid % 16u;
+    let xb = t * p.cols;
+    var scale = 1.0;
+#ifdef NORM
+    var ss = 0.0;
+    for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }
+    red[lid] = ss;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] += red[lid + s]; }
+        workgroupBarrier();
+    }
+    scale = inverseSqrt(red[0] / f32(p.cols) + p.eps);
+    workgroupBarrier();
+#endif
+    let row = slot_row(blk, slot);
+    var acc = 0.0;
+    if (row < p.rows) {
+        let wb = row * p.row_words;
+        let ngroups = p.row_words / BLOCK_WORDS * 4u;
+        for (var g = lane; g < ngroups; g += 16u) {
+            let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
+            var xa = xv(xb, g * 8u, p.cols);
+            var xc = xv(xb, g * 8u + 4u, p.cols);
+#ifdef NORM
+            xa *= nv(g * 8u, p.cols);
+            xc *= nv(g * 8u + 4u, p.cols);
+#endif
+            acc += dot(q.a, xa) + dot(q.b, xc);
+        }
+    }
+    red[lid] = acc;
+    workgroupBarrier();
+    for (var s = 8u; s > 0u; s >>= 1u) {
+        if (lane < s) { red[lid] += red[lid + s]; }
+        workgroupBarrier();
+    }
+    if (lane != 0u || row >= p.rows) { return; }
+    var v = red[lid] * scale;
+#ifdef BIAS
+    v += bias[row];
+#endif
+#ifdef SWIGLU
+    if (slot % 2u == 1u) { return; }
+    let u = red[lid + 16u] * scale;      // the partner slot: the up row
+    let col = blk * 8u + slot / 2u;
+    y[t * p.half + col] = v / (1.0 + exp(-v)) * u;
+    return;
+#endif
+#ifdef ROPE
+    if (slot % 2u == 1u) { return; }
+    let row1 = slot_row(blk, slot + 1u);
+    var v1 = red[lid + 16u] * scale;
+#ifdef BIAS
+    v1 += bias[row1];
+#endif
+    let pos = step.pos + t;
+    let hh = p.head_dim / 2u;
+    if (row < p.q_dim + p.kv_dim) {          // q or k: rotate the pair
+        let i = select((row % p.head_dim) / 2u, row % p.head_dim, p.neox != 0u);
+        let c = rope[(pos * hh + i) * 2u];
+        let s = rope[(pos * hh + i) * 2u + 1u];
+        let r0 = v * c - v1 * s;
+        let r1 = v * s + v1 * c;
+        if (row < p.q_dim) {
+            y[t * p.q_dim + row] = r0;
+            y[t * p.q_dim + row1] = r1;
+        } else {
+            let kr = row - p.q_dim;
+            let kb = p.layer_off + ((kr / p.head_dim) * p.n_ctx + pos) * p.head_dim;
+            kc[kb + kr % p.head_dim] = r0;
+            kc[kb + (row1 - p.q_dim) % p.head_dim] = r1;
+        }
+    } else {                                  // v: copy into the cache
+        let vr = row - p.q_dim - p.kv_dim;
+        let vb = p.layer_off + ((vr / p.head_dim) * p.n_ctx + pos) * p.head_dim;
+        vc[vb + vr % p.head_dim] = v;
+        vc[vb + (row1 - p.q_dim - p.kv_dim) % p.head_dim] = v1;
+    }
+    return;
+#endif
+#ifdef RESIDUAL
+    v += res[t * p.rows + row];
+#endif
+    y[t * p.rows + row] = v;
+}
