@@ -272,6 +272,8 @@ def build_dist(out_dir, source: str = "pypi", extra_packages=()) -> dict:
     Raises DistError on any missing file or hash mismatch; never leaves a half-built `out_dir`.
     """
     out = Path(out_dir)
+    if out.exists() and not (out / STAMP).exists() and any(out.iterdir()):
+        raise DistError(f"{out} exists and was not built by this tool (no {STAMP}); refusing to replace it")
     request = {"version": PYODIDE_VERSION, "source": str(source), "extra": sorted(p.lower() for p in extra_packages)}
     if _stamp_ok(out, request):
         return json.loads((out / STAMP).read_text())

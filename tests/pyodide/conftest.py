@@ -32,15 +32,21 @@ from pyodide_node import MODEL_MOUNT, REPO, TIMINGS, WHEEL_MOUNT, NodePyodide, d
 
 @pytest.fixture(scope="session")
 def pyodide_dist_dir() -> Path:
-    """The local dist folder; skips when node or the dist is missing."""
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the Pyodide tests run Pyodide under Node")
+    """The local dist folder; skips when it is missing."""
     dist = dist_dir()
     missing = [f for f in ("pyodide.mjs", "pyodide.asm.wasm", "pyodide-lock.json") if not (dist / f).is_file()]
     if missing:
         pytest.skip(f"no Pyodide dist at {dist} (missing {', '.join(missing)}): "
                     "run `python3 tools/pyodide_dist.py --out build/pyodide`")
     return dist
+
+
+@pytest.fixture(scope="session")
+def pyodide_runtime(pyodide_dist_dir) -> Path:
+    """The dist folder, once we know Node can run it; skips when `node` is missing."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the Pyodide tests run Pyodide under Node")
+    return pyodide_dist_dir
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +77,13 @@ def webinfer_wheel(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def node_pyodide(pyodide_dist_dir, webinfer_wheel):
+def node_pyodide(pyodide_runtime, webinfer_wheel):
     """A booted Pyodide with the wheel folder (and the model folder, if present) mounted."""
     mounts = {WHEEL_MOUNT: webinfer_wheel.parent}
     if model_path().is_file():
         mounts[MODEL_MOUNT] = model_path().parent
     t0 = time.perf_counter()
-    py = NodePyodide(pyodide_dist_dir, mounts)
+    py = NodePyodide(pyodide_runtime, mounts)
     TIMINGS["node + Pyodide boot (s)"] = time.perf_counter() - t0
     yield py
     py.close()

@@ -113,3 +113,8 @@ def wheel_shader_names(wheel: Path) -> list[str]:
     """WGSL files the wheel carries under webinfer/shaders/ (host-side view, for messages)."""
     with zipfile.ZipFile(wheel) as z:
         return sorted(Path(n).name for n in z.namelist() if n.startswith("webinfer/shaders/") and n.endswith(".wgsl"))
+
+
+def wheel_source(wheel: Path) -> Path:
+    """The snapshot of the checkout that conftest's `webinfer_wheel` built `wheel` from."""
+    return wheel.parent.parent / "src"
