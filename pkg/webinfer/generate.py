@@ -87,7 +87,9 @@ class Generation:
         steps = 0
         try:
             for _ in range(self.max_tokens):
-                tok = await self._choose(dev, logits_t, sampler, history, greedy)
+                ahead = (greedy and getattr(dev, "decode_ahead", False) and len(out_ids) + 1 < self.max_tokens
+                         and m._cache_len() < m.n_ctx)
+                tok, next_logits = await self._choose(dev, logits_t, sampler, history, greedy, ahead)
                 if t_prefill is None:
                     t_prefill = time.perf_counter() - t0
                     t_first = time.perf_counter()
@@ -108,7 +110,7 @@ class Generation:
                     break
                 if len(out_ids) == self.max_tokens or m._cache_len() >= m.n_ctx:
                     break   # "length": asked-for tokens done, or the context is full
-                logits_t = m._decode(tok)
+                logits_t = next_logits if next_logits is not None else m._decode(tok)
                 steps += 1
                 await asyncio.sleep(0)   # let the page / notebook breathe between tokens
             if reason != "stop":   # nothing more is coming: release what was held back
@@ -128,8 +130,17 @@ class Generation:
                 decode_s=(now - t_first) if t_first is not None else 0.0,
                 decode_steps=steps, device=dev.description, stop=stop_hit)
 
-    async def _choose(self, dev, logits_t, sampler, history, greedy) -> int:
+    async def _choose(self, dev, logits_t, sampler, history, greedy, ahead=False):
+        """The next token id, and the logits of the following step when `ahead` queued it already:
+        on a decode_ahead device read() submits at once, so the next step (fed the token that is
+        still on the GPU) runs while this token travels back -- the readback leaves the critical path."""
         if greedy:
-            return int(np.asarray(await dev.read(dev.argmax(logits_t))).reshape(-1)[0])
+            tok_t = dev.argmax(logits_t)
+            pending = dev.read(tok_t)
+            next_logits = self.model._decode(tok_t) if ahead else None
+            tok = int(np.asarray(await pending).reshape(-1)[0])
+            if ahead:
+                self.model._cache_ids[-1] = tok     # _decode could not know the id yet
+            return tok, next_logits
         logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
-        return sampler.sample(logits, history)
+        return sampler.sample(logits, history), None

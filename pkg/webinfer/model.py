@@ -166,9 +166,17 @@ class Model:
             self._cache_ids.extend(chunk)
         return logits, common
 
-    def _decode(self, token: int):
-        logits = self.llama.forward([token], len(self._cache_ids), self.cache)
-        self._cache_ids.append(token)
+    def _decode(self, token):
+        """One token through the model. token: an id, or the (1, 1) device tensor argmax gave (the id
+        is then unknown here until read: the caller fixes _cache_ids[-1]). The device may replay a
+        recorded step (see Device.replay)."""
+        pos = len(self._cache_ids)
+        forward = getattr(self.device, "replay", None)
+        if forward is None:
+            logits = self.llama.forward([token], pos, self.cache)
+        else:
+            logits = forward(("decode", id(self.cache)), lambda t, p: self.llama.forward(t, p, self.cache), token, pos)
+        self._cache_ids.append(token if isinstance(token, int) else -1)
         return logits
 
 

@@ -76,3 +76,11 @@ class Device(Protocol):
 
     async def read(self, x: Tensor) -> np.ndarray:
         """Copy a tensor back to NumPy."""
+
+    # -- optional: decode-step hooks (a device without them gets the plain path) -------------------
+    def replay(self, key: Any, forward, token: Any, pos: int) -> Tensor:
+        """One decode step: ``forward(tokens, pos)`` -> logits, where tokens is [token] or the (1, 1)
+        tensor ``argmax`` returned. A device may record the ops forward issues the first time for
+        ``key`` and replay them for later positions (WebGPU); NumPy just calls it."""
+
+    decode_ahead: bool  # True: read() submits at once, so step t+1 may be queued before token t arrives

@@ -118,6 +118,9 @@ class NumpyDevice:
     def read_sync(self, x) -> np.ndarray:
         return np.asarray(x)
 
+    def replay(self, key, forward, token, pos) -> np.ndarray:
+        return forward(np.asarray(token, dtype=np.int64).reshape(-1), pos)   # nothing to record on a CPU
+
     # -- helpers -----------------------------------------------------------------------------
     def _rope_tables(self, theta, head_dim, n_pos):
         key = (theta, head_dim)
