@@ -8,9 +8,12 @@ What it does not cover: model correctness (test_generate.py) or WebGPU (tests/br
 
 from __future__ import annotations
 
+import functools
+import http.server
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -58,6 +61,34 @@ def test_micropip_installs_wheel_offline(webinfer_in_pyodide, webinfer_wheel):
     assert info["version"] == webinfer_wheel.name.split("-")[1]
     assert info["numpy"] == "2.0.2"  # the dependency came from the local lock, not PyPI
     assert {"webinfer", "numpy"} <= set(info["installed"])
+
+
+def test_micropip_installs_wheel_from_local_url(pyodide_runtime, webinfer_wheel):
+    # The browser case: the wheel is a URL on the page's own server (here 127.0.0.1; the
+    # driver lets only local hosts through). A fresh Pyodide, so nothing is installed yet.
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(webinfer_wheel.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    py = NodePyodide(pyodide_runtime, mounts={})
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{webinfer_wheel.name}"
+        out = py.run(
+            f"""
+import pyodide_js
+await pyodide_js.loadPackage("micropip")
+import micropip
+await micropip.install({url!r})
+import webinfer
+[webinfer.__file__, sorted(micropip.list())]
+""",
+            what=f"micropip-installing {url}",
+        )
+    finally:
+        py.close()
+        server.shutdown()
+        server.server_close()
+    assert out[0].startswith("/lib/python3.12/site-packages/webinfer/"), out[0]
+    assert {"webinfer", "numpy"} <= set(out[1])
 
 
 def test_wheel_ships_shaders_as_package_data(node_pyodide, webinfer_in_pyodide, webinfer_wheel):
