@@ -90,6 +90,17 @@ fn slot_row(blk: u32, slot: u32) -> u32 {
     return blk * 16u + slot;
 }
 
+// Whether a slot has work: its row exists (plain) or its pair's output exists (SWIGLU, ROPE).
+fn slot_valid(blk: u32, slot: u32) -> bool {
+#ifdef SWIGLU
+    return blk * 8u + slot / 2u < p.half;
+#endif
+#ifdef ROPE
+    return blk * 8u + slot / 2u < p.rows / 2u;
+#endif
+    return blk * 16u + slot < p.rows;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let blk = wid.x + wid.y * p.nwg_x;
@@ -111,8 +122,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
 #endif
     let row = slot_row(blk, slot);
+    let valid = slot_valid(blk, slot);
     var acc = 0.0;
-    if (row < p.rows) {
+    if (valid) {
         let wb = row * p.row_words;
         let ngroups = p.row_words / BLOCK_WORDS * 4u;
         for (var g = lane; g < ngroups; g += 16u) {
@@ -132,7 +144,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (lane < s) { red[lid] += red[lid + s]; }
         workgroupBarrier();
     }
-    if (lane != 0u || row >= p.rows) { return; }
+    if (lane != 0u || !valid) { return; }
     var v = red[lid] * scale;
 #ifdef BIAS
     v += bias[row];

@@ -1,0 +1,76 @@
+"""rmsnorm, add, rope_kv, attention (decode + causal prefill, GQA) and argmax vs NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from webinfer.device.numpy_device import NumpyDevice
+
+from kernel_check import assert_close
+
+REF = NumpyDevice()
+
+
+@pytest.mark.parametrize("width", [1, 31, 32, 33, 255, 256, 257, 1000])
+def test_rms_norm_and_add(gdev, width):
+    rng = np.random.default_rng(width)
+    x = rng.standard_normal((3, width)).astype(np.float32)
+    b = rng.standard_normal((3, width)).astype(np.float32)
+    w = rng.standard_normal(width).astype(np.float32)
+    assert_close(gdev.read_sync(gdev.rms_norm(gdev.tensor(x), gdev.vector(w), 1e-6)), REF.rms_norm(x, w, 1e-6),
+                 1e-6, 1e-5, "rms_norm")
+    assert_close(gdev.read_sync(gdev.add(gdev.tensor(x), gdev.tensor(b))), x + b, 0, 0, "add")
+
+
+GQA = [(4, 4, 16), (9, 3, 64), (8, 2, 32), (6, 1, 8)]   # (heads, kv heads, head_dim): ratios 1, 3, 4, 6
+
+
+@pytest.mark.parametrize("heads,kv,hd", GQA)
+@pytest.mark.parametrize("neox", [False, True])
+def test_rope_kv_and_attention(gdev, heads, kv, hd, neox):
+    """Prefill 33 tokens (rope_kv kernel + causal attention), then decode 2 more at later positions."""
+    rng = np.random.default_rng(heads * 100 + hd + neox)
+    ctx = 300
+    gc, rc = gdev.kv_cache(2, kv, hd, ctx), REF.kv_cache(2, kv, hd, ctx)
+    width = (heads + 2 * kv) * hd
+    pos = 0
+    for n in (33, 1, 1, 257 - 35):
+        qkv = rng.standard_normal((n, width)).astype(np.float32)
+        gq = gdev.rope_kv(gdev.tensor(qkv), gc, 1, pos, heads, kv, hd, 10000.0, neox)
+        rq = REF.rope_kv(qkv, rc, 1, pos, heads, kv, hd, 10000.0, neox)
+        assert_close(gdev.read_sync(gq), rq, 1e-5, 1e-5, f"rope q n={n} pos={pos}")
+        ga = gdev.attention(gq, gc, 1, pos, heads, kv, hd)
+        assert_close(gdev.read_sync(ga), REF.attention(rq, rc, 1, pos, heads, kv, hd), 1e-5, 1e-4,
+                     f"attention n={n} pos={pos}")
+        pos += n
+
+
+def test_fused_qkv_rope_matches_unfused(gdev):
+    """matvec ROPE (decode) writes the same q and cache as projection -> rope_kv in NumPy."""
+    from webinfer.device.webgpu.selftest import random_qweight
+    rng = np.random.default_rng(11)
+    heads, kv, hd, d = 9, 3, 64, 128
+    w = random_qweight(rng, "Q4_1", (heads + 2 * kv) * hd, d)
+    nw = rng.standard_normal(d).astype(np.float32)
+    for neox in (False, True):
+        gc, rc = gdev.kv_cache(1, kv, hd, 64), REF.kv_cache(1, kv, hd, 64)
+        for pos in (0, 1, 40):
+            x = rng.standard_normal((1, d)).astype(np.float32)
+            gq = gdev.rope_kv(gdev.linear(gdev.rms_norm(gdev.tensor(x), gdev.vector(nw), 1e-5), gdev.weight(w)),
+                              gc, 0, pos, heads, kv, hd, 10000.0, neox)
+            rq = REF.rope_kv(REF.linear(REF.rms_norm(x, nw, 1e-5), REF.weight(w)), rc, 0, pos, heads, kv, hd,
+                             10000.0, neox)
+            assert_close(gdev.read_sync(gq), rq, 1e-4, 1e-4, f"q pos={pos} neox={neox}")
+            ga = gdev.attention(gq, gc, 0, pos, heads, kv, hd)
+            assert_close(gdev.read_sync(ga), REF.attention(rq, rc, 0, pos, heads, kv, hd), 1e-4, 1e-4, "attn")
+
+
+@pytest.mark.parametrize("width", [1, 31, 257, 49152])
+def test_argmax(gdev, width):
+    rng = np.random.default_rng(width)
+    x = rng.standard_normal((3, width)).astype(np.float32)
+    x[1, :] = 0.5                              # all ties -> lowest id
+    x[2, width // 2:] = 100.0                  # a run of ties in the middle
+    got = gdev.read_sync(gdev.argmax(gdev.tensor(x)))
+    assert got.reshape(-1).tolist() == REF.argmax(x).tolist()
