@@ -61,25 +61,34 @@ class Llama:
         note(total, total)
         return cls(cfg, device, layers, tok_embd, out_norm, output)
 
-    def forward(self, tokens: Sequence[int], pos: int, cache, all_logits: bool = False):
+    def forward(self, tokens: Sequence[int], pos: int, cache, all_logits: bool = False, tap=None):
         """Run tokens at positions pos..pos+n-1 through the model, extending the KV cache.
-        Returns logits of the last token (1, n_vocab), or of every token with all_logits."""
+        Returns logits of the last token (1, n_vocab), or of every token with all_logits.
+        tap(name, x) -> x, if given, sees each named activation and may replace it: "embed", then
+        per layer "blk.{i}." + attn_q / attn_heads / resid_attn / mlp / resid_mlp (webinfer.inspect)."""
         c, dev = self.cfg, self.dev
-        x = dev.embed(self.tok_embd, tokens)                                    # (n, d_model)
+        t = tap or _untapped
+        x = t("embed", dev.embed(self.tok_embd, tokens))                        # (n, d_model)
         for i, L in enumerate(self.layers):
+            p = f"blk.{i}."
             h = dev.rms_norm(x, L.attn_norm, c.rms_eps)                          # (n, d_model)
             qkv = dev.linear(h, L.wqkv)                                          # (n, q_dim + 2 * kv_dim)
-            q = dev.rope_kv(qkv, cache, i, pos, c.n_heads, c.n_kv_heads,         # (n, q_dim); k, v -> cache
-                            c.head_dim, c.rope_theta, c.rope_neox)
-            a = dev.attention(q, cache, i, pos, c.n_heads, c.n_kv_heads, c.head_dim)  # (n, q_dim)
-            x = dev.add(x, dev.linear(a, L.wo))                                  # (n, d_model)
+            q = t(p + "attn_q", dev.rope_kv(qkv, cache, i, pos, c.n_heads,      # (n, q_dim); k, v -> cache
+                                            c.n_kv_heads, c.head_dim, c.rope_theta, c.rope_neox))
+            a = t(p + "attn_heads", dev.attention(q, cache, i, pos, c.n_heads,  # (n, q_dim), heads side by side
+                                                  c.n_kv_heads, c.head_dim))
+            x = t(p + "resid_attn", dev.add(x, dev.linear(a, L.wo)))              # (n, d_model)
             h = dev.rms_norm(x, L.ffn_norm, c.rms_eps)                           # (n, d_model)
-            f = dev.linear_swiglu(h, L.w_gate_up)                                # (n, d_ff)
-            x = dev.add(x, dev.linear(f, L.w_down))                              # (n, d_model)
+            f = t(p + "mlp", dev.linear_swiglu(h, L.w_gate_up))                   # (n, d_ff)
+            x = t(p + "resid_mlp", dev.add(x, dev.linear(f, L.w_down)))           # (n, d_model)
         if not all_logits:
             x = dev.last_row(x)                                                  # (1, d_model)
         x = dev.rms_norm(x, self.out_norm, c.rms_eps)
         return dev.linear(x, self.output)                                        # (1 or n, n_vocab)
+
+
+def _untapped(name: str, x):
+    return x
 
 
 def _check_shapes(gf, cfg: ModelConfig) -> None:
