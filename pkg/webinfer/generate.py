@@ -74,8 +74,12 @@ class Generation:
 
     async def _run(self):
         m, dev = self.model, self.model.device
-        greedy = self.params.temperature == 0
-        sampler = None if greedy else Sampler(self.params, m.config.n_vocab)
+        p = self.params
+        # Plain greedy needs only the argmax (on the device: 4 bytes back); anything that edits
+        # the logits first (bias, penalties) goes through the full sampler, greedy or not.
+        greedy = p.temperature == 0 and not p.logit_bias and p.repetition_penalty == 1.0 \
+            and p.presence_penalty == 0 and p.frequency_penalty == 0
+        sampler = None if greedy else Sampler(p, m.config.n_vocab)
         decoder, matcher = IncrementalDecoder(m.tokenizer), StopMatcher(self.stop)
         history = list(self.prompt_ids)   # what the penalties look at
         out_ids: list[int] = []
