@@ -1,0 +1,304 @@
+"""The browser adapter: the Adapter interface (adapter.py) over `navigator.gpu`, through Pyodide.
+
+Works on a page and in a Web Worker (both have `navigator.gpu`). The twin of adapter_wgpu.py;
+read them side by side. Everything that touches JS goes through one small "kit" of JS
+functions made once (``_KIT_JS`` via ffi.make_kit), so the crossings are few and counted:
+
+* ``submit`` sends a command list as an Int32Array of slot numbers read straight out of wasm
+  memory; the JS side holds each command (pipeline, bind group, grid / copy) in a slot,
+  registered the first time Python sends it. A replayed decode step (the same tuples every
+  token) is therefore ONE call, however many dispatches it has.
+* ``create_bind_group`` is memoised on (pipeline, entries): bind groups are immutable, and the
+  per-token argmax outside the recorded step then costs no JS call at all.
+* ``write_buffer`` / ``read_buffer`` pass (pointer, size) into Module.HEAPU8: no copy into a JS
+  ArrayBuffer on the way up, and the mapped bytes land directly in a numpy array on the way down.
+A decoded token costs: submit 1, write_buffer (step uniform) 1, read_buffer 1 call + 1 await.
+
+Errors: the browser reports WebGPU validation errors asynchronously. Pipelines are created in
+an error scope (its message, with the WGSL compiler's line numbers, is collected when the
+scope pops); anything else lands in `onuncapturederror`; `device.lost` sets a flag. Every kit
+call returns the number of errors so far (-1 once the device is lost), so the next
+``submit``/``read_buffer`` raises DeviceError with the messages -- and so does every later
+call: a failed device stays failed and generation can fall back. ``await check_errors()``
+waits for the pending scopes and the queue (load time, self-test).
+
+Not here: the async opening (``open_js_adapter``: requestAdapter/requestDevice cannot be
+awaited inside the sync ``open_device()``; see aload.py), anything above the WebGPU calls.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from ...errors import DeviceError
+
+# Limits asked of requestDevice (the adapter's maxima, not the spec defaults) and their
+# names in Adapter.limits.
+LIMITS = {
+    "maxStorageBufferBindingSize": "max_storage_buffer_binding_size",
+    "maxBufferSize": "max_buffer_size",
+    "maxComputeWorkgroupsPerDimension": "max_compute_workgroups_per_dimension",
+    "maxComputeWorkgroupStorageSize": "max_compute_workgroup_storage_size",
+    "maxStorageBuffersPerShaderStage": "max_storage_buffers_per_shader_stage",
+}
+_MAX_SLOTS = 8192        # registered commands before the registry starts over (prefill makes new ones)
+_MAX_BIND_GROUPS = 4096  # memoised bind groups before that cache starts over
+
+_KIT_JS = r"""
+(M) => {
+  const S = {device: null, queue: null, errors: [], lost: null, cmds: [], scopes: []};
+  const status = () => (S.lost !== null ? -1 : S.errors.length);
+  const fail = (what, e) => S.errors.push(`${what}: ${(e && e.message) || e}`);
+  const kit = {
+    // -> JSON {description, limits} or a string saying why there is no WebGPU
+    async open(powerPreference, limitNames) {
+      const gpu = globalThis.navigator && globalThis.navigator.gpu;
+      if (!gpu) return "no navigator.gpu (this browser has no WebGPU, or the page is not a secure context)";
+      const adapter = await gpu.requestAdapter({powerPreference});
+      if (!adapter) return "navigator.gpu.requestAdapter() returned no adapter (WebGPU is disabled or no usable GPU)";
+      const requiredLimits = {};
+      for (const k of limitNames) requiredLimits[k] = adapter.limits[k];
+      const device = await adapter.requestDevice({requiredLimits});
+      S.device = device; S.queue = device.queue;
+      device.lost.then((info) => { S.lost = `WebGPU device lost (${info.reason}): ${info.message}`; });
+      device.addEventListener("uncapturederror", (ev) => fail("WebGPU error", ev.error));
+      const i = adapter.info || {};
+      const name = [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(" ");
+      const limits = {};
+      for (const k of limitNames) limits[k] = device.limits[k];
+      return JSON.stringify({description: `${name || "unknown adapter"} (browser WebGPU)`, limits});
+    },
+    createBuffer(size, usage, label) {
+      const U = GPUBufferUsage;
+      const flags = {storage: U.STORAGE | U.COPY_SRC | U.COPY_DST, uniform: U.UNIFORM | U.COPY_DST,
+                     readback: U.MAP_READ | U.COPY_DST}[usage];
+      return S.device.createBuffer({size, usage: flags, label});
+    },
+    // queue.writeBuffer straight from wasm memory (writeBuffer copies before returning)
+    writeBuffer(buf, offset, ptr, size) {
+      S.queue.writeBuffer(buf, offset, M.HEAPU8, ptr, size);
+      return status();
+    },
+    createPipeline(code, label) {
+      const d = S.device;
+      d.pushErrorScope("validation");
+      const module = d.createShaderModule({code, label});
+      const pipeline = d.createComputePipeline({layout: "auto", compute: {module, entryPoint: "main"}, label});
+      S.scopes.push(Promise.all([d.popErrorScope(), module.getCompilationInfo()]).then(([err, info]) => {
+        if (!err) return;
+        const lines = info.messages.filter((m) => m.type === "error").map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+        fail(`WGSL pipeline '${label}'`, lines.length ? lines.join("; ") : err);
+      }));
+      return pipeline;
+    },
+    createBindGroup(pipeline, entries) {
+      return S.device.createBindGroup({layout: pipeline.getBindGroupLayout(0), entries});
+    },
+    // commands: [[0, pipeline, bindGroup, x, y, z] | [1, src, srcOffset, dst, dstOffset, size], ...]
+    register(first, commands) {
+      for (let i = 0; i < commands.length; i++) S.cmds[first + i] = commands[i];
+    },
+    forget() { S.cmds.length = 0; },
+    // the replay loop: encode the slots at ptr (n int32s) into one command buffer, submit it
+    submit(ptr, n) {
+      if (S.lost !== null) return -1;
+      const slots = new Int32Array(M.HEAPU8.buffer, ptr, n);
+      const enc = S.device.createCommandEncoder();
+      let pass = null;
+      for (let i = 0; i < n; i++) {
+        const c = S.cmds[slots[i]];
+        if (c[0] === 0) {
+          if (pass === null) pass = enc.beginComputePass();
+          pass.setPipeline(c[1]);
+          pass.setBindGroup(0, c[2]);
+          pass.dispatchWorkgroups(c[3], c[4], c[5]);
+        } else {
+          if (pass !== null) { pass.end(); pass = null; }
+          enc.copyBufferToBuffer(c[1], c[2], c[3], c[4], c[5]);
+        }
+      }
+      if (pass !== null) pass.end();
+      S.queue.submit([enc.finish()]);
+      return status();
+    },
+    // map a READBACK buffer and copy `size` bytes to wasm memory at ptr
+    async read(buf, size, ptr) {
+      if (S.lost !== null) return -1;
+      try {
+        await buf.mapAsync(GPUMapMode.READ, 0, size);
+      } catch (e) {
+        if (S.lost === null) fail("mapAsync", e);
+        return status();
+      }
+      M.HEAPU8.set(new Uint8Array(buf.getMappedRange(0, size)), ptr);
+      buf.unmap();
+      return status();
+    },
+    async settle() {
+      const scopes = S.scopes; S.scopes = [];
+      await Promise.all(scopes);
+      if (S.lost === null) await S.queue.onSubmittedWorkDone();
+      return status();
+    },
+    messages(from) { return JSON.stringify(S.lost !== null ? [S.lost, ...S.errors.slice(from)] : S.errors.slice(from)); },
+    destroy(buf) { buf.destroy(); },
+  };
+  return kit;
+}
+"""
+_KIT_NAMES = ("open", "createBuffer", "writeBuffer", "createPipeline", "createBindGroup", "register", "forget",
+              "submit", "read", "settle", "messages", "destroy")
+
+
+# The adapter `await webinfer.init_gpu()` opened and self-tested (aload.py), for the sync
+# open_device(); or why there is none.
+_opened: "JsAdapter | None" = None
+_why_not = ("the browser's WebGPU must be opened asynchronously first: `await webinfer.init_gpu()` "
+            "(or load with `await webinfer.load_async(...)`)")
+
+
+def opened_adapter() -> "JsAdapter":
+    """The adapter init_gpu opened, for open_device(); DeviceError with the reason if none."""
+    if _opened is None:
+        raise DeviceError(_why_not)
+    _opened._alive()
+    return _opened
+
+
+def remember(adapter: "JsAdapter | None", reason: str = "") -> None:
+    """Record init_gpu's outcome: a working adapter, or the reason there is none."""
+    global _opened, _why_not
+    _opened, _why_not = adapter, (reason or _why_not)
+
+
+async def open_js_adapter(power_preference: str = "high-performance") -> "JsAdapter":
+    """requestAdapter + requestDevice on navigator.gpu; DeviceError saying why when there is none."""
+    if sys.platform != "emscripten":
+        raise DeviceError("the browser WebGPU adapter runs only in Pyodide (use adapter_wgpu in CPython)")
+    from ... import ffi
+    kit = ffi.make_kit(_KIT_JS, _KIT_NAMES)
+    try:
+        opened = await kit.wait(kit.open(power_preference, kit.to_js(list(LIMITS))))
+    except Exception as e:  # requestDevice rejects on a bad limit or a broken GPU process
+        raise DeviceError(f"navigator.gpu: requestDevice failed: {e}") from None
+    if not opened.startswith("{"):
+        raise DeviceError(opened)
+    info = json.loads(opened)
+    return JsAdapter(kit, ffi.pointer, info["description"], {LIMITS[k]: int(v) for k, v in info["limits"].items()})
+
+
+class JsAdapter:
+    def __init__(self, kit, pointer, description: str, limits: dict[str, int]):
+        self._kit, self._ptr = kit, pointer
+        self.description = description
+        self.limits = limits
+        self._slots: dict[int, tuple[int, tuple]] = {}    # id(command) -> (slot, command kept alive)
+        self._bind_groups: dict[tuple, tuple] = {}        # key -> (bind group, the handles it names)
+        self._seen_errors = 0
+        self._failed: str | None = None                   # first error: every later call raises it
+
+    @property
+    def js_calls(self) -> int:
+        """Python->JS crossings made so far (calls, awaits, to_js conversions)."""
+        return self._kit.calls
+
+    # -- the Adapter interface ------------------------------------------------------------------
+    def create_buffer(self, size, usage, label=""):
+        self._alive()
+        return self._kit.createBuffer(max(4, size), usage, label)
+
+    def write_buffer(self, buffer, offset, data):
+        self._alive()
+        a = _bytes_view(data)
+        self._check(self._kit.writeBuffer(buffer, offset, self._ptr(a), a.nbytes))
+
+    def create_compute_pipeline(self, code, label):
+        """Compile errors surface at the next submit/read or check_errors (WebGPU reports them
+        asynchronously), with the compiler's line:column messages."""
+        self._alive()
+        return self._kit.createPipeline(code, label)
+
+    def create_bind_group(self, pipeline, entries):
+        key = (id(pipeline), tuple((b, id(buf), off, size) for b, (buf, off, size) in sorted(entries.items())))
+        hit = self._bind_groups.get(key)
+        if hit is not None:
+            return hit[0]
+        self._alive()
+        desc = [{"binding": int(b), "resource": {"buffer": buf, "offset": int(off), "size": int(size)}}
+                for b, (buf, off, size) in sorted(entries.items())]
+        bg = self._kit.createBindGroup(pipeline, self._kit.to_js(desc))
+        if len(self._bind_groups) >= _MAX_BIND_GROUPS:
+            self._bind_groups.clear()
+        # the handles stay referenced so their ids cannot be reused while the key exists
+        self._bind_groups[key] = (bg, pipeline, [e[0] for e in entries.values()])
+        return bg
+
+    def submit(self, commands):
+        self._alive()
+        slots = self._slot_numbers(commands)
+        self._check(self._kit.submit(self._ptr(slots), len(slots)))
+
+    async def read_buffer(self, buffer, size):
+        self._alive()
+        out = np.empty(size, np.uint8)
+        self._check(await self._kit.wait(self._kit.read(buffer, size, self._ptr(out))))
+        return out.tobytes()
+
+    def destroy_buffer(self, buffer):
+        self._kit.destroy(buffer)
+
+    # -- browser-only ----------------------------------------------------------------------------
+    async def check_errors(self) -> None:
+        """Wait for pending pipeline error scopes and the queue; DeviceError if anything failed."""
+        self._alive()
+        self._check(await self._kit.wait(self._kit.settle()))
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _slot_numbers(self, commands) -> np.ndarray:
+        """The JS slot of each command, registering new ones (one to_js + one call per batch)."""
+        slots = self._slots
+        if len(slots) + len(commands) > _MAX_SLOTS:     # eager prefill keeps making fresh tuples
+            slots.clear()
+            self._kit.forget()
+        new, out = [], []
+        for c in commands:
+            hit = slots.get(id(c))
+            if hit is None:
+                hit = (len(slots), c)
+                slots[id(c)] = hit
+                new.append(_js_command(c))
+            out.append(hit[0])
+        if new:
+            self._kit.register(len(slots) - len(new), self._kit.to_js(new))
+        return np.array(out, dtype=np.int32)
+
+    def _alive(self) -> None:
+        if self._failed is not None:
+            raise DeviceError(self._failed)
+
+    def _check(self, status: int) -> None:
+        """Raise DeviceError (and stay failed) if the kit reports new errors or a lost device."""
+        if status == self._seen_errors:
+            return
+        msgs = json.loads(self._kit.messages(self._seen_errors))
+        self._seen_errors = max(status, 0)
+        self._failed = "; ".join(msgs[:3]) + (f" (+{len(msgs) - 3} more)" if len(msgs) > 3 else "")
+        raise DeviceError(self._failed)
+
+
+def _js_command(c: tuple) -> list:
+    if c[0] == "dispatch":
+        _, pipe, bg, (x, y, z) = c
+        return [0, pipe, bg, int(x), int(y), int(z)]
+    _, src, so, dst, do, size = c
+    return [1, src, int(so), dst, int(do), int(size)]
+
+
+def _bytes_view(data) -> np.ndarray:
+    """A C-contiguous uint8 view of bytes / bytearray / memoryview / numpy data (no copy)."""
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
