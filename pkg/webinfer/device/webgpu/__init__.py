@@ -14,12 +14,11 @@ from .device import WebGPUDevice
 
 def open_device(selftest: bool = True) -> WebGPUDevice:
     if sys.platform == "emscripten":
-        try:
-            from .adapter_browser import request_adapter    # written against adapter.Adapter
-        except ImportError as e:
-            raise DeviceError(f"browser WebGPU adapter unavailable ({e})") from None
-    else:
-        from .adapter_wgpu import request_adapter
+        # navigator.gpu is async-only: `await webinfer.init_gpu()` (aload.py) opened the adapter
+        # and ran the self-test already (mapAsync cannot be awaited here); this raises the reason if not.
+        from .adapter_js import opened_adapter
+        return WebGPUDevice(opened_adapter())
+    from .adapter_wgpu import request_adapter
     dev = WebGPUDevice(request_adapter())
     if selftest:
         from .selftest import quick_check
