@@ -146,6 +146,17 @@ class Model:
         from .chat import create_chat_completion
         return create_chat_completion(self, messages, stream=stream, **kw)
 
+    # -- looking inside (webinfer.inspect) --------------------------------------------------------
+    def trace(self, prompt: str | Sequence[int], *, hooks=None, add_special: bool = True, source=None):
+        """One forward pass of prompt with every layer's activations recorded, optionally changed by
+        hooks; returns a webinfer.inspect.Trace. Runs on NumPy (a twin from source= on other devices)."""
+        from .inspect import trace
+        return trace(self, prompt, hooks=hooks, add_special=add_special, source=source)
+
+    async def atrace(self, prompt: str | Sequence[int], **kw):
+        from .inspect import atrace
+        return await atrace(self, prompt, **kw)
+
     # -- the cache and the forward pass (used by Generation) ---------------------------------------
     def _cache_len(self) -> int:
         return len(self._cache_ids)
