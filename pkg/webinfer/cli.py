@@ -167,8 +167,10 @@ def cmd_chat(args) -> int:
                 sys.stdout.flush()
         except KeyboardInterrupt:   # Ctrl-C stops this answer, not the chat
             pass
+        sys.stdout.write("\n")
+        sys.stdout.flush()
         c = session.last
-        print(f"\n[{c.completion_tokens} tokens, {c.decode_tok_s:.1f} tok/s, {c.finish_reason}]", file=sys.stderr)
+        print(f"[{c.completion_tokens} tokens, {c.decode_tok_s:.1f} tok/s, {c.finish_reason}]", file=sys.stderr)
 
 
 def cmd_info(args) -> int:
