@@ -62,8 +62,8 @@ def test_info_describes_the_file(model_path):
 
 @pytest.mark.parametrize("args, message", [
     (["generate", "--model", "/nonexistent/model.gguf", "hi"], "model file not found"),
-    (["info", "{bad}"], "bad magic"),
-    (["generate", "--model", "{bad}", "--system", "x", "hi"], "bad magic"),
+    (["info", "{bad}"], "not a gguf file"),
+    (["generate", "--model", "{bad}", "--system", "x", "hi"], "not a gguf file"),
 ])
 def test_errors_are_one_line_without_traceback(tmp_path, args, message):
     bad = tmp_path / "bad.gguf"
