@@ -195,6 +195,10 @@ class WebGPUDevice:
         self.gpu._staging.setdefault(cap, []).append(stage)
         return np.frombuffer(data, np.float32 if t.dtype == "f32" else np.int32).reshape(t.n, t.width).copy()
 
+    def dispatch_count(self) -> int:
+        """Compute dispatches issued so far (the benchmark reports dispatches per token)."""
+        return self.gpu.dispatches
+
     # -- record / replay -----------------------------------------------------------------------------
     def replay(self, key, forward, token, pos):
         """One decode step, forward(tokens, pos) -> logits, recorded on first use and replayed after."""

@@ -1,0 +1,181 @@
+"""`webinfer bench`: prefill and decode tokens/s of a model on a device, with an HF baseline.
+
+    webinfer bench --synthetic --device webgpu        # random weights, SmolLM2-135M's shapes
+    python3 bench/gpu_bench.py                        # the same, for the GPU machine
+
+Decode is timed through the same hooks the generation loop uses (argmax on the device, the
+recorded decode step, the next step queued before the token is read back), on random prompt
+ids so no end-of-text token cuts the run short. When torch and transformers import, the same
+shapes run in HF transformers eager (LlamaForCausalLM, random weights, fp32, cuda if present)
+in the same process, and the ratio is reported.
+
+Not here: the CLI parsing (cli.py), the forward pass (models/llama.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+
+import numpy as np
+
+SMOLLM2_135M = dict(n_layers=30, d_model=576, d_ff=1536, n_heads=9, n_kv_heads=3, n_vocab=49152,
+                    n_ctx=8192, rope_theta=100000.0, rms_eps=1e-5)
+
+
+def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None) -> str:
+    """Write a random-weight GGUF with SmolLM2-135M-Instruct's shapes and types (Q4_1 layers,
+    Q8_0 tied embedding, F32 norms) and a placeholder byte-level vocabulary. Returns the path."""
+    from .formats.gguf_write import write_gguf
+    s = dict(SMOLLM2_135M, **(shapes or {}))
+    d, ff, hd = s["d_model"], s["d_ff"], s["d_model"] // s["n_heads"]
+    kvd = s["n_kv_heads"] * hd
+
+    def rand(rows, cols, scale):
+        return lambda: (np.random.default_rng(seed + rows * 7 + cols).standard_normal((rows, cols)) * scale
+                        ).astype(np.float32)
+
+    meta = {
+        "general.architecture": "llama", "general.name": "synthetic SmolLM2-135M shapes",
+        "llama.block_count": s["n_layers"], "llama.embedding_length": d, "llama.feed_forward_length": ff,
+        "llama.attention.head_count": s["n_heads"], "llama.attention.head_count_kv": s["n_kv_heads"],
+        "llama.context_length": s["n_ctx"], "llama.rope.freq_base": s["rope_theta"],
+        "llama.attention.layer_norm_rms_epsilon": s["rms_eps"], "llama.vocab_size": s["n_vocab"],
+        "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "smollm",
+        "tokenizer.ggml.tokens": [f"<t{i}>" for i in range(s["n_vocab"])],
+        "tokenizer.ggml.token_type": [1] * s["n_vocab"], "tokenizer.ggml.merges": ["<t a"][:0],
+    }
+    ones = np.ones(d, np.float32)
+    tensors = {"token_embd.weight": (rand(s["n_vocab"], d, 0.05), "Q8_0", (s["n_vocab"], d)),
+               "output_norm.weight": ones}
+    for i in range(s["n_layers"]):
+        p = f"blk.{i}."
+        tensors.update({
+            p + "attn_norm.weight": ones, p + "ffn_norm.weight": ones,
+            p + "attn_q.weight": (rand(d, d, 0.05), "Q4_1", (d, d)),
+            p + "attn_k.weight": (rand(kvd, d, 0.05), "Q4_1", (kvd, d)),
+            p + "attn_v.weight": (rand(kvd, d, 0.05), "Q4_1", (kvd, d)),
+            p + "attn_output.weight": (rand(d, d, 0.05), "Q4_1", (d, d)),
+            p + "ffn_gate.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
+            p + "ffn_up.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
+            p + "ffn_down.weight": (rand(d, ff, 0.03), "Q4_1", (d, ff)),
+        })
+    write_gguf(path, meta, tensors)
+    return str(path)
+
+
+def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 128, synthetic: bool = False,
+              hf_baseline: bool = True, print_fn=print) -> dict:
+    """Benchmark; `model` is a path / URL / None (default model), or argparse args from the CLI."""
+    if hasattr(model, "synthetic"):              # called by `webinfer bench`
+        a = model
+        return run_bench(a.model, a.device, a.prompt_tokens, a.decode_tokens, a.synthetic, not a.no_hf,
+                         print_fn=(lambda *x: None) if a.json else print)
+    import webinfer
+    tmp = None
+    if synthetic:
+        tmp = tempfile.mkdtemp(prefix="webinfer-bench-")
+        print_fn("building the synthetic model ...")
+        model = build_synthetic_model(os.path.join(tmp, "synthetic.gguf"))
+    t0 = time.perf_counter()
+    m = webinfer.load(model, device=device, n_ctx=prompt_len + n_decode + 64)
+    res = {"model": m.config.name, "device": m.device.description, "load_s": round(time.perf_counter() - t0, 2),
+           "prompt_len": prompt_len, "n_decode": n_decode}
+    print_fn(f"{res['model']} on {res['device']} (loaded in {res['load_s']} s)")
+    rng = np.random.default_rng(0)
+    ids = [int(t) for t in rng.integers(0, m.config.n_vocab, prompt_len)]
+    _prefill(m, ids[:64])                        # warm-up: compiles every pipeline
+    _decode(m, 4)
+    res["prefill_s"] = min(_prefill(m, ids) for _ in range(3))
+    res["prefill_tok_s"] = round(prompt_len / res["prefill_s"], 1)
+    count = getattr(m.device, "dispatch_count", None)
+    d0 = count() if count else 0
+    res["decode_s"] = _decode(m, n_decode)
+    res["decode_tok_s"] = round(n_decode / res["decode_s"], 1)
+    res["ms_per_token"] = round(1000 * res["decode_s"] / n_decode, 3)
+    if count:
+        res["dispatches_per_token"] = round((count() - d0) / n_decode, 1)
+    print_fn(f"prefill {prompt_len} tokens: {res['prefill_tok_s']} tok/s   decode: {res['decode_tok_s']} tok/s "
+             f"({res['ms_per_token']} ms/token, {res.get('dispatches_per_token', '-')} dispatches/token)")
+    if hf_baseline:
+        hf = hf_eager_bench(m.config, prompt_len, n_decode)
+        res["hf"] = hf
+        if "decode_tok_s" in hf:
+            res["decode_vs_hf"] = round(res["decode_tok_s"] / hf["decode_tok_s"], 2)
+            res["prefill_vs_hf"] = round(res["prefill_tok_s"] / hf["prefill_tok_s"], 2)
+            print_fn(f"HF eager ({hf['device']}): prefill {hf['prefill_tok_s']} tok/s, decode {hf['decode_tok_s']} "
+                     f"tok/s -> decode x{res['decode_vs_hf']}, prefill x{res['prefill_vs_hf']}")
+        else:
+            print_fn(f"HF baseline skipped: {hf.get('skipped')}")
+    return res
+
+
+def _prefill(m, ids) -> float:
+    m.reset()
+    t0 = time.perf_counter()
+    logits, _ = m._prefill(ids)
+    asyncio.run(m.device.read(m.device.argmax(logits)))
+    return time.perf_counter() - t0
+
+
+def _decode(m, n) -> float:
+    """n greedy steps after the cached prompt, exactly as Generation runs them."""
+    dev = m.device
+    logits = m._decode(0)
+
+    async def loop():
+        nonlocal logits
+        ahead = getattr(dev, "decode_ahead", False)
+        for i in range(n):
+            tok_t = dev.argmax(logits)
+            pending = dev.read(tok_t)
+            nxt = m._decode(tok_t) if ahead and i + 1 < n else None
+            tok = int(np.asarray(await pending).reshape(-1)[0])
+            if nxt is not None:
+                m._cache_ids[-1] = tok
+            logits = nxt if nxt is not None else (m._decode(tok) if i + 1 < n else None)
+
+    t0 = time.perf_counter()
+    asyncio.run(loop())
+    return time.perf_counter() - t0
+
+
+def hf_eager_bench(cfg, prompt_len: int, n_decode: int) -> dict:
+    """HF transformers eager on the same shapes (random weights, fp32), decode with a KV cache."""
+    try:
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
+    except ImportError as e:
+        return {"skipped": f"torch/transformers not importable ({e})"}
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    hcfg = LlamaConfig(vocab_size=cfg.n_vocab, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
+                       num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
+                       num_key_value_heads=cfg.n_kv_heads, rms_norm_eps=cfg.rms_eps, rope_theta=cfg.rope_theta,
+                       max_position_embeddings=prompt_len + n_decode + 8, tie_word_embeddings=True)
+    hcfg._attn_implementation = "eager"
+    model = LlamaForCausalLM(hcfg).to(dev).eval()
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    ids = torch.randint(0, cfg.n_vocab, (1, prompt_len), device=dev)
+
+    def run(n_dec):
+        with torch.no_grad():
+            sync()
+            t0 = time.perf_counter()
+            out = model(ids, use_cache=True)
+            tok = out.logits[:, -1:].argmax(-1)
+            int(tok)
+            t1 = time.perf_counter()
+            past = out.past_key_values
+            for _ in range(n_dec):
+                out = model(tok, past_key_values=past, use_cache=True)
+                past, tok = out.past_key_values, out.logits[:, -1:].argmax(-1)
+                int(tok)                        # the token goes back to the CPU, as in generation
+            sync()
+            return t1 - t0, time.perf_counter() - t1
+
+    run(4)                                      # warm-up
+    pre, dec = run(n_decode)
+    return {"device": torch.cuda.get_device_name() if dev == "cuda" else "cpu", "prefill_tok_s": round(prompt_len / pre, 1),
+            "decode_tok_s": round(n_decode / dec, 1)}
