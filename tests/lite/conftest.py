@@ -1,0 +1,152 @@
+"""Fixtures for the JupyterLite browser tests: a built lite site, served, and a headless Chromium.
+
+What this is: the site layout the real site has (JupyterLite under /lite/, the default model
+under /models/), built by tools/build_lite.py into a temp folder and served by tools/serve.py's
+handler on 127.0.0.1, with the Content-Security-Policy JupyterLite needs (LITE_CSP below: its
+pages have an inline script and inline styles, and its bundles call `new Function`); plus the
+system Chromium driven by Playwright (never `playwright install`).
+Skips, with the reason, when chromium, playwright, jupyterlite-core, node-less Pyodide dist
+sources or the model are missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("WEBINFER_CHROMIUM", "/usr/bin/chromium")
+# No WebGPU flags: this is the no-GPU browser (the notebooks must still run, on NumPy).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--headless=new"]
+# What /lite/ needs on top of the chat page's policy (tools/serve.py): inline script + styles, eval.
+LITE_CSP = "; ".join([
+    "default-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval'",
+    "worker-src 'self' blob:", "connect-src 'self'", "img-src 'self' data: blob:",
+    "style-src 'self' 'unsafe-inline'", "font-src 'self' data:", "object-src 'none'", "base-uri 'self'",
+])
+
+
+def _model_file() -> Path:
+    env = os.environ.get("WEBINFER_MODEL")
+    cache = Path(os.environ.get("WEBINFER_CACHE") or Path.home() / ".cache" / "webinfer")
+    return Path(env) if env else cache / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def lite_site(tmp_path_factory) -> Path:
+    """A site root with /lite/ (built now) and /models/<default model> (hard link or copy)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (system Chromium is used)")
+    pytest.importorskip("jupyterlite_core", reason="pip install jupyterlite-core==0.6.4 jupyterlite-pyodide-kernel==0.6.1 jupyter-server")
+    model = _model_file()
+    if not model.is_file():
+        pytest.skip(f"default model not at {model}: run `make model`")
+    sys.path.insert(0, str(REPO / "tools"))
+    from build_lite import build_lite
+    root = tmp_path_factory.mktemp("site")
+    build_lite(root / "lite")
+    (root / "models").mkdir()
+    try:
+        os.link(model, root / "models" / model.name)
+    except OSError:
+        shutil.copy2(model, root / "models" / model.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def lite_url(lite_site):
+    from serve import SiteHandler
+    handler = type("LiteHandler", (SiteHandler,), {"policy": LITE_CSP, "quiet": True})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(lite_site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(lite_url):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class NotebookRun:
+    """One notebook opened in JupyterLite and run with Run > Run All Cells."""
+
+    def __init__(self, browser, base: str, name: str, timeout_s: float):
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.logs: list[str] = []
+        self.external: list[str] = []
+        self.page.on("console", lambda m: self.logs.append(f"{m.type}: {m.text}"[:400]))
+        self.page.on("request", self._check_origin(base))
+        self.t0 = time.perf_counter()
+        self.page.goto(f"{base}/lite/lab/index.html?path={name}")
+        self.page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
+        self._wait_kernel_idle(120)
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        self.finished = self._wait_all_ran(timeout_s)
+        self.seconds = time.perf_counter() - self.t0
+
+    def _check_origin(self, base):
+        def on_request(req):
+            if not req.url.startswith((base, "data:", "blob:")):
+                self.external.append(req.url)
+        return on_request
+
+    def _wait_kernel_idle(self, timeout_s):
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            if self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
+                return
+            time.sleep(0.5)
+
+    def _wait_all_ran(self, timeout_s) -> bool:
+        deadline = time.perf_counter() + timeout_s
+        time.sleep(2)
+        while time.perf_counter() < deadline:
+            if all(any(ch.isdigit() for ch in p) for p in self.prompts()):
+                return True
+            time.sleep(2)
+        return False
+
+    def prompts(self) -> list[str]:
+        return self.page.eval_on_selector_all(".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.textContent)")
+
+    def outputs(self) -> list[tuple[str, str]]:
+        """(mime type, text) of every output, in order."""
+        return [tuple(o) for o in self.page.eval_on_selector_all(
+            ".jp-OutputArea-output", "els => els.map(e => [e.getAttribute('data-mime-type') || '', e.innerText])")]
+
+    def images(self) -> int:
+        return self.page.locator(".jp-OutputArea-output img").count()
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def run_notebook(browser, lite_url):
+    runs = []
+
+    def run(name: str, timeout_s: float = 150) -> NotebookRun:
+        r = NotebookRun(browser, lite_url, name, timeout_s)
+        runs.append(r)
+        return r
+    yield run
+    for r in runs:
+        r.close()
