@@ -5,8 +5,7 @@ under /models/), built by tools/build_lite.py into a temp folder and served by t
 handler on 127.0.0.1, with the Content-Security-Policy JupyterLite needs (LITE_CSP below: its
 pages have an inline script and inline styles, and its bundles call `new Function`); plus the
 system Chromium driven by Playwright (never `playwright install`).
-Skips, with the reason, when chromium, playwright, jupyterlite-core, node-less Pyodide dist
-sources or the model are missing.
+Skips, with the reason, when chromium, playwright, jupyterlite-core or the model is missing.
 """
 
 from __future__ import annotations
