@@ -185,6 +185,16 @@ class WebGPUDevice:
         self.gpu.dispatch("argmax.wgsl", (), {0: self.gpu.uniform(x.width, 0, 0, 0), 3: x, 4: y}, (x.n, 1, 1))
         return y
 
+    def sample(self, logits, temperature, top_k, top_p, min_p, u):
+        """Temperature / top-k / top-p / min-p draw of each row with the uniform number u (sample.wgsl;
+        twin: device.gpu_sample.sample_reference): (n, 1) u32 ids that stay on the GPU, like argmax."""
+        x = self._t(logits)
+        y = self.gpu.tensor(x.n, 1, "u32")
+        scratch = self.gpu.tensor(x.n, x.width)     # exp(x - max), reused by the top-p search
+        params = self.gpu.uniform(x.width, int(top_k), float(top_p), float(min_p), float(temperature), float(u), 0, 0)
+        self.gpu.dispatch("sample.wgsl", (), {0: params, 3: x, 4: y, 5: scratch}, (x.n, 1, 1))
+        return y
+
     def read(self, x):
         """Submit everything queued plus a copy of x now; the returned awaitable maps it."""
         return self.gpu.finish_read(self.gpu.start_read(self._t(x)))
