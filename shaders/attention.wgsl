@@ -6,18 +6,25 @@
 // fixed workgroup memory. For the weighted sum of values, thread = (part, dim): parts split
 // the chunk's keys, dims are coalesced reads of a value row; the parts are summed at the end.
 // The number of keys is read from the step uniform, so a recorded decode step replays for any
-// position without re-encoding. Needs head_dim <= 256.
+// position without re-encoding.
+//
+// SPLIT (decode): flash-decoding. The keys are cut into n_splits runs of split_len; grid z is
+// the run, so n_heads * n_splits workgroups share the work instead of n_heads (9 for SmolLM2:
+// most of the GPU idle). Each writes an unnormalised partial; attention_combine.wgsl merges them. Needs head_dim <= 256 and a multiple of 4 (keys are read as vec4).
 
-struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, _a: u32, _b: u32, _c: u32 }
+struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32, _c: u32 }
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(3) var<storage, read> q: array<f32>;            // (n, n_heads * head_dim)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;      // (n, n_heads * head_dim)
-@group(0) @binding(8) var<storage, read> kc: array<f32>;           // (kv_heads, n_ctx, head_dim)
+@group(0) @binding(8) var<storage, read> kc: array<vec4<f32>>;     // (kv_heads, n_ctx, head_dim / 4): vec4 loads
 @group(0) @binding(9) var<storage, read> vc: array<f32>;
+#ifdef SPLIT
+@group(0) @binding(10) var<storage, read_write> part_out: array<f32>;  // (n_heads, n_splits, head_dim + 2)
+#endif
 
-var<workgroup> qs: array<f32, 256>;
+var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, 256>;
 var<workgroup> red: array<f32, 256>;
 
@@ -50,11 +57,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let h = wid.x;
     let t = wid.y;
     let hd = p.head_dim;
+#ifdef SPLIT
+    // decode only (t == 0): this workgroup takes keys [k0, k1) of split wid.z
+    let k0 = wid.z * p.split_len;
+    let k1 = min(step.pos + 1u, k0 + p.split_len);
+#else
+    let k0 = 0u;
+    let k1 = step.pos + t + 1u;
+#endif
     let kvh = h / (p.n_heads / p.n_kv_heads);
     let qd = p.n_heads * hd;
-    let n_keys = step.pos + t + 1u;
     let kbase = kvh * p.n_ctx * hd;
-    if (lid < hd) { qs[lid] = q[t * qd + h * hd + lid]; }
+    let qb = t * qd + h * hd;
+    if (lid < hd / 4u) { qs[lid] = vec4<f32>(q[qb + 4u * lid], q[qb + 4u * lid + 1u], q[qb + 4u * lid + 2u], q[qb + 4u * lid + 3u]); }
     workgroupBarrier();
     let nparts = 256u / hd;
     let part = lid / hd;
@@ -62,24 +77,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var m = -3.4e38;     // running max of the scores
     var l = 0.0;         // running sum of exp(score - m)
     var acc = 0.0;       // this thread's share of sum_j p_j v[j, d]
-    for (var c0 = 0u; c0 < n_keys; c0 += 256u) {
+    for (var c0 = k0; c0 < k1; c0 += 256u) {
         let j = c0 + lid;
         var s = -3.4e38;
-        if (j < n_keys) {
+        if (j < k1) {
             var dotv = 0.0;
-            let kr = kbase + j * hd;
-            for (var i = 0u; i < hd; i++) { dotv += qs[i] * kc[kr + i]; }
+            let kr = (kbase + j * hd) / 4u;
+            for (var i = 0u; i < hd / 4u; i++) { dotv += dot(qs[i], kc[kr + i]); }
             s = dotv * p.scale;
         }
         let m_new = max(m, reduce_max(lid, s));
-        let pj = select(0.0, exp(s - m_new), j < n_keys);
+        let pj = select(0.0, exp(s - m_new), j < k1);
         sc[lid] = pj;
         let alpha = exp(m - m_new);
         l = l * alpha + reduce_sum(lid, pj);   // reduce_sum's barriers also publish sc
         acc *= alpha;
         m = m_new;
         if (part < nparts) {
-            let cn = min(256u, n_keys - c0);
+            let cn = min(256u, k1 - c0);
             for (var jj = part; jj < cn; jj += nparts) {
                 acc += sc[jj] * vc[kbase + (c0 + jj) * hd + d];
             }
@@ -91,6 +106,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lid < hd) {
         var o = 0.0;
         for (var pp = 0u; pp < nparts; pp++) { o += red[pp * hd + lid]; }
+#ifdef SPLIT
+        // unnormalised partial: acc, then (m, l); a split past the last key leaves l = 0
+        let pb = (h * p.n_splits + wid.z) * (hd + 2u);
+        part_out[pb + lid] = o;
+        if (lid == 0u) { part_out[pb + hd] = m; part_out[pb + hd + 1u] = l; }
+#else
         y[t * qd + h * hd + lid] = o / l;
+#endif
     }
 }

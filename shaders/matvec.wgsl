@@ -1,9 +1,11 @@
 // matvec.wgsl -- y = x @ W^T for a few rows of x (decode: one token), W quantized (quant.wgsl).
 //
 // Weights stay in their ggml blocks (see quant.wgsl for the layout and why); each thread
-// dequantizes 8 weights at a time and dots them with 8 activations. A workgroup is 16 slots
-// of 16 lanes: each slot owns one matrix row, its lanes stride over the row's 8-weight groups
-// and a tree in workgroup memory sums the 16 partials. Grid: (x, y) = row blocks (2-D so more
+// dequantizes 8 weights at a time and dots them with 8 activations. A workgroup is SLOTS
+// slots of LANES lanes: each slot owns one matrix row, its lanes stride over the row's 8-weight
+// groups and a tree in workgroup memory sums the partials. Few rows per workgroup (4 x 64,
+// measured on an H200: a 576-wide decode matvec went from 16 x 16) spreads a small matrix
+// over many more compute units; decode matvecs are latency-bound, not bandwidth-bound. Grid: (x, y) = row blocks (2-D so more
 // than 65535 blocks fit), z = token.
 //
 // Variants (#ifdef), each one removes a dispatch from the decode step:
@@ -49,6 +51,8 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(10) var<storage, read> rope: array<f32>;      // (n_ctx, head_dim/2, 2): cos, sin
 #endif
 
+const SLOTS: u32 = 4u;    // rows per workgroup (even: SWIGLU / ROPE use row pairs)
+const LANES: u32 = 64u;   // threads per row; SLOTS * LANES = 256
 var<workgroup> red: array<f32, 256>;
 
 fn xv(base: u32, k: u32, cols: u32) -> vec4<f32> {
@@ -73,10 +77,10 @@ fn nv(k: u32, cols: u32) -> vec4<f32> {
 // Matrix row that a slot computes, for the pairing variants.
 fn slot_row(blk: u32, slot: u32) -> u32 {
 #ifdef SWIGLU
-    return blk * 8u + slot / 2u + (slot % 2u) * p.half;
+    return blk * (SLOTS / 2u) + slot / 2u + (slot % 2u) * p.half;
 #endif
 #ifdef ROPE
-    let gp = blk * 8u + slot / 2u;           // global pair index over [q; k; v]
+    let gp = blk * (SLOTS / 2u) + slot / 2u;  // global pair index over [q; k; v]
     let hh = p.head_dim / 2u;
     var base = 0u;
     var lp = gp;
@@ -87,26 +91,26 @@ fn slot_row(blk: u32, slot: u32) -> u32 {
     if (p.neox != 0u) { return base + h * p.head_dim + i + (slot % 2u) * hh; }
     return base + h * p.head_dim + 2u * i + (slot % 2u);
 #endif
-    return blk * 16u + slot;
+    return blk * SLOTS + slot;
 }
 
 // Whether a slot has work: its row exists (plain) or its pair's output exists (SWIGLU, ROPE).
 fn slot_valid(blk: u32, slot: u32) -> bool {
 #ifdef SWIGLU
-    return blk * 8u + slot / 2u < p.half;
+    return blk * (SLOTS / 2u) + slot / 2u < p.half;
 #endif
 #ifdef ROPE
-    return blk * 8u + slot / 2u < p.rows / 2u;
+    return blk * (SLOTS / 2u) + slot / 2u < p.rows / 2u;
 #endif
-    return blk * 16u + slot < p.rows;
+    return blk * SLOTS + slot < p.rows;
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let blk = wid.x + wid.y * p.nwg_x;
     let t = wid.z;
-    let slot = lid / 16u;
-    let lane = lid % 16u;
+    let slot = lid / LANES;
+    let lane = lid % LANES;
     let xb = t * p.cols;
     var scale = 1.0;
 #ifdef NORM
@@ -127,7 +131,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (valid) {
         let wb = row * p.row_words;
         let ngroups = p.row_words / BLOCK_WORDS * 4u;
-        for (var g = lane; g < ngroups; g += 16u) {
+        for (var g = lane; g < ngroups; g += LANES) {
             let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
             var xa = xv(xb, g * 8u, p.cols);
             var xc = xv(xb, g * 8u + 4u, p.cols);
@@ -140,7 +144,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     red[lid] = acc;
     workgroupBarrier();
-    for (var s = 8u; s > 0u; s >>= 1u) {
+    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
         if (lane < s) { red[lid] += red[lid + s]; }
         workgroupBarrier();
     }
@@ -151,15 +155,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
 #ifdef SWIGLU
     if (slot % 2u == 1u) { return; }
-    let u = red[lid + 16u] * scale;      // the partner slot: the up row
-    let col = blk * 8u + slot / 2u;
+    let u = red[lid + LANES] * scale;    // the partner slot: the up row
+    let col = blk * (SLOTS / 2u) + slot / 2u;
     y[t * p.half + col] = v / (1.0 + exp(-v)) * u;
     return;
 #endif
 #ifdef ROPE
     if (slot % 2u == 1u) { return; }
     let row1 = slot_row(blk, slot + 1u);
-    var v1 = red[lid + 16u] * scale;
+    var v1 = red[lid + LANES] * scale;
 #ifdef BIAS
     v1 += bias[row1];
 #endif

@@ -35,7 +35,7 @@ def test_rope_kv_and_attention(gdev, heads, kv, hd, neox):
     gc, rc = gdev.kv_cache(2, kv, hd, ctx), REF.kv_cache(2, kv, hd, ctx)
     width = (heads + 2 * kv) * hd
     pos = 0
-    for n in (33, 1, 1, 257 - 35):
+    for n in (33, 1, 1, 257 - 35, 1, 1):   # the last two decode over 2 flash-decoding splits
         qkv = rng.standard_normal((n, width)).astype(np.float32)
         gq = gdev.rope_kv(gdev.tensor(qkv), gc, 1, pos, heads, kv, hd, 10000.0, neox)
         rq = REF.rope_kv(qkv, rc, 1, pos, heads, kv, hd, 10000.0, neox)

@@ -22,10 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import DeviceError
 from ..numpy_device import rope_tables
 from .gpu import GPU, GTensor
 from .layout import gpu_blocks
 
+MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl
+ATTN_SPLIT_LEN = 256   # keys per workgroup in decode attention (flash-decoding splits)
 MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
 
 
@@ -165,11 +168,24 @@ class WebGPUDevice:
         return y
 
     def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim):
+        if head_dim % 4 or head_dim > 256:
+            raise DeviceError(f"attention.wgsl needs head_dim <= 256 and a multiple of 4, got {head_dim}")
         q = self._t(q)
         y = self.gpu.tensor(q.n, q.width)
-        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, float(1.0 / np.sqrt(head_dim)), 0, 0, 0)
-        self.gpu.dispatch("attention.wgsl", (), {0: params, 1: self._step_uniform(pos, q.n), 3: q, 4: y,
-                                                 8: cache.k[layer], 9: cache.v[layer]}, (n_heads, q.n, 1))
+        scale = float(1.0 / np.sqrt(head_dim))
+        b = {1: self._step_uniform(pos, q.n), 3: q, 4: y, 8: cache.k[layer], 9: cache.v[layer]}
+        if q.n == 1 and cache.n_ctx > ATTN_SPLIT_LEN:
+            # Decode: split the keys over many workgroups, then merge (flash-decoding). The split
+            # count follows n_ctx, not pos, so one recorded step serves every position.
+            n_splits = -(-cache.n_ctx // ATTN_SPLIT_LEN)
+            part = self.gpu.tensor(n_heads * n_splits, head_dim + 2)
+            params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, n_splits, ATTN_SPLIT_LEN, 0)
+            del b[4]                        # the split kernel writes partials, not y
+            self.gpu.dispatch("attention.wgsl", {"SPLIT"}, {0: params, 10: part, **b}, (n_heads, 1, n_splits))
+            self.gpu.dispatch("attention_combine.wgsl", (), {0: params, 4: y, 10: part}, (n_heads, 1, 1))
+            return y
+        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, 0, 0, 0)
+        self.gpu.dispatch("attention.wgsl", (), {0: params, **b}, (n_heads, q.n, 1))
         return y
 
     def last_row(self, x):
@@ -224,6 +240,9 @@ class WebGPUDevice:
             self.adapter.write_buffer(prog.token.buf, 0, np.array([int(np.asarray(token).reshape(-1)[0])], np.uint32))
         self.gpu.pending.extend(prog.commands)
         self.gpu.dispatches += prog.dispatches
+        # Encode and submit now, not at the next read: with the next token queued ahead (greedy),
+        # the CPU's encoding of this step overlaps the GPU still running the previous one.
+        self.gpu.flush()
         return prog.out
 
     def _record(self, forward, pos) -> _Program:
@@ -305,7 +324,7 @@ class WebGPUDevice:
             defines.add("BIAS")
             b[6] = w.bias
         y = self.gpu.tensor(x.n, out_width)
-        blocks = -(-w.rows // 16)           # 16 rows (8 row pairs) per workgroup
+        blocks = -(-w.rows // MATVEC_ROWS)  # rows (an even number: row pairs) per workgroup
         grid = self.gpu.grid(blocks, x.n)
         e = extra or {}
         params = self.gpu.uniform(w.rows, w.cols, w.row_words, grid[0], w.rows // 2, eps,
