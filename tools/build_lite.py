@@ -24,7 +24,6 @@ What it is not: the chat site (tools/build_site.py) or a server (tools/serve.py)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -36,7 +35,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 from build_site import SiteError, build_wheel  # noqa: E402
-import pyodide_dist  # noqa: E402
 from pyodide_dist import DistError, build_dist, sha256_file  # noqa: E402
 
 # Pyodide packages the notebooks use, plus the ones jupyterlite-pyodide-kernel 0.6.1 installs
@@ -80,34 +78,9 @@ def comm_wheel() -> Path:
     return path
 
 
-def _closure_normalized(lock: dict, names) -> list[str]:
-    """pyodide_dist.closure, but matching names as PEP 503 does: the 0.27.7 lock lists ipython's
-    dependency as 'prompt_toolkit' while the package's key is 'prompt-toolkit' (Pyodide itself
-    normalizes; pyodide_dist.closure does not yet, so ipython cannot be shipped without this)."""
-    packages = lock["packages"]
-    canon = {_canon(k): k for k in packages}
-    seen: dict[str, None] = {}
-    stack = [_canon(n) for n in names]
-    while stack:
-        want = stack.pop()
-        name = canon.get(_canon(want))
-        if name is None:
-            raise DistError(f"package {want!r} is not in the Pyodide lock")
-        if name in seen:
-            continue
-        seen[name] = None
-        stack.extend(packages[name]["depends"])
-    return sorted(seen)
-
-
-def _canon(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
 def prepare_lite_dir(src: Path, pyodide_source: str) -> dict:
     """build/lite-src: static/pyodide (the verified dist), pypi/ (wheels), jupyter-lite.json."""
     src.mkdir(parents=True, exist_ok=True)
-    pyodide_dist.closure = _closure_normalized
     try:
         dist = build_dist(src / "static" / "pyodide", source=pyodide_source, extra_packages=LITE_PACKAGES)
     except DistError as e:

@@ -207,19 +207,27 @@ def reference_lock(core_src) -> dict:
 
 
 def closure(lock: dict, names) -> list[str]:
-    """`names` plus everything they depend on, per the lock, in a stable order."""
+    """`names` plus everything they depend on, per the lock, in a stable order. Names match as
+    PEP 503 normalises them, as Pyodide does: the 0.27.7 lock lists ipython's dependency as
+    'prompt_toolkit' while the package's key is 'prompt-toolkit'."""
     packages = lock["packages"]
+    canon = {_canon(k): k for k in packages}
     seen: dict[str, None] = {}
-    stack = [n.lower() for n in names]
+    stack = list(names)
     while stack:
-        name = stack.pop()
+        want = stack.pop()
+        name = canon.get(_canon(want))
+        if name is None:
+            raise DistError(f"package {want!r} is not in the Pyodide {PYODIDE_VERSION} lock")
         if name in seen:
             continue
-        if name not in packages:
-            raise DistError(f"package {name!r} is not in the Pyodide {PYODIDE_VERSION} lock")
         seen[name] = None
         stack.extend(packages[name]["depends"])
     return sorted(seen)
+
+
+def _canon(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def choose_packages(lock: dict, pkg_src, extra_packages) -> tuple[list[str], list[str]]:
