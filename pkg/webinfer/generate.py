@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .device.gpu_sample import device_sampling, sample_reference
+from .errors import DeviceError
 from .sampling import Sampler, SamplingParams
 from .stops import StopMatcher
 from .tokenizer import IncrementalDecoder
@@ -33,8 +35,9 @@ class Completion:
     prefill_s: float             # prompt -> first token's logits
     decode_s: float              # the rest
     decode_steps: int            # forward passes of one token
-    device: str
+    device: str                  # where it finished: "numpy: webgpu failed mid-generation (...)" after a fallback
     stop: str | None = None      # the stop string or token text that ended it, if any
+    fallback: str | None = None  # why the device changed mid-generation (a GPU error, a lost device), if it did
 
     @property
     def prefill_tok_s(self) -> float:
@@ -48,7 +51,7 @@ class Completion:
     def to_dict(self) -> dict:
         return {
             "text": self.text, "token_ids": self.token_ids, "finish_reason": self.finish_reason,
-            "device": self.device, "prompt_tokens": self.prompt_tokens,
+            "device": self.device, "fallback": self.fallback, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "cached_tokens": self.cached_tokens,
             "prefill_tok_s": round(self.prefill_tok_s, 2), "decode_tok_s": round(self.decode_tok_s, 2),
         }
@@ -64,6 +67,7 @@ class Generation:
     stop_token_ids: set[int] = field(default_factory=set)
     result: Completion | None = None
     _cancelled: bool = False
+    _fallback: str | None = None
 
     def cancel(self) -> None:
         """Stop at the next token; the result's finish_reason is "cancelled"."""
@@ -73,12 +77,15 @@ class Generation:
         return self._run()
 
     async def _run(self):
-        m, dev = self.model, self.model.device
+        m = self.model
         p = self.params
         # Plain greedy needs only the argmax (on the device: 4 bytes back); anything that edits
         # the logits first (bias, penalties) goes through the full sampler, greedy or not.
         greedy = p.temperature == 0 and not p.logit_bias and p.repetition_penalty == 1.0 \
             and p.presence_penalty == 0 and p.frequency_penalty == 0
+        # Filters + temperature only: a device with a `sample` op draws on the GPU (4 bytes back)
+        # with u from this Generator -- the stream the CPU Sampler would draw from for this seed.
+        self._rng = np.random.Generator(np.random.PCG64(p.seed)) if device_sampling(p) else None
         sampler = None if greedy else Sampler(p, m.config.n_vocab)
         decoder, matcher = IncrementalDecoder(m.tokenizer), StopMatcher(self.stop)
         history = list(self.prompt_ids)   # what the penalties look at
@@ -86,14 +93,23 @@ class Generation:
         text: list[str] = []
         reason, stop_hit = "length", None
         t0 = time.perf_counter()
-        logits_t, cached = m._prefill(self.prompt_ids)
+        try:
+            logits_t, cached = m._prefill(self.prompt_ids)
+        except DeviceError as e:
+            logits_t, cached = self._fall_back(e, history), 0
         t_prefill = t_first = None
         steps = 0
         try:
             for _ in range(self.max_tokens):
-                ahead = (greedy and getattr(dev, "decode_ahead", False) and len(out_ids) + 1 < self.max_tokens
+                dev = m.device
+                on_dev = greedy or (self._rng is not None and hasattr(dev, "sample"))
+                ahead = (on_dev and getattr(dev, "decode_ahead", False) and len(out_ids) + 1 < self.max_tokens
                          and m._cache_len() < m.n_ctx)
-                tok, next_logits = await self._choose(dev, logits_t, sampler, history, greedy, ahead)
+                try:
+                    tok, next_logits = await self._choose(dev, logits_t, sampler, history, greedy, ahead)
+                except DeviceError as e:   # the GPU failed: finish on NumPy from the same history
+                    logits_t = self._fall_back(e, history)
+                    tok, next_logits = await self._choose(m.device, logits_t, sampler, history, greedy)
                 if t_prefill is None:
                     t_prefill = time.perf_counter() - t0
                     t_first = time.perf_counter()
@@ -114,7 +130,10 @@ class Generation:
                     break
                 if len(out_ids) == self.max_tokens or m._cache_len() >= m.n_ctx:
                     break   # "length": asked-for tokens done, or the context is full
-                logits_t = next_logits if next_logits is not None else m._decode(tok)
+                try:
+                    logits_t = next_logits if next_logits is not None else m._decode(tok)
+                except DeviceError as e:
+                    logits_t = self._fall_back(e, history)
                 steps += 1
                 await asyncio.sleep(0)   # let the page / notebook breathe between tokens
             if reason != "stop":   # nothing more is coming: release what was held back
@@ -132,19 +151,38 @@ class Generation:
                 prompt_tokens=len(self.prompt_ids), completion_tokens=len(out_ids), cached_tokens=cached,
                 prefill_s=t_prefill if t_prefill is not None else now - t0,
                 decode_s=(now - t_first) if t_first is not None else 0.0,
-                decode_steps=steps, device=dev.description, stop=stop_hit)
+                decode_steps=steps, device=m.device.description, stop=stop_hit, fallback=self._fallback)
+
+    def _fall_back(self, err: DeviceError, history: list[int]):
+        """Rebuild the model on NumPy and prefill every token so far (prompt + generated); returns the
+        logits of the last one. Raises if this is already the NumPy device or the rebuild fails."""
+        m = self.model
+        if self._fallback is not None or m.device.name == "numpy":
+            raise err
+        self._fallback = f"{m.device.description.split(':')[0]} failed mid-generation ({err})"
+        m._fall_back_to_numpy(self._fallback)
+        return m._prefill(list(history))[0]
 
     async def _choose(self, dev, logits_t, sampler, history, greedy, ahead=False):
         """The next token id, and the logits of the following step when `ahead` queued it already:
         on a decode_ahead device read() submits at once, so the next step (fed the token that is
         still on the GPU) runs while this token travels back -- the readback leaves the critical path."""
-        if greedy:
-            tok_t = dev.argmax(logits_t)
+        p = self.params
+        if greedy or (self._rng is not None and hasattr(dev, "sample")):
+            tok_t = dev.argmax(logits_t) if greedy else dev.sample(
+                logits_t, p.temperature, min(p.top_k, self.model.config.n_vocab), p.top_p, p.min_p, self._rng.random())
             pending = dev.read(tok_t)
-            next_logits = self.model._decode(tok_t) if ahead else None
+            try:
+                next_logits = self.model._decode(tok_t) if ahead else None
+            except DeviceError:
+                getattr(pending, "close", lambda: None)()   # the read will never be awaited now
+                raise
             tok = int(np.asarray(await pending).reshape(-1)[0])
             if ahead:
                 self.model._cache_ids[-1] = tok     # _decode could not know the id yet
             return tok, next_logits
         logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
+        if self._rng is not None and self._fallback is not None:
+            # finished on NumPy after the GPU sampled: the twin keeps drawing from the same u stream
+            return int(sample_reference(logits, p.temperature, p.top_k, p.top_p, p.min_p, self._rng.random())[0]), None
         return sampler.sample(logits, history), None

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 from .chat_template import render_chat
 from .config import ModelConfig
 from .device import select_device
-from .errors import ContextLengthError, WebinferError
+from .errors import ContextLengthError, DeviceError, WebinferError
 from .generate import PREFILL_CHUNK, Completion, Generation
 from .models.llama import Llama
 from .sampling import SamplingParams
@@ -40,14 +40,17 @@ def load(source=None, device: str = "auto", n_ctx: int | None = None, progress=N
     tokenizer = Tokenizer.from_metadata(gf.metadata)
     dev = select_device(device) if isinstance(device, str) else device
     llama = Llama.load(gf, cfg, dev, up_cb)
-    return Model(cfg, tokenizer, dev, llama, gf.metadata, n_ctx)
+    return Model(cfg, tokenizer, dev, llama, gf.metadata, n_ctx, gguf=gf)
 
 
 class Model:
     def __init__(self, config: ModelConfig, tokenizer: Tokenizer, device, llama: Llama, metadata: dict,
-                 n_ctx: int | None = None):
+                 n_ctx: int | None = None, gguf=None):
         self.config, self.tokenizer, self.device, self.llama = config, tokenizer, device, llama
         self.metadata = metadata
+        # The parsed file stays referenced (its tensor data are views, no copy): if the GPU fails
+        # mid-generation, the weights are rebuilt on NumPy from it (_fall_back_to_numpy).
+        self.gguf = gguf
         self.chat_template: str | None = metadata.get("tokenizer.chat_template")
         self.n_ctx = int(n_ctx or min(config.n_ctx_train, DEFAULT_N_CTX))
         if not 1 < self.n_ctx <= config.n_ctx_train:
@@ -176,6 +179,18 @@ class Model:
             logits = self.llama.forward(chunk, start, self.cache)
             self._cache_ids.extend(chunk)
         return logits, common
+
+    def _fall_back_to_numpy(self, reason: str) -> None:
+        """Move the model to a NumpyDevice (after a GPU error or a lost device): the weights are rebuilt
+        from the GGUF and the KV cache starts empty, so the caller re-prefills what it needs."""
+        from .device.numpy_device import NumpyDevice
+        if self.gguf is None:
+            raise DeviceError(f"{reason}; no GGUF kept to rebuild the weights on NumPy")
+        dev = NumpyDevice(reason)
+        self.llama = Llama.load(self.gguf, self.config, dev)
+        self.device = dev
+        self.cache = dev.kv_cache(self.config.n_layers, self.config.n_kv_heads, self.config.head_dim, self.n_ctx)
+        self._cache_ids = []
 
     def _decode(self, token):
         """One token through the model. token: an id, or the (1, 1) device tensor argmax gave (the id

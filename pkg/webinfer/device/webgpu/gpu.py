@@ -56,6 +56,8 @@ class GPU:
         self.limits = adapter.limits
         self.pending: list[tuple] = []
         self.dispatches = 0                     # dispatches issued, for dispatches/token
+        self.submits = 0                        # command buffers submitted
+        self.fail_at_submit: int | None = None  # tests: raise DeviceError from this submit on (a lost GPU)
         self.recording = False                  # tensors made while recording belong to the program
         self._pipelines: dict = {}
         self._pool: dict[int, list] = {}        # capacity bytes -> free storage buffers
@@ -152,7 +154,15 @@ class GPU:
     def flush(self) -> None:
         if self.pending:
             cmds, self.pending = self.pending, []
-            self.adapter.submit(cmds)
+            self.submits += 1
+            if self.fail_at_submit is not None and self.submits >= self.fail_at_submit:
+                raise DeviceError(f"injected fault at submit {self.submits} (test hook fail_at_submit)")
+            try:
+                self.adapter.submit(cmds)
+            except DeviceError:
+                raise
+            except Exception as e:   # wgpu-py raises its own GPU errors: generate falls back on DeviceError
+                raise DeviceError(f"WebGPU submit failed ({type(e).__name__}: {e})") from e
 
     # -- readback --------------------------------------------------------------------------------
     def start_read(self, t: GTensor):
@@ -167,7 +177,12 @@ class GPU:
 
     async def finish_read(self, started) -> np.ndarray:
         stage, cap, size, t = started
-        data = await self.adapter.read_buffer(stage, size)
+        try:
+            data = await self.adapter.read_buffer(stage, size)
+        except DeviceError:
+            raise
+        except Exception as e:   # a lost device fails the map: say so as a DeviceError
+            raise DeviceError(f"WebGPU readback failed ({type(e).__name__}: {e})") from e
         self._staging.setdefault(cap, []).append(stage)
         arr = np.frombuffer(data, dtype=np.float32 if t.dtype == "f32" else np.int32, count=t.n * t.width)
         return arr.reshape(t.n, t.width).copy()
