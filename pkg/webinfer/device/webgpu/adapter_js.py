@@ -12,7 +12,10 @@ functions made once (``_KIT_JS`` via ffi.make_kit), so the crossings are few and
   per-token argmax outside the recorded step then costs no JS call at all.
 * ``write_buffer`` / ``read_buffer`` pass (pointer, size) into Module.HEAPU8: no copy into a JS
   ArrayBuffer on the way up, and the mapped bytes land directly in a numpy array on the way down.
-A decoded token costs: submit 1, write_buffer (step uniform) 1, read_buffer 1 call + 1 await.
+  Small writes (the per-token step uniform) are held and issued by the next submit call, in
+  order and before its command buffer, as queue.writeBuffer would have been: no call of their own.
+A decoded token costs: a submit for the replayed step (with its step-uniform write), a submit
+for argmax + the 4-byte copy, and read_buffer's call + await: 4 (tests/browser counts them).
 
 Errors: the browser reports WebGPU validation errors asynchronously. Pipelines are created in
 an error scope (its message, with the WGSL compiler's line numbers, is collected when the
@@ -46,6 +49,7 @@ LIMITS = {
 }
 _MAX_SLOTS = 8192        # registered commands before the registry starts over (prefill makes new ones)
 _MAX_BIND_GROUPS = 4096  # memoised bind groups before that cache starts over
+_HELD_WRITE = 256        # bytes: writes up to this size wait for the next submit call
 
 _KIT_JS = r"""
 (M) => {
@@ -103,13 +107,20 @@ _KIT_JS = r"""
     },
     forget() { S.cmds.length = 0; },
     // the replay loop: encode the slots at ptr (n int32s) into one command buffer, submit it
-    submit(ptr, n) {
+    // (held writes [2, buffer, offset, size] come first; their bytes follow each other at dataPtr)
+    submit(ptr, n, dataPtr) {
       if (S.lost !== null) return -1;
       const slots = new Int32Array(M.HEAPU8.buffer, ptr, n);
       const enc = S.device.createCommandEncoder();
-      let pass = null;
+      let pass = null, data = dataPtr, encoded = 0;
       for (let i = 0; i < n; i++) {
         const c = S.cmds[slots[i]];
+        if (c[0] === 2) {
+          S.queue.writeBuffer(c[1], c[2], M.HEAPU8, data, c[3]);
+          data += c[3];
+          continue;
+        }
+        encoded++;
         if (c[0] === 0) {
           if (pass === null) pass = enc.beginComputePass();
           pass.setPipeline(c[1]);
@@ -121,7 +132,7 @@ _KIT_JS = r"""
         }
       }
       if (pass !== null) pass.end();
-      S.queue.submit([enc.finish()]);
+      if (encoded) S.queue.submit([enc.finish()]);
       return status();
     },
     // map a READBACK buffer and copy `size` bytes to wasm memory at ptr
@@ -195,8 +206,11 @@ class JsAdapter:
         self._kit, self._ptr = kit, pointer
         self.description = description
         self.limits = limits
-        self._slots: dict[int, tuple[int, tuple]] = {}    # id(command) -> (slot, command kept alive)
+        # id(command) or its content key -> (slot, the command, kept alive so ids stay unique)
+        self._slots: dict[object, tuple[int, tuple]] = {}
+        self._n_slots = 0
         self._bind_groups: dict[tuple, tuple] = {}        # key -> (bind group, the handles it names)
+        self._held: list[tuple] = []                      # small writes waiting for the next submit
         self._seen_errors = 0
         self._failed: str | None = None                   # first error: every later call raises it
 
@@ -213,6 +227,10 @@ class JsAdapter:
     def write_buffer(self, buffer, offset, data):
         self._alive()
         a = _bytes_view(data)
+        if a.nbytes <= _HELD_WRITE:
+            self._held.append((buffer, int(offset), a.tobytes()))
+            return
+        self._flush_writes()                            # keep the queue order of all writes
         self._check(self._kit.writeBuffer(buffer, offset, self._ptr(a), a.nbytes))
 
     def create_compute_pipeline(self, code, label):
@@ -238,8 +256,15 @@ class JsAdapter:
 
     def submit(self, commands):
         self._alive()
-        slots = self._slot_numbers(commands)
-        self._check(self._kit.submit(self._ptr(slots), len(slots)))
+        held, self._held = self._held, []
+        writes = [("write", buf, off, len(b)) for buf, off, b in held]
+        slots = self._slot_numbers(writes + list(commands))
+        blob = np.frombuffer(b"".join(b for _, _, b in held) or b"\0", np.uint8)
+        self._check(self._kit.submit(self._ptr(slots), len(slots), self._ptr(blob)))
+
+    def _flush_writes(self) -> None:
+        if self._held:
+            self.submit([])
 
     async def read_buffer(self, buffer, size):
         self._alive()
@@ -248,31 +273,42 @@ class JsAdapter:
         return out.tobytes()
 
     def destroy_buffer(self, buffer):
+        self._flush_writes()
         self._kit.destroy(buffer)
 
     # -- browser-only ----------------------------------------------------------------------------
     async def check_errors(self) -> None:
         """Wait for pending pipeline error scopes and the queue; DeviceError if anything failed."""
         self._alive()
+        self._flush_writes()
         self._check(await self._kit.wait(self._kit.settle()))
 
     # -- helpers ---------------------------------------------------------------------------------
     def _slot_numbers(self, commands) -> np.ndarray:
         """The JS slot of each command, registering new ones (one to_js + one call per batch)."""
         slots = self._slots
-        if len(slots) + len(commands) > _MAX_SLOTS:     # eager prefill keeps making fresh tuples
+        # eager prefill keeps making fresh commands, and every token adds fresh tuples by id
+        if self._n_slots + len(commands) > _MAX_SLOTS or len(slots) > 4 * _MAX_SLOTS:
             slots.clear()
+            self._n_slots = 0
             self._kit.forget()
         new, out = [], []
         for c in commands:
             hit = slots.get(id(c))
             if hit is None:
-                hit = (len(slots), c)
-                slots[id(c)] = hit
-                new.append(_js_command(c))
+                # a fresh tuple may still repeat an earlier command (the per-token token copy
+                # and argmax): look it up by content, handles by identity, before registering
+                key = _content_key(c)
+                hit = slots.get(key)
+                if hit is None:
+                    hit = (self._n_slots, c)
+                    self._n_slots += 1
+                    slots[key] = hit
+                    new.append(_js_command(c))
+                slots[id(c)] = (hit[0], c)
             out.append(hit[0])
         if new:
-            self._kit.register(len(slots) - len(new), self._kit.to_js(new))
+            self._kit.register(self._n_slots - len(new), self._kit.to_js(new))
         return np.array(out, dtype=np.int32)
 
     def _alive(self) -> None:
@@ -289,10 +325,21 @@ class JsAdapter:
         raise DeviceError(self._failed)
 
 
+def _content_key(c: tuple) -> tuple:
+    if c[0] == "dispatch":
+        return ("dispatch", id(c[1]), id(c[2]), *c[3])
+    if c[0] == "write":
+        return ("write", id(c[1]), c[2], c[3])
+    return ("copy", id(c[1]), c[2], id(c[3]), c[4], c[5])
+
+
 def _js_command(c: tuple) -> list:
     if c[0] == "dispatch":
         _, pipe, bg, (x, y, z) = c
         return [0, pipe, bg, int(x), int(y), int(z)]
+    if c[0] == "write":
+        _, buf, off, size = c
+        return [2, buf, int(off), int(size)]
     _, src, so, dst, do, size = c
     return [1, src, int(so), dst, int(do), int(size)]
 
