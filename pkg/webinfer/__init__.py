@@ -11,8 +11,9 @@ __version__ = "0.1.0"
 
 from .errors import (ChatTemplateError, ContextLengthError, DeviceError, GGUFError,  # noqa: E402
                      TokenizerError, UnsupportedModelError, WebinferError)
+from .device import selftest  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .sampling import SamplingParams  # noqa: E402
 
-__all__ = ["load", "Model", "SamplingParams", "WebinferError", "GGUFError", "UnsupportedModelError",
+__all__ = ["load", "Model", "SamplingParams", "selftest", "WebinferError", "GGUFError", "UnsupportedModelError",
            "TokenizerError", "ChatTemplateError", "ContextLengthError", "DeviceError", "__version__"]

@@ -1,7 +1,9 @@
 """Device selection: the one place that decides where the model runs, and says why.
 
 ``select_device("auto")`` tries WebGPU (the browser's navigator.gpu in Pyodide, wgpu-py in
-CPython) and falls back to NumPy with the reason in ``device.description``.
+CPython) and takes it only if an adapter exists *and* its quick self-test (a small matvec)
+agrees with NumPy; otherwise NumPy, with the reason in ``device.description``.
+``selftest(device)`` compares every op of a device with NumPy (``webinfer.selftest``).
 """
 
 from __future__ import annotations
@@ -30,3 +32,25 @@ def select_device(kind: str = "auto"):
         if kind == "webgpu":
             raise DeviceError(reason) from e
         return NumpyDevice(reason)
+
+
+def selftest(device="webgpu", print_fn=print) -> dict[str, float]:
+    """Run every op of `device` ("webgpu", "auto", or an opened device) on random data and compare
+    it with the NumPy device; returns {op: largest |error|} and prints one line per op.
+    NumPy is the reference itself (an empty dict). In Pyodide use ``await webinfer.aselftest()``
+    (readbacks there must be awaited)."""
+    import sys
+    dev = select_device(device) if isinstance(device, str) else device
+    if dev.name == "numpy":
+        if print_fn:
+            print_fn(f"{dev.description}: the reference itself, nothing to compare")
+        return {}
+    if sys.platform == "emscripten":
+        raise DeviceError("webinfer.selftest() reads back synchronously: in Pyodide use `await webinfer.aselftest()`")
+    from .webgpu.selftest import selftest as run
+    errs = run(dev)
+    if print_fn:
+        print_fn(f"self-test of {dev.description} against NumPy (largest |error| per op):")
+        for op, err in errs.items():
+            print_fn(f"  {op:<16} {err:.3g}")
+    return errs

@@ -64,4 +64,10 @@ def selftest(dev) -> dict[str, float]:
     cmp("attention", dev.attention(gq, gc, 0, 3, H, KV, hd), ref.attention(rq, rc, 0, 3, H, KV, hd))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
+    # sample.wgsl vs its twin: the error is how far the drawn id is from the twin's (0 = the same token)
+    from ..gpu_sample import sample_reference
+    for i, u in enumerate((0.1, 0.5, 0.93)):
+        want = sample_reference(logits, 0.8, 40, 0.9, 0.02, u)[:, None]
+        cmp(f"sample[{i}]", dev.sample(dev.tensor(logits), 0.8, 40, 0.9, 0.02, u), want)
+    errs["sample"] = max(errs.pop(f"sample[{i}]") for i in range(3))
     return errs
