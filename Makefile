@@ -4,12 +4,13 @@ PORT    ?= 8000
 CACHE   ?= $(HOME)/.cache/webinfer
 export WEBINFER_CACHE := $(CACHE)
 DIST    := build/pyodide
+SITE    := build/site
 
-.PHONY: serve test deps sysdeps model pyodide wheel bench clean
+.PHONY: serve test deps sysdeps model pyodide site lite wheel chat bench bench-site clean
 
-## make serve: run the app with the default model (builds what it needs first)
-serve: deps model
-	$(PY) -m webinfer chat
+## make serve: build the offline site (chat page, /lite/ notebooks, /library/ example) and serve it
+serve: site
+	$(PY) tools/serve.py --dir $(SITE) --port $(PORT)
 
 ## make test: install everything the tests need, then run the whole suite
 test: deps sysdeps model pyodide
@@ -27,11 +28,24 @@ model:
 pyodide:
 	$(PY) tools/pyodide_dist.py --out $(DIST)
 
+site: deps model
+	$(PY) tools/build_site.py --out $(SITE)
+
+lite: deps
+	$(PY) tools/build_lite.py
+
 wheel:
 	$(PY) -m pip wheel -q --no-deps -w build/wheels .
 
+## the command-line chat, without a browser
+chat: deps model
+	$(PY) -m webinfer chat
+
 bench: deps model
 	$(PY) -m webinfer bench --device numpy
+
+bench-site: site
+	$(PY) bench/site_bench.py --record
 
 clean:
 	rm -rf build .pytest_cache

@@ -169,6 +169,11 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
     wheel = build_wheel(out / "wheels")
     model_path = place_model(Path(model) if model else default_model_path(), out / "models")
     copy_page(REPO / "site", out)
+    # The notebooks (JupyterLite, /lite/) and the micropip library example (/library/) ride along.
+    from build_lite import build_lite
+    build_lite(out / "lite", pyodide_source=pyodide_source)
+    shutil.rmtree(out / "library", ignore_errors=True)
+    shutil.copytree(REPO / "examples" / "micropip_app", out / "library")
     n_kits = write_kits(REPO / "pkg" / "webinfer", out / "js" / "kits.js")
     config = {
         "pyodide": "./pyodide/",

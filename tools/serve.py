@@ -50,13 +50,27 @@ def csp(connect_extra=()) -> str:
     ])
 
 
+def lite_csp(connect_extra=()) -> str:
+    """JupyterLite (/lite/) needs more than the chat page: its HTML has an inline script and
+    inline styles, its bundles call `new Function`, and its kernel starts workers from blob: URLs.
+    Still own-origin only: nothing may be fetched from anywhere else."""
+    connect = " ".join(["'self'", *connect_extra])
+    return "; ".join([
+        "default-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval'",
+        "worker-src 'self' blob:", f"connect-src {connect}", "img-src 'self' data: blob:",
+        "style-src 'self' 'unsafe-inline'", "font-src 'self' data:", "object-src 'none'", "base-uri 'self'",
+    ])
+
+
 class SiteHandler(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME}
     policy = csp()
+    lite_policy = lite_csp()
     quiet = False
 
     def end_headers(self):
-        self.send_header("Content-Security-Policy", self.policy)
+        lite = self.path == "/lite" or self.path.startswith("/lite/")
+        self.send_header("Content-Security-Policy", self.lite_policy if lite else self.policy)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
@@ -68,7 +82,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
 def make_server(directory, port: int = 8000, connect_extra=(), quiet: bool = False) -> ThreadingHTTPServer:
     """A server for `directory` on 127.0.0.1:port (port 0: any free port; see server.server_port)."""
-    handler = type("Handler", (SiteHandler,), {"policy": csp(connect_extra), "quiet": quiet})
+    handler = type("Handler", (SiteHandler,), {"policy": csp(connect_extra), "lite_policy": lite_csp(connect_extra),
+                                               "quiet": quiet})
     return ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(directory)))
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# System packages the tests need: Node.js (Pyodide under Node) and Mesa's Vulkan driver
-# (llvmpipe: WebGPU through wgpu-py without a GPU). Installs only what is missing; needs root.
+# System packages the tests need, from Debian: Node.js (Pyodide under Node), Mesa's Vulkan
+# driver (llvmpipe: WebGPU through wgpu-py without a GPU) and Chromium (the browser tests,
+# WebGPU through SwiftShader). Installs only what is missing; needs root for apt-get.
 set -euo pipefail
 need=()
 command -v node >/dev/null || need+=(nodejs npm)
-[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.aarch64.json ] \
-  || need+=(mesa-vulkan-drivers libvulkan1)
+command -v npm >/dev/null || need+=(npm)
+ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers libvulkan1)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then echo "sysdeps: all present"; exit 0; fi
 if [ "$(id -u)" != 0 ]; then echo "sysdeps: please install: ${need[*]}" >&2; exit 1; fi
 export DEBIAN_FRONTEND=noninteractive

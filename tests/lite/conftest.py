@@ -2,7 +2,7 @@
 
 What this is: the site layout the real site has (JupyterLite under /lite/, the default model
 under /models/), built by tools/build_lite.py into a temp folder and served by tools/serve.py's
-handler on 127.0.0.1, with the Content-Security-Policy JupyterLite needs (LITE_CSP below: its
+handler on 127.0.0.1, with the Content-Security-Policy JupyterLite needs (tools/serve.py lite_csp: its
 pages have an inline script and inline styles, and its bundles call `new Function`); plus the
 system Chromium driven by Playwright (never `playwright install`).
 Skips, with the reason, when chromium, playwright, jupyterlite-core or the model is missing.
@@ -26,12 +26,6 @@ CHROMIUM = os.environ.get("WEBINFER_CHROMIUM", "/usr/bin/chromium")
 # No WebGPU flags: this is the no-GPU browser (the notebooks must still run, on NumPy).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--headless=new"]
-# What /lite/ needs on top of the chat page's policy (tools/serve.py): inline script + styles, eval.
-LITE_CSP = "; ".join([
-    "default-src 'self'", "script-src 'self' 'unsafe-inline' 'unsafe-eval' 'wasm-unsafe-eval'",
-    "worker-src 'self' blob:", "connect-src 'self'", "img-src 'self' data: blob:",
-    "style-src 'self' 'unsafe-inline'", "font-src 'self' data:", "object-src 'none'", "base-uri 'self'",
-])
 
 
 def _model_file() -> Path:
@@ -64,8 +58,8 @@ def lite_site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lite_url(lite_site):
-    from serve import SiteHandler
-    handler = type("LiteHandler", (SiteHandler,), {"policy": LITE_CSP, "quiet": True})
+    from serve import SiteHandler, lite_csp
+    handler = type("LiteHandler", (SiteHandler,), {"policy": lite_csp(), "quiet": True})
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(lite_site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
