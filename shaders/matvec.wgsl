@@ -53,7 +53,31 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 
 const SLOTS: u32 = 4u;    // rows per workgroup (even: SWIGLU / ROPE use row pairs)
 const LANES: u32 = 64u;   // threads per row; SLOTS * LANES = 256
-var<workgroup> red: array<f32, 256>;
+var<workgroup> red: array<f32, 256>;       // per-thread dot partials
+var<workgroup> red2: array<f32, 48>;       // 8 partials per slot, then (NORM) 16 sum-of-squares partials
+#ifdef NORM
+var<workgroup> red_ss: array<f32, 256>;
+#endif
+
+// 8 consecutive partials from b (Naga takes no workgroup pointers as arguments: one per array)
+fn sum8(b: u32) -> f32 {
+    return ((red[b] + red[b + 1u]) + (red[b + 2u] + red[b + 3u])) +
+           ((red[b + 4u] + red[b + 5u]) + (red[b + 6u] + red[b + 7u]));
+}
+
+#ifdef NORM
+fn sum16_ss(b: u32) -> f32 {
+    var s = 0.0;
+    for (var i = b; i < b + 16u; i += 4u) { s += (red_ss[i] + red_ss[i + 1u]) + (red_ss[i + 2u] + red_ss[i + 3u]); }
+    return s;
+}
+#endif
+
+fn slot_total(slot: u32) -> f32 {
+    let b = slot * 8u;
+    return ((red2[b] + red2[b + 1u]) + (red2[b + 2u] + red2[b + 3u])) +
+           ((red2[b + 4u] + red2[b + 5u]) + (red2[b + 6u] + red2[b + 7u]));
+}
 
 fn xv(base: u32, k: u32, cols: u32) -> vec4<f32> {
     // 4 activations from k; zeros past the row end (F16/F32 rows padded to 32)
@@ -112,18 +136,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let slot = lid / LANES;
     let lane = lid % LANES;
     let xb = t * p.cols;
-    var scale = 1.0;
 #ifdef NORM
-    var ss = 0.0;
+    var ss = 0.0;        // this thread's share of sum(x^2); reduced together with the dot products
     for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }
-    red[lid] = ss;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
-    scale = inverseSqrt(red[0] / f32(p.cols) + p.eps);
-    workgroupBarrier();
 #endif
     let row = slot_row(blk, slot);
     let valid = slot_valid(blk, slot);
@@ -142,20 +157,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             acc += dot(q.a, xa) + dot(q.b, xc);
         }
     }
+    // Two-level reduction (2 barriers, not log2(64) = 6): lanes 0-7 of a slot each sum 8
+    // partials, then lane 0 sums those 8. NORM's sum of squares rides along (threads 0-15).
     red[lid] = acc;
+#ifdef NORM
+    red_ss[lid] = ss;
+#endif
     workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
+    if (lane < 8u) { red2[slot * 8u + lane] = sum8(lid + lane * 7u); }
+#ifdef NORM
+    if (lid < 16u) { red2[SLOTS * 8u + lid] = sum16_ss(lid * 16u); }
+#endif
+    workgroupBarrier();
     if (lane != 0u || !valid) { return; }
-    var v = red[lid] * scale;
+    var scale = 1.0;
+#ifdef NORM
+    var tss = 0.0;
+    for (var i = 0u; i < 16u; i += 4u) {
+        tss += red2[SLOTS * 8u + i] + red2[SLOTS * 8u + i + 1u] + red2[SLOTS * 8u + i + 2u] + red2[SLOTS * 8u + i + 3u];
+    }
+    scale = inverseSqrt(tss / f32(p.cols) + p.eps);
+#endif
+    var v = slot_total(slot) * scale;
 #ifdef BIAS
     v += bias[row];
 #endif
 #ifdef SWIGLU
     if (slot % 2u == 1u) { return; }
-    let u = red[lid + LANES] * scale;    // the partner slot: the up row
+    let u = slot_total(slot + 1u) * scale;    // the partner slot: the up row
     let col = blk * (SLOTS / 2u) + slot / 2u;
     y[t * p.half + col] = v / (1.0 + exp(-v)) * u;
     return;
@@ -163,7 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #ifdef ROPE
     if (slot % 2u == 1u) { return; }
     let row1 = slot_row(blk, slot + 1u);
-    var v1 = red[lid + LANES] * scale;
+    var v1 = slot_total(slot + 1u) * scale;
 #ifdef BIAS
     v1 += bias[row1];
 #endif
