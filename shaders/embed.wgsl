@@ -5,7 +5,9 @@
 
 #include "quant.wgsl"
 
-struct Params { row_words: u32, cols: u32, n_rows: u32, _a: u32 }
+// first_row: a table split over the binding limit (device/webgpu/split.py) is one dispatch per
+// chunk of rows (split = 1); a chunk writes only the tokens in first_row .. first_row + n_rows - 1.
+struct Params { row_words: u32, cols: u32, n_rows: u32, first_row: u32, split: u32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> tok: array<u32>;
@@ -14,7 +16,8 @@ struct Params { row_words: u32, cols: u32, n_rows: u32, _a: u32 }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = wid.x;
-    let id = min(tok[t], p.n_rows - 1u);   // ids are validated on the CPU; never read out of bounds
+    if (p.split != 0u && (tok[t] < p.first_row || tok[t] - p.first_row >= p.n_rows)) { return; }  // another chunk's
+    let id = min(tok[t] - p.first_row, p.n_rows - 1u);   // ids are validated on the CPU; never read out of bounds
     let wb = id * p.row_words;
     let ngroups = p.row_words / BLOCK_WORDS * 4u;
     for (var g = lid; g < ngroups; g += 64u) {

@@ -25,6 +25,7 @@ import numpy as np
 from ...errors import DeviceError
 from ..numpy_device import rope_tables
 from .gpu import GPU, GTensor
+from . import split
 from .layout import gpu_blocks
 
 MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl
@@ -96,6 +97,11 @@ class WebGPUDevice:
         qtype, data, row_words, note = gpu_blocks(w)
         if note:
             self.notes.append(note)
+        limit = split.binding_limit(self.gpu)
+        if data.nbytes > limit:          # over maxStorageBufferBindingSize: row chunks (split.py)
+            parts = [self.weight(c) for c in split.row_chunks(w, 4 * row_words, limit)]
+            self.notes.append(split.split_note(w, data.nbytes, limit, len(parts)))
+            return split.GSplitWeight(parts, split.starts_of(parts), qtype, w.rows, w.cols)
         buf = self.gpu.upload(data, f"{w.name} ({qtype}, {w.rows}x{w.cols})")
         bias = self.gpu.upload(w.bias.astype(np.float32), w.name + ".bias") if w.bias is not None else None
         return GWeight(buf, qtype, w.rows, w.cols, row_words, bias)
@@ -125,9 +131,11 @@ class WebGPUDevice:
             ids = np.asarray(tokens, dtype=np.uint32).reshape(-1, 1)
             tok = self.gpu.tensor(ids.shape[0], 1, "u32")
             self.adapter.write_buffer(tok.buf, 0, ids)
+        if isinstance(table, split.GSplitWeight):
+            return split.embed(self.gpu, table, tok)
         y = self.gpu.tensor(tok.n, table.cols)
         self.gpu.dispatch("embed.wgsl", {table.qtype}, {
-            0: self.gpu.uniform(table.row_words, table.cols, table.rows, 0), 2: table.buf, 3: tok, 4: y},
+            0: self.gpu.uniform(table.row_words, table.cols, table.rows, 0, 0, 0, 0, 0), 2: table.buf, 3: tok, 4: y},
             (tok.n, 1, 1))
         return y
 
@@ -135,9 +143,13 @@ class WebGPUDevice:
         return _Norm(self._t(x), w, float(eps))
 
     def linear(self, x, w, bias=None):
+        if isinstance(w, split.GSplitWeight):
+            return split.linear(self.gpu, self._t(x), w, lambda xx, part: self._t(_Proj(xx, part)))
         return _Proj(x if isinstance(x, _Norm) else self._t(x), w)
 
     def linear_swiglu(self, x, w_gate_up):
+        if isinstance(w_gate_up, split.GSplitWeight):
+            return split.swiglu(self.gpu, self.linear(x, w_gate_up))
         return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w_gate_up), swiglu=True)
 
     def add(self, a, b):
