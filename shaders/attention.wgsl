@@ -27,28 +27,39 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, 256>;
 var<workgroup> red: array<f32, 256>;
+var<workgroup> red2: array<f32, 16>;    // reduce_max's 16 partials
+var<workgroup> red3: array<f32, 16>;    // reduce_sum's
 
+// Two-level reductions: 16 threads fold 16 values each, then every thread folds the 16
+// results (2 barriers instead of log2(256) + 1 = 9). No trailing barrier is needed: red and
+// red2/red3 are next written only after a later barrier that every reader has passed.
 fn reduce_max(lid: u32, v: f32) -> f32 {
     red[lid] = v;
     workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-        workgroupBarrier();
+    if (lid < 16u) {
+        let b = lid * 16u;
+        var m = max(max(red[b], red[b + 1u]), max(red[b + 2u], red[b + 3u]));
+        for (var i = b + 4u; i < b + 16u; i += 4u) { m = max(m, max(max(red[i], red[i + 1u]), max(red[i + 2u], red[i + 3u]))); }
+        red2[lid] = m;
     }
-    let r = red[0];
     workgroupBarrier();
+    var r = red2[0];
+    for (var i = 1u; i < 16u; i++) { r = max(r, red2[i]); }
     return r;
 }
 
 fn reduce_sum(lid: u32, v: f32) -> f32 {
     red[lid] = v;
     workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
+    if (lid < 16u) {
+        let b = lid * 16u;
+        var s = 0.0;
+        for (var i = b; i < b + 16u; i += 4u) { s += (red[i] + red[i + 1u]) + (red[i + 2u] + red[i + 3u]); }
+        red3[lid] = s;
     }
-    let r = red[0];
     workgroupBarrier();
+    var r = 0.0;
+    for (var i = 0u; i < 16u; i += 4u) { r += (red3[i] + red3[i + 1u]) + (red3[i + 2u] + red3[i + 3u]); }
     return r;
 }
 
@@ -81,10 +92,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let j = c0 + lid;
         var s = -3.4e38;
         if (j < k1) {
-            var dotv = 0.0;
+            // 4 independent vec4 loads per iteration: Naga's bounded loops are not unrolled
+            // by the driver, so a 1-load body would wait out each load's latency in turn.
             let kr = (kbase + j * hd) / 4u;
-            for (var i = 0u; i < hd / 4u; i++) { dotv += dot(qs[i], kc[kr + i]); }
-            s = dotv * p.scale;
+            let n4 = hd / 4u;
+            var d0 = 0.0; var d1 = 0.0; var d2 = 0.0; var d3 = 0.0;
+            var i = 0u;
+            for (; i + 4u <= n4; i += 4u) {
+                d0 += dot(qs[i], kc[kr + i]);
+                d1 += dot(qs[i + 1u], kc[kr + i + 1u]);
+                d2 += dot(qs[i + 2u], kc[kr + i + 2u]);
+                d3 += dot(qs[i + 3u], kc[kr + i + 3u]);
+            }
+            for (; i < n4; i++) { d0 += dot(qs[i], kc[kr + i]); }
+            s = ((d0 + d1) + (d2 + d3)) * p.scale;
         }
         let m_new = max(m, reduce_max(lid, s));
         let pj = select(0.0, exp(s - m_new), j < k1);
@@ -95,9 +116,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         m = m_new;
         if (part < nparts) {
             let cn = min(256u, k1 - c0);
-            for (var jj = part; jj < cn; jj += nparts) {
-                acc += sc[jj] * vc[kbase + (c0 + jj) * hd + d];
+            let vb = kbase + c0 * hd + d;
+            var jj = part;
+            var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+            for (; jj + 3u * nparts < cn; jj += 4u * nparts) {      // 4 loads in flight
+                acc += sc[jj] * vc[vb + jj * hd];
+                a1 += sc[jj + nparts] * vc[vb + (jj + nparts) * hd];
+                a2 += sc[jj + 2u * nparts] * vc[vb + (jj + 2u * nparts) * hd];
+                a3 += sc[jj + 3u * nparts] * vc[vb + (jj + 3u * nparts) * hd];
             }
+            for (; jj < cn; jj += nparts) { acc += sc[jj] * vc[vb + jj * hd]; }
+            acc += (a1 + a2) + a3;
         }
         workgroupBarrier();
     }

@@ -22,7 +22,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let ngroups = p.row_words / BLOCK_WORDS * 4u;
     for (var g = lid; g < ngroups; g += 64u) {
         let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
-        for (var i = 0u; i < 4u; i++) {
+        let o = t * p.cols + g * 8u;
+        if (g * 8u + 8u <= p.cols) {       // whole group: 8 plain stores (no short loop, see matmul.wgsl)
+            y[o] = q.a.x; y[o + 1u] = q.a.y; y[o + 2u] = q.a.z; y[o + 3u] = q.a.w;
+            y[o + 4u] = q.b.x; y[o + 5u] = q.b.y; y[o + 6u] = q.b.z; y[o + 7u] = q.b.w;
+            continue;
+        }
+        for (var i = 0u; i < 4u; i++) {    // the row's ragged end (F16/F32 rows padded to 32)
             let k = g * 8u + i;
             if (k < p.cols) { y[t * p.cols + k] = q.a[i]; }
             if (k + 4u < p.cols) { y[t * p.cols + k + 4u] = q.b[i]; }
