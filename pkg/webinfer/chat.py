@@ -15,7 +15,7 @@ import time
 import uuid
 
 from .errors import ContextLengthError
-from .model import _run_sync
+from .syncio import iterate_sync, run_sync
 
 # OpenAI argument names -> ours (the rest pass through unchanged).
 _OPENAI_KEYS = {"max_completion_tokens": "max_tokens"}
@@ -64,7 +64,7 @@ class ChatSession:
 
     def say(self, text: str, **kw):
         """Synchronous asay (CPython)."""
-        return _run_sync(self.asay(text, **kw))
+        return run_sync(self.asay(text, **kw))
 
     def reset(self) -> None:
         """New chat: keep only the system message."""
@@ -121,18 +121,10 @@ async def _chunks(model, gen):
 def create_chat_completion(model, messages, stream: bool = False, **kw):
     """Synchronous version (CPython). stream=True gives a plain iterator of chunks."""
     if not stream:
-        return _run_sync(acreate_chat_completion(model, messages, **kw))
-    import asyncio
-    loop = asyncio.new_event_loop()
-    agen = loop.run_until_complete(acreate_chat_completion(model, messages, stream=True, **kw))
+        return run_sync(acreate_chat_completion(model, messages, **kw))
+    return iterate_sync(_stream_chunks(model, messages, kw))
 
-    def it():
-        try:
-            while True:
-                try:
-                    yield loop.run_until_complete(agen.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            loop.close()
-    return it()
+
+async def _stream_chunks(model, messages, kw):
+    async for chunk in await acreate_chat_completion(model, messages, stream=True, **kw):
+        yield chunk

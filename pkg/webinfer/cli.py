@@ -15,6 +15,7 @@ import sys
 import time
 
 from .errors import WebinferError
+from .syncio import iterate_sync
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -162,7 +163,7 @@ def cmd_chat(args) -> int:
         if not text.strip():
             continue
         try:
-            for delta in _iterate_async(session.send(text)):
+            for delta in iterate_sync(session.send(text)):
                 sys.stdout.write(delta)
                 sys.stdout.flush()
         except KeyboardInterrupt:   # Ctrl-C stops this answer, not the chat
@@ -195,22 +196,7 @@ def cmd_bench(args) -> int:
 
 
 def _iterate(gen):
-    return _iterate_async(gen.__aiter__())
-
-
-def _iterate_async(agen):
-    """Drive an async generator from sync code (the CLI has no event loop of its own)."""
-    import asyncio
-    loop = asyncio.new_event_loop()
-    try:
-        while True:
-            try:
-                yield loop.run_until_complete(agen.__anext__())
-            except StopAsyncIteration:
-                return
-    finally:
-        loop.run_until_complete(agen.aclose())
-        loop.close()
+    return iterate_sync(gen.__aiter__())
 
 
 if __name__ == "__main__":

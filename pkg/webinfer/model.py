@@ -13,7 +13,6 @@ Not here: the token loop (generate), the maths (models.llama, device), chat sess
 
 from __future__ import annotations
 
-import asyncio
 from typing import Iterator, Sequence
 
 from .chat_template import render_chat
@@ -24,6 +23,7 @@ from .generate import PREFILL_CHUNK, Completion, Generation
 from .models.llama import Llama
 from .sampling import SamplingParams
 from .sources import open_source
+from .syncio import iterate_sync, run_sync
 from .tokenizer import Tokenizer
 
 DEFAULT_N_CTX = 4096
@@ -116,22 +116,11 @@ class Model:
 
     def complete(self, prompt, **kw) -> Completion:
         """Synchronous generate-to-the-end (CPython; in a notebook or Pyodide use `await acomplete`)."""
-        return _run_sync(self.acomplete(prompt, **kw))
+        return run_sync(self.acomplete(prompt, **kw))
 
     def stream(self, prompt, **kw) -> Iterator[str]:
         """Synchronous streaming (CPython): yields text deltas."""
-        gen = self.generate(prompt, **kw)
-        agen = gen.__aiter__()
-        loop = asyncio.new_event_loop()
-        try:
-            while True:
-                try:
-                    yield loop.run_until_complete(agen.__anext__())
-                except StopAsyncIteration:
-                    break
-        finally:
-            loop.run_until_complete(agen.aclose())
-            loop.close()
+        return iterate_sync(self.generate(prompt, **kw).__aiter__())
 
     def reset(self) -> None:
         """Forget the KV cache (the next prompt is prefilled from scratch)."""
@@ -204,13 +193,3 @@ class Model:
             logits = forward(("decode", id(self.cache)), lambda t, p: self.llama.forward(t, p, self.cache), token, pos)
         self._cache_ids.append(token if isinstance(token, int) else -1)
         return logits
-
-
-def _run_sync(coro):
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    coro.close()
-    raise WebinferError("an event loop is already running here (notebook / Pyodide): use the async API "
-                        "(`await model.acomplete(...)`, `async for delta in model.generate(...)`)")
