@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import GOLDENS  # noqa: F401  (documents where the file lives)
 
 
 def _cases(goldens, kind=None):

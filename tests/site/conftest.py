@@ -116,8 +116,15 @@ def open_page(playwright_driver, site_url):
         b.close()
 
 
-def screenshot(page, name: str) -> Path:
+def _screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, name): a full-page PNG kept in build/test-artifacts/ (a fixture, not an
+    import: `from conftest import ...` is ambiguous with several conftest.py files)."""
+    return _screenshot

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import screenshot
 
 pytestmark = [pytest.mark.slow]
 
@@ -84,7 +83,7 @@ def assert_clean(rec):
     assert rec.dialogs == [], f"the page opened dialogs: {rec.dialogs}"
 
 
-def test_webgpu_answer_streams_and_equals_golden(open_page, golden):   # (a) (c) (d) (e)
+def test_webgpu_answer_streams_and_equals_golden(open_page, golden, screenshot):   # (a) (c) (d) (e)
     prompt, expected = golden
     page, rec = open_page(webgpu=True)
     wait_ready(page)
@@ -112,7 +111,7 @@ def test_webgpu_answer_streams_and_equals_golden(open_page, golden):   # (a) (c)
     assert_clean(rec)
 
 
-def test_numpy_answer_stop_html_and_cache(open_page, golden):   # (b) (c) (d) (f) (g), Stop
+def test_numpy_answer_stop_html_and_cache(open_page, golden, screenshot):   # (b) (c) (d) (f) (g), Stop
     prompt, expected = golden
     page, rec = open_page(webgpu=False)
     wait_ready(page)
@@ -154,7 +153,7 @@ def test_numpy_answer_stop_html_and_cache(open_page, golden):   # (b) (c) (d) (f
     assert_clean(rec)
 
 
-def test_local_file_and_full_disk(open_page, golden, model_file):   # (h), quota fallback, phone width
+def test_local_file_and_full_disk(open_page, golden, model_file, screenshot):   # (h), quota fallback, phone width
     prompt, expected = golden
     # Cache Storage that is always full: the page must still load the model, and say so.
     full_disk = """Cache.prototype.put = function () {
