@@ -14,7 +14,7 @@ A trace runs ONE forward pass of the whole prompt, from an empty KV cache at pos
 ``Llama.forward``'s tap points (see ``HOOK_POINTS``); the model's own KV cache is not touched.
 It always runs on the NumPy device, where activations are plain arrays: on a NumPy model it
 shares the model's weights; on a WebGPU model it runs a NumPy *twin* built from the same GGUF
-(``source=``, the same path or bytes given to ``load``; built once, ~0.5 GB of float32 for the
+(from the GGUF the model keeps, or ``source=``; built once, ~0.5 GB of float32 for the
 default model). So the numbers are the reference numbers on every device, and a hook never
 needs a GPU readback. ``atrace`` is the same call for code that awaits (notebooks, Pyodide).
 
@@ -161,6 +161,8 @@ def numpy_twin(model, source=None):
     twin = getattr(model, "_numpy_twin", None)
     if twin is not None:
         return twin
+    if source is None and getattr(model, "gguf", None) is not None:
+        source = model.gguf          # the GGUFFile load() kept: no second read
     if source is None:
         raise DeviceError(
             f"tracing runs on NumPy, and this model is on {model.device.description!r}: pass source= "
@@ -169,7 +171,7 @@ def numpy_twin(model, source=None):
     from .device.numpy_device import NumpyDevice
     from .models.llama import Llama
     from .sources import open_source
-    gf = open_source(source)
+    gf = source if hasattr(source, "tensors") else open_source(source)
     if ModelConfig.from_gguf(gf.metadata, gf.tensors.keys()) != model.config:
         raise WebinferError("source= is a different model from the one loaded (configs differ)")
     twin = Llama.load(gf, model.config, NumpyDevice(f"trace twin of {model.device.description}"))
