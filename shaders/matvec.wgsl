@@ -98,6 +98,19 @@ fn nv(k: u32, cols: u32) -> vec4<f32> {
 }
 #endif
 
+// Weight group g (8 weights) of the row at word wb, dotted with x (normalised by nw under NORM;
+// the 1/rms factor is applied after the reduction).
+fn gdot(wb: u32, xb: u32, g: u32) -> f32 {
+    let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
+    var xa = xv(xb, g * 8u, p.cols);
+    var xc = xv(xb, g * 8u + 4u, p.cols);
+#ifdef NORM
+    xa *= nv(g * 8u, p.cols);
+    xc *= nv(g * 8u + 4u, p.cols);
+#endif
+    return dot(q.a, xa) + dot(q.b, xc);
+}
+
 // Matrix row that a slot computes, for the pairing variants.
 fn slot_row(blk: u32, slot: u32) -> u32 {
 #ifdef SWIGLU
@@ -146,16 +159,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (valid) {
         let wb = row * p.row_words;
         let ngroups = p.row_words / BLOCK_WORDS * 4u;
-        for (var g = lane; g < ngroups; g += LANES) {
-            let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
-            var xa = xv(xb, g * 8u, p.cols);
-            var xc = xv(xb, g * 8u + 4u, p.cols);
-#ifdef NORM
-            xa *= nv(g * 8u, p.cols);
-            xc *= nv(g * 8u + 4u, p.cols);
-#endif
-            acc += dot(q.a, xa) + dot(q.b, xc);
-        }
+        // Two groups per iteration: their loads are independent and issue together (the
+        // driver does not unroll Naga's bounded loops); 1536-wide rows take 2 iterations, not 3.
+        var g = lane;
+        for (; g + LANES < ngroups; g += 2u * LANES) { acc += gdot(wb, xb, g) + gdot(wb, xb, g + LANES); }
+        if (g < ngroups) { acc += gdot(wb, xb, g); }
     }
     // Two-level reduction (2 barriers, not log2(64) = 6): lanes 0-7 of a slot each sum 8
     // partials, then lane 0 sums those 8. NORM's sum of squares rides along (threads 0-15).

@@ -66,3 +66,16 @@ def test_embed_reads_token_left_on_gpu(gdev):
     logits[0, 42] = 1.0
     tok = gdev.argmax(gdev.tensor(logits))
     assert_close(gdev.read_sync(gdev.embed(gdev.weight(w), tok)), REF.embed(REF.weight(w), [42]), 0, 0)
+
+
+@pytest.mark.parametrize("t", ["Q4_1", "Q8_0", "F32"])
+def test_linear_wide_rows(gdev, t):
+    """Rows of 132-192 weight groups: matvec's two-groups-per-iteration loop and its odd tail
+    (64 lanes), and many K blocks in the tiled matmul."""
+    rng = np.random.default_rng(21)
+    for cols in (1056, 1536, 1025 if t == "F32" else 1024):
+        w = random_qweight(rng, t, 33, cols)
+        for n in (1, 2, 33):
+            x = rng.standard_normal((n, cols)).astype(np.float32)
+            got = gdev.read_sync(gdev.linear(gdev.tensor(x), gdev.weight(w)))
+            assert_close(got, REF.linear(x, REF.weight(w)), 1e-4, 1e-4, f"{t} n={n} 33x{cols}")
