@@ -4,16 +4,19 @@
     model = webinfer.load()                      # the default model (or a GGUF path / bytes / URL)
     print(model.complete("The capital of France is", max_tokens=16, temperature=0).text)
 
-In Pyodide / notebooks use the async API: ``async for delta in model.generate(prompt): ...``.
+In Pyodide / notebooks use the async API: ``model = await webinfer.load_async(url_or_bytes)``
+(it opens the browser's WebGPU adapter first: ``await webinfer.init_gpu()``), then
+``async for delta in model.generate(prompt): ...``.
 """
 
 __version__ = "0.1.0"
 
 from .errors import (ChatTemplateError, ContextLengthError, DeviceError, GGUFError,  # noqa: E402
                      TokenizerError, UnsupportedModelError, WebinferError)
+from .aload import aselftest, init_gpu, load_async  # noqa: E402
 from .device import selftest  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .sampling import SamplingParams  # noqa: E402
 
-__all__ = ["load", "Model", "SamplingParams", "selftest", "WebinferError", "GGUFError", "UnsupportedModelError",
+__all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "selftest", "aselftest", "WebinferError", "GGUFError", "UnsupportedModelError",
            "TokenizerError", "ChatTemplateError", "ContextLengthError", "DeviceError", "__version__"]
