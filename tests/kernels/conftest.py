@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
+from gpu_available import skip_or_fail
 
 from webinfer.errors import DeviceError
 
@@ -18,4 +18,4 @@ def gdev():
     try:
         return open_device()
     except DeviceError as e:
-        pytest.skip(f"no usable WebGPU adapter: {e}")
+        skip_or_fail(e)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpu_available import skip_or_fail
 
 from webinfer.errors import DeviceError
 
@@ -20,7 +21,7 @@ def gpu_model(model_path):
     try:
         dev = open_device()
     except DeviceError as e:
-        pytest.skip(f"no usable WebGPU adapter: {e}")
+        skip_or_fail(e)
     return webinfer.load(model_path, device=dev, n_ctx=256)
 
 

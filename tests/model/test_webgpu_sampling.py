@@ -5,6 +5,7 @@ only 4-byte token ids come back; a seed gives the same tokens as the NumPy devic
 from __future__ import annotations
 
 import pytest
+from gpu_available import skip_or_fail
 
 import webinfer
 from webinfer.bench import build_synthetic_model
@@ -20,7 +21,7 @@ def models(tmp_path_factory):
     try:
         dev = open_device()
     except DeviceError as e:
-        pytest.skip(f"no usable WebGPU adapter: {e}")
+        skip_or_fail(e)
     path = build_synthetic_model(tmp_path_factory.mktemp("s") / "tiny.gguf", seed=9, shapes=TINY)
     return webinfer.load(path, device=dev), webinfer.load(path, device="numpy")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpu_available import skip_or_fail
 
 import webinfer
 from webinfer.bench import build_synthetic_model
@@ -26,7 +27,7 @@ def _gpu(selftest=True, **limits):
     try:
         return open_device(selftest=selftest, limits=limits)
     except DeviceError as e:
-        pytest.skip(f"no usable WebGPU adapter: {e}")
+        skip_or_fail(e)
 
 
 @pytest.fixture(scope="module")
