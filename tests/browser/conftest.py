@@ -89,7 +89,9 @@ def http_root(pyodide_dist_dir, webinfer_wheel):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running in this thread until it is
+# stopped, which breaks every later asyncio.run() (and any other Playwright) in the session.
+@pytest.fixture(scope="module")
 def playwright_driver():
     """Playwright's sync API; skips when Playwright or the system Chromium is missing."""
     try:

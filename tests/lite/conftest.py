@@ -67,7 +67,9 @@ def lite_url(lite_site):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running in this thread until it is
+# stopped, which breaks every later asyncio.run() (and any other Playwright) in the session.
+@pytest.fixture(scope="module")
 def browser(lite_url):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:

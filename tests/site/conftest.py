@@ -65,7 +65,9 @@ def site_url(site_dir):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running in this thread until it is
+# stopped, which breaks every later asyncio.run() (and any other Playwright) in the session.
+@pytest.fixture(scope="module")
 def playwright_driver():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     if not CHROMIUM.is_file():
