@@ -30,6 +30,8 @@ from .layout import gpu_blocks
 
 MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl
 ATTN_SPLIT_LEN = 256   # keys per workgroup in decode attention (flash-decoding splits)
+ATTN_TILE_Q = 16       # query tokens per workgroup in prefill attention (BQ in attention_prefill.wgsl)
+ATTN_TILE_HEAD_DIM = 64  # its 16 lanes x vec4 cover head_dim <= 64
 MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
 
 
@@ -197,6 +199,10 @@ class WebGPUDevice:
             self.gpu.dispatch("attention_combine.wgsl", (), {0: params, 4: y, 10: part}, (n_heads, 1, 1))
             return y
         params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, 0, 0, 0)
+        if q.n > 1 and head_dim <= ATTN_TILE_HEAD_DIM:
+            # Prefill: 16 query tokens per workgroup share each K/V tile (attention_prefill.wgsl)
+            self.gpu.dispatch("attention_prefill.wgsl", (), {0: params, **b}, (n_heads, -(-q.n // ATTN_TILE_Q), 1))
+            return y
         self.gpu.dispatch("attention.wgsl", (), {0: params, **b}, (n_heads, q.n, 1))
         return y
 
