@@ -15,6 +15,11 @@
 //   SWIGLU    W's rows are [gate; up]; a slot pair computes row c and row c+half, y = silu(g)*u
 //   ROPE      W's rows are [q; k; v]; slot pairs are RoPE pairs: rotate, write q to y and
 //             k, v into the KV cache at position step.pos + token (adjacent or NEOX pairing)
+//   COMBINE   x is decode attention's output, still as attention.wgsl SPLIT partials (binding
+//             10): every workgroup merges them into workgroup memory itself (what
+//             attention_combine.wgsl does; n_heads * n_splits * (head_dim + 2) floats read,
+//             cheap next to a dispatch) and workgroup 0 also writes the merged x to binding 3,
+//             so x stays valid for any later reader. One token; cols <= 2048.
 // Plus the weight type: Q4_0 | Q4_1 | Q8_0 | F16 | F32.
 
 #include "quant.wgsl"
@@ -28,13 +33,21 @@ struct Params {
     eps: f32,        // NORM
     // ROPE only
     q_dim: u32, kv_dim: u32, head_dim: u32, neox: u32, n_ctx: u32, layer_off: u32,
+    n_splits: u32,   // COMBINE (with head_dim)
 }
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
+#ifdef COMBINE
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;     // written (by workgroup 0), not read
+@group(0) @binding(10) var<storage, read> part_in: array<f32>;    // (n_heads, n_splits, head_dim + 2)
+var<workgroup> xs: array<f32, 2048>;       // the merged attention output
+var<workgroup> wz: array<f32, 512>;        // per (head, split): exp(m_z - M) / sum_z exp(m_z - M) l_z
+#else
 @group(0) @binding(3) var<storage, read> x: array<f32>;
+#endif
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 #ifdef NORM
 @group(0) @binding(5) var<storage, read> nw: array<f32>;
@@ -81,6 +94,12 @@ fn slot_total(slot: u32) -> f32 {
 
 fn xv(base: u32, k: u32, cols: u32) -> vec4<f32> {
     // 4 activations from k; zeros past the row end (F16/F32 rows padded to 32)
+#ifdef COMBINE
+    if (k + 4u <= cols) { return vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u]); }
+    var u = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) { if (k + i < cols) { u[i] = xs[k + i]; } }
+    return u;
+#endif
     if (k + 4u <= cols) {
         return vec4<f32>(x[base + k], x[base + k + 1u], x[base + k + 2u], x[base + k + 3u]);
     }
@@ -142,6 +161,44 @@ fn slot_valid(blk: u32, slot: u32) -> bool {
     return blk * SLOTS + slot < p.rows;
 }
 
+#ifdef COMBINE
+// Flash-decoding merge (see attention_combine.wgsl): x[h, d] = sum_z wz[h, z] acc_z[h, d].
+fn combine(wg: u32, lid: u32) {
+    let hd = p.head_dim;
+    let ns = p.n_splits;
+    let nh = p.cols / hd;
+    let stride = hd + 2u;
+    if (lid < nh) {
+        let base = lid * ns * stride;
+        var mx = -3.4e38;
+        for (var z = 0u; z < ns; z++) {
+            let b = base + z * stride;
+            if (part_in[b + hd + 1u] > 0.0) { mx = max(mx, part_in[b + hd]); }
+        }
+        var den = 0.0;
+        for (var z = 0u; z < ns; z++) {
+            let b = base + z * stride;
+            let l = part_in[b + hd + 1u];
+            var e = 0.0;
+            if (l > 0.0) { e = exp(part_in[b + hd] - mx); }
+            wz[lid * ns + z] = e;
+            den += e * l;
+        }
+        for (var z = 0u; z < ns; z++) { wz[lid * ns + z] /= den; }
+    }
+    workgroupBarrier();
+    for (var k = lid; k < p.cols; k += 256u) {
+        let h = k / hd;
+        let b = h * ns * stride + k % hd;
+        var o = 0.0;
+        for (var z = 0u; z < ns; z++) { o += wz[h * ns + z] * part_in[b + z * stride]; }
+        xs[k] = o;
+        if (wg == 0u) { x[k] = o; }
+    }
+    workgroupBarrier();
+}
+#endif
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let blk = wid.x + wid.y * p.nwg_x;
@@ -149,6 +206,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let slot = lid / LANES;
     let lane = lid % LANES;
     let xb = t * p.cols;
+#ifdef COMBINE
+    combine(blk, lid);
+#endif
 #ifdef NORM
     var ss = 0.0;        // this thread's share of sum(x^2); reduced together with the dot products
     for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }

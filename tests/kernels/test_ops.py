@@ -66,6 +66,34 @@ def test_fused_qkv_rope_matches_unfused(gdev):
             assert_close(gdev.read_sync(ga), REF.attention(rq, rc, 0, pos, heads, kv, hd), 1e-4, 1e-4, "attn")
 
 
+@pytest.mark.parametrize("heads,kv,hd", [(9, 3, 64), (4, 2, 32)])
+def test_out_projection_folds_split_combine(gdev, heads, kv, hd):
+    """Decode attention over several flash-decoding splits, then out-projection + residual: the
+    matvec merges the partials itself (one dispatch fewer) and still leaves the attention output."""
+    from webinfer.device.webgpu.selftest import random_qweight
+    rng = np.random.default_rng(heads + hd)
+    ctx, pos = 1100, 1030                       # 5 splits of 256 keys; the last one sees none
+    gc, rc = gdev.kv_cache(1, kv, hd, ctx), REF.kv_cache(1, kv, hd, ctx)
+    keys = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
+    vals = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
+    gdev.adapter.write_buffer(gc.k[0], 0, keys)
+    gdev.adapter.write_buffer(gc.v[0], 0, vals)
+    rc.k[0][...] = keys
+    rc.v[0][...] = vals
+    q = (rng.standard_normal((1, heads * hd)) * 2).astype(np.float32)
+    res = rng.standard_normal((1, 96)).astype(np.float32)
+    w = random_qweight(rng, "Q4_1", 96, heads * hd)
+    # uploads first: tensor() writes at once, so it must not reuse a buffer that queued work reads
+    gq, gres, gw = gdev.tensor(q), gdev.tensor(res), gdev.weight(w)
+    before = gdev.dispatch_count()
+    ga = gdev.attention(gq, gc, 0, pos, heads, kv, hd)
+    gy = gdev.add(gres, gdev.linear(ga, gw))
+    assert gdev.dispatch_count() - before == 2          # split attention + matvec COMBINE
+    ra = REF.attention(q, rc, 0, pos, heads, kv, hd)
+    assert_close(gdev.read_sync(gy), REF.add(res, REF.linear(ra, REF.weight(w))), 1e-4, 1e-4, "out+res")
+    assert_close(gdev.read_sync(ga), ra, 1e-5, 1e-4, "attention output written by the fold")
+
+
 @pytest.mark.parametrize("width", [1, 31, 257, 49152])
 def test_argmax(gdev, width):
     rng = np.random.default_rng(width)

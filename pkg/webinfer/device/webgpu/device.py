@@ -32,6 +32,8 @@ MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl
 ATTN_SPLIT_LEN = 256   # keys per workgroup in decode attention (flash-decoding splits)
 ATTN_TILE_Q = 16       # query tokens per workgroup in prefill attention (BQ in attention_prefill.wgsl)
 ATTN_TILE_HEAD_DIM = 64  # its 16 lanes x vec4 cover head_dim <= 64
+MATVEC_COMBINE_COLS = 2048     # matvec COMBINE: xs in matvec.wgsl
+MATVEC_COMBINE_SPLITS = 512    # ... and n_heads * n_splits (wz)
 MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
 
 
@@ -197,6 +199,9 @@ class WebGPUDevice:
             del b[4]                        # the split kernel writes partials, not y
             self.gpu.dispatch("attention.wgsl", {"SPLIT"}, {0: params, 10: part, **b}, (n_heads, 1, n_splits))
             self.gpu.dispatch("attention_combine.wgsl", (), {0: params, 4: y, 10: part}, (n_heads, 1, 1))
+            # A projection of y queued right after may drop this combine and merge the partials
+            # itself (matvec COMBINE, see _matvec); any other use finds y combined as usual.
+            y.split_partials = (part, n_splits, head_dim, self.gpu.pending[-1])
             return y
         params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, 0, 0, 0)
         if q.n > 1 and head_dim <= ATTN_TILE_HEAD_DIM:
@@ -329,6 +334,21 @@ class WebGPUDevice:
                           (tiles, -(-x.n // 64), 1))
         return y
 
+    def _fold_combine(self, x, w):
+        """(partials, n_splits, head_dim) when x is decode attention's output whose combine is
+        the last queued command (nothing has used x yet): that command is dropped, and the
+        matvec merges the partials while loading x (removes a dispatch per layer)."""
+        sp = getattr(x, "split_partials", None)
+        if sp is None or x.n != 1 or not self.gpu.pending or self.gpu.pending[-1] is not sp[3]:
+            return None
+        part, n_splits, head_dim, _ = sp
+        if w.cols != x.width or w.cols > MATVEC_COMBINE_COLS or (w.cols // head_dim) * n_splits > MATVEC_COMBINE_SPLITS:
+            return None
+        self.gpu.pending.pop()
+        self.gpu.dispatches -= 1
+        x.split_partials = None
+        return part, n_splits, head_dim
+
     def _matvec(self, pr: _Proj, defines, extra_b, pos, out_width, pairs, extra=None) -> GTensor:
         w = pr.w
         defines, b = set(defines) | {w.qtype}, dict(extra_b)
@@ -341,13 +361,19 @@ class WebGPUDevice:
         if w.bias is not None:
             defines.add("BIAS")
             b[6] = w.bias
+        combine = self._fold_combine(x, w)
+        if combine is not None:
+            defines.add("COMBINE")
+            b[10] = combine[0]
         y = self.gpu.tensor(x.n, out_width)
         blocks = -(-w.rows // MATVEC_ROWS)  # rows (an even number: row pairs) per workgroup
         grid = self.gpu.grid(blocks, x.n)
-        e = extra or {}
+        e = dict(extra or {})
+        if combine is not None:
+            e.update(head_dim=combine[2], n_splits=combine[1])
         params = self.gpu.uniform(w.rows, w.cols, w.row_words, grid[0], w.rows // 2, eps,
                                   e.get("q_dim", 0), e.get("kv_dim", 0), e.get("head_dim", 0),
-                                  e.get("neox", 0), e.get("n_ctx", 0), 0)
+                                  e.get("neox", 0), e.get("n_ctx", 0), 0, e.get("n_splits", 0))
         b.update({0: params, 2: w.buf, 3: x, 4: y})
         if "ROPE" in defines:            # only ROPE reads the position
             b[1] = self._step_uniform(pos, x.n)
