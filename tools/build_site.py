@@ -172,6 +172,7 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
     # The notebooks (JupyterLite, /lite/) and the micropip library example (/library/) ride along.
     from build_lite import build_lite
     build_lite(out / "lite", pyodide_source=pyodide_source)
+    shutil.rmtree(out / "_lite-src", ignore_errors=True)   # build_lite's work folder: not for serving
     shutil.rmtree(out / "library", ignore_errors=True)
     shutil.copytree(REPO / "examples" / "micropip_app", out / "library")
     n_kits = write_kits(REPO / "pkg" / "webinfer", out / "js" / "kits.js")
