@@ -139,7 +139,7 @@ def test_trace_leaves_the_model_cache_alone_and_atrace_matches(numpy_model, trac
     assert numpy_model._cache_ids == before
 
 
-def test_non_numpy_device_needs_a_twin_source(numpy_model, model_path):
+def test_non_numpy_device_traces_on_a_numpy_twin(numpy_model, model_path):
     # A stand-in for a GPU model: same config/tokenizer, a device that is not numpy.
     class FakeGpu:
         name, description = "webgpu", "webgpu: test stand-in"
@@ -147,8 +147,12 @@ def test_non_numpy_device_needs_a_twin_source(numpy_model, model_path):
     import copy
     gpu_model = copy.copy(numpy_model)
     gpu_model.device = FakeGpu()
+    gpu_model.gguf = None                  # a model that kept no GGUF needs source=
     with pytest.raises(DeviceError, match="source="):
         gpu_model.trace(PROMPT)
+    kept = copy.copy(gpu_model)
+    kept.gguf = numpy_model.gguf           # load() keeps the GGUF: no source= needed
+    np.testing.assert_array_equal(kept.trace(PROMPT).logits, numpy_model.trace(PROMPT).logits)
     res = gpu_model.trace(PROMPT, source=model_path)
     np.testing.assert_array_equal(res.logits, numpy_model.trace(PROMPT).logits)
     assert gpu_model._numpy_twin is not numpy_model.llama
