@@ -19,3 +19,13 @@ def gdev():
         return open_device()
     except DeviceError as e:
         skip_or_fail(e)
+
+
+@pytest.fixture(params=[4, 16], ids=["4x64", "16x16"])
+def layout(gdev, request):
+    """Run a matvec test with both workgroup layouts (GPU 4 x 64, CPU-adapter 16 x 16), whichever
+    this machine's adapter would pick."""
+    old = getattr(gdev, "matvec_rows", None)
+    gdev.matvec_rows = request.param
+    yield request.param
+    gdev.matvec_rows = old

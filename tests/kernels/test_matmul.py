@@ -21,7 +21,7 @@ def _cols(t):
 
 @pytest.mark.parametrize("t", TYPES)
 @pytest.mark.parametrize("n", [1, 3, 9, 65])   # 1-8 tokens: matvec; more: tiled matmul
-def test_linear(gdev, t, n):
+def test_linear(gdev, layout, t, n):
     rng = np.random.default_rng(hash((t, n)) % 2**32)
     for rows in ROWS:
         for cols in _cols(t):
@@ -34,7 +34,7 @@ def test_linear(gdev, t, n):
 
 @pytest.mark.parametrize("n", [1, 2, 70])
 @pytest.mark.parametrize("t", ["Q4_1", "Q8_0", "F32"])
-def test_fused_norm_residual_swiglu(gdev, t, n):
+def test_fused_norm_residual_swiglu(gdev, layout, t, n):
     rng = np.random.default_rng(7 + n)
     cols = 96 if t != "F32" else 33
     x = rng.standard_normal((n, cols)).astype(np.float32)
@@ -69,7 +69,7 @@ def test_embed_reads_token_left_on_gpu(gdev):
 
 
 @pytest.mark.parametrize("t", ["Q4_1", "Q8_0", "F32"])
-def test_linear_wide_rows(gdev, t):
+def test_linear_wide_rows(gdev, layout, t):
     """Rows of 132-192 weight groups: matvec's two-groups-per-iteration loop and its odd tail
     (64 lanes), and many K blocks in the tiled matmul."""
     rng = np.random.default_rng(21)

@@ -46,7 +46,7 @@ def test_rope_kv_and_attention(gdev, heads, kv, hd, neox):
         pos += n
 
 
-def test_fused_qkv_rope_matches_unfused(gdev):
+def test_fused_qkv_rope_matches_unfused(gdev, layout):
     """matvec ROPE (decode) writes the same q and cache as projection -> rope_kv in NumPy."""
     from webinfer.device.webgpu.selftest import random_qweight
     rng = np.random.default_rng(11)
@@ -67,7 +67,7 @@ def test_fused_qkv_rope_matches_unfused(gdev):
 
 
 @pytest.mark.parametrize("heads,kv,hd", [(9, 3, 64), (4, 2, 32)])
-def test_out_projection_folds_split_combine(gdev, heads, kv, hd):
+def test_out_projection_folds_split_combine(gdev, layout, heads, kv, hd):
     """Decode attention over several flash-decoding splits, then out-projection + residual: the
     matvec merges the partials itself (one dispatch fewer) and still leaves the attention output."""
     from webinfer.device.webgpu.selftest import random_qweight

@@ -28,7 +28,9 @@ from .gpu import GPU, GTensor
 from . import split
 from .layout import gpu_blocks
 
-MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl
+MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl (GPUs: 4 rows x 64 lanes)
+MATVEC_ROWS_CPU = 16   # ... its ROWS16 variant, for CPU adapters (16 rows x 16 lanes; measured there)
+CPU_ADAPTERS = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "warp", "cpu")   # description words
 ATTN_SPLIT_LEN = 256   # keys per workgroup in decode attention (flash-decoding splits)
 ATTN_TILE_Q = 16       # query tokens per workgroup in prefill attention (BQ in attention_prefill.wgsl)
 ATTN_TILE_HEAD_DIM = 64  # its 16 lanes x vec4 cover head_dim <= 64
@@ -349,6 +351,16 @@ class WebGPUDevice:
         x.split_partials = None
         return part, n_splits, head_dim
 
+    def _matvec_rows(self) -> int:
+        """Rows per matvec workgroup: 4 x 64 lanes on GPUs, 16 x 16 on CPU-emulated adapters
+        (llvmpipe, SwiftShader), where wide lanes only add reduction work (matvec.wgsl header)."""
+        rows = getattr(self, "matvec_rows", None)
+        if rows is None:
+            desc = self.adapter.description.lower()
+            rows = MATVEC_ROWS_CPU if any(word in desc for word in CPU_ADAPTERS) else MATVEC_ROWS
+            self.matvec_rows = rows
+        return rows
+
     def _matvec(self, pr: _Proj, defines, extra_b, pos, out_width, pairs, extra=None) -> GTensor:
         w = pr.w
         defines, b = set(defines) | {w.qtype}, dict(extra_b)
@@ -365,8 +377,11 @@ class WebGPUDevice:
         if combine is not None:
             defines.add("COMBINE")
             b[10] = combine[0]
+        rows_per_wg = self._matvec_rows()
+        if rows_per_wg == MATVEC_ROWS_CPU:
+            defines.add("ROWS16")
         y = self.gpu.tensor(x.n, out_width)
-        blocks = -(-w.rows // MATVEC_ROWS)  # rows (an even number: row pairs) per workgroup
+        blocks = -(-w.rows // rows_per_wg)  # rows (an even number: row pairs) per workgroup
         grid = self.gpu.grid(blocks, x.n)
         e = dict(extra or {})
         if combine is not None:
