@@ -17,7 +17,7 @@ BLAS and no SIMD (its __cpu_baseline__ is empty): its matmul is a plain loop. Th
    a prefill. Pyodide's scipy links OpenBLAS, but through it the page decoded slower (3.0 vs 5.3
    tok/s) for 19 MB more download, so scipy is not used.
 
-The choice is made once, at import. Not here: quantized arithmetic, threads.
+The choice is made once (see _simd). Not here: quantized arithmetic, threads.
 """
 
 from __future__ import annotations
@@ -93,31 +93,44 @@ def wasm_module() -> bytes:
             + sec(10, _vec([_leb(len(body)) + body])))
 
 
-_JS = """(Module) => {
-  const ex = Module.loadWebAssemblyModule(new Uint8Array([%s]), {loadAsync: false, nodelete: true},
-                                          "webinfer_mm.so", {}, 0);
-  return {mm: ex.mm};
-}"""
+# A constant (no formatting): the chat page's CSP forbids eval, so tools/build_site.py ships every
+# module-level *_JS string as static code, looked up by its hash (site/py/engine.py).
+_MM_JS = """(Module) => ({
+  load: (bytes) => Module.loadWebAssemblyModule(bytes, {loadAsync: false, nodelete: true}, "webinfer_mm.so", {}, 0).mm,
+})"""
 
 
 def _load_simd():
-    """The kit whose .mm is the kernel, checked on a small product; None where it won't load."""
+    """(mm, pointer): the kernel, checked on a small product; None where it won't load."""
     try:
         from .. import ffi
-        kit = ffi.make_kit(_JS % ",".join(map(str, wasm_module())), ["mm"])
+        kit = ffi.make_kit(_MM_JS, ["load"])
+        mm = kit.load(kit.to_js(wasm_module()))                 # a JS function; wasm compile is allowed
         w = np.arange(8 * 12, dtype=np.float32).reshape(8, 12) / 7
         x = np.arange(2 * 12, dtype=np.float32).reshape(2, 12) / 5
         y = np.zeros((2, 8), np.float32)
-        kit.mm(ffi.pointer(w), ffi.pointer(x), ffi.pointer(y), 8, 12, 2)
+        mm(ffi.pointer(w), ffi.pointer(x), ffi.pointer(y), 8, 12, 2)
         if not np.allclose(y, np.einsum("nj,ij->ni", x, w), rtol=1e-5):
             return None
-        return kit, ffi.pointer
+        return mm, ffi.pointer
     except Exception:   # no wasm SIMD, no loadWebAssemblyModule: einsum it is
         return None
 
 
-_SIMD = _load_simd() if sys.platform == "emscripten" else None
-BACKEND = "wasm-simd" if _SIMD else "numpy-einsum" if sys.platform == "emscripten" else "numpy-blas"
+# Under Pyodide the kernel loads on the first product, not at import: the chat page installs its
+# static-kit hook (site/py/engine.py) after `import webinfer`. BACKEND then says which path won.
+BACKEND = "numpy-einsum" if sys.platform == "emscripten" else "numpy-blas"
+_SIMD = None
+_tried = False
+
+
+def _simd():
+    global _SIMD, _tried, BACKEND
+    if not _tried:
+        _tried = True
+        _SIMD = _load_simd()
+        BACKEND = "wasm-simd" if _SIMD else "numpy-einsum"
+    return _SIMD
 
 
 def matmul_t(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -126,11 +139,11 @@ def matmul_t(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return x @ w.T
     n, cols = x.shape
     rows = w.shape[0]
-    if _SIMD and rows % 4 == 0 and cols % 4 == 0 and w.flags.c_contiguous and w.dtype == np.float32:
-        kit, ptr = _SIMD
+    if _simd() and rows % 4 == 0 and cols % 4 == 0 and w.flags.c_contiguous and w.dtype == np.float32:
+        mm, ptr = _SIMD
         x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.empty((n, rows), np.float32)
-        kit.mm(ptr(w), ptr(x), ptr(y), rows, cols, n)
+        mm(ptr(w), ptr(x), ptr(y), rows, cols, n)
         return y
     if n == 1:
         return np.einsum("ij,j->i", w, x[0])[None, :]
