@@ -5,7 +5,7 @@ no wheel rebuild is needed between edits), loads the real model on the numpy dev
 prefill and decode tok/s (best of --reps), then, with --profile, ms spent in each NumpyDevice op and
 each linear by output shape, for one whole prefill and per decode token (wrappers time every call; they add ~1 us a call).
 
-    python3 bench/pyodide_numpy_bench.py [--prompt 40] [--decode 32] [--reps 3] [--profile]
+    python3 bench/pyodide_numpy_bench.py [--prompt 40] [--decode 32] [--reps 3] [--profile] [--einsum]
 
 Not a test: it asserts nothing; it needs build/pyodide (tools/fetch_pyodide or the site build) and
 the default model.
@@ -26,6 +26,7 @@ ap.add_argument("--prompt", type=int, default=40, help="prompt tokens (prefill)"
 ap.add_argument("--decode", type=int, default=32, help="decode steps timed")
 ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--profile", action="store_true", help="per-op ms per decode token")
+ap.add_argument("--einsum", action="store_true", help="force blas's numpy-einsum path (no wasm kernel)")
 a = ap.parse_args()
 
 CODE = f'''
@@ -36,6 +37,8 @@ sys.path.insert(0, "/host/pkg")
 import numpy as np
 import webinfer
 from webinfer.device import blas, numpy_device
+if {a.einsum}:
+    blas._tried, blas._SIMD, blas.BACKEND = True, None, "numpy-einsum"
 m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device="numpy", n_ctx=512)
 dev = m.device
 ids = [int(t) for t in np.random.default_rng(0).integers(100, 40000, {a.prompt})]

@@ -3,16 +3,17 @@
 CPython's numpy wheels link OpenBLAS, so ``x @ w.T`` is one sgemm/sgemv. Pyodide's numpy has no
 BLAS and no SIMD (its __cpu_baseline__ is empty): its matmul is a plain loop. There, in order:
 
-1. "wasm-simd": a 480-byte WebAssembly module, assembled below, linked into Pyodide's own memory
+1. "wasm-simd": a 476-byte WebAssembly module, assembled below, linked into Pyodide's own memory
    (Emscripten's loadWebAssemblyModule, through ffi.make_kit) so it reads the numpy buffers in
    place. f32x4 dot products, 4 weight rows at a time sharing each x load, every token of a
    prefill against a 4-row block while it sits in cache. Measured in Pyodide 0.27.7 under Node,
    one core: a 40-token prefill 3072x576 matmul 19.3 -> 3.7 ms (5.3x); a decode matvec 3072x576
    with the weights in cache 0.50 -> 0.12 ms, but a real decode streams ~540 MB of float32
    weights per token and was already near the memory bandwidth (~13 GB/s; the 49152x576 lm head
-   takes 8.4 ms either way), so decode gains little.
-2. "numpy-einsum": where that module can't load (no wasm SIMD, another Emscripten) or a shape
-   doesn't fit (rows or columns not a multiple of 4). ``np.einsum("ij,j->i", w, x)`` beats
+   takes 8.4 ms either way), so one-row products (decode) stay on einsum, which also saves the
+   JS call: 41.0 vs 41.9-43.4 ms a token under Node.
+2. "numpy-einsum": one-row products, and where that module can't load (no wasm SIMD, another
+   Emscripten, a page that forbids it) or a shape doesn't fit (rows or columns not a multiple of 4). ``np.einsum("ij,j->i", w, x)`` beats
    ``x @ w.T`` by 1.6-1.8x for one token (49152x576: 7.7 vs 13.0 ms) and "nj,ij->ni" by 1.3x for
    a prefill. Pyodide's scipy links OpenBLAS, but through it the page decoded slower (3.0 vs 5.3
    tok/s) for 19 MB more download, so scipy is not used.
@@ -139,12 +140,12 @@ def matmul_t(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return x @ w.T
     n, cols = x.shape
     rows = w.shape[0]
+    if n == 1:   # decode: memory-bound, and einsum saves the JS call (measured 41.0 vs 41.9-43.4 ms/token)
+        return np.einsum("ij,j->i", w, x[0])[None, :]
     if _simd() and rows % 4 == 0 and cols % 4 == 0 and w.flags.c_contiguous and w.dtype == np.float32:
         mm, ptr = _SIMD
         x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.empty((n, rows), np.float32)
         mm(ptr(w), ptr(x), ptr(y), rows, cols, n)
         return y
-    if n == 1:
-        return np.einsum("ij,j->i", w, x[0])[None, :]
     return np.einsum("nj,ij->ni", x, w)
