@@ -22,7 +22,7 @@ deps:
 sysdeps:
 	bash tools/sysdeps.sh
 
-model:
+model: deps
 	$(PY) tools/fetch_model.py
 
 pyodide:

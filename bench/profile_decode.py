@@ -6,7 +6,6 @@ recorded decode program, submit-only throughput, and the full step with its read
 
 import argparse
 import asyncio
-import collections
 import os
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 
 import webinfer  # noqa: E402
 from webinfer.bench import build_synthetic_model  # noqa: E402
+from gpu_timing import gpu_time, per_kernel  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--ctx", type=int, default=512, help="prompt tokens before decoding")
@@ -68,44 +68,11 @@ batched = (time.perf_counter() - t0) / 16
 print(f"ctx {a.ctx}: full step {1e3 * full:.3f} ms | submit-only {1e3 * submit_only:.3f} ms | "
       f"16 steps in one submit {1e3 * batched:.3f} ms/step | {prog.dispatches} dispatches")
 
-def gpu_time(cmds, reps):
-    """GPU time of cmds: encoded before the clock starts, so only submit + execution is timed."""
-    enc = ad.device.create_command_encoder()
-    cp = enc.begin_compute_pass()
-    for _ in range(reps):
-        for _, pipe, bg, (x, y, z) in cmds:
-            cp.set_pipeline(pipe)
-            cp.set_bind_group(0, bg)
-            cp.dispatch_workgroups(x, y, z)
-    cp.end()
-    cb = enc.finish()
-    sync()
-    t0 = time.perf_counter()
-    ad.device.queue.submit([cb])
-    sync()
-    return (time.perf_counter() - t0) / reps
-
-
 dispatches = [c for c in prog.commands if c[0] == "dispatch"]
-t0 = time.perf_counter()
-enc_n = 20
-for _ in range(enc_n):
-    ad.submit(prog.commands)
-sync()
-print(f"GPU-only step (pre-encoded): {1e3 * gpu_time(dispatches, 20):.3f} ms")
+print(f"GPU-only step (pre-encoded): {1e3 * gpu_time(ad, dispatches, 20, sync):.3f} ms")
 
 # per dispatch: the same dispatch repeated `reps` times in one submit, pre-encoded
-per = collections.defaultdict(float)
-count = collections.Counter()
-empty = None
-for c in prog.commands:
-    if c[0] != "dispatch":
-        continue
-    dt = gpu_time([c], a.reps)
-    label = getattr(c[1], "label", "?") or "?"
-    per[label] += dt
-    count[label] += 1
-total = sum(per.values())
-print(f"sum of per-dispatch times: {1e3 * total:.3f} ms/step")
-for label, dt in sorted(per.items(), key=lambda kv: -kv[1]):
-    print(f"  {label:40s} x{count[label]:3d}  {1e6 * dt / count[label]:8.1f} us each  {1e3 * dt:7.3f} ms/step")
+rows = per_kernel(ad, prog.commands, a.reps, sync)
+print(f"sum of per-dispatch times: {1e3 * sum(r[2] for r in rows):.3f} ms/step")
+for label, n, dt in rows:
+    print(f"  {label:40s} x{n:3d}  {1e6 * dt / n:8.1f} us each  {1e3 * dt:7.3f} ms/step")

@@ -6,11 +6,9 @@ prefill, each timed alone (pre-encoded, repeated), summed per kernel variant.
 
 import argparse
 import asyncio
-import collections
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
@@ -20,6 +18,7 @@ import numpy as np  # noqa: E402
 
 import webinfer  # noqa: E402
 from webinfer.bench import build_synthetic_model  # noqa: E402
+from gpu_timing import gpu_time, per_kernel  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--tokens", type=int, default=512)
@@ -46,43 +45,8 @@ def sync():
     asyncio.run(dev.gpu.finish_read(st))
 
 
-def gpu_time(cs, reps):
-    enc = ad.device.create_command_encoder()
-    cp = None
-    for _ in range(reps):
-        for c in cs:
-            if c[0] == "dispatch":
-                if cp is None:
-                    cp = enc.begin_compute_pass()
-                _, pipe, bg, (x, y, z) = c
-                cp.set_pipeline(pipe)
-                cp.set_bind_group(0, bg)
-                cp.dispatch_workgroups(x, y, z)
-            else:
-                if cp is not None:
-                    cp.end()
-                    cp = None
-                _, src, so, dst, do, size = c
-                enc.copy_buffer_to_buffer(src, so, dst, do, size)
-    if cp is not None:
-        cp.end()
-    cb = enc.finish()
-    sync()
-    t0 = time.perf_counter()
-    ad.device.queue.submit([cb])
-    sync()
-    return (time.perf_counter() - t0) / reps
-
-
-total = gpu_time(cmds, a.reps)
+total = gpu_time(ad, cmds, a.reps, sync)
 print(f"{a.tokens}-token prefill: GPU-only {1e3 * total:.2f} ms ({a.tokens / total:.0f} tok/s), "
       f"{sum(c[0] == 'dispatch' for c in cmds)} dispatches")
-per, count = collections.defaultdict(float), collections.Counter()
-for c in cmds:
-    if c[0] != "dispatch":
-        continue
-    label = getattr(c[1], "label", "?") or "?"
-    per[label] += gpu_time([c], a.reps)
-    count[label] += 1
-for label, dt in sorted(per.items(), key=lambda kv: -kv[1]):
-    print(f"  {label:40s} x{count[label]:3d}  {1e6 * dt / count[label]:9.1f} us each  {1e3 * dt:8.3f} ms")
+for label, n, dt in per_kernel(ad, cmds, a.reps, sync):
+    print(f"  {label:40s} x{n:3d}  {1e6 * dt / n:9.1f} us each  {1e3 * dt:8.3f} ms")

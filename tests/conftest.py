@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,8 @@ GOLDENS = ROOT / "tests" / "goldens"
 
 
 def model_file() -> Path:
-    env = os.environ.get("WEBINFER_MODEL")
-    if env:
-        return Path(env)
-    cache = Path(os.environ.get("WEBINFER_CACHE") or Path.home() / ".cache" / "webinfer")
-    return cache / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from webinfer.sources import default_model_path   # WEBINFER_MODEL, else the cache
+    return default_model_path()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,18 @@ import pytest
 NO_ADAPTER = ("no WebGPU adapter", "wgpu-py is not installed")
 
 
+def open_webgpu(**kw):
+    """webinfer.device.webgpu.open_device(**kw), or the skip / failure the rules above give."""
+    from webinfer.device.webgpu import open_device
+    from webinfer.errors import DeviceError
+    try:
+        return open_device(**kw)
+    except DeviceError as e:
+        skip_or_fail(e)
+
+
 def skip_or_fail(e: Exception):
-    """Call from `except DeviceError as e:` around open_device()."""
+    """The rules above, for a DeviceError from opening the device."""
     msg = str(e)
     if not msg.startswith(NO_ADAPTER):
         pytest.fail(f"the WebGPU device failed to open: {msg}", pytrace=False)

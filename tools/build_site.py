@@ -39,10 +39,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(1, str(REPO / "pkg"))
 from pyodide_dist import DistError, build_dist, sha256_file  # noqa: E402
+from webinfer.sources import DEFAULT_MODEL_FILE as MODEL_FILE  # noqa: E402
+from webinfer.sources import DEFAULT_MODEL_SHA256 as MODEL_SHA256  # noqa: E402
+from webinfer.sources import default_model_path  # noqa: E402  (WEBINFER_MODEL, else the cache)
 
-MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 EXTRA_PACKAGES: tuple[str, ...] = ()
 PAGE_FILES = ("index.html", "css", "js", "py")
 
@@ -51,12 +53,6 @@ class SiteError(RuntimeError):
     """The site cannot be assembled (missing model, wheel build failure, dist failure)."""
 
 
-def default_model_path() -> Path:
-    env = os.environ.get("WEBINFER_MODEL")
-    if env:
-        return Path(env)
-    cache = Path(os.environ.get("WEBINFER_CACHE") or Path.home() / ".cache" / "webinfer")
-    return cache / "models" / MODEL_FILE
 
 
 def _tree_digest(paths) -> str:

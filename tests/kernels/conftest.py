@@ -5,20 +5,15 @@ from __future__ import annotations
 import os
 
 import pytest
-from gpu_available import skip_or_fail
+from gpu_available import open_webgpu
 
-from webinfer.errors import DeviceError
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")   # Mesa's loader complains without it
 
 
 @pytest.fixture(scope="session")
 def gdev():
-    from webinfer.device.webgpu import open_device
-    try:
-        return open_device()
-    except DeviceError as e:
-        skip_or_fail(e)
+    return open_webgpu()
 
 
 @pytest.fixture(params=[4, 16], ids=["4x64", "16x16"])

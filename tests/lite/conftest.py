@@ -29,9 +29,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 
 
 def _model_file() -> Path:
-    env = os.environ.get("WEBINFER_MODEL")
-    cache = Path(os.environ.get("WEBINFER_CACHE") or Path.home() / ".cache" / "webinfer")
-    return Path(env) if env else cache / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from webinfer.sources import default_model_path
+    return default_model_path()
 
 
 @pytest.fixture(scope="session")

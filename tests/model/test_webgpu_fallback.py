@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_available import skip_or_fail
+from gpu_available import open_webgpu
 
 import webinfer
 from webinfer.bench import build_synthetic_model
@@ -20,11 +20,7 @@ TINY = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96,
 
 
 def _gpu():
-    from webinfer.device.webgpu import open_device
-    try:
-        return open_device()
-    except DeviceError as e:
-        skip_or_fail(e)
+    return open_webgpu()
 
 
 @pytest.fixture(scope="module")

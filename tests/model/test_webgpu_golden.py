@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_available import skip_or_fail
+from gpu_available import open_webgpu
 
-from webinfer.errors import DeviceError
 
 N_TOKENS = 16
 GREEDY_CASES = {"chat": 4, "raw": 3}
@@ -24,11 +23,7 @@ GREEDY_CASES = {"chat": 4, "raw": 3}
 def runs(model_path, goldens):
     """{case name: (last-position logits, greedy Completion or None)} on the webgpu device."""
     import webinfer
-    from webinfer.device.webgpu import open_device
-    try:
-        dev = open_device()
-    except DeviceError as e:
-        skip_or_fail(e)
+    dev = open_webgpu()
     m = webinfer.load(model_path, device=dev, n_ctx=256)
     greedy = set()
     for kind, n in GREEDY_CASES.items():

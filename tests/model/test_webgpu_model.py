@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_available import skip_or_fail
+from gpu_available import open_webgpu
 
-from webinfer.errors import DeviceError
 
 
 @pytest.fixture(scope="module")
 def gpu_model(model_path):
     import webinfer
-    from webinfer.device.webgpu import open_device
-    try:
-        dev = open_device()
-    except DeviceError as e:
-        skip_or_fail(e)
+    dev = open_webgpu()
     return webinfer.load(model_path, device=dev, n_ctx=256)
 
 

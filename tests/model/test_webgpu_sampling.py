@@ -5,11 +5,10 @@ only 4-byte token ids come back; a seed gives the same tokens as the NumPy devic
 from __future__ import annotations
 
 import pytest
-from gpu_available import skip_or_fail
+from gpu_available import open_webgpu
 
 import webinfer
 from webinfer.bench import build_synthetic_model
-from webinfer.errors import DeviceError
 
 TINY = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 128}
 PROMPT = [5, 17, 200, 42, 42, 9]
@@ -17,11 +16,7 @@ PROMPT = [5, 17, 200, 42, 42, 9]
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from webinfer.device.webgpu import open_device
-    try:
-        dev = open_device()
-    except DeviceError as e:
-        skip_or_fail(e)
+    dev = open_webgpu()
     path = build_synthetic_model(tmp_path_factory.mktemp("s") / "tiny.gguf", seed=9, shapes=TINY)
     return webinfer.load(path, device=dev), webinfer.load(path, device="numpy")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_available import skip_or_fail
+from gpu_available import open_webgpu
 
 import webinfer
 from webinfer.bench import build_synthetic_model
@@ -23,11 +23,7 @@ LIMIT = 4096
 
 
 def _gpu(selftest=True, **limits):
-    from webinfer.device.webgpu import open_device
-    try:
-        return open_device(selftest=selftest, limits=limits)
-    except DeviceError as e:
-        skip_or_fail(e)
+    return open_webgpu(selftest=selftest, limits=limits)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ the dist folder, WEBINFER_MODEL the model file.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,28 +50,16 @@ def pyodide_runtime(pyodide_dist_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def webinfer_wheel(tmp_path_factory) -> Path:
-    """The webinfer wheel built from this checkout, once per session.
-
-    Built from a copy of pyproject.toml + pkg/ + shaders/ in a temp folder, not in place:
-    an in-place setuptools build leaves build/ and pkg/webinfer.egg-info in the checkout,
-    and parallel sessions would race on them. --no-build-isolation keeps it offline (the
-    setuptools and wheel installed here are used instead of fresh ones from PyPI).
-    """
-    work = tmp_path_factory.mktemp("wheel")
-    src = work / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (REPO / name).exists():
-            shutil.copy2(REPO / name, src / name)
-    for name in ("pkg", "shaders"):
-        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    out = work / "wheels"
+    """The webinfer wheel built from this checkout, once per session, by the same function the
+    site build uses (tools/build_site.build_wheel: a copy in a temp folder, offline)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from build_site import SiteError, build_wheel
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), "./src"]
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+    try:
+        wheel = build_wheel(tmp_path_factory.mktemp("wheel") / "wheels")
+    except SiteError as e:
+        pytest.fail(str(e), pytrace=False)
     TIMINGS["wheel build (s)"] = time.perf_counter() - t0
-    assert proc.returncode == 0, f"building the wheel failed:\n{proc.stdout}\n{proc.stderr}"
-    (wheel,) = out.glob("webinfer-*.whl")
     return wheel
 
 

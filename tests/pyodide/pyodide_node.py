@@ -19,7 +19,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("node_driver.mjs")
-DEFAULT_MODEL = Path("/root/.cache/webinfer/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 WHEEL_MOUNT = "/host/wheels"
 MODEL_MOUNT = "/host/models"
 BOOT_TIMEOUT_S = 120
@@ -33,7 +32,8 @@ def dist_dir() -> Path:
 
 
 def model_path() -> Path:
-    return Path(os.environ.get("WEBINFER_MODEL", DEFAULT_MODEL))
+    from webinfer.sources import default_model_path
+    return default_model_path()
 
 
 class PyodideError(AssertionError):
@@ -113,8 +113,3 @@ def wheel_shader_names(wheel: Path) -> list[str]:
     """WGSL files the wheel carries under webinfer/shaders/ (host-side view, for messages)."""
     with zipfile.ZipFile(wheel) as z:
         return sorted(Path(n).name for n in z.namelist() if n.startswith("webinfer/shaders/") and n.endswith(".wgsl"))
-
-
-def wheel_source(wheel: Path) -> Path:
-    """The snapshot of the checkout that conftest's `webinfer_wheel` built `wheel` from."""
-    return wheel.parent.parent / "src"

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from pyodide_node import REPO, TIMINGS, NodePyodide, wheel_shader_names, wheel_source
+from pyodide_node import REPO, TIMINGS, NodePyodide, wheel_shader_names
 
 pytestmark = pytest.mark.pyodide
 
@@ -92,8 +92,7 @@ import webinfer
 
 
 def test_wheel_ships_shaders_as_package_data(node_pyodide, webinfer_in_pyodide, webinfer_wheel):
-    # The snapshot of shaders/ the wheel was built from (the checkout may change mid-session).
-    repo_shaders = sorted(p.name for p in (wheel_source(webinfer_wheel) / "shaders").glob("*.wgsl"))
+    repo_shaders = sorted(p.name for p in (REPO / "shaders").glob("*.wgsl"))
     listed = node_pyodide.run(
         """
 from importlib.resources import files

@@ -32,8 +32,8 @@ WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--use-
 
 
 def model_path() -> Path:
-    env = os.environ.get("WEBINFER_MODEL")
-    return Path(env) if env else Path.home() / ".cache" / "webinfer" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    from webinfer.sources import default_model_path
+    return default_model_path()
 
 
 @pytest.fixture(scope="session")

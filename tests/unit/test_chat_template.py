@@ -21,7 +21,6 @@ llama.cpp's tests/test-chat-template.cpp and other public code.
 from __future__ import annotations
 
 import builtins
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 
 from webinfer.chat_template import detect_family, render_chat
 from webinfer.errors import ChatTemplateError
+from webinfer.sources import default_model_path
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "chat_templates"
 TEMPLATES = {p.stem: p.read_text(encoding="utf-8") for p in sorted(DATA.glob("*.jinja"))}
@@ -268,7 +268,7 @@ def test_module_imports_without_jinja2(no_jinja2, monkeypatch):
 
 # -- the real model file -----------------------------------------------------------------------------
 
-MODEL = Path(os.environ.get("WEBINFER_MODEL", "/root/.cache/webinfer/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+MODEL = default_model_path()
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason=f"model file not found: {MODEL} (set WEBINFER_MODEL)")

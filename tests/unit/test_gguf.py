@@ -1,7 +1,6 @@
 """formats/gguf.py + gguf_write.py: synthetic round trips, and the real model against gguf-py."""
 
 import io
-import os
 import time
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from webinfer.errors import GGUFError, UnsupportedModelError
 from webinfer.formats.gguf import read_gguf
 from webinfer.formats.gguf_write import RawTensor, write_gguf
 from webinfer.formats.quants import QUANT_BY_NAME
+from webinfer.sources import default_model_path
 
-MODEL = Path(os.environ.get("WEBINFER_MODEL",
-                            "/root/.cache/webinfer/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+MODEL = default_model_path()
 needs_model = pytest.mark.skipif(not MODEL.is_file(), reason=f"model file {MODEL} not downloaded")
 
 RNG = np.random.default_rng(0)

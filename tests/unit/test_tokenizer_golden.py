@@ -7,17 +7,16 @@ Needs the default model; skips with the reason when it is not downloaded.
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from webinfer.formats.gguf import read_gguf
+from webinfer.sources import default_model_path
 from webinfer.tokenizer import IncrementalDecoder, Tokenizer
 
-MODEL = Path(os.environ.get("WEBINFER_MODEL",
-                            Path.home() / ".cache/webinfer/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+MODEL = default_model_path()
 GOLDEN = json.loads((Path(__file__).parent.parent / "goldens" / "tokenizer_smollm2.json").read_text("utf-8"))
 CASES = GOLDEN["cases"]
 
