@@ -18,6 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "pyodide"))
+sys.path.insert(0, str(REPO / "pkg"))
 
 from pyodide_node import NodePyodide, dist_dir, model_path  # noqa: E402
 
