@@ -19,13 +19,18 @@ import numpy as np  # noqa: E402
 
 import webinfer  # noqa: E402
 from webinfer.bench import build_synthetic_model  # noqa: E402
-from gpu_timing import gpu_time, per_kernel  # noqa: E402
+from gpu_timing import gpu_time, kernel_times, per_kernel, print_kernel_times, request_timestamps  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--ctx", type=int, default=512, help="prompt tokens before decoding")
 ap.add_argument("--reps", type=int, default=50)
+ap.add_argument("--split", type=int, default=0, help="keys per decode-attention workgroup (0: the device's default)")
 a = ap.parse_args()
+if a.split:
+    import webinfer.device.webgpu.device as _wd
+    _wd.ATTN_SPLIT_LEN = a.split
 
+request_timestamps()
 path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"))
 m = webinfer.load(path, device="webgpu", n_ctx=a.ctx + 256)
 dev = m.device
@@ -68,9 +73,55 @@ batched = (time.perf_counter() - t0) / 16
 print(f"ctx {a.ctx}: full step {1e3 * full:.3f} ms | submit-only {1e3 * submit_only:.3f} ms | "
       f"16 steps in one submit {1e3 * batched:.3f} ms/step | {prog.dispatches} dispatches")
 
+
+
+async def parts(n):
+    """CPU ms per token in each part of a decode loop without decode-ahead."""
+    global logits
+    acc = np.zeros(3)
+    for _ in range(n):
+        t0 = time.perf_counter()
+        pending = dev.read(dev.argmax(logits))
+        t1 = time.perf_counter()
+        tok_i = int(np.asarray(await pending).reshape(-1)[0])
+        t2 = time.perf_counter()
+        logits = m._decode(tok_i)
+        t3 = time.perf_counter()
+        acc += [t1 - t0, t3 - t2, t2 - t1]
+    return 1e3 * acc / n
+
+
+asyncio.run(parts(4))
+a_, r_, w_ = asyncio.run(parts(32))
+print(f"no-ahead loop, ms/token: argmax + read submit {a_:.3f} | replay (encode + submit) {r_:.3f} | "
+      f"wait for the token {w_:.3f}")
+raw = ad._raw
+t_loop = t_fin = 0.0
+for _ in range(32):             # encoding alone, never submitted
+    t0 = time.perf_counter()
+    e = ad.device.create_command_encoder()
+    cp = e.begin_compute_pass()
+    h = cp._internal
+    for c in prog.commands:
+        if c[0] == "dispatch":
+            raw.set_pipeline(h, c[1]._internal)
+            raw.set_bind_group(h, 0, c[2]._internal, 0, raw.null)
+            raw.dispatch(h, *c[3])
+    t1 = time.perf_counter()
+    cp.end()
+    cb = e.finish()
+    t_loop, t_fin = t_loop + t1 - t0, t_fin + time.perf_counter() - t1
+    del cb
+print(f"encoding a step: {1e3 * t_loop / 32:.3f} ms recording + {1e3 * t_fin / 32:.3f} ms end/finish")
+
 dispatches = [c for c in prog.commands if c[0] == "dispatch"]
 print(f"GPU-only step (pre-encoded): {1e3 * gpu_time(ad, dispatches, 20, sync):.3f} ms")
 
+ts = kernel_times(ad, prog.commands, sync)
+if ts:
+    print_kernel_times(ts)
+if a.reps <= 0:
+    sys.exit(0)
 # per dispatch: the same dispatch repeated `reps` times in one submit, pre-encoded
 rows = per_kernel(ad, prog.commands, a.reps, sync)
 print(f"sum of per-dispatch times: {1e3 * sum(r[2] for r in rows):.3f} ms/step")

@@ -8,9 +8,16 @@
 // The number of keys is read from the step uniform, so a recorded decode step replays for any
 // position without re-encoding.
 //
-// SPLIT (decode): flash-decoding. The keys are cut into n_splits runs of split_len; grid z is
-// the run, so n_heads * n_splits workgroups share the work instead of n_heads (9 for SmolLM2:
-// most of the GPU idle). Each writes an unnormalised partial; attention_combine.wgsl merges them. Needs head_dim <= 256 and a multiple of 4 (keys are read as vec4).
+// SPLIT (decode): flash-decoding. The keys are cut into n_splits runs of split_len (<= 256);
+// grid z is the run, so n_heads * n_splits workgroups share the work instead of n_heads (9 for
+// SmolLM2: most of the GPU idle). Each writes an unnormalised partial; attention_combine.wgsl
+// (or matvec.wgsl COMBINE) merges them. A decode step is a chain of memory latencies, not a
+// bandwidth problem, so SPLIT has its own main that issues each phase's loads at once: a key's
+// dot product is spread over head_dim/16 threads (4 vec4 loads each; 64 keys per round of 256
+// threads at head_dim 64), and the values are read as vec4 by (part, dim/4) threads, 4 keys'
+// loads in flight per thread. The one-key-per-thread loop of the main below (serial vec4 loads
+// per key) took ~16 us a layer at split_len 256 on an H200 (ctx 512, timestamps).
+// Needs head_dim <= 256 and a multiple of 4 (keys are read as vec4).
 
 struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32, _c: u32 }
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
@@ -19,7 +26,11 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(3) var<storage, read> q: array<f32>;            // (n, n_heads * head_dim)
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;      // (n, n_heads * head_dim)
 @group(0) @binding(8) var<storage, read> kc: array<vec4<f32>>;     // (kv_heads, n_ctx, head_dim / 4): vec4 loads
+#ifdef SPLIT
+@group(0) @binding(9) var<storage, read> vc: array<vec4<f32>>;     // SPLIT reads values as vec4 too
+#else
 @group(0) @binding(9) var<storage, read> vc: array<f32>;
+#endif
 #ifdef SPLIT
 @group(0) @binding(10) var<storage, read_write> part_out: array<f32>;  // (n_heads, n_splits, head_dim + 2)
 #endif
@@ -29,6 +40,9 @@ var<workgroup> sc: array<f32, 256>;
 var<workgroup> red: array<f32, 256>;
 var<workgroup> red2: array<f32, 16>;    // reduce_max's 16 partials
 var<workgroup> red3: array<f32, 16>;    // reduce_sum's
+#ifdef SPLIT
+var<workgroup> redv: array<vec4<f32>, 256>;   // per-part value sums
+#endif
 
 // Two-level reductions: 16 threads fold 16 values each, then every thread folds the 16
 // results (2 barriers instead of log2(256) + 1 = 9). No trailing barrier is needed: red and
@@ -63,19 +77,91 @@ fn reduce_sum(lid: u32, v: f32) -> f32 {
     return r;
 }
 
+#ifdef SPLIT
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let hd = p.head_dim;
+    let n4 = hd / 4u;
+    let k0 = wid.z * p.split_len;                    // this workgroup: keys [k0, k1), one token
+    let k1 = min(step.pos + 1u, k0 + p.split_len);
+    let pb = (h * p.n_splits + wid.z) * (hd + 2u);   // its partial: acc[hd], m, l
+    if (k0 >= k1) {                                  // past the last key (uniform: no barrier skipped)
+        if (lid < hd) { part_out[pb + lid] = 0.0; }
+        if (lid == 0u) { part_out[pb + hd] = -3.4e38; part_out[pb + hd + 1u] = 0.0; }
+        return;
+    }
+    let nk = k1 - k0;
+    let kvh = h / (p.n_heads / p.n_kv_heads);
+    let kb4 = (kvh * p.n_ctx + k0) * n4;             // vec4 index of key k0's row
+    if (lid < n4) { qs[lid] = vec4<f32>(q[h * hd + 4u * lid], q[h * hd + 4u * lid + 1u], q[h * hd + 4u * lid + 2u], q[h * hd + 4u * lid + 3u]); }
+    workgroupBarrier();
+    // scores: tpk threads per key, 4 vec4 each, all loads issued together
+    let tpk = (n4 + 3u) / 4u;
+    let kpr = 256u / tpk;
+    let jl = lid / tpk;
+    let i0 = (lid % tpk) * 4u;
+    for (var r0 = 0u; r0 < nk; r0 += kpr) {
+        var dsum = 0.0;
+        if (jl < kpr && r0 + jl < nk) {
+            let kr = kb4 + (r0 + jl) * n4;
+            if (i0 + 4u <= n4) {
+                dsum = (dot(qs[i0], kc[kr + i0]) + dot(qs[i0 + 1u], kc[kr + i0 + 1u])) +
+                       (dot(qs[i0 + 2u], kc[kr + i0 + 2u]) + dot(qs[i0 + 3u], kc[kr + i0 + 3u]));
+            } else {
+                for (var i = i0; i < n4; i++) { dsum += dot(qs[i], kc[kr + i]); }
+            }
+        }
+        red[lid] = dsum;
+        workgroupBarrier();
+        if (lid < kpr && r0 + lid < nk) {
+            var s = 0.0;
+            for (var t = 0u; t < tpk; t++) { s += red[lid * tpk + t]; }
+            sc[r0 + lid] = s * p.scale;
+        }
+        workgroupBarrier();
+    }
+    var s = -3.4e38;
+    if (lid < nk) { s = sc[lid]; }
+    let m = reduce_max(lid, s);
+    var pj = 0.0;
+    if (lid < nk) { pj = exp(s - m); sc[lid] = pj; }
+    let l = reduce_sum(lid, pj);                      // its barriers also publish sc
+    // values: thread = (part, d4); part takes keys part, part + nparts, ... (4 loads in flight)
+    let nparts = 256u / n4;
+    let part = lid / n4;
+    let d4 = lid % n4;
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    if (part < nparts) {
+        var jj = part;
+        for (; jj + 3u * nparts < nk; jj += 4u * nparts) {
+            a0 += sc[jj] * vc[kb4 + jj * n4 + d4];
+            a1 += sc[jj + nparts] * vc[kb4 + (jj + nparts) * n4 + d4];
+            a2 += sc[jj + 2u * nparts] * vc[kb4 + (jj + 2u * nparts) * n4 + d4];
+            a3 += sc[jj + 3u * nparts] * vc[kb4 + (jj + 3u * nparts) * n4 + d4];
+        }
+        for (; jj < nk; jj += nparts) { a0 += sc[jj] * vc[kb4 + jj * n4 + d4]; }
+    }
+    redv[lid] = (a0 + a1) + (a2 + a3);
+    workgroupBarrier();
+    if (lid < n4) {
+        var o = vec4<f32>(0.0);
+        for (var pp = 0u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; }
+        part_out[pb + 4u * lid] = o.x;
+        part_out[pb + 4u * lid + 1u] = o.y;
+        part_out[pb + 4u * lid + 2u] = o.z;
+        part_out[pb + 4u * lid + 3u] = o.w;
+        if (lid == 0u) { part_out[pb + hd] = m; part_out[pb + hd + 1u] = l; }
+    }
+}
+#else
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
     let t = wid.y;
     let hd = p.head_dim;
-#ifdef SPLIT
-    // decode only (t == 0): this workgroup takes keys [k0, k1) of split wid.z
-    let k0 = wid.z * p.split_len;
-    let k1 = min(step.pos + 1u, k0 + p.split_len);
-#else
     let k0 = 0u;
     let k1 = step.pos + t + 1u;
-#endif
     let kvh = h / (p.n_heads / p.n_kv_heads);
     let qd = p.n_heads * hd;
     let kbase = kvh * p.n_ctx * hd;
@@ -135,13 +221,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lid < hd) {
         var o = 0.0;
         for (var pp = 0u; pp < nparts; pp++) { o += red[pp * hd + lid]; }
-#ifdef SPLIT
-        // unnormalised partial: acc, then (m, l); a split past the last key leaves l = 0
-        let pb = (h * p.n_splits + wid.z) * (hd + 2u);
-        part_out[pb + lid] = o;
-        if (lid == 0u) { part_out[pb + hd] = m; part_out[pb + hd + 1u] = l; }
-#else
         y[t * qd + h * hd + lid] = o / l;
-#endif
     }
 }
+#endif

@@ -21,7 +21,7 @@
 //             k, v into the KV cache at position step.pos + token (adjacent or NEOX pairing)
 //   COMBINE   x is decode attention's output, still as attention.wgsl SPLIT partials (binding
 //             10): every workgroup merges them into workgroup memory itself (what
-//             attention_combine.wgsl does; n_heads * n_splits * (head_dim + 2) floats read,
+//             attention_combine.wgsl does; n_heads * active splits * (head_dim + 2) floats read,
 //             cheap next to a dispatch) and workgroup 0 also writes the merged x to binding 3,
 //             so x stays valid for any later reader. One token; cols <= 2048.
 // Plus the weight type: Q4_0 | Q4_1 | Q8_0 | F16 | F32.
@@ -38,6 +38,7 @@ struct Params {
     // ROPE only
     q_dim: u32, kv_dim: u32, head_dim: u32, neox: u32, n_ctx: u32, layer_off: u32,
     n_splits: u32,   // COMBINE (with head_dim)
+    split_len: u32,  // COMBINE: keys per split
 }
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 
@@ -48,7 +49,7 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;     // written (by workgroup 0), not read
 @group(0) @binding(10) var<storage, read> part_in: array<f32>;    // (n_heads, n_splits, head_dim + 2)
 var<workgroup> xs: array<f32, 2048>;       // the merged attention output
-var<workgroup> wz: array<f32, 512>;        // per (head, split): exp(m_z - M) / sum_z exp(m_z - M) l_z
+var<workgroup> wz: array<f32, 1024>;       // per (head, active split): exp(m_z - M) / sum_z exp(m_z - M) l_z
 #else
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 #endif
@@ -176,43 +177,138 @@ fn slot_valid(blk: u32, slot: u32) -> bool {
 }
 
 #ifdef COMBINE
-// Flash-decoding merge (see attention_combine.wgsl): x[h, d] = sum_z wz[h, z] acc_z[h, d].
+// Flash-decoding merge (see attention_combine.wgsl): x[h, d] = sum_z wz[h, z] acc_z[h, d], over
+// the na splits that saw keys (pos + 1 keys: the splits past them are skipped, not read). Every
+// load of a phase is issued at once: a decode step is a chain of memory latencies.
 fn combine(wg: u32, lid: u32) {
     let hd = p.head_dim;
     let ns = p.n_splits;
     let nh = p.cols / hd;
     let stride = hd + 2u;
-    if (lid < nh) {
-        let base = lid * ns * stride;
-        var mx = -3.4e38;
-        for (var z = 0u; z < ns; z++) {
-            let b = base + z * stride;
-            if (part_in[b + hd + 1u] > 0.0) { mx = max(mx, part_in[b + hd]); }
-        }
-        var den = 0.0;
-        for (var z = 0u; z < ns; z++) {
-            let b = base + z * stride;
-            let l = part_in[b + hd + 1u];
-            var e = 0.0;
-            if (l > 0.0) { e = exp(part_in[b + hd] - mx); }
-            wz[lid * ns + z] = e;
-            den += e * l;
-        }
-        for (var z = 0u; z < ns; z++) { wz[lid * ns + z] /= den; }
+    let na = min(ns, (step.pos + p.split_len) / p.split_len);
+    // 1. (m, l) of every (head, active split): m into wz, l into xs (free until step 3)
+    for (var i = lid; i < nh * na; i += 256u) {
+        let b = ((i / na) * ns + i % na) * stride + hd;
+        wz[i] = part_in[b];
+        xs[i] = part_in[b + 1u];
     }
     workgroupBarrier();
+    // 2. per head, in place: wz = exp(m_z - M) / sum_z exp(m_z - M) l_z, M over splits with l > 0
+    if (lid < nh) {
+        let b = lid * na;
+        var mx = -3.4e38;
+        for (var z = 0u; z < na; z++) { if (xs[b + z] > 0.0) { mx = max(mx, wz[b + z]); } }
+        var den = 0.0;
+        for (var z = 0u; z < na; z++) {
+            let l = xs[b + z];
+            var e = 0.0;
+            if (l > 0.0) { e = exp(wz[b + z] - mx); }
+            wz[b + z] = e;
+            den += e * l;
+        }
+        for (var z = 0u; z < na; z++) { wz[b + z] /= den; }
+    }
+    workgroupBarrier();
+    // 3. the merged row (xs's l values were last read in step 2), 4 splits' loads in flight
     for (var k = lid; k < p.cols; k += 256u) {
         let h = k / hd;
+        let wb = h * na;
         let b = h * ns * stride + k % hd;
-        var o = 0.0;
-        for (var z = 0u; z < ns; z++) { o += wz[h * ns + z] * part_in[b + z * stride]; }
-        xs[k] = o;
-        if (wg == 0u) { x[k] = o; }
+        var o0 = 0.0; var o1 = 0.0; var o2 = 0.0; var o3 = 0.0;
+        var z = 0u;
+        for (; z + 3u < na; z += 4u) {
+            o0 += wz[wb + z] * part_in[b + z * stride];
+            o1 += wz[wb + z + 1u] * part_in[b + (z + 1u) * stride];
+            o2 += wz[wb + z + 2u] * part_in[b + (z + 2u) * stride];
+            o3 += wz[wb + z + 3u] * part_in[b + (z + 3u) * stride];
+        }
+        for (; z < na; z++) { o0 += wz[wb + z] * part_in[b + z * stride]; }
+        let v = (o0 + o1) + (o2 + o3);
+        xs[k] = v;
+        if (wg == 0u) { x[k] = v; }
     }
     workgroupBarrier();
 }
 #endif
 
+#ifdef WIDE
+// WIDE (big matrices on GPUs: the lm head's 49152 rows): each slot computes 4 consecutive rows
+// in one pass over x, so a workgroup keeps 4 rows' weight loads in flight and the grid is 4x
+// smaller. With 1 row per slot the 49152 x 576 Q8_0 head took ~85 us on an H200 (timestamps),
+// 8x its bandwidth time: 12288 short workgroups in ~12 waves, each a few memory latencies long.
+// Plain, NORM, BIAS, RESIDUAL only.
+var<workgroup> red4: array<vec4<f32>, 256>;
+var<workgroup> red24: array<vec4<f32>, 32>;
+
+fn wdot(row: u32, g: u32, xa: vec4<f32>, xc: vec4<f32>) -> f32 {
+    if (row >= p.rows) { return 0.0; }
+    let q = dq8(row * p.row_words + (g / 4u) * BLOCK_WORDS, g % 4u);
+    return dot(q.a, xa) + dot(q.b, xc);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let blk = wid.x + wid.y * p.nwg_x;
+    let t = wid.z;
+    let slot = lid / LANES;
+    let lane = lid % LANES;
+    let xb = t * p.cols;
+#ifdef NORM
+    var ss = 0.0;
+    for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }
+#endif
+    let r0 = (blk * SLOTS + slot) * 4u;
+    var acc = vec4<f32>(0.0);
+    let ngroups = p.row_words / BLOCK_WORDS * 4u;
+    for (var g = lane; g < ngroups; g += LANES) {
+        var xa = xv(xb, g * 8u, p.cols);
+        var xc = xv(xb, g * 8u + 4u, p.cols);
+#ifdef NORM
+        xa *= nv(g * 8u, p.cols);
+        xc *= nv(g * 8u + 4u, p.cols);
+#endif
+        acc += vec4<f32>(wdot(r0, g, xa, xc), wdot(r0 + 1u, g, xa, xc), wdot(r0 + 2u, g, xa, xc), wdot(r0 + 3u, g, xa, xc));
+    }
+    red4[lid] = acc;
+#ifdef NORM
+    red_ss[lid] = ss;
+#endif
+    workgroupBarrier();
+    if (lane < PARTS) {
+        let b = lid + lane * 7u;
+        red24[slot * PARTS + lane] = ((red4[b] + red4[b + 1u]) + (red4[b + 2u] + red4[b + 3u])) +
+                                     ((red4[b + 4u] + red4[b + 5u]) + (red4[b + 6u] + red4[b + 7u]));
+    }
+#ifdef NORM
+    if (lid < 16u) { red2[32u + lid] = sum16_ss(lid * 16u); }
+#endif
+    workgroupBarrier();
+    if (lane != 0u) { return; }
+    var scale = 1.0;
+#ifdef NORM
+    var tss = 0.0;
+    for (var i = 0u; i < 16u; i += 4u) {
+        tss += red2[32u + i] + red2[32u + i + 1u] + red2[32u + i + 2u] + red2[32u + i + 3u];
+    }
+    scale = inverseSqrt(tss / f32(p.cols) + p.eps);
+#endif
+    let b = slot * PARTS;
+    let v = (((red24[b] + red24[b + 1u]) + (red24[b + 2u] + red24[b + 3u])) +
+             ((red24[b + 4u] + red24[b + 5u]) + (red24[b + 6u] + red24[b + 7u]))) * scale;
+    for (var r = 0u; r < 4u; r++) {
+        let row = r0 + r;
+        if (row >= p.rows) { return; }
+        var o = v[r];
+#ifdef BIAS
+        o += bias[row];
+#endif
+#ifdef RESIDUAL
+        o += res[t * p.rows + row];
+#endif
+        y[t * p.rows + row] = o;
+    }
+}
+#else
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let blk = wid.x + wid.y * p.nwg_x;
@@ -308,3 +404,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
     y[t * p.rows + row] = v;
 }
+#endif

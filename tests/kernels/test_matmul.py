@@ -79,3 +79,27 @@ def test_linear_wide_rows(gdev, layout, t):
             x = rng.standard_normal((n, cols)).astype(np.float32)
             got = gdev.read_sync(gdev.linear(gdev.tensor(x), gdev.weight(w)))
             assert_close(got, REF.linear(x, REF.weight(w)), 1e-4, 1e-4, f"{t} n={n} 33x{cols}")
+
+
+@pytest.mark.parametrize("t", ["Q4_0", "Q8_0", "F16", "F32"])
+def test_linear_many_rows(gdev, layout, t):
+    """Matrices of >= 16384 rows (an lm head): on the GPU layout a matvec slot takes 4 rows
+    (matvec.wgsl WIDE); rows not a multiple of 4, plain, with a bias, and with the fused norm
+    and residual."""
+    from webinfer.device.webgpu.device import MATVEC_WIDE_ROWS
+    rng = np.random.default_rng(23)
+    rows, cols = MATVEC_WIDE_ROWS + 33, (64 if t.startswith("Q") else 33)
+    w = random_qweight(rng, t, rows, cols)
+    nw = rng.standard_normal(cols).astype(np.float32)
+    for n in (1, 3):
+        x = rng.standard_normal((n, cols)).astype(np.float32)
+        r = rng.standard_normal((n, rows)).astype(np.float32)
+        got = gdev.read_sync(gdev.linear(gdev.tensor(x), gdev.weight(w)))
+        assert_close(got, REF.linear(x, REF.weight(w)), 1e-4, 1e-4, f"{t} n={n} plain")
+        got = gdev.add(gdev.tensor(r), gdev.linear(gdev.rms_norm(gdev.tensor(x), gdev.vector(nw), 1e-5), gdev.weight(w)))
+        want = r + REF.linear(REF.rms_norm(x, nw, 1e-5), REF.weight(w))
+        assert_close(gdev.read_sync(got), want, 1e-4, 1e-4, f"{t} n={n} norm+res")
+    w.bias = rng.standard_normal(rows).astype(np.float32)
+    x = rng.standard_normal((1, cols)).astype(np.float32)
+    got = gdev.read_sync(gdev.linear(gdev.tensor(x), gdev.weight(w)))
+    assert_close(got, REF.linear(x, REF.weight(w)), 1e-4, 1e-4, f"{t} bias")

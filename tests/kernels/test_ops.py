@@ -35,7 +35,7 @@ def test_rope_kv_and_attention(gdev, heads, kv, hd, neox):
     gc, rc = gdev.kv_cache(2, kv, hd, ctx), REF.kv_cache(2, kv, hd, ctx)
     width = (heads + 2 * kv) * hd
     pos = 0
-    for n in (33, 1, 1, 257 - 35, 1, 1):   # the last two decode over 2 flash-decoding splits
+    for n in (33, 1, 1, 257 - 35, 1, 1):   # decodes over 1, then 5 flash-decoding splits of 64 keys
         qkv = rng.standard_normal((n, width)).astype(np.float32)
         gq = gdev.rope_kv(gdev.tensor(qkv), gc, 1, pos, heads, kv, hd, 10000.0, neox)
         rq = REF.rope_kv(qkv, rc, 1, pos, heads, kv, hd, 10000.0, neox)
@@ -72,7 +72,7 @@ def test_out_projection_folds_split_combine(gdev, layout, heads, kv, hd):
     matvec merges the partials itself (one dispatch fewer) and still leaves the attention output."""
     from webinfer.device.webgpu.selftest import random_qweight
     rng = np.random.default_rng(heads + hd)
-    ctx, pos = 1100, 1030                       # 5 splits of 256 keys; the last one sees none
+    ctx, pos = 1100, 1030                       # 18 splits of 64 keys; the last one sees none
     gc, rc = gdev.kv_cache(1, kv, hd, ctx), REF.kv_cache(1, kv, hd, ctx)
     keys = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
     vals = rng.standard_normal((kv, ctx, hd)).astype(np.float32)

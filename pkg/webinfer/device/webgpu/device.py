@@ -31,12 +31,20 @@ from .layout import gpu_blocks
 MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl (GPUs: 4 rows x 64 lanes)
 MATVEC_ROWS_CPU = 16   # ... its ROWS16 variant, for CPU adapters (16 rows x 16 lanes; measured there)
 CPU_ADAPTERS = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "warp", "cpu")   # description words
-ATTN_SPLIT_LEN = 256   # keys per workgroup in decode attention (flash-decoding splits)
+ATTN_SPLIT_LEN = 128   # keys per workgroup in decode attention (flash-decoding splits), at least
+ATTN_MAX_SPLITS = 64   # ... more keys per split past n_ctx = 64 * 64, up to 256 (attention.wgsl's sc)
 ATTN_TILE_Q = 16       # query tokens per workgroup in prefill attention (BQ in attention_prefill.wgsl)
 ATTN_TILE_HEAD_DIM = 64  # its 16 lanes x vec4 cover head_dim <= 64
 MATVEC_COMBINE_COLS = 2048     # matvec COMBINE: xs in matvec.wgsl
-MATVEC_COMBINE_SPLITS = 512    # ... and n_heads * n_splits (wz)
+MATVEC_COMBINE_SPLITS = 1024   # ... and n_heads * n_splits (wz)
+MATVEC_WIDE_ROWS = 16384   # from this many rows (the lm head) a GPU matvec slot takes 4 rows (WIDE)
 MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
+
+
+def split_length(n_ctx: int) -> int:
+    """Keys per decode-attention split: ATTN_SPLIT_LEN, more once that would pass ATTN_MAX_SPLITS."""
+    per = -(-n_ctx // ATTN_MAX_SPLITS)
+    return min(256, max(ATTN_SPLIT_LEN, -(-per // ATTN_SPLIT_LEN) * ATTN_SPLIT_LEN))
 
 
 @dataclass(eq=False)
@@ -83,6 +91,7 @@ class _Program:       # a recorded decode step
     out: GTensor
     token: GTensor    # (1, 1) u32: the step's input token
     dispatches: int
+    next: object = None   # the adapter's prepare(): the next replay's command buffer, being encoded
 
 
 class WebGPUDevice:
@@ -194,16 +203,18 @@ class WebGPUDevice:
         b = {1: self._step_uniform(pos, q.n), 3: q, 4: y, 8: cache.k[layer], 9: cache.v[layer]}
         if q.n == 1 and cache.n_ctx > ATTN_SPLIT_LEN:
             # Decode: split the keys over many workgroups, then merge (flash-decoding). The split
-            # count follows n_ctx, not pos, so one recorded step serves every position.
-            n_splits = -(-cache.n_ctx // ATTN_SPLIT_LEN)
+            # count follows n_ctx, not pos, so one recorded step serves every position; splits
+            # past pos return at once, and the merge reads only the splits that saw keys.
+            split_len = split_length(cache.n_ctx)
+            n_splits = -(-cache.n_ctx // split_len)
             part = self.gpu.tensor(n_heads * n_splits, head_dim + 2)
-            params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, n_splits, ATTN_SPLIT_LEN, 0)
+            params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, n_splits, split_len, 0)
             del b[4]                        # the split kernel writes partials, not y
             self.gpu.dispatch("attention.wgsl", {"SPLIT"}, {0: params, 10: part, **b}, (n_heads, 1, n_splits))
             self.gpu.dispatch("attention_combine.wgsl", (), {0: params, 4: y, 10: part}, (n_heads, 1, 1))
             # A projection of y queued right after may drop this combine and merge the partials
             # itself (matvec COMBINE, see _matvec); any other use finds y combined as usual.
-            y.split_partials = (part, n_splits, head_dim, self.gpu.pending[-1])
+            y.split_partials = (part, n_splits, head_dim, self.gpu.pending[-1], split_len, b[1])
             return y
         params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, 0, 0, 0)
         if q.n > 1 and head_dim <= ATTN_TILE_HEAD_DIM:
@@ -263,11 +274,19 @@ class WebGPUDevice:
             self.gpu.copy(token.buf, token.offset, prog.token.buf, 0, 4)
         else:
             self.adapter.write_buffer(prog.token.buf, 0, np.array([int(np.asarray(token).reshape(-1)[0])], np.uint32))
-        self.gpu.pending.extend(prog.commands)
         self.gpu.dispatches += prog.dispatches
         # Encode and submit now, not at the next read: with the next token queued ahead (greedy),
-        # the CPU's encoding of this step overlaps the GPU still running the previous one.
-        self.gpu.flush()
+        # the CPU's encoding of this step overlaps the GPU still running the previous one. Where
+        # the adapter can encode ahead on another thread (wgpu-py), the step's command buffer was
+        # encoded during the previous token, and the next one's starts now.
+        prepare = getattr(self.adapter, "prepare", None)
+        if prepare is None:
+            self.gpu.pending.extend(prog.commands)
+            self.gpu.flush()
+            return prog.out
+        ready, prog.next = prog.next, None
+        self.gpu.flush(ready if ready is not None else prepare(prog.commands))
+        prog.next = prepare(prog.commands)
         return prog.out
 
     def _record(self, forward, pos) -> _Program:
@@ -343,13 +362,13 @@ class WebGPUDevice:
         sp = getattr(x, "split_partials", None)
         if sp is None or x.n != 1 or not self.gpu.pending or self.gpu.pending[-1] is not sp[3]:
             return None
-        part, n_splits, head_dim, _ = sp
+        part, n_splits, head_dim, _, split_len, step = sp
         if w.cols != x.width or w.cols > MATVEC_COMBINE_COLS or (w.cols // head_dim) * n_splits > MATVEC_COMBINE_SPLITS:
             return None
         self.gpu.pending.pop()
         self.gpu.dispatches -= 1
         x.split_partials = None
-        return part, n_splits, head_dim
+        return part, n_splits, head_dim, split_len, step
 
     def _matvec_rows(self) -> int:
         """Rows per matvec workgroup: 4 x 64 lanes on GPUs, 16 x 16 on CPU-emulated adapters
@@ -380,17 +399,23 @@ class WebGPUDevice:
         rows_per_wg = self._matvec_rows()
         if rows_per_wg == MATVEC_ROWS_CPU:
             defines.add("ROWS16")
+        elif w.rows >= MATVEC_WIDE_ROWS and not defines & {"SWIGLU", "ROPE", "COMBINE"}:
+            defines.add("WIDE")
+            rows_per_wg *= 4
         y = self.gpu.tensor(x.n, out_width)
         blocks = -(-w.rows // rows_per_wg)  # rows (an even number: row pairs) per workgroup
         grid = self.gpu.grid(blocks, x.n)
         e = dict(extra or {})
         if combine is not None:
-            e.update(head_dim=combine[2], n_splits=combine[1])
+            e.update(head_dim=combine[2], n_splits=combine[1], split_len=combine[3])
         params = self.gpu.uniform(w.rows, w.cols, w.row_words, grid[0], w.rows // 2, eps,
                                   e.get("q_dim", 0), e.get("kv_dim", 0), e.get("head_dim", 0),
-                                  e.get("neox", 0), e.get("n_ctx", 0), 0, e.get("n_splits", 0))
+                                  e.get("neox", 0), e.get("n_ctx", 0), 0, e.get("n_splits", 0),
+                                  e.get("split_len", 0))
         b.update({0: params, 2: w.buf, 3: x, 4: y})
-        if "ROPE" in defines:            # only ROPE reads the position
+        if "ROPE" in defines:            # only ROPE and COMBINE read the position
             b[1] = self._step_uniform(pos, x.n)
+        if combine is not None:          # the attention's own step uniform
+            b[1] = combine[4]
         self.gpu.dispatch("matvec.wgsl", defines, b, grid)
         return y
