@@ -95,6 +95,35 @@ asyncio.run(parts(4))
 a_, r_, w_ = asyncio.run(parts(32))
 print(f"no-ahead loop, ms/token: argmax + read submit {a_:.3f} | replay (encode + submit) {r_:.3f} | "
       f"wait for the token {w_:.3f}")
+# the real decode loop (bench._decode, decode-ahead), with the time spent waiting split out
+from webinfer import bench as wbench  # noqa: E402
+waits = {"submit (incl. waiting for the encoder threads)": 0.0, "token read (waiting for the GPU)": 0.0}
+orig_submit, orig_finish = ad.submit, dev.gpu.finish_read
+
+
+def timed_submit(*args, **kw):
+    t0 = time.perf_counter()
+    try:
+        return orig_submit(*args, **kw)
+    finally:
+        waits["submit (incl. waiting for the encoder threads)"] += time.perf_counter() - t0
+
+
+async def timed_finish(started):
+    t0 = time.perf_counter()
+    try:
+        return await orig_finish(started)
+    finally:
+        waits["token read (waiting for the GPU)"] += time.perf_counter() - t0
+
+
+ad.submit, dev.gpu.finish_read = timed_submit, timed_finish
+nd = 128
+dt = wbench._decode(m, nd)
+ad.submit, dev.gpu.finish_read = orig_submit, orig_finish
+print(f"decode loop: {1e3 * dt / nd:.3f} ms/token; of it " +
+      ", ".join(f"{k} {1e3 * v / nd:.3f}" for k, v in waits.items()))
+
 raw = ad._raw
 t_loop = t_fin = 0.0
 for _ in range(32):             # encoding alone, never submitted
