@@ -97,7 +97,7 @@ print(f"no-ahead loop, ms/token: argmax + read submit {a_:.3f} | replay (encode 
       f"wait for the token {w_:.3f}")
 # the real decode loop (bench._decode, decode-ahead), with the time spent waiting split out
 from webinfer import bench as wbench  # noqa: E402
-waits = {"submit (incl. waiting for the encoder threads)": 0.0, "token read (waiting for the GPU)": 0.0}
+waits = {"submit (incl. waiting for the encoder thread)": 0.0, "token read (waiting for the GPU)": 0.0}
 orig_submit, orig_finish = ad.submit, dev.gpu.finish_read
 
 
@@ -106,7 +106,7 @@ def timed_submit(*args, **kw):
     try:
         return orig_submit(*args, **kw)
     finally:
-        waits["submit (incl. waiting for the encoder threads)"] += time.perf_counter() - t0
+        waits["submit (incl. waiting for the encoder thread)"] += time.perf_counter() - t0
 
 
 async def timed_finish(started):

@@ -16,7 +16,8 @@
 // dot product is spread over head_dim/16 threads (4 vec4 loads each; 64 keys per round of 256
 // threads at head_dim 64), and the values are read as vec4 by (part, dim/4) threads, 4 keys'
 // loads in flight per thread. The one-key-per-thread loop of the main below (serial vec4 loads
-// per key) took ~16 us a layer at split_len 256 on an H200 (ctx 512, timestamps).
+// per key) took 21.4 us a layer at split_len 256 on an H200 (ctx 512, timestamps between
+// dispatches, which add ~5 us each); this SPLIT main 13.8-14.3 us at split_len 128.
 // Needs head_dim <= 256 and a multiple of 4 (keys are read as vec4).
 
 struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32, _c: u32 }

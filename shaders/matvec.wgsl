@@ -95,6 +95,22 @@ fn sum16_ss(b: u32) -> f32 {
     for (var i = b; i < b + 16u; i += 4u) { s += (red_ss[i] + red_ss[i + 1u]) + (red_ss[i + 2u] + red_ss[i + 3u]); }
     return s;
 }
+
+// This thread's share of sum(x^2) over token row xb.
+fn x_sumsq(xb: u32, lid: u32) -> f32 {
+    var ss = 0.0;
+    for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }
+    return ss;
+}
+
+// 1 / rms(x), once threads 0-15 left their sum16_ss partials in red2[32..48].
+fn norm_scale() -> f32 {
+    var tss = 0.0;
+    for (var i = 0u; i < 16u; i += 4u) {
+        tss += red2[32u + i] + red2[32u + i + 1u] + red2[32u + i + 2u] + red2[32u + i + 3u];
+    }
+    return inverseSqrt(tss / f32(p.cols) + p.eps);
+}
 #endif
 
 fn slot_total(slot: u32) -> f32 {
@@ -234,8 +250,9 @@ fn combine(wg: u32, lid: u32) {
 #ifdef WIDE
 // WIDE (big matrices on GPUs: the lm head's 49152 rows): each slot computes 4 consecutive rows
 // in one pass over x, so a workgroup keeps 4 rows' weight loads in flight and the grid is 4x
-// smaller. With 1 row per slot the 49152 x 576 Q8_0 head took ~85 us on an H200 (timestamps),
-// 8x its bandwidth time: 12288 short workgroups in ~12 waves, each a few memory latencies long.
+// smaller. H200, timestamps between dispatches (they add ~5 us each): the 49152 x 576 Q8_0 head
+// took 90.6 us with 1 row per slot, 42-43 us with 4; its 32 MB at ~2.8 TB/s take ~11 us. With 1
+// row per slot it is 12288 short workgroups in ~12 waves, each a few memory latencies long.
 // Plain, NORM, BIAS, RESIDUAL only.
 var<workgroup> red4: array<vec4<f32>, 256>;
 var<workgroup> red24: array<vec4<f32>, 32>;
@@ -254,8 +271,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let lane = lid % LANES;
     let xb = t * p.cols;
 #ifdef NORM
-    var ss = 0.0;
-    for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }
+    let ss = x_sumsq(xb, lid);   // reduced together with the dot products
 #endif
     let r0 = (blk * SLOTS + slot) * 4u;
     var acc = vec4<f32>(0.0);
@@ -286,11 +302,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lane != 0u) { return; }
     var scale = 1.0;
 #ifdef NORM
-    var tss = 0.0;
-    for (var i = 0u; i < 16u; i += 4u) {
-        tss += red2[32u + i] + red2[32u + i + 1u] + red2[32u + i + 2u] + red2[32u + i + 3u];
-    }
-    scale = inverseSqrt(tss / f32(p.cols) + p.eps);
+    scale = norm_scale();
 #endif
     let b = slot * PARTS;
     let v = (((red24[b] + red24[b + 1u]) + (red24[b + 2u] + red24[b + 3u])) +
@@ -320,8 +332,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     combine(blk, lid);
 #endif
 #ifdef NORM
-    var ss = 0.0;        // this thread's share of sum(x^2); reduced together with the dot products
-    for (var k = lid; k < p.cols; k += 256u) { let v = x[xb + k]; ss += v * v; }
+    let ss = x_sumsq(xb, lid);   // reduced together with the dot products
 #endif
     let row = slot_row(blk, slot);
     let valid = slot_valid(blk, slot);
@@ -350,11 +361,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lane != 0u || !valid) { return; }
     var scale = 1.0;
 #ifdef NORM
-    var tss = 0.0;
-    for (var i = 0u; i < 16u; i += 4u) {
-        tss += red2[32u + i] + red2[32u + i + 1u] + red2[32u + i + 2u] + red2[32u + i + 3u];
-    }
-    scale = inverseSqrt(tss / f32(p.cols) + p.eps);
+    scale = norm_scale();
 #endif
     var v = slot_total(slot) * scale;
 #ifdef BIAS

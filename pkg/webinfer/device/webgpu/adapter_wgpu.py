@@ -13,11 +13,6 @@ from __future__ import annotations
 from ...errors import DeviceError
 from .adapter import READBACK, STORAGE, UNIFORM
 
-# Helper threads that encode a replayed decode step ahead (prepare). H200 host, 512-token prompt,
-# 256 decoded: 1 thread 580-676 tok/s, 2 threads (the step in 2 command buffers) 447-484: the
-# threads contend for the GIL and for wgpu-core's locks instead of overlapping.
-ENCODE_THREADS = 1
-
 
 def request_adapter():
     """A WgpuAdapter on the best adapter wgpu-py finds, or DeviceError saying why not."""
@@ -54,7 +49,7 @@ class WgpuAdapter:
         self._usage = {STORAGE: U.STORAGE | U.COPY_SRC | U.COPY_DST, UNIFORM: U.UNIFORM | U.COPY_DST,
                        READBACK: U.MAP_READ | U.COPY_DST}
         self._raw = _raw_pass_functions()
-        self._encoders = None
+        self._encoder = None
 
     def create_buffer(self, size, usage, label=""):
         return self.device.create_buffer(size=max(4, size), usage=self._usage[usage], label=label)
@@ -81,20 +76,20 @@ class WgpuAdapter:
         them in the same queue.submit."""
         cbs = [self._encode(commands)] if commands else []
         if prepared is not None:
-            cbs.extend(f.result() for f in prepared)
+            cbs.append(prepared.result())
         self.device.queue.submit(cbs)
 
     def prepare(self, commands):
-        """Start encoding commands on helper threads, in ENCODE_THREADS consecutive parts (one
-        command buffer each, submitted in order): the replayed decode step is encoded while the
-        GPU runs the current one. Through wgpu-py a 152-dispatch step costs ~1.2 ms of CPU on the
-        H200 host (0.44 ms recording, 0.73 ms in wgpu-core's end/finish, which releases the GIL),
-        as much as the GPU takes to run it; parts encode side by side."""
-        if self._encoders is None:
+        """Start encoding commands into a command buffer on a helper thread: a Future of it.
+        The replayed decode step is encoded while the GPU runs the current one: through wgpu-py
+        a 152-dispatch step costs ~1.2 ms of CPU on the H200 host (0.44 ms recording, 0.73 ms in
+        wgpu-core's end/finish, which releases the GIL), as much as the GPU takes to run it.
+        One thread: two (the step cut into 2 command buffers) decoded slower there, 447-484 vs
+        580-676 tok/s (512-token prompt, 256 decoded), contending for the GIL and wgpu-core's locks."""
+        if self._encoder is None:
             from concurrent.futures import ThreadPoolExecutor
-            self._encoders = ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="webinfer-encode")
-        n = -(-len(commands) // ENCODE_THREADS)
-        return [self._encoders.submit(self._encode, commands[i:i + n]) for i in range(0, len(commands), n)]
+            self._encoder = ThreadPoolExecutor(1, thread_name_prefix="webinfer-encode")
+        return self._encoder.submit(self._encode, commands)
 
     def _encode(self, commands):
         enc = self.device.create_command_encoder()
