@@ -99,6 +99,10 @@ def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 
         res["dispatches_per_token"] = round((count() - d0) / n_decode, 1)
     print_fn(f"prefill {prompt_len} tokens: {res['prefill_tok_s']} tok/s   decode: {res['decode_tok_s']} tok/s "
              f"({res['ms_per_token']} ms/token, {res.get('dispatches_per_token', '-')} dispatches/token)")
+    path = getattr(m.device, "decode_path", None)
+    if path:
+        res["decode_path"] = path()
+        print_fn(f"decode step: {res['decode_path']}")
     if hf_baseline:
         hf = hf_eager_bench(m.config, prompt_len, n_decode)
         res["hf"] = hf

@@ -76,8 +76,8 @@ def test_out_projection_folds_split_combine(gdev, layout, heads, kv, hd):
     gc, rc = gdev.kv_cache(1, kv, hd, ctx), REF.kv_cache(1, kv, hd, ctx)
     keys = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
     vals = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
-    gdev.adapter.write_buffer(gc.k[0], 0, keys)
-    gdev.adapter.write_buffer(gc.v[0], 0, vals)
+    gdev.adapter.write_buffer(gc.k[0].buf, gc.k[0].offset, keys)      # layer 0's range of the KV buffer
+    gdev.adapter.write_buffer(gc.v[0].buf, gc.v[0].offset, vals)
     rc.k[0][...] = keys
     rc.v[0][...] = vals
     q = (rng.standard_normal((1, heads * hd)) * 2).astype(np.float32)

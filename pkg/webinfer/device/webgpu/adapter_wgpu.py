@@ -128,6 +128,9 @@ class WgpuAdapter:
         return self.read_buffer_sync(buffer, size)
 
     def read_buffer_sync(self, buffer, size):
+        raw = self._raw
+        if raw is not None and raw.map is not None:
+            return raw.read(self.device._internal, buffer._internal, size)
         buffer.map_sync(self._wgpu.MapMode.READ, 0, size)
         try:
             return bytes(buffer.read_mapped(0, size, copy=True))
@@ -142,12 +145,47 @@ class _RawPass:
     """wgpu-native's compute-pass entry points as plain cffi functions: not wgpu-py's checked
     wrappers, nor its `libf` proxies (which arm an error handler around every call). Recording
     into a pass reports its errors at end()/finish(), which still go through wgpu-py and raise.
-    Encoding a 152-dispatch decode step on llvmpipe's host: 0.33-0.46 ms through `libf`."""
+    Encoding a 152-dispatch decode step on llvmpipe's host: 0.33-0.46 ms through `libf`.
+
+    Also the readback (``read``): wgpu-py's map_sync wakes a thread that calls wgpuDevicePoll
+    with wait=true, which returns only when EVERY submitted command buffer has finished. With the
+    next decode step queued ahead (decode_ahead), reading token t then waited for step t + 1 as
+    well, and the CPU's work for step t + 2 could not overlap the GPU. Here the map is requested
+    directly and the device polled without waiting until that map's callback has run."""
     def __init__(self, lib, ffi):
         self.set_pipeline = lib.wgpuComputePassEncoderSetPipeline
         self.set_bind_group = lib.wgpuComputePassEncoderSetBindGroup
         self.dispatch = lib.wgpuComputePassEncoderDispatchWorkgroups
         self.null = ffi.NULL
+        self._lib, self._ffi = lib, ffi
+        self._status = []
+        try:
+            @ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")
+            def on_map(status, message, u1, u2):
+                self._status.append(int(status))
+            self._on_map = on_map
+            self._info = ffi.new("WGPUBufferMapCallbackInfo *")
+            self._info.mode = lib.WGPUCallbackMode_AllowProcessEvents
+            self._info.callback = on_map
+            self.map = lib.wgpuBufferMapAsync
+            self._read_mode = lib.WGPUMapMode_Read
+            self._ok = lib.WGPUMapAsyncStatus_Success
+        except Exception:   # another wgpu-native header: wgpu-py's map_sync
+            self.map = None
+
+    def read(self, device, buffer, size):
+        lib, status = self._lib, self._status
+        status.clear()
+        self.map(buffer, self._read_mode, 0, size, self._info[0])
+        while not status:
+            lib.wgpuDevicePoll(device, False, self.null)
+        if status[0] != self._ok:
+            raise DeviceError(f"WebGPU readback failed (map status {status[0]})")
+        try:
+            ptr = lib.wgpuBufferGetConstMappedRange(buffer, 0, size)
+            return bytes(self._ffi.buffer(ptr, size))
+        finally:
+            lib.wgpuBufferUnmap(buffer)
 
 
 def _raw_pass_functions():

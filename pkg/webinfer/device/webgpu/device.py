@@ -12,20 +12,24 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   grids) are kept; later steps write the position into one uniform buffer, copy the input token
   (left on the GPU by ``argmax``) into the step's token buffer, and re-issue the same list:
   one compute pass, one submit, a 4-byte readback.
+* Optionally fused (``fused = "on"``, env WEBINFER_FUSED): the recorded step rebuilt as one
+  dispatch of persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on
+  its first step. Off by default: measured no faster than the replay on an H100 (bench/RESULTS.md).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...errors import DeviceError
 from ..numpy_device import rope_tables
-from .gpu import GPU, GTensor
-from . import split
+from .gpu import GPU, GSlice, GTensor
+from . import fused, split
 from .layout import gpu_blocks
 
 MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl (GPUs: 4 rows x 64 lanes)
@@ -39,6 +43,7 @@ MATVEC_COMBINE_COLS = 2048     # matvec COMBINE: xs in matvec.wgsl
 MATVEC_COMBINE_SPLITS = 1024   # ... and n_heads * n_splits (wz)
 MATVEC_WIDE_ROWS = 16384   # from this many rows (the lm head) a GPU matvec slot takes 4 rows (WIDE)
 MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
+FUSED_WORKGROUPS = 132  # persistent workgroups of the fused decode step (decode_fused.wgsl, fused.py)
 
 
 def split_length(n_ctx: int) -> int:
@@ -65,11 +70,12 @@ class GVec:
 
 @dataclass(eq=False)
 class GKVCache:
-    k: list           # per layer: (n_kv_heads, n_ctx, head_dim) f32 buffers
+    k: list           # per layer: (n_kv_heads, n_ctx, head_dim) f32, a GSlice of `buf` or its own buffer
     v: list
     n_kv_heads: int
     head_dim: int
     n_ctx: int
+    buf: object = None   # the one buffer holding every layer's keys and values, when it fits a binding
 
 
 @dataclass(eq=False)
@@ -91,7 +97,10 @@ class _Program:       # a recorded decode step
     out: GTensor
     token: GTensor    # (1, 1) u32: the step's input token
     dispatches: int
+    recorded: list = None  # gpu.recorded: what fused.build reads
     next: object = None   # the adapter's prepare(): the next replay's command buffer, being encoded
+    fused: object = None  # a fused.FusedProgram: on probation until its first step is checked, then used
+    fused_ok: bool = False
 
 
 class WebGPUDevice:
@@ -106,6 +115,14 @@ class WebGPUDevice:
         self._rope: dict = {}
         self._programs: dict = {}
         self._step = None                # the recording's step uniform, else None (eager)
+        # The fused decode step (fused.py): "off" (the default: on an H100 it decoded no faster
+        # than the replay, 736 vs 743 tok/s, and it copies the weights once more), "auto" (on GPUs,
+        # not on CPU-emulated adapters, where workgroups may run one after another), "on" anywhere.
+        # WEBINFER_FUSED / WEBINFER_FUSED_WORKGROUPS set them from the environment (benchmarks).
+        self.fused = os.environ.get("WEBINFER_FUSED", "off")
+        self.fused_workgroups = int(os.environ.get("WEBINFER_FUSED_WORKGROUPS", FUSED_WORKGROUPS))
+        self._probe = None               # (program) whose fused step awaits its check at the next read
+        self._watch = None               # the fused program whose abort word the next read checks
 
     # -- memory ------------------------------------------------------------------------------------
     def weight(self, w):
@@ -126,8 +143,15 @@ class WebGPUDevice:
         return GVec(self.gpu.upload(v, f"vector ({v.size})"), v.size)
 
     def kv_cache(self, n_layers, n_kv_heads, head_dim, n_ctx):
-        size = 4 * n_kv_heads * n_ctx * head_dim     # one buffer per layer keeps each under the binding limit
-        k = [self.gpu.zeros(size, f"layer {i} keys") for i in range(n_layers)]
+        size = 4 * n_kv_heads * n_ctx * head_dim
+        step = -(-size // 256) * 256                 # binding offsets are multiples of 256 bytes
+        lim = min(self.gpu.limits["max_storage_buffer_binding_size"], self.gpu.limits["max_buffer_size"])
+        if 2 * n_layers * step <= lim:               # one buffer: the fused decode step binds it whole
+            buf = self.gpu.zeros(2 * n_layers * step, "KV cache")
+            k = [GSlice(buf, 2 * i * step, size) for i in range(n_layers)]
+            v = [GSlice(buf, (2 * i + 1) * step, size) for i in range(n_layers)]
+            return GKVCache(k, v, n_kv_heads, head_dim, n_ctx, buf)
+        k = [self.gpu.zeros(size, f"layer {i} keys") for i in range(n_layers)]   # each under the limit
         v = [self.gpu.zeros(size, f"layer {i} values") for i in range(n_layers)]
         return GKVCache(k, v, n_kv_heads, head_dim, n_ctx)
 
@@ -248,14 +272,52 @@ class WebGPUDevice:
         return y
 
     def read(self, x):
-        """Submit everything queued plus a copy of x now; the returned awaitable maps it."""
-        return self.gpu.finish_read(self.gpu.start_read(self._t(x)))
+        """Submit everything queued plus a copy of x now; the returned awaitable maps it.
+        After a fused decode step the same submit also copies its abort word (and, on its first
+        step, both programs' logits for the check): see fused.py."""
+        started = self.gpu.start_read(self._t(x))
+        probe, self._probe = self._probe, None
+        watch, self._watch = self._watch, None
+        if probe is None and watch is None:
+            return self.gpu.finish_read(started)
+        extra = []
+        if probe is not None:
+            extra = [self.gpu.start_read(probe.fused.out), self.gpu.start_read(probe.out),
+                     self.gpu.start_read(GTensor(self.gpu, probe.fused.sync, 1, 2, "u32", pooled=False))]
+        elif watch is not None:
+            extra = [self.gpu.start_read(GTensor(self.gpu, watch[1].sync, 1, 2, "u32", pooled=False))]
+        return self._finish_read(started, probe, watch, extra)
+
+    async def _finish_read(self, started, probe, watch, extra):
+        got = await self.gpu.finish_read(started)
+        vals = [await self.gpu.finish_read(e) for e in extra]
+        if probe is not None:
+            why = fused.check(vals[0], vals[1], int(vals[2][0, 1]))
+            if why is None:
+                probe.fused_ok = True
+            else:
+                probe.fused = None
+                self.notes.append(f"decode step not fused: {why}")
+        elif int(vals[0][0, 1]):
+            prog = watch[0]
+            prog.fused, prog.fused_ok = None, False
+            self.notes.append("decode step no longer fused: " + str(fused.abort_error()))
+            raise fused.abort_error()
+        return got
 
     def read_sync(self, x) -> np.ndarray:
         stage, cap, size, t = self.gpu.start_read(self._t(x))
         data = self.adapter.read_buffer_sync(stage, size)
         self.gpu._staging.setdefault(cap, []).append(stage)
         return np.frombuffer(data, np.float32 if t.dtype == "f32" else np.int32).reshape(t.n, t.width).copy()
+
+    def decode_path(self) -> str:
+        """How replayed decode steps run: "fused (G workgroups)", or "replayed" and why not fused."""
+        progs = list(self._programs.values())
+        if any(p.fused is not None and p.fused_ok for p in progs):
+            return f"fused: 1 dispatch a step, {self.fused_workgroups} persistent workgroups"
+        why = [n for n in self.notes if "fused" in n]
+        return "replayed" + (f" ({why[-1]})" if why else f" (fused decode {self.fused})")
 
     def dispatch_count(self) -> int:
         """Compute dispatches issued so far (the benchmark reports dispatches per token)."""
@@ -266,14 +328,26 @@ class WebGPUDevice:
         """One decode step, forward(tokens, pos) -> logits, recorded on first use and replayed after."""
         prog = self._programs.get(key)
         self.gpu.flush()                 # the step uniform below must not reach earlier queued work
+        probe = False
         if prog is None:
             prog = self._record(forward, pos)
             self._programs[key] = prog
+            prog.fused = self._fuse(prog)
+            probe = prog.fused is not None
         self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
-        if isinstance(token, GTensor):
-            self.gpu.copy(token.buf, token.offset, prog.token.buf, 0, 4)
-        else:
-            self.adapter.write_buffer(prog.token.buf, 0, np.array([int(np.asarray(token).reshape(-1)[0])], np.uint32))
+        if prog.fused is not None and (prog.fused_ok or probe):
+            # One dispatch for the whole step (fused.py). Its first step runs next to the plain
+            # replay below, and read() compares the two logits before the fused one is used.
+            f = prog.fused
+            self._set_token(token, f.sync, 8)
+            self.gpu.pending.extend(f.commands)
+            self.gpu.dispatches += 1
+            if not probe:
+                self.gpu.flush()
+                self._watch = (prog, f)
+                return f.out
+            self._probe = prog
+        self._set_token(token, prog.token.buf, 0)
         self.gpu.dispatches += prog.dispatches
         # Encode and submit now, not at the next read: with the next token queued ahead (greedy),
         # the CPU's encoding of this step overlaps the GPU still running the previous one. Where
@@ -289,13 +363,30 @@ class WebGPUDevice:
         prog.next = prepare(prog.commands)
         return prog.out
 
+    def _set_token(self, token, buf, offset):
+        if isinstance(token, GTensor):
+            self.gpu.copy(token.buf, token.offset, buf, offset, 4)
+        else:
+            self.adapter.write_buffer(buf, offset, np.array([int(np.asarray(token).reshape(-1)[0])], np.uint32))
+
+    def _fuse(self, prog: _Program):
+        """The recorded step as a fused.FusedProgram, or None (with the reason in notes)."""
+        mode = self.fused
+        if mode == "off" or (mode == "auto" and self._matvec_rows() == MATVEC_ROWS_CPU):
+            return None
+        try:
+            return fused.build(self, prog.recorded, prog.out, prog.token, self._step_buf, self.fused_workgroups)
+        except (fused.Refused, DeviceError) as e:   # DeviceError: decode_fused.wgsl did not compile here
+            self.notes.append(f"decode step not fused: {e}")
+            return None
+
     def _record(self, forward, pos) -> _Program:
         if getattr(self, "_step_buf", None) is None:
             self._step_buf = self.gpu.adapter.create_buffer(16, "uniform", "decode step")
         token = self.gpu.tensor(1, 1, "u32")
         token.pooled = False             # owned by the program for good
         before, d0 = len(self.gpu.pending), self.gpu.dispatches
-        self._step, self.gpu.recording = self._step_buf, True
+        self._step, self.gpu.recording, self.gpu.recorded = self._step_buf, True, []
         try:
             out = self._t(forward(token, pos))
         finally:
@@ -303,7 +394,8 @@ class WebGPUDevice:
         commands = self.gpu.pending[before:]
         del self.gpu.pending[before:]
         out.pooled = False
-        return _Program(commands, out, token, self.gpu.dispatches - d0)
+        recorded, self.gpu.recorded = self.gpu.recorded, []
+        return _Program(commands, out, token, self.gpu.dispatches - d0, recorded)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _step_uniform(self, pos, n):
@@ -366,6 +458,8 @@ class WebGPUDevice:
         if w.cols != x.width or w.cols > MATVEC_COMBINE_COLS or (w.cols // head_dim) * n_splits > MATVEC_COMBINE_SPLITS:
             return None
         self.gpu.pending.pop()
+        if self.gpu.recording:
+            self.gpu.recorded.pop()
         self.gpu.dispatches -= 1
         x.split_partials = None
         return part, n_splits, head_dim, split_len, step

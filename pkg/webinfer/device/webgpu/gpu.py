@@ -54,6 +54,17 @@ class GTensor:
     _cap: int = field(default=0, repr=False)
 
 
+@dataclass(eq=False)
+class GSlice:
+    """A byte range of a buffer bound on its own (one layer's keys in the model's KV buffer)."""
+    buf: object
+    offset: int
+    size: int
+
+    def binding(self):
+        return (self.buf, self.offset, self.size)
+
+
 class GPU:
     def __init__(self, adapter):
         self.adapter = adapter
@@ -69,6 +80,8 @@ class GPU:
         self._uniforms: dict[bytes, object] = {}
         self._bind_groups: dict[tuple, tuple] = {}   # (pipeline, bindings) -> (bind group, its pipeline, buffers)
         self._staging: dict[int, list] = {}
+        self._uniform_data: dict[int, bytes] = {}    # id(uniform buffer) -> its bytes (fused.py reads them)
+        self.recorded: list[tuple] = []          # while recording: (shader, defines, entries, grid) per dispatch
 
     # -- memory ----------------------------------------------------------------------------------
     def check_size(self, nbytes: int, what: str) -> None:
@@ -120,9 +133,11 @@ class GPU:
         if buf is None:
             if len(self._uniforms) > 4096:      # positions of long prefills: don't grow forever
                 self._uniforms.clear()
+                self._uniform_data.clear()      # (a recording that spans this is not fused: fused.py finds no words)
             buf = self.adapter.create_buffer(len(data), UNIFORM)
             self.adapter.write_buffer(buf, 0, data)
             self._uniforms[data] = buf
+            self._uniform_data[id(buf)] = data
         return buf
 
     # -- kernels ---------------------------------------------------------------------------------
@@ -142,7 +157,7 @@ class GPU:
         pipe = self.pipeline(shader, defines)
         entries = {}
         for b, v in bindings.items():
-            if isinstance(v, GTensor):
+            if isinstance(v, (GTensor, GSlice)):
                 entries[b] = v.binding()
             elif isinstance(v, tuple):
                 entries[b] = v
@@ -160,6 +175,8 @@ class GPU:
             hit = (self.adapter.create_bind_group(pipe, entries), pipe, [e[0] for e in entries.values()])
             self._bind_groups[key] = hit
         bg = hit[0]
+        if self.recording:
+            self.recorded.append((shader, frozenset(defines), entries, tuple(grid)))
         self.pending.append(("dispatch", pipe, bg, grid))
         self.dispatches += 1
 
@@ -172,7 +189,14 @@ class GPU:
             raise DeviceError(f"{n_blocks} x {z} workgroups exceed the adapter's grid limit {lim}")
         return (max(1, x), max(1, y), z)
 
+    def uniform_words(self, buf) -> np.ndarray | None:
+        """The u32 words a uniform() buffer holds (floats as their bits), or None if unknown."""
+        data = self._uniform_data.get(id(buf))
+        return None if data is None else np.frombuffer(data, np.uint32)
+
     def copy(self, src, src_off: int, dst, dst_off: int, size: int) -> None:
+        if self.recording:
+            self.recorded.append(("copy", None, None, None))
         self.pending.append(("copy", src, src_off, dst, dst_off, size))
 
     def flush(self, prepared=None) -> None:

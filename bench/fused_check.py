@@ -1,0 +1,70 @@
+"""The fused decode step (decode_fused.wgsl) against the plain replay on this machine's GPU.
+
+    python bench/fused_check.py [--layers 30] [--tokens 64] [--workgroups 132]
+
+Builds the synthetic SmolLM2-135M-shaped model (or a smaller one), decodes greedily with the
+fused step off and on, and prints whether the tokens agree, the largest logit difference over
+the decoded steps, the decode path the device chose and tokens/s of both. Prints numbers;
+asserts nothing (tests/kernels/test_fused.py holds the kernel to NumPy on CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pkg"))
+
+import webinfer  # noqa: E402
+from webinfer.bench import build_synthetic_model  # noqa: E402
+from webinfer.device.webgpu import open_device  # noqa: E402
+
+
+def run(path, mode, workgroups, prompt, n_tokens, n_ctx):
+    dev = open_device()
+    dev.fused, dev.fused_workgroups = mode, workgroups
+    m = webinfer.load(path, device=dev, n_ctx=n_ctx)
+    m.complete(prompt[:8], max_tokens=4, temperature=0)           # warm-up: pipelines, the probe
+    m.reset()
+    logits, toks = [], []
+    tok = None
+    t0 = time.perf_counter()
+    gen = m.complete(prompt, max_tokens=n_tokens, temperature=0)
+    dt = time.perf_counter() - t0
+    # logits of a few steps, read one by one (slow path, for the comparison only)
+    m.reset()
+    lg, _ = m._prefill(prompt)
+    for i in range(8):
+        tok = int(np.argmax(dev.read_sync(lg)))
+        logits.append(dev.read_sync(lg).reshape(-1))
+        toks.append(tok)
+        lg = m._decode(tok)
+    return gen.token_ids, logits, dev.decode_path(), n_tokens / dt
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=30)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--workgroups", type=int, nargs="+", default=[132])
+    ap.add_argument("--ctx", type=int, default=1024)
+    a = ap.parse_args()
+    path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"), shapes={"n_layers": a.layers})
+    prompt = [int(t) for t in np.random.default_rng(1).integers(0, 49152, 200)]
+    ref, ref_logits, ref_path, ref_tps = run(path, "off", 1, prompt, a.tokens, a.ctx)
+    print(f"plain replay: {ref_tps:.1f} tok/s (complete(), {a.tokens} tokens, incl. prefill) [{ref_path}]")
+    for g in a.workgroups:
+        got, logits, p, tps = run(path, "on", g, prompt, a.tokens, a.ctx)
+        same = sum(x == y for x, y in zip(got, ref))
+        err = max(float(np.max(np.abs(x - y))) for x, y in zip(logits, ref_logits))
+        print(f"fused G={g}: {tps:.1f} tok/s, tokens equal {same}/{len(ref)}, max |logit diff| {err:.3g} "
+              f"over 8 steps [{p}]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""The fused decode step: a recorded decode step rebuilt as ONE dispatch of decode_fused.wgsl.
+
+A replayed step is ~152 dispatches (5 a layer); on wgpu/Vulkan each costs ~4 us of GPU time and
+CPU time to encode however small it is, which held decode near 600 tokens/s on an H200 while the
+weights take ~40 us to read. ``build`` turns the dispatches the device recorded (shader, variant,
+bindings, grid) into a command table for decode_fused.wgsl, whose persistent workgroups run the
+commands in order with a grid barrier between them (the WGSL header says how and what guards it).
+
+Memory it adds, made once per recorded step:
+* a weight arena: a GPU-side copy of every weight, norm, bias and rope table the step reads (one
+  binding for all of them: WebGPU binds a handful of buffers per dispatch, not ~100). It doubles
+  the weights' GPU memory; ``build`` says no when the arena would pass the binding limit.
+* an activation arena: a fresh region for every value the step writes (write-once, see the WGSL).
+* the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
+
+Why it may be refused (the reason goes to the device's notes): an op the table has no command
+for (a prefill, a split weight, a GPU sampler inside the step), more than the binding limit, a
+workgroup-memory limit under the kernel's ~21 KB. Before a program is used the device runs it
+once next to the plain replay and compares logits (device.py, ``replay`` / ``read``).
+
+Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.wgsl).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import DeviceError
+from .gpu import GTensor
+
+CMD_WORDS = 32
+OP_EMBED, OP_MATVEC, OP_ATTN = 1, 2, 3
+FLAGS = {"NORM": 1, "BIAS": 2, "RESIDUAL": 4, "SWIGLU": 8, "ROPE": 16, "COMBINE": 32}
+F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
+QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
+C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
+         head_dim=11, neox=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
+         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29)
+XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
+SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 2) + 16 * (256 + 64)   # its workgroup memory
+SPIN_LIMIT = 1 << 22        # polls of the barrier counter before a workgroup gives up (~1 s on a GPU)
+ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
+
+
+@dataclass(eq=False)
+class FusedProgram:
+    commands: list          # [copy zeros -> sync words, the dispatch]
+    out: GTensor            # logits, a view of the activation arena
+    sync: object            # buffer: [arrivals, abort, token, 0]
+    n_cmds: int
+    n_wg: int
+    buffers: list           # arenas and tables: kept alive with the program
+
+
+class Refused(Exception):
+    """The step cannot be fused; the message says why."""
+
+
+def rows_per_block(rows: int, n_wg: int) -> int:
+    """Matrix rows a virtual workgroup of decode_fused.wgsl's matvec takes (4 .. 32, 256 / that
+    many lanes each): the fewest that cover `rows` in one round of the n_wg workgroups."""
+    for rpv in (4, 8, 16):
+        if -(-rows // rpv) <= n_wg:
+            return rpv
+    return 32
+
+
+def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
+    """A FusedProgram for the dispatches `recorded` (gpu.recorded) while the device recorded a
+    decode step whose logits are `out` and whose input token is `token`. Raises Refused with the reason."""
+    gpu = dev.gpu
+    kv_buf = next((e[8][0] for _, _, e, _ in recorded if e is not None and 8 in e), None)
+    lim = min(gpu.limits["max_storage_buffer_binding_size"], gpu.limits["max_buffer_size"])
+    if gpu.limits.get("max_compute_workgroup_storage_size", 16384) < SMEM_BYTES:
+        raise Refused(f"the adapter allows {gpu.limits.get('max_compute_workgroup_storage_size')} bytes of "
+                      f"workgroup memory, decode_fused.wgsl needs {SMEM_BYTES}")
+    if kv_buf is None:
+        raise Refused("the step reads no KV cache")
+    weights: dict[int, list] = {}         # id(buffer) -> [buffer, word offset in the arena]
+    wsize = 0
+
+    def wword(entry) -> int:              # word offset of a weight-like binding in the arena
+        nonlocal wsize
+        buf, off, size = entry
+        hit = weights.get(id(buf))
+        if hit is None:
+            hit = weights[id(buf)] = [buf, wsize]
+            wsize += -(-buf.size // 4 // ALIGN) * ALIGN
+        return hit[1] + off // 4
+
+    regions: dict[tuple, int] = {}        # (id(buffer), byte offset) -> current region (float offset)
+    asize = 0
+
+    def write(entry) -> int:
+        nonlocal asize
+        buf, off, size = entry
+        r = asize
+        asize += -(-size // 4 // ALIGN) * ALIGN
+        regions[(id(buf), off)] = r
+        return r
+
+    def read(entry, what) -> int:
+        buf, off, size = entry
+        r = regions.get((id(buf), off))
+        if r is None:
+            raise Refused(f"{what} reads a value made outside the step")
+        return r
+
+    def kvoff(entry) -> int:
+        buf, off, size = entry
+        if buf is not kv_buf:
+            raise Refused("the KV cache is not one buffer (it passes the binding limit)")
+        return off // 4
+
+    table = []
+    for shader, defines, entries, grid in recorded:
+        if shader == "copy":
+            raise Refused("the step copies between buffers")
+        if 1 in entries and entries[1][0] is not step_buf:
+            raise Refused(f"{shader} reads a position other than the step's")
+        pw = gpu.uniform_words(entries[0][0]) if 0 in entries else None
+        if pw is None:
+            raise Refused(f"{shader}: its parameters are unknown")
+        c = np.zeros(CMD_WORDS, np.uint32)
+        qt = [d for d in defines if d in QTYPES]
+        if shader == "embed.wgsl":
+            row_words, cols, n_rows, first_row, split = (int(v) for v in pw[:5])
+            if split or entries[3][0] is not token.buf or grid != (1, 1, 1):
+                raise Refused("embed of a split table or of another input")
+            c[[C["op"], C["qt"], C["nvwg"], C["rows"], C["cols"], C["row_words"]]] = (
+                OP_EMBED, QTYPES[qt[0]], 1, n_rows, cols, row_words)
+            c[C["w"]] = wword(entries[2])
+            c[C["y"]] = write(entries[4])
+        elif shader == "matvec.wgsl":
+            extra = set(defines) - set(QTYPES) - set(FLAGS) - {"ROWS16", "WIDE"}   # (layouts: fused picks its own)
+            rows, cols, row_words = (int(v) for v in pw[:3])
+            if extra or grid[2] != 1:
+                raise Refused(f"matvec variant {sorted(extra)} or {grid[2]} tokens")
+            if -(-cols // 32) * 32 > XS:
+                raise Refused(f"a {cols}-wide matvec input (decode_fused.wgsl stages up to {XS})")
+            fl = sum(FLAGS[d] for d in defines if d in FLAGS)
+            # matvec.wgsl's Params: rows cols row_words nwg_x half eps q_dim kv_dim head_dim neox
+            # n_ctx layer_off n_splits split_len
+            for name, i in (("rows", 0), ("cols", 1), ("row_words", 2), ("half", 4), ("eps", 5), ("q_dim", 6),
+                            ("kv_dim", 7), ("head_dim", 8), ("neox", 9), ("n_ctx", 10), ("n_splits", 12),
+                            ("split_len", 13)):
+                c[C[name]] = pw[i]
+            c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl, QTYPES[qt[0]])
+            c[C["rpv"]] = rpv = rows_per_block(rows, n_wg)    # (SWIGLU / ROPE: rpv / 2 row pairs)
+            c[C["nvwg"]] = -(-rows // rpv)
+            c[C["w"]] = wword(entries[2])
+            if fl & FLAGS["NORM"]:
+                c[C["nw"]] = wword(entries[5])
+            if fl & FLAGS["BIAS"]:
+                c[C["bias"]] = wword(entries[6])
+            if fl & FLAGS["RESIDUAL"]:
+                c[C["res"]] = read(entries[7], "a residual")
+            if fl & FLAGS["ROPE"]:
+                c[C["k"]], c[C["v"]] = kvoff(entries[8]) + pw[11], kvoff(entries[9]) + pw[11]
+                c[C["rope"]] = wword(entries[10])
+            if fl & FLAGS["COMBINE"]:
+                c[C["part"]] = read(entries[10], "attention partials")
+                c[C["x"]] = write(entries[3])
+            else:
+                c[C["x"]] = read(entries[3], "a matvec")
+            c[C["y"]] = write(entries[4])
+        elif shader == "attention.wgsl":
+            n_heads, n_kv, head_dim, n_ctx = (int(v) for v in pw[:4])
+            split = "SPLIT" in defines
+            if defines - {"SPLIT"} or grid[1] != 1 or head_dim % 4 or head_dim > 256:
+                raise Refused("attention over more than one query token")
+            c[[C["op"], C["head_dim"], C["n_ctx"], C["n_heads"], C["n_kv"]]] = (OP_ATTN, head_dim, n_ctx, n_heads, n_kv)
+            c[C["scale"]] = pw[4]
+            c[C["k"]], c[C["v"]] = kvoff(entries[8]), kvoff(entries[9])
+            c[C["x"]] = read(entries[3], "attention")
+            if split:
+                c[C["n_splits"]], c[C["split_len"]] = pw[5], pw[6]
+                c[C["part"]] = write(entries[10])
+            else:
+                if n_ctx > 256:
+                    raise Refused("one-split attention over more than 256 keys")
+                c[C["n_splits"]], c[C["split_len"]] = 1, n_ctx
+                c[C["flags"]] = F_NORMALIZED
+                c[C["y"]] = write(entries[4])
+            c[C["nvwg"]] = n_heads * int(c[C["n_splits"]])
+        else:
+            raise Refused(f"no fused command for {shader} {sorted(defines)}")
+        table.append(c)
+
+    key = (id(out.buf), out.offset)
+    if key not in regions:
+        raise Refused("the step's logits are not written by the step")
+    if 4 * wsize > lim or 4 * asize > lim:
+        raise Refused(f"an arena of {4 * max(wsize, asize) / 2**20:.0f} MiB passes the binding limit "
+                      f"({lim / 2**20:.0f} MiB)")
+
+    # the arenas, filled on the GPU (one submit)
+    warena = gpu.zeros(4 * max(wsize, 1), "fused decode: weight arena")
+    aarena = gpu.zeros(4 * max(asize, 1), "fused decode: activations")
+    for buf, off in weights.values():
+        gpu.copy(buf, 0, warena, 4 * off, buf.size)
+    gpu.flush()
+    header = np.zeros(CMD_WORDS, np.uint32)
+    header[:3] = (len(table), n_wg, SPIN_LIMIT)
+    cmds = gpu.upload(np.concatenate([header] + table), "fused decode: command table")
+    sync = gpu.zeros(64, "fused decode: barrier words")
+    zeros = gpu.zeros(16, "fused decode: zeros")
+    bindings = {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf, 5: sync}
+    before = len(gpu.pending)
+    gpu.dispatch("decode_fused.wgsl", (), bindings, (n_wg, 1, 1))
+    dispatch = gpu.pending.pop()
+    gpu.dispatches -= 1
+    assert len(gpu.pending) == before
+    res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
+    return FusedProgram([("copy", zeros, 0, sync, 0, 8), dispatch], res, sync, len(table), n_wg,
+                        [warena, aarena, cmds, zeros])
+
+
+def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str | None:
+    """None when the fused step agrees with the plain replay, else why not."""
+    if abort:
+        return "its grid barrier timed out (not every workgroup ran at once on this adapter)"
+    ref = np.asarray(plain_logits, np.float64)
+    err = float(np.max(np.abs(np.asarray(fused_logits, np.float64) - ref)))
+    tol = 1e-3 * (1.0 + float(np.max(np.abs(ref))))
+    if not np.isfinite(err) or err > tol:
+        return f"its logits differ from the plain replay by {err:.3g} (tolerance {tol:.3g})"
+    return None
+
+
+def abort_error() -> DeviceError:
+    return DeviceError("the fused decode step's grid barrier timed out mid-generation (its workgroups "
+                       "did not all run at once); the tokens of that step are not trusted")
+

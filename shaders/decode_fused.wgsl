@@ -1,0 +1,509 @@
+// decode_fused.wgsl -- a whole recorded decode step in ONE dispatch: persistent workgroups that
+// run the step's commands in order, with a grid-wide barrier between commands.
+//
+// Why: a decode step of SmolLM2-135M is ~152 small dependent dispatches, and on wgpu/Vulkan each
+// costs ~4 us of GPU time however little it does, plus CPU time to encode it; the work itself
+// (reading ~100 MB of weights) takes ~40 us on an H100. Here the G workgroups of one dispatch
+// walk a command table (built from the recorded step by device/webgpu/fused.py): for each
+// command a workgroup takes virtual workgroups wg, wg + G, ... of that command's grid, then all
+// meet at a barrier in storage memory (an atomic counter) before the next command.
+//
+// A grid barrier needs every workgroup resident at once, which WebGPU does not promise. So:
+// G is modest (the device picks it), every wait is bounded (spin_limit polls, then the abort
+// word is set and every workgroup leaves), the host reads the abort word with every token, and
+// the program is compared with the plain replay on its first step before it is used (fused.py).
+//
+// Memory: every activation a command writes is a fresh region of `act` (write-once within a
+// step, 256-byte aligned), so no workgroup can hold a stale cached copy of data another one wrote
+// earlier in the dispatch; storageBarrier() on both sides of the counter orders the stores.
+//
+// Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
+//   EMBED   row of the table for the token in sync[2]                     -> act
+//   MATVEC  matvec.wgsl's decode kernel with its variants as flag bits      -> act (+ KV cache)
+//   ATTN    attention.wgsl SPLIT: one (head, key run) per virtual workgroup -> act (partials);
+//           with one run (NORMALIZED, contexts up to 256) the finished output, as attention.wgsl
+// The math is matvec.wgsl's and attention.wgsl's, read from arenas at offsets; the tests hold
+// this kernel to the plain replay and to the NumPy device (tests/kernels/test_fused.py).
+
+#include "quant.wgsl"
+
+const CMD_WORDS: u32 = 32u;
+const OP_EMBED: u32 = 1u;
+const OP_MATVEC: u32 = 2u;
+const OP_ATTN: u32 = 3u;
+const F_NORM: u32 = 1u;
+const F_BIAS: u32 = 2u;
+const F_RESIDUAL: u32 = 4u;
+const F_SWIGLU: u32 = 8u;
+const F_ROPE: u32 = 16u;
+const F_COMBINE: u32 = 32u;
+const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
+const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
+
+// command word indices
+const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
+const C_ROWS: u32 = 4u;  const C_COLS: u32 = 5u;  const C_ROW_WORDS: u32 = 6u;  const C_HALF: u32 = 7u;
+const C_EPS: u32 = 8u;  const C_QDIM: u32 = 9u;  const C_KVDIM: u32 = 10u;  const C_HD: u32 = 11u;
+const C_NEOX: u32 = 12u;  const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u;  const C_SPLIT_LEN: u32 = 15u;
+const C_NHEADS: u32 = 16u;  const C_NKV: u32 = 17u;  const C_SCALE: u32 = 18u;  const C_RPV: u32 = 19u;
+const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW: u32 = 23u;  const C_BIAS: u32 = 24u;
+const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
+
+struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<storage, read> cmds: array<u32>;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> w: array<u32>;             // weights, norms, biases, rope table
+@group(0) @binding(3) var<storage, read_write> act: array<f32>;     // activations, one region per write
+@group(0) @binding(4) var<storage, read_write> kv: array<vec4<f32>>;  // the model's KV cache (all layers)
+@group(0) @binding(5) var<storage, read_write> sync: array<atomic<u32>>;  // arrivals, abort, token
+
+var<workgroup> xs: array<f32, 2048>;       // the command's input row (normalised by nw under NORM)
+var<workgroup> wz: array<f32, 1024>;       // COMBINE: split weights
+var<workgroup> red: array<f32, 256>;
+var<workgroup> red2: array<f32, 256>;
+var<workgroup> red3: array<f32, 16>;
+var<workgroup> red4: array<vec4<f32>, 256>;
+var<workgroup> qs: array<vec4<f32>, 64>;
+var<workgroup> wscale: f32;                // NORM: 1 / rms(x)
+var<workgroup> wflag: u32;
+
+fn cw(ci: u32, k: u32) -> u32 { return cmds[ci + k]; }
+fn cf(ci: u32, k: u32) -> f32 { return bitcast<f32>(cmds[ci + k]); }
+
+fn block_words(qt: u32) -> u32 {
+    switch qt {
+        case 0u, 1u: { return 5u; }
+        case 2u: { return 9u; }
+        case 3u: { return 16u; }
+        default: { return 32u; }
+    }
+}
+
+fn dq(qt: u32, base: u32, sub: u32) -> W8 {
+    switch qt {
+        case 0u: { return dq8_q4_0(base, sub); }
+        case 1u: { return dq8_q4_1(base, sub); }
+        case 2u: { return dq8_q8_0(base, sub); }
+        case 3u: { return dq8_f16(base, sub); }
+        default: { return dq8_f32(base, sub); }
+    }
+}
+
+fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
+
+fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
+
+// 256-thread sum; every thread gets the total (2 barriers).
+fn reduce_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    if (lid < 16u) {
+        let b = lid * 16u;
+        var s = 0.0;
+        for (var i = b; i < b + 16u; i += 4u) { s += (red[i] + red[i + 1u]) + (red[i + 2u] + red[i + 3u]); }
+        red3[lid] = s;
+    }
+    workgroupBarrier();
+    var r = 0.0;
+    for (var i = 0u; i < 16u; i += 4u) { r += (red3[i] + red3[i + 1u]) + (red3[i + 2u] + red3[i + 3u]); }
+    workgroupBarrier();     // red / red3 are reused right after
+    return r;
+}
+
+fn reduce_max(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    if (lid < 16u) {
+        let b = lid * 16u;
+        var m = red[b];
+        for (var i = b + 1u; i < b + 16u; i++) { m = max(m, red[i]); }
+        red3[lid] = m;
+    }
+    workgroupBarrier();
+    var r = red3[0];
+    for (var i = 1u; i < 16u; i++) { r = max(r, red3[i]); }
+    workgroupBarrier();
+    return r;
+}
+
+// -- grid barrier ----------------------------------------------------------------------------
+// All G workgroups arrive (sync[0] counts arrivals over the whole dispatch), thread 0 polls until
+// `arrivals` have. false: the wait ran past spin_limit polls, or another workgroup gave up.
+fn grid_sync(lid: u32, arrivals: u32) -> bool {
+    storageBarrier();
+    if (lid == 0u) {
+        atomicAdd(&sync[0], 1u);
+        let limit = cmds[2];
+        var ok = 1u;
+        var n = 0u;
+        loop {
+            if (atomicLoad(&sync[0]) >= arrivals) { break; }
+            if (atomicLoad(&sync[1]) != 0u) { ok = 0u; break; }
+            n += 1u;
+            if (n >= limit) { atomicStore(&sync[1], 1u); ok = 0u; break; }
+        }
+        wflag = ok;
+    }
+    let ok = workgroupUniformLoad(&wflag);
+    storageBarrier();
+    return ok != 0u;
+}
+
+// -- EMBED -----------------------------------------------------------------------------------
+fn op_embed(ci: u32, wg: u32, lid: u32) {
+    if (wg != 0u) { return; }
+    let qt = cw(ci, C_QT);
+    let row_words = cw(ci, C_ROW_WORDS);
+    let cols = cw(ci, C_COLS);
+    let id = min(atomicLoad(&sync[2]), cw(ci, C_ROWS) - 1u);
+    let wb = cw(ci, C_W) + id * row_words;
+    let bw = block_words(qt);
+    let yb = cw(ci, C_Y);
+    let ngroups = row_words / bw * 4u;
+    for (var g = lid; g < ngroups; g += 256u) {
+        let q = dq(qt, wb + (g / 4u) * bw, g % 4u);
+        for (var i = 0u; i < 4u; i++) {
+            let k = g * 8u + i;
+            if (k < cols) { act[yb + k] = q.a[i]; }
+            if (k + 4u < cols) { act[yb + k + 4u] = q.b[i]; }
+        }
+    }
+}
+
+// -- MATVEC ----------------------------------------------------------------------------------
+// The input row goes to workgroup memory once per command (a workgroup then serves all its
+// virtual workgroups from it): COMBINE merges the attention partials into it, NORM multiplies
+// by the norm weight and leaves 1/rms in wscale.
+fn stage_x(ci: u32, wg: u32, lid: u32) {
+    let fl = cw(ci, C_FLAGS);
+    let cols = cw(ci, C_COLS);
+    let padded = cw(ci, C_ROW_WORDS) / block_words(cw(ci, C_QT)) * 32u;
+    if ((fl & F_COMBINE) != 0u) {
+        combine(ci, wg, lid);
+    } else {
+        let xb = cw(ci, C_X);
+        let norm = (fl & F_NORM) != 0u;
+        let nb = cw(ci, C_NW);
+        var ss = 0.0;
+        for (var k = lid; k < cols; k += 256u) {      // x and the norm weight loaded together
+            let v = act[xb + k];
+            var n = 1.0;
+            if (norm) { n = wf(nb + k); }
+            ss += v * v;
+            xs[k] = v * n;
+        }
+        if (norm) {
+            let total = reduce_sum(lid, ss);
+            if (lid == 0u) { wscale = inverseSqrt(total / f32(cols) + cf(ci, C_EPS)); }
+        }
+    }
+    for (var k = cols + lid; k < padded; k += 256u) { xs[k] = 0.0; }
+    workgroupBarrier();
+}
+
+// attention_combine.wgsl's merge (as matvec.wgsl COMBINE) into xs; workgroup 0 also writes x.
+fn combine(ci: u32, wg: u32, lid: u32) {
+    let hd = cw(ci, C_HD);
+    let ns = cw(ci, C_NSPLITS);
+    let sl = cw(ci, C_SPLIT_LEN);
+    let cols = cw(ci, C_COLS);
+    let nh = cols / hd;
+    let stride = hd + 2u;
+    let pb = cw(ci, C_PART);
+    let na = min(ns, (step.pos + sl) / sl);
+    for (var i = lid; i < nh * na; i += 256u) {
+        let b = pb + ((i / na) * ns + i % na) * stride + hd;
+        wz[i] = act[b];
+        xs[i] = act[b + 1u];
+    }
+    workgroupBarrier();
+    if (lid < nh) {
+        let b = lid * na;
+        var mx = -3.4e38;
+        for (var z = 0u; z < na; z++) { if (xs[b + z] > 0.0) { mx = max(mx, wz[b + z]); } }
+        var den = 0.0;
+        for (var z = 0u; z < na; z++) {
+            let l = xs[b + z];
+            var e = 0.0;
+            if (l > 0.0) { e = exp(wz[b + z] - mx); }
+            wz[b + z] = e;
+            den += e * l;
+        }
+        for (var z = 0u; z < na; z++) { wz[b + z] /= den; }
+    }
+    workgroupBarrier();
+    let xb = cw(ci, C_X);
+    for (var k = lid; k < cols; k += 256u) {
+        let h = k / hd;
+        let wb = h * na;
+        let b = pb + h * ns * stride + k % hd;
+        var o0 = 0.0; var o1 = 0.0; var o2 = 0.0; var o3 = 0.0;
+        var z = 0u;
+        for (; z + 3u < na; z += 4u) {
+            o0 += wz[wb + z] * act[b + z * stride];
+            o1 += wz[wb + z + 1u] * act[b + (z + 1u) * stride];
+            o2 += wz[wb + z + 2u] * act[b + (z + 2u) * stride];
+            o3 += wz[wb + z + 3u] * act[b + (z + 3u) * stride];
+        }
+        for (; z < na; z++) { o0 += wz[wb + z] * act[b + z * stride]; }
+        let v = (o0 + o1) + (o2 + o3);
+        xs[k] = v;
+        if (wg == 0u) { act[xb + k] = v; }
+    }
+}
+
+fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
+    let q = dq(qt, wb + (g / 4u) * bw, g % 4u);
+    let k = g * 8u;
+    return dot(q.a, vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u])) +
+           dot(q.b, vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
+}
+
+// matvec.wgsl's slot_row / slot_valid with runtime flags; a virtual workgroup has rpv slots
+fn slot_row(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> u32 {
+    let pair = blk * (rpv / 2u) + slot / 2u;
+    if ((fl & F_SWIGLU) != 0u) { return pair + (slot % 2u) * cw(ci, C_HALF); }
+    if ((fl & F_ROPE) != 0u) {
+        let qd = cw(ci, C_QDIM);
+        let kvd = cw(ci, C_KVDIM);
+        let hd = cw(ci, C_HD);
+        let hh = hd / 2u;
+        var base = 0u;
+        var lp = pair;
+        if (pair >= (qd + kvd) / 2u) { base = qd + kvd; lp = pair - (qd + kvd) / 2u; }
+        else if (pair >= qd / 2u) { base = qd; lp = pair - qd / 2u; }
+        let h = lp / hh;
+        let i = lp % hh;
+        if (cw(ci, C_NEOX) != 0u) { return base + h * hd + i + (slot % 2u) * hh; }
+        return base + h * hd + 2u * i + (slot % 2u);
+    }
+    return blk * rpv + slot;
+}
+
+fn slot_valid(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> bool {
+    let pair = blk * (rpv / 2u) + slot / 2u;
+    if ((fl & F_SWIGLU) != 0u) { return pair < cw(ci, C_HALF); }
+    if ((fl & F_ROPE) != 0u) { return pair < cw(ci, C_ROWS) / 2u; }
+    return blk * rpv + slot < cw(ci, C_ROWS);
+}
+
+fn slot_total(slot: u32) -> f32 {
+    let b = slot * 8u;
+    return ((red2[b] + red2[b + 1u]) + (red2[b + 2u] + red2[b + 3u])) +
+           ((red2[b + 4u] + red2[b + 5u]) + (red2[b + 6u] + red2[b + 7u]));
+}
+
+// One virtual workgroup: rpv rows (slots) of 256 / rpv lanes. fused.py picks rpv per command
+// (4 .. 32) so that the command's rows take about one round of the G workgroups: a workgroup
+// that walked many small blocks one after another paid a chain of memory latencies for each.
+// Each lane keeps 4 weight groups' loads in flight.
+fn mv_block(ci: u32, blk: u32, lid: u32) {
+    let fl = cw(ci, C_FLAGS);
+    let qt = cw(ci, C_QT);
+    let bw = block_words(qt);
+    let row_words = cw(ci, C_ROW_WORDS);
+    let rpv = cw(ci, C_RPV);
+    let lanes = 256u / rpv;
+    let slot = lid / lanes;
+    let lane = lid % lanes;
+    let row = slot_row(ci, fl, blk, slot, rpv);
+    let valid = slot_valid(ci, fl, blk, slot, rpv);
+    var acc = 0.0;
+    if (valid) {
+        let wb = cw(ci, C_W) + row * row_words;
+        let ngroups = row_words / bw * 4u;
+        var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+        var g = lane;
+        for (; g + 3u * lanes < ngroups; g += 4u * lanes) {
+            a0 += gdot(qt, bw, wb, g);
+            a1 += gdot(qt, bw, wb, g + lanes);
+            a2 += gdot(qt, bw, wb, g + 2u * lanes);
+            a3 += gdot(qt, bw, wb, g + 3u * lanes);
+        }
+        for (; g < ngroups; g += lanes) { a0 += gdot(qt, bw, wb, g); }
+        acc = (a0 + a1) + (a2 + a3);
+    }
+    red[lid] = acc;
+    workgroupBarrier();
+    if (lid < rpv * 8u) {                 // 8 partials a slot, each over lanes / 8 lanes
+        let per = lanes / 8u;
+        let b = (lid / 8u) * lanes + (lid % 8u) * per;
+        var t = 0.0;
+        for (var k = 0u; k < per; k++) { t += red[b + k]; }
+        red2[lid] = t;
+    }
+    workgroupBarrier();
+    if (lane == 0u && valid) { mv_out(ci, fl, blk, slot, row, rpv); }
+    workgroupBarrier();     // red2 is rewritten by the next virtual workgroup
+}
+
+fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
+    var scale = 1.0;
+    if ((fl & F_NORM) != 0u) { scale = wscale; }
+    var v = slot_total(slot) * scale;
+    if ((fl & F_BIAS) != 0u) { v += wf(cw(ci, C_BIAS) + row); }
+    let yb = cw(ci, C_Y);
+    if ((fl & F_SWIGLU) != 0u) {
+        if (slot % 2u == 1u) { return; }
+        let u = slot_total(slot + 1u) * scale;
+        act[yb + blk * (rpv / 2u) + slot / 2u] = v / (1.0 + exp(-v)) * u;
+        return;
+    }
+    if ((fl & F_ROPE) != 0u) {
+        if (slot % 2u == 1u) { return; }
+        let row1 = slot_row(ci, fl, blk, slot + 1u, rpv);
+        var v1 = slot_total(slot + 1u) * scale;
+        if ((fl & F_BIAS) != 0u) { v1 += wf(cw(ci, C_BIAS) + row1); }
+        let qd = cw(ci, C_QDIM);
+        let kvd = cw(ci, C_KVDIM);
+        let hd = cw(ci, C_HD);
+        let nctx = cw(ci, C_NCTX);
+        let pos = step.pos;
+        let hh = hd / 2u;
+        if (row < qd + kvd) {
+            let i = select((row % hd) / 2u, row % hd, cw(ci, C_NEOX) != 0u);
+            let rb = cw(ci, C_ROPE) + (pos * hh + i) * 2u;
+            let c = wf(rb);
+            let s = wf(rb + 1u);
+            let r0 = v * c - v1 * s;
+            let r1 = v * s + v1 * c;
+            if (row < qd) {
+                act[yb + row] = r0;
+                act[yb + row1] = r1;
+            } else {
+                let kr = row - qd;
+                let kb = cw(ci, C_K) + ((kr / hd) * nctx + pos) * hd;
+                kv_store(kb + kr % hd, r0);
+                kv_store(kb + (row1 - qd) % hd, r1);
+            }
+        } else {
+            let vr = row - qd - kvd;
+            let vb = cw(ci, C_V) + ((vr / hd) * nctx + pos) * hd;
+            kv_store(vb + vr % hd, v);
+            kv_store(vb + (row1 - qd - kvd) % hd, v1);
+        }
+        return;
+    }
+    if ((fl & F_RESIDUAL) != 0u) { v += act[cw(ci, C_RES) + row]; }
+    act[yb + row] = v;
+}
+
+fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32) {
+    stage_x(ci, wg, lid);
+    let nv = cw(ci, C_NVWG);
+    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid); }
+}
+
+// -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
+fn attn_block(ci: u32, vb: u32, lid: u32) {
+    let nh = cw(ci, C_NHEADS);
+    let h = vb % nh;
+    let zs = vb / nh;
+    let hd = cw(ci, C_HD);
+    let n4 = hd / 4u;
+    let sl = cw(ci, C_SPLIT_LEN);
+    let ns = cw(ci, C_NSPLITS);
+    let k0 = zs * sl;
+    let k1 = min(step.pos + 1u, k0 + sl);
+    let pb = cw(ci, C_PART) + (h * ns + zs) * (hd + 2u);
+    if (k0 >= k1) {
+        if (lid < hd) { act[pb + lid] = 0.0; }
+        if (lid == 0u) { act[pb + hd] = -3.4e38; act[pb + hd + 1u] = 0.0; }
+        return;
+    }
+    let nk = k1 - k0;
+    let kvh = h / (nh / cw(ci, C_NKV));
+    let nctx = cw(ci, C_NCTX);
+    let kb4 = cw(ci, C_K) / 4u + (kvh * nctx + k0) * n4;
+    let vb4 = cw(ci, C_V) / 4u + (kvh * nctx + k0) * n4;
+    let qb = cw(ci, C_X) + h * hd;
+    if (lid < n4) { qs[lid] = vec4<f32>(act[qb + 4u * lid], act[qb + 4u * lid + 1u], act[qb + 4u * lid + 2u], act[qb + 4u * lid + 3u]); }
+    workgroupBarrier();
+    let scale = cf(ci, C_SCALE);
+    let tpk = (n4 + 3u) / 4u;
+    let kpr = 256u / tpk;
+    let jl = lid / tpk;
+    let i0 = (lid % tpk) * 4u;
+    for (var r0 = 0u; r0 < nk; r0 += kpr) {
+        var dsum = 0.0;
+        if (jl < kpr && r0 + jl < nk) {
+            let kr = kb4 + (r0 + jl) * n4;
+            if (i0 + 4u <= n4) {
+                dsum = (dot(qs[i0], kv[kr + i0]) + dot(qs[i0 + 1u], kv[kr + i0 + 1u])) +
+                       (dot(qs[i0 + 2u], kv[kr + i0 + 2u]) + dot(qs[i0 + 3u], kv[kr + i0 + 3u]));
+            } else {
+                for (var i = i0; i < n4; i++) { dsum += dot(qs[i], kv[kr + i]); }
+            }
+        }
+        red[lid] = dsum;
+        workgroupBarrier();
+        if (lid < kpr && r0 + lid < nk) {
+            var s = 0.0;
+            for (var t = 0u; t < tpk; t++) { s += red[lid * tpk + t]; }
+            xs[r0 + lid] = s * scale;
+        }
+        workgroupBarrier();
+    }
+    var s = -3.4e38;
+    if (lid < nk) { s = xs[lid]; }
+    let m = reduce_max(lid, s);
+    var pj = 0.0;
+    if (lid < nk) { pj = exp(s - m); xs[lid] = pj; }
+    let l = reduce_sum(lid, pj);
+    let nparts = 256u / n4;
+    let part = lid / n4;
+    let d4 = lid % n4;
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    if (part < nparts) {
+        var jj = part;
+        for (; jj + 3u * nparts < nk; jj += 4u * nparts) {
+            a0 += xs[jj] * kv[vb4 + jj * n4 + d4];
+            a1 += xs[jj + nparts] * kv[vb4 + (jj + nparts) * n4 + d4];
+            a2 += xs[jj + 2u * nparts] * kv[vb4 + (jj + 2u * nparts) * n4 + d4];
+            a3 += xs[jj + 3u * nparts] * kv[vb4 + (jj + 3u * nparts) * n4 + d4];
+        }
+        for (; jj < nk; jj += nparts) { a0 += xs[jj] * kv[vb4 + jj * n4 + d4]; }
+    }
+    red4[lid] = (a0 + a1) + (a2 + a3);
+    workgroupBarrier();
+    if (lid < n4 && (cw(ci, C_FLAGS) & F_NORMALIZED) != 0u) {
+        var o = vec4<f32>(0.0);
+        for (var pp = 0u; pp < nparts; pp++) { o += red4[pp * n4 + lid]; }
+        let yb = cw(ci, C_Y) + h * hd + 4u * lid;
+        act[yb] = o.x / l;
+        act[yb + 1u] = o.y / l;
+        act[yb + 2u] = o.z / l;
+        act[yb + 3u] = o.w / l;
+    } else if (lid < n4) {
+        var o = vec4<f32>(0.0);
+        for (var pp = 0u; pp < nparts; pp++) { o += red4[pp * n4 + lid]; }
+        act[pb + 4u * lid] = o.x;
+        act[pb + 4u * lid + 1u] = o.y;
+        act[pb + 4u * lid + 2u] = o.z;
+        act[pb + 4u * lid + 3u] = o.w;
+        if (lid == 0u) { act[pb + hd] = m; act[pb + hd + 1u] = l; }
+    }
+    workgroupBarrier();     // qs, xs and red4 are rewritten by the next virtual workgroup
+}
+
+fn op_attn(ci: u32, wg: u32, lid: u32, n_wg: u32) {
+    let nv = cw(ci, C_NVWG);
+    for (var b = wg; b < nv; b += n_wg) { attn_block(ci, b, lid); }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let n_cmds = cmds[0];
+    let n_wg = cmds[1];
+    let wg = wid.x;
+    for (var c = 0u; c < n_cmds; c++) {
+        let ci = CMD_WORDS + c * CMD_WORDS;
+        let op = cmds[ci];
+        if (op == OP_EMBED) { op_embed(ci, wg, lid); }
+        else if (op == OP_MATVEC) { op_matvec(ci, wg, lid, n_wg); }
+        else if (op == OP_ATTN) { op_attn(ci, wg, lid, n_wg); }
+        if (c + 1u < n_cmds) {
+            if (!grid_sync(lid, (c + 1u) * n_wg)) { return; }
+        }
+    }
+}

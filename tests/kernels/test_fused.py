@@ -1,0 +1,142 @@
+"""The fused decode step (decode_fused.wgsl, device/webgpu/fused.py) against the plain replay and NumPy.
+
+On llvmpipe the fused program runs with ONE persistent workgroup: its grid barrier then never
+waits, so the test is deterministic; the workgroup walks every virtual workgroup of every
+command, through each matvec layout (rows per block 4 .. 32, forced here), the split attention
+with its merge (contexts over 128 positions), the one-split attention (short contexts), biases
+and NeoX rotary pairs (a qwen2-style model). Several workgroups meeting at the barrier are
+measured on a real GPU (bench/fused_check.py: tokens and logits equal to the replay on an H100
+at G = 132 and 264, and a refused program at G = 528 where not every workgroup was resident).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from gpu_available import open_webgpu
+
+import webinfer
+from webinfer.bench import build_synthetic_model
+from webinfer.device.webgpu import fused
+
+SHAPES = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
+PROMPT = [1, 5, 9, 33, 7, 120, 250, 3]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return build_synthetic_model(tmp_path_factory.mktemp("fused") / "tiny.gguf", seed=3, shapes=SHAPES)
+
+
+def _steps(path, mode, n_ctx, n=6, device="numpy"):
+    """Logits of the prompt's last token and of n greedy decode steps after it."""
+    if device == "numpy":
+        dev = "numpy"
+    else:
+        dev = open_webgpu()
+        dev.fused, dev.fused_workgroups = mode, 1
+    m = webinfer.load(path, device=dev, n_ctx=n_ctx)
+    # device.read, as generation reads: it also settles the fused program's first-step check
+    read = (lambda t: np.asarray(t)) if device == "numpy" else (lambda t: asyncio.run(m.device.read(t)))
+    logits, _ = m._prefill(PROMPT)
+    out = []
+    for _ in range(n):
+        lg = read(logits).reshape(-1).astype(np.float64)
+        out.append(lg)
+        logits = m._decode(int(np.argmax(lg)))
+    return out, m.device
+
+
+@pytest.mark.parametrize("n_ctx", [64, 512])      # one-split attention / split attention + merge
+def test_fused_step_matches_numpy_and_replay(model_path, n_ctx):
+    ref, _ = _steps(model_path, None, n_ctx)
+    plain, _ = _steps(model_path, "off", n_ctx, device="webgpu")
+    got, dev = _steps(model_path, "on", n_ctx, device="webgpu")
+    assert dev.decode_path().startswith("fused"), dev.notes
+    for i, (r, p, g) in enumerate(zip(ref, plain, got)):
+        tol = 2e-3 * (1 + np.abs(r))
+        assert np.all(np.abs(g - r) <= tol), f"step {i}: fused vs numpy {np.max(np.abs(g - r)):.3g}"
+        assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p))), f"step {i}: fused vs replay"
+    assert int(np.argmax(got[-1])) == int(np.argmax(ref[-1]))
+
+
+@pytest.mark.parametrize("rpv", [4, 8, 16, 32])
+def test_every_matvec_layout(model_path, monkeypatch, rpv):
+    monkeypatch.setattr(fused, "rows_per_block", lambda rows, n_wg: rpv)
+    ref, _ = _steps(model_path, None, 512, n=3)
+    got, dev = _steps(model_path, "on", 512, n=3, device="webgpu")
+    assert dev.decode_path().startswith("fused"), dev.notes
+    for r, g in zip(ref, got):
+        assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))
+
+
+def test_qwen2_biases_and_neox_pairs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from webinfer.config import ModelConfig
+    from webinfer.device.numpy_device import NumpyDevice
+    from webinfer.formats.gguf import read_gguf
+    from webinfer.models.llama import Llama
+    spec = importlib.util.spec_from_file_location(      # the tiny-model writer of tests/model
+        "tiny_models", Path(__file__).parents[1] / "model" / "test_tiny_models.py")
+    tiny = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tiny)
+    gf = read_gguf(str(tiny.make_model(tmp_path / "q.gguf", arch="qwen2", heads=4, kv=1, wtype="Q4_0",
+                                       tied=False, bias=True)))
+    cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
+    assert cfg.qkv_bias and cfg.rope_neox
+
+    def run(dev, read):
+        llama = Llama.load(gf, cfg, dev)
+        cache = dev.kv_cache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, 48)
+        prompt = [1, 5, 9, 33, 7]
+        logits, pos, out = llama.forward(prompt, 0, cache), len(prompt), []
+        for _ in range(4):
+            lg = read(logits).reshape(-1).astype(np.float64)
+            out.append(lg)
+            logits = dev.replay("step", lambda toks, p: llama.forward(toks, p, cache), [int(np.argmax(lg))], pos)
+            pos += 1
+        return out
+
+    ref = run(NumpyDevice(), np.asarray)
+    dev = open_webgpu()
+    dev.fused, dev.fused_workgroups = "on", 1
+    got = run(dev, lambda t: asyncio.run(dev.read(t)))
+    assert dev.decode_path().startswith("fused"), dev.notes
+    for r, g in zip(ref, got):
+        assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))
+
+
+def test_greedy_generation_uses_the_fused_step(model_path):
+    want = webinfer.load(model_path, device="numpy", n_ctx=256).complete(PROMPT, max_tokens=10, temperature=0)
+    dev = open_webgpu()
+    dev.fused, dev.fused_workgroups = "on", 1
+    m = webinfer.load(model_path, device=dev, n_ctx=256)
+    d0 = dev.dispatch_count()
+    got = m.complete(PROMPT, max_tokens=10, temperature=0)
+    assert got.token_ids == want.token_ids
+    assert dev.decode_path().startswith("fused"), dev.notes
+    assert dev.dispatch_count() - d0 < 100    # the replay alone would be 12 a step + the prompt's
+
+
+def test_check_and_refusals():
+    a = np.zeros(10)
+    assert fused.check(a, a, 0) is None
+    assert "timed out" in fused.check(a, a, 1)
+    assert "differ" in fused.check(a + 1, a, 0)
+    assert "differ" in fused.check(a * np.nan, a, 0)
+    assert fused.rows_per_block(960, 264) == 4 and fused.rows_per_block(3072, 264) == 16
+    assert fused.rows_per_block(49152, 264) == 32
+
+
+def test_off_and_cpu_auto_keep_the_replay(model_path):
+    for mode in ("off", "auto"):             # auto: llvmpipe is a CPU adapter
+        dev = open_webgpu()
+        dev.fused = mode
+        m = webinfer.load(model_path, device=dev, n_ctx=64)
+        m.complete(PROMPT, max_tokens=3, temperature=0)
+        assert dev.decode_path().startswith("replayed")
+        assert all(p.fused is None for p in dev._programs.values())
