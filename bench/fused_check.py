@@ -31,19 +31,16 @@ def run(path, mode, workgroups, prompt, n_tokens, n_ctx):
     m = webinfer.load(path, device=dev, n_ctx=n_ctx)
     m.complete(prompt[:8], max_tokens=4, temperature=0)           # warm-up: pipelines, the probe
     m.reset()
-    logits, toks = [], []
-    tok = None
     t0 = time.perf_counter()
     gen = m.complete(prompt, max_tokens=n_tokens, temperature=0)
     dt = time.perf_counter() - t0
     # logits of a few steps, read one by one (slow path, for the comparison only)
     m.reset()
     lg, _ = m._prefill(prompt)
-    for i in range(8):
-        tok = int(np.argmax(dev.read_sync(lg)))
+    logits = []
+    for _ in range(8):
         logits.append(dev.read_sync(lg).reshape(-1))
-        toks.append(tok)
-        lg = m._decode(tok)
+        lg = m._decode(int(np.argmax(logits[-1])))
     return gen.token_ids, logits, dev.decode_path(), n_tokens / dt
 
 

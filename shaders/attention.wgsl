@@ -11,13 +11,8 @@
 // SPLIT (decode): flash-decoding. The keys are cut into n_splits runs of split_len (<= 256);
 // grid z is the run, so n_heads * n_splits workgroups share the work instead of n_heads (9 for
 // SmolLM2: most of the GPU idle). Each writes an unnormalised partial; attention_combine.wgsl
-// (or matvec.wgsl COMBINE) merges them. A decode step is a chain of memory latencies, not a
-// bandwidth problem, so SPLIT has its own main that issues each phase's loads at once: a key's
-// dot product is spread over head_dim/16 threads (4 vec4 loads each; 64 keys per round of 256
-// threads at head_dim 64), and the values are read as vec4 by (part, dim/4) threads, 4 keys'
-// loads in flight per thread. The one-key-per-thread loop of the main below (serial vec4 loads
-// per key) took 21.4 us a layer at split_len 256 on an H200 (ctx 512, timestamps between
-// dispatches, which add ~5 us each); this SPLIT main 13.8-14.3 us at split_len 128.
+// (or matvec.wgsl COMBINE) merges them. Its body is attention_split.wgsl (shared with
+// decode_fused.wgsl), which says how it keeps each phase's loads in flight.
 // Needs head_dim <= 256 and a multiple of 4 (keys are read as vec4).
 
 struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32, _c: u32 }
@@ -45,115 +40,26 @@ var<workgroup> red3: array<f32, 16>;    // reduce_sum's
 var<workgroup> redv: array<vec4<f32>, 256>;   // per-part value sums
 #endif
 
-// Two-level reductions: 16 threads fold 16 values each, then every thread folds the 16
-// results (2 barriers instead of log2(256) + 1 = 9). No trailing barrier is needed: red and
-// red2/red3 are next written only after a later barrier that every reader has passed.
-fn reduce_max(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    if (lid < 16u) {
-        let b = lid * 16u;
-        var m = max(max(red[b], red[b + 1u]), max(red[b + 2u], red[b + 3u]));
-        for (var i = b + 4u; i < b + 16u; i += 4u) { m = max(m, max(max(red[i], red[i + 1u]), max(red[i + 2u], red[i + 3u]))); }
-        red2[lid] = m;
-    }
-    workgroupBarrier();
-    var r = red2[0];
-    for (var i = 1u; i < 16u; i++) { r = max(r, red2[i]); }
-    return r;
-}
-
-fn reduce_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    if (lid < 16u) {
-        let b = lid * 16u;
-        var s = 0.0;
-        for (var i = b; i < b + 16u; i += 4u) { s += (red[i] + red[i + 1u]) + (red[i + 2u] + red[i + 3u]); }
-        red3[lid] = s;
-    }
-    workgroupBarrier();
-    var r = 0.0;
-    for (var i = 0u; i < 16u; i += 4u) { r += (red3[i] + red3[i + 1u]) + (red3[i + 2u] + red3[i + 3u]); }
-    return r;
-}
+#include "reduce.wgsl"
 
 #ifdef SPLIT
+// the loads and stores attention_split.wgsl's split_block makes
+fn split_q(i: u32) -> f32 { return q[i]; }
+fn split_k(i: u32) -> vec4<f32> { return kc[i]; }
+fn split_v(i: u32) -> vec4<f32> { return vc[i]; }
+fn split_store(i: u32, v: f32) { part_out[i] = v; }
+
+#include "attention_split.wgsl"
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
     let hd = p.head_dim;
-    let n4 = hd / 4u;
     let k0 = wid.z * p.split_len;                    // this workgroup: keys [k0, k1), one token
     let k1 = min(step.pos + 1u, k0 + p.split_len);
-    let pb = (h * p.n_splits + wid.z) * (hd + 2u);   // its partial: acc[hd], m, l
-    if (k0 >= k1) {                                  // past the last key (uniform: no barrier skipped)
-        if (lid < hd) { part_out[pb + lid] = 0.0; }
-        if (lid == 0u) { part_out[pb + hd] = -3.4e38; part_out[pb + hd + 1u] = 0.0; }
-        return;
-    }
-    let nk = k1 - k0;
     let kvh = h / (p.n_heads / p.n_kv_heads);
-    let kb4 = (kvh * p.n_ctx + k0) * n4;             // vec4 index of key k0's row
-    if (lid < n4) { qs[lid] = vec4<f32>(q[h * hd + 4u * lid], q[h * hd + 4u * lid + 1u], q[h * hd + 4u * lid + 2u], q[h * hd + 4u * lid + 3u]); }
-    workgroupBarrier();
-    // scores: tpk threads per key, 4 vec4 each, all loads issued together
-    let tpk = (n4 + 3u) / 4u;
-    let kpr = 256u / tpk;
-    let jl = lid / tpk;
-    let i0 = (lid % tpk) * 4u;
-    for (var r0 = 0u; r0 < nk; r0 += kpr) {
-        var dsum = 0.0;
-        if (jl < kpr && r0 + jl < nk) {
-            let kr = kb4 + (r0 + jl) * n4;
-            if (i0 + 4u <= n4) {
-                dsum = (dot(qs[i0], kc[kr + i0]) + dot(qs[i0 + 1u], kc[kr + i0 + 1u])) +
-                       (dot(qs[i0 + 2u], kc[kr + i0 + 2u]) + dot(qs[i0 + 3u], kc[kr + i0 + 3u]));
-            } else {
-                for (var i = i0; i < n4; i++) { dsum += dot(qs[i], kc[kr + i]); }
-            }
-        }
-        red[lid] = dsum;
-        workgroupBarrier();
-        if (lid < kpr && r0 + lid < nk) {
-            var s = 0.0;
-            for (var t = 0u; t < tpk; t++) { s += red[lid * tpk + t]; }
-            sc[r0 + lid] = s * p.scale;
-        }
-        workgroupBarrier();
-    }
-    var s = -3.4e38;
-    if (lid < nk) { s = sc[lid]; }
-    let m = reduce_max(lid, s);
-    var pj = 0.0;
-    if (lid < nk) { pj = exp(s - m); sc[lid] = pj; }
-    let l = reduce_sum(lid, pj);                      // its barriers also publish sc
-    // values: thread = (part, d4); part takes keys part, part + nparts, ... (4 loads in flight)
-    let nparts = 256u / n4;
-    let part = lid / n4;
-    let d4 = lid % n4;
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    if (part < nparts) {
-        var jj = part;
-        for (; jj + 3u * nparts < nk; jj += 4u * nparts) {
-            a0 += sc[jj] * vc[kb4 + jj * n4 + d4];
-            a1 += sc[jj + nparts] * vc[kb4 + (jj + nparts) * n4 + d4];
-            a2 += sc[jj + 2u * nparts] * vc[kb4 + (jj + 2u * nparts) * n4 + d4];
-            a3 += sc[jj + 3u * nparts] * vc[kb4 + (jj + 3u * nparts) * n4 + d4];
-        }
-        for (; jj < nk; jj += nparts) { a0 += sc[jj] * vc[kb4 + jj * n4 + d4]; }
-    }
-    redv[lid] = (a0 + a1) + (a2 + a3);
-    workgroupBarrier();
-    if (lid < n4) {
-        var o = vec4<f32>(0.0);
-        for (var pp = 0u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; }
-        part_out[pb + 4u * lid] = o.x;
-        part_out[pb + 4u * lid + 1u] = o.y;
-        part_out[pb + 4u * lid + 2u] = o.z;
-        part_out[pb + 4u * lid + 3u] = o.w;
-        if (lid == 0u) { part_out[pb + hd] = m; part_out[pb + hd + 1u] = l; }
-    }
+    let kb4 = (kvh * p.n_ctx + k0) * (hd / 4u);      // vec4 index of key k0's row (keys and values)
+    split_block(lid, hd, k0, k1, h * hd, kb4, kb4, p.scale, (h * p.n_splits + wid.z) * (hd + 2u), false);
 }
 #else
 @compute @workgroup_size(256)

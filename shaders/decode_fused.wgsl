@@ -2,14 +2,14 @@
 // run the step's commands in order, with a grid-wide barrier between commands.
 //
 // Why: a decode step of SmolLM2-135M is ~152 small dependent dispatches, and on wgpu/Vulkan each
-// costs ~4 us of GPU time however little it does, plus CPU time to encode it; the work itself
-// (reading ~100 MB of weights) takes ~40 us on an H100. Here the G workgroups of one dispatch
+// costs ~4 us of GPU time however little it does, plus CPU time to encode it; reading the
+// ~100 MB of weights would take ~36 us at ~2.8 TB/s. Here the G workgroups of one dispatch
 // walk a command table (built from the recorded step by device/webgpu/fused.py): for each
 // command a workgroup takes virtual workgroups wg, wg + G, ... of that command's grid, then all
 // meet at a barrier in storage memory (an atomic counter) before the next command.
 //
 // A grid barrier needs every workgroup resident at once, which WebGPU does not promise. So:
-// G is modest (the device picks it), every wait is bounded (spin_limit polls, then the abort
+// G is modest (device.fused_workgroups), every wait is bounded (spin_limit polls, then the abort
 // word is set and every workgroup leaves), the host reads the abort word with every token, and
 // the program is compared with the plain replay on its first step before it is used (fused.py).
 //
@@ -17,13 +17,19 @@
 // step, 256-byte aligned), so no workgroup can hold a stale cached copy of data another one wrote
 // earlier in the dispatch; storageBarrier() on both sides of the counter orders the stores.
 //
+// Measured on an H100 (bench/RESULTS.md): correct at G = 66-264, refused by the first-step check
+// at G = 528; the step took 1.27 ms against the replay's ~1.2 ms: each command is a chain of
+// memory latencies (~6-7 us a matvec, ~2 us a barrier), so it decodes no faster (off by default).
+//
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
 //   EMBED   row of the table for the token in sync[2]                     -> act
 //   MATVEC  matvec.wgsl's decode kernel with its variants as flag bits      -> act (+ KV cache)
 //   ATTN    attention.wgsl SPLIT: one (head, key run) per virtual workgroup -> act (partials);
 //           with one run (NORMALIZED, contexts up to 256) the finished output, as attention.wgsl
-// The math is matvec.wgsl's and attention.wgsl's, read from arenas at offsets; the tests hold
-// this kernel to the plain replay and to the NumPy device (tests/kernels/test_fused.py).
+// Attention and the merge of its partials are the same code as the plain kernels'
+// (attention_split.wgsl, attention_merge.wgsl, reduce.wgsl), reading the arenas; the matvec is
+// matvec.wgsl's with its variants as flags and a layout picked per command. The tests hold this
+// kernel to the plain replay and to the NumPy device (tests/kernels/test_fused.py).
 
 #include "quant.wgsl"
 
@@ -62,10 +68,23 @@ var<workgroup> wz: array<f32, 1024>;       // COMBINE: split weights
 var<workgroup> red: array<f32, 256>;
 var<workgroup> red2: array<f32, 256>;
 var<workgroup> red3: array<f32, 16>;
-var<workgroup> red4: array<vec4<f32>, 256>;
+var<workgroup> redv: array<vec4<f32>, 256>;
+var<workgroup> sc: array<f32, 256>;         // attention scores
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> wscale: f32;                // NORM: 1 / rms(x)
 var<workgroup> wflag: u32;
+
+// where attention_split.wgsl and attention_merge.wgsl find their data: the arenas
+fn split_q(i: u32) -> f32 { return act[i]; }
+fn split_k(i: u32) -> vec4<f32> { return kv[i]; }
+fn split_v(i: u32) -> vec4<f32> { return kv[i]; }
+fn split_store(i: u32, v: f32) { act[i] = v; }
+fn merge_part(i: u32) -> f32 { return act[i]; }
+fn merge_store(i: u32, v: f32) { act[i] = v; }
+
+#include "reduce.wgsl"
+#include "attention_split.wgsl"
+#include "attention_merge.wgsl"
 
 fn cw(ci: u32, k: u32) -> u32 { return cmds[ci + k]; }
 fn cf(ci: u32, k: u32) -> f32 { return bitcast<f32>(cmds[ci + k]); }
@@ -92,39 +111,6 @@ fn dq(qt: u32, base: u32, sub: u32) -> W8 {
 fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
 
 fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
-
-// 256-thread sum; every thread gets the total (2 barriers).
-fn reduce_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    if (lid < 16u) {
-        let b = lid * 16u;
-        var s = 0.0;
-        for (var i = b; i < b + 16u; i += 4u) { s += (red[i] + red[i + 1u]) + (red[i + 2u] + red[i + 3u]); }
-        red3[lid] = s;
-    }
-    workgroupBarrier();
-    var r = 0.0;
-    for (var i = 0u; i < 16u; i += 4u) { r += (red3[i] + red3[i + 1u]) + (red3[i + 2u] + red3[i + 3u]); }
-    workgroupBarrier();     // red / red3 are reused right after
-    return r;
-}
-
-fn reduce_max(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    if (lid < 16u) {
-        let b = lid * 16u;
-        var m = red[b];
-        for (var i = b + 1u; i < b + 16u; i++) { m = max(m, red[i]); }
-        red3[lid] = m;
-    }
-    workgroupBarrier();
-    var r = red3[0];
-    for (var i = 1u; i < 16u; i++) { r = max(r, red3[i]); }
-    workgroupBarrier();
-    return r;
-}
 
 // -- grid barrier ----------------------------------------------------------------------------
 // All G workgroups arrive (sync[0] counts arrivals over the whole dispatch), thread 0 polls until
@@ -178,8 +164,9 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
     let fl = cw(ci, C_FLAGS);
     let cols = cw(ci, C_COLS);
     let padded = cw(ci, C_ROW_WORDS) / block_words(cw(ci, C_QT)) * 32u;
-    if ((fl & F_COMBINE) != 0u) {
-        combine(ci, wg, lid);
+    if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl; workgroup 0 also writes x
+        merge_partials(wg, lid, cw(ci, C_HD), cw(ci, C_NSPLITS), cw(ci, C_SPLIT_LEN), cols, step.pos,
+                       cw(ci, C_PART), cw(ci, C_X));
     } else {
         let xb = cw(ci, C_X);
         let norm = (fl & F_NORM) != 0u;
@@ -199,57 +186,6 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
     }
     for (var k = cols + lid; k < padded; k += 256u) { xs[k] = 0.0; }
     workgroupBarrier();
-}
-
-// attention_combine.wgsl's merge (as matvec.wgsl COMBINE) into xs; workgroup 0 also writes x.
-fn combine(ci: u32, wg: u32, lid: u32) {
-    let hd = cw(ci, C_HD);
-    let ns = cw(ci, C_NSPLITS);
-    let sl = cw(ci, C_SPLIT_LEN);
-    let cols = cw(ci, C_COLS);
-    let nh = cols / hd;
-    let stride = hd + 2u;
-    let pb = cw(ci, C_PART);
-    let na = min(ns, (step.pos + sl) / sl);
-    for (var i = lid; i < nh * na; i += 256u) {
-        let b = pb + ((i / na) * ns + i % na) * stride + hd;
-        wz[i] = act[b];
-        xs[i] = act[b + 1u];
-    }
-    workgroupBarrier();
-    if (lid < nh) {
-        let b = lid * na;
-        var mx = -3.4e38;
-        for (var z = 0u; z < na; z++) { if (xs[b + z] > 0.0) { mx = max(mx, wz[b + z]); } }
-        var den = 0.0;
-        for (var z = 0u; z < na; z++) {
-            let l = xs[b + z];
-            var e = 0.0;
-            if (l > 0.0) { e = exp(wz[b + z] - mx); }
-            wz[b + z] = e;
-            den += e * l;
-        }
-        for (var z = 0u; z < na; z++) { wz[b + z] /= den; }
-    }
-    workgroupBarrier();
-    let xb = cw(ci, C_X);
-    for (var k = lid; k < cols; k += 256u) {
-        let h = k / hd;
-        let wb = h * na;
-        let b = pb + h * ns * stride + k % hd;
-        var o0 = 0.0; var o1 = 0.0; var o2 = 0.0; var o3 = 0.0;
-        var z = 0u;
-        for (; z + 3u < na; z += 4u) {
-            o0 += wz[wb + z] * act[b + z * stride];
-            o1 += wz[wb + z + 1u] * act[b + (z + 1u) * stride];
-            o2 += wz[wb + z + 2u] * act[b + (z + 2u) * stride];
-            o3 += wz[wb + z + 3u] * act[b + (z + 3u) * stride];
-        }
-        for (; z < na; z++) { o0 += wz[wb + z] * act[b + z * stride]; }
-        let v = (o0 + o1) + (o2 + o3);
-        xs[k] = v;
-        if (wg == 0u) { act[xb + k] = v; }
-    }
 }
 
 fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
@@ -400,90 +336,16 @@ fn attn_block(ci: u32, vb: u32, lid: u32) {
     let h = vb % nh;
     let zs = vb / nh;
     let hd = cw(ci, C_HD);
-    let n4 = hd / 4u;
     let sl = cw(ci, C_SPLIT_LEN);
-    let ns = cw(ci, C_NSPLITS);
     let k0 = zs * sl;
-    let k1 = min(step.pos + 1u, k0 + sl);
-    let pb = cw(ci, C_PART) + (h * ns + zs) * (hd + 2u);
-    if (k0 >= k1) {
-        if (lid < hd) { act[pb + lid] = 0.0; }
-        if (lid == 0u) { act[pb + hd] = -3.4e38; act[pb + hd + 1u] = 0.0; }
-        return;
-    }
-    let nk = k1 - k0;
     let kvh = h / (nh / cw(ci, C_NKV));
-    let nctx = cw(ci, C_NCTX);
-    let kb4 = cw(ci, C_K) / 4u + (kvh * nctx + k0) * n4;
-    let vb4 = cw(ci, C_V) / 4u + (kvh * nctx + k0) * n4;
-    let qb = cw(ci, C_X) + h * hd;
-    if (lid < n4) { qs[lid] = vec4<f32>(act[qb + 4u * lid], act[qb + 4u * lid + 1u], act[qb + 4u * lid + 2u], act[qb + 4u * lid + 3u]); }
-    workgroupBarrier();
-    let scale = cf(ci, C_SCALE);
-    let tpk = (n4 + 3u) / 4u;
-    let kpr = 256u / tpk;
-    let jl = lid / tpk;
-    let i0 = (lid % tpk) * 4u;
-    for (var r0 = 0u; r0 < nk; r0 += kpr) {
-        var dsum = 0.0;
-        if (jl < kpr && r0 + jl < nk) {
-            let kr = kb4 + (r0 + jl) * n4;
-            if (i0 + 4u <= n4) {
-                dsum = (dot(qs[i0], kv[kr + i0]) + dot(qs[i0 + 1u], kv[kr + i0 + 1u])) +
-                       (dot(qs[i0 + 2u], kv[kr + i0 + 2u]) + dot(qs[i0 + 3u], kv[kr + i0 + 3u]));
-            } else {
-                for (var i = i0; i < n4; i++) { dsum += dot(qs[i], kv[kr + i]); }
-            }
-        }
-        red[lid] = dsum;
-        workgroupBarrier();
-        if (lid < kpr && r0 + lid < nk) {
-            var s = 0.0;
-            for (var t = 0u; t < tpk; t++) { s += red[lid * tpk + t]; }
-            xs[r0 + lid] = s * scale;
-        }
-        workgroupBarrier();
-    }
-    var s = -3.4e38;
-    if (lid < nk) { s = xs[lid]; }
-    let m = reduce_max(lid, s);
-    var pj = 0.0;
-    if (lid < nk) { pj = exp(s - m); xs[lid] = pj; }
-    let l = reduce_sum(lid, pj);
-    let nparts = 256u / n4;
-    let part = lid / n4;
-    let d4 = lid % n4;
-    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
-    if (part < nparts) {
-        var jj = part;
-        for (; jj + 3u * nparts < nk; jj += 4u * nparts) {
-            a0 += xs[jj] * kv[vb4 + jj * n4 + d4];
-            a1 += xs[jj + nparts] * kv[vb4 + (jj + nparts) * n4 + d4];
-            a2 += xs[jj + 2u * nparts] * kv[vb4 + (jj + 2u * nparts) * n4 + d4];
-            a3 += xs[jj + 3u * nparts] * kv[vb4 + (jj + 3u * nparts) * n4 + d4];
-        }
-        for (; jj < nk; jj += nparts) { a0 += xs[jj] * kv[vb4 + jj * n4 + d4]; }
-    }
-    red4[lid] = (a0 + a1) + (a2 + a3);
-    workgroupBarrier();
-    if (lid < n4 && (cw(ci, C_FLAGS) & F_NORMALIZED) != 0u) {
-        var o = vec4<f32>(0.0);
-        for (var pp = 0u; pp < nparts; pp++) { o += red4[pp * n4 + lid]; }
-        let yb = cw(ci, C_Y) + h * hd + 4u * lid;
-        act[yb] = o.x / l;
-        act[yb + 1u] = o.y / l;
-        act[yb + 2u] = o.z / l;
-        act[yb + 3u] = o.w / l;
-    } else if (lid < n4) {
-        var o = vec4<f32>(0.0);
-        for (var pp = 0u; pp < nparts; pp++) { o += red4[pp * n4 + lid]; }
-        act[pb + 4u * lid] = o.x;
-        act[pb + 4u * lid + 1u] = o.y;
-        act[pb + 4u * lid + 2u] = o.z;
-        act[pb + 4u * lid + 3u] = o.w;
-        if (lid == 0u) { act[pb + hd] = m; act[pb + hd + 1u] = l; }
-    }
-    workgroupBarrier();     // qs, xs and red4 are rewritten by the next virtual workgroup
+    let row4 = (kvh * cw(ci, C_NCTX) + k0) * (hd / 4u);      // vec4 index of key k0's row in a layer
+    let normalized = (cw(ci, C_FLAGS) & F_NORMALIZED) != 0u;
+    var pb = cw(ci, C_PART) + (h * cw(ci, C_NSPLITS) + zs) * (hd + 2u);
+    if (normalized) { pb = cw(ci, C_Y) + h * hd; }
+    split_block(lid, hd, k0, min(step.pos + 1u, k0 + sl), cw(ci, C_X) + h * hd, cw(ci, C_K) / 4u + row4,
+                cw(ci, C_V) / 4u + row4, cf(ci, C_SCALE), pb, normalized);
+    workgroupBarrier();     // qs, sc and redv are rewritten by the next virtual workgroup
 }
 
 fn op_attn(ci: u32, wg: u32, lid: u32, n_wg: u32) {

@@ -193,58 +193,10 @@ fn slot_valid(blk: u32, slot: u32) -> bool {
 }
 
 #ifdef COMBINE
-// Flash-decoding merge (see attention_combine.wgsl): x[h, d] = sum_z wz[h, z] acc_z[h, d], over
-// the na splits that saw keys (pos + 1 keys: the splits past them are skipped, not read). Every
-// load of a phase is issued at once: a decode step is a chain of memory latencies.
-fn combine(wg: u32, lid: u32) {
-    let hd = p.head_dim;
-    let ns = p.n_splits;
-    let nh = p.cols / hd;
-    let stride = hd + 2u;
-    let na = min(ns, (step.pos + p.split_len) / p.split_len);
-    // 1. (m, l) of every (head, active split): m into wz, l into xs (free until step 3)
-    for (var i = lid; i < nh * na; i += 256u) {
-        let b = ((i / na) * ns + i % na) * stride + hd;
-        wz[i] = part_in[b];
-        xs[i] = part_in[b + 1u];
-    }
-    workgroupBarrier();
-    // 2. per head, in place: wz = exp(m_z - M) / sum_z exp(m_z - M) l_z, M over splits with l > 0
-    if (lid < nh) {
-        let b = lid * na;
-        var mx = -3.4e38;
-        for (var z = 0u; z < na; z++) { if (xs[b + z] > 0.0) { mx = max(mx, wz[b + z]); } }
-        var den = 0.0;
-        for (var z = 0u; z < na; z++) {
-            let l = xs[b + z];
-            var e = 0.0;
-            if (l > 0.0) { e = exp(wz[b + z] - mx); }
-            wz[b + z] = e;
-            den += e * l;
-        }
-        for (var z = 0u; z < na; z++) { wz[b + z] /= den; }
-    }
-    workgroupBarrier();
-    // 3. the merged row (xs's l values were last read in step 2), 4 splits' loads in flight
-    for (var k = lid; k < p.cols; k += 256u) {
-        let h = k / hd;
-        let wb = h * na;
-        let b = h * ns * stride + k % hd;
-        var o0 = 0.0; var o1 = 0.0; var o2 = 0.0; var o3 = 0.0;
-        var z = 0u;
-        for (; z + 3u < na; z += 4u) {
-            o0 += wz[wb + z] * part_in[b + z * stride];
-            o1 += wz[wb + z + 1u] * part_in[b + (z + 1u) * stride];
-            o2 += wz[wb + z + 2u] * part_in[b + (z + 2u) * stride];
-            o3 += wz[wb + z + 3u] * part_in[b + (z + 3u) * stride];
-        }
-        for (; z < na; z++) { o0 += wz[wb + z] * part_in[b + z * stride]; }
-        let v = (o0 + o1) + (o2 + o3);
-        xs[k] = v;
-        if (wg == 0u) { x[k] = v; }
-    }
-    workgroupBarrier();
-}
+fn merge_part(i: u32) -> f32 { return part_in[i]; }
+fn merge_store(i: u32, v: f32) { x[i] = v; }
+
+#include "attention_merge.wgsl"
 #endif
 
 #ifdef WIDE
@@ -329,7 +281,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let lane = lid % LANES;
     let xb = t * p.cols;
 #ifdef COMBINE
-    combine(blk, lid);
+    merge_partials(blk, lid, p.head_dim, p.n_splits, p.split_len, p.cols, step.pos, 0u, 0u);
 #endif
 #ifdef NORM
     let ss = x_sumsq(xb, lid);   // reduced together with the dot products

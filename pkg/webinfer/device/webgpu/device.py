@@ -70,12 +70,12 @@ class GVec:
 
 @dataclass(eq=False)
 class GKVCache:
-    k: list           # per layer: (n_kv_heads, n_ctx, head_dim) f32, a GSlice of `buf` or its own buffer
+    k: list           # per layer: (n_kv_heads, n_ctx, head_dim) f32, a GSlice of the one buffer all layers
+                      # share (when it fits a binding: the fused step binds it whole), else its own buffer
     v: list
     n_kv_heads: int
     head_dim: int
     n_ctx: int
-    buf: object = None   # the one buffer holding every layer's keys and values, when it fits a binding
 
 
 @dataclass(eq=False)
@@ -121,8 +121,8 @@ class WebGPUDevice:
         # WEBINFER_FUSED / WEBINFER_FUSED_WORKGROUPS set them from the environment (benchmarks).
         self.fused = os.environ.get("WEBINFER_FUSED", "off")
         self.fused_workgroups = int(os.environ.get("WEBINFER_FUSED_WORKGROUPS", FUSED_WORKGROUPS))
-        self._probe = None               # (program) whose fused step awaits its check at the next read
-        self._watch = None               # the fused program whose abort word the next read checks
+        self._probe = None               # the program whose fused step awaits its check at the next read
+        self._watch = None               # the program whose fused step's abort word the next read checks
 
     # -- memory ------------------------------------------------------------------------------------
     def weight(self, w):
@@ -150,7 +150,7 @@ class WebGPUDevice:
             buf = self.gpu.zeros(2 * n_layers * step, "KV cache")
             k = [GSlice(buf, 2 * i * step, size) for i in range(n_layers)]
             v = [GSlice(buf, (2 * i + 1) * step, size) for i in range(n_layers)]
-            return GKVCache(k, v, n_kv_heads, head_dim, n_ctx, buf)
+            return GKVCache(k, v, n_kv_heads, head_dim, n_ctx)
         k = [self.gpu.zeros(size, f"layer {i} keys") for i in range(n_layers)]   # each under the limit
         v = [self.gpu.zeros(size, f"layer {i} values") for i in range(n_layers)]
         return GKVCache(k, v, n_kv_heads, head_dim, n_ctx)
@@ -275,34 +275,31 @@ class WebGPUDevice:
         """Submit everything queued plus a copy of x now; the returned awaitable maps it.
         After a fused decode step the same submit also copies its abort word (and, on its first
         step, both programs' logits for the check): see fused.py."""
-        started = self.gpu.start_read(self._t(x))
         probe, self._probe = self._probe, None
         watch, self._watch = self._watch, None
+        x = self._t(x)
         if probe is None and watch is None:
-            return self.gpu.finish_read(started)
-        extra = []
-        if probe is not None:
-            extra = [self.gpu.start_read(probe.fused.out), self.gpu.start_read(probe.out),
-                     self.gpu.start_read(GTensor(self.gpu, probe.fused.sync, 1, 2, "u32", pooled=False))]
-        elif watch is not None:
-            extra = [self.gpu.start_read(GTensor(self.gpu, watch[1].sync, 1, 2, "u32", pooled=False))]
-        return self._finish_read(started, probe, watch, extra)
+            return self.gpu.finish_read(self.gpu.start_read(x))
+        reads = (probe.fused.status, probe.fused.out, probe.out) if probe is not None else (watch.fused.status,)
+        extra = [self.gpu.start_read(t, submit=False) for t in reads]
+        return self._finish_read(self.gpu.start_read(x), probe, watch, extra)
 
     async def _finish_read(self, started, probe, watch, extra):
         got = await self.gpu.finish_read(started)
         vals = [await self.gpu.finish_read(e) for e in extra]
+        aborted = int(vals[0][0, 1])
         if probe is not None:
-            why = fused.check(vals[0], vals[1], int(vals[2][0, 1]))
+            why = fused.check(vals[1], vals[2], aborted)
             if why is None:
                 probe.fused_ok = True
             else:
                 probe.fused = None
                 self.notes.append(f"decode step not fused: {why}")
-        elif int(vals[0][0, 1]):
-            prog = watch[0]
-            prog.fused, prog.fused_ok = None, False
-            self.notes.append("decode step no longer fused: " + str(fused.abort_error()))
-            raise fused.abort_error()
+        elif aborted:
+            watch.fused, watch.fused_ok = None, False
+            err = fused.abort_error()
+            self.notes.append(f"decode step no longer fused: {err}")
+            raise err
         return got
 
     def read_sync(self, x) -> np.ndarray:
@@ -313,10 +310,10 @@ class WebGPUDevice:
 
     def decode_path(self) -> str:
         """How replayed decode steps run: "fused (G workgroups)", or "replayed" and why not fused."""
-        progs = list(self._programs.values())
-        if any(p.fused is not None and p.fused_ok for p in progs):
-            return f"fused: 1 dispatch a step, {self.fused_workgroups} persistent workgroups"
-        why = [n for n in self.notes if "fused" in n]
+        used = [p.fused for p in self._programs.values() if p.fused is not None and p.fused_ok]
+        if used:
+            return f"fused: 1 dispatch a step, {used[0].n_wg} persistent workgroups"
+        why = [n for n in self.notes if n.startswith("decode step")]
         return "replayed" + (f" ({why[-1]})" if why else f" (fused decode {self.fused})")
 
     def dispatch_count(self) -> int:
@@ -344,7 +341,7 @@ class WebGPUDevice:
             self.gpu.dispatches += 1
             if not probe:
                 self.gpu.flush()
-                self._watch = (prog, f)
+                self._watch = prog
                 return f.out
             self._probe = prog
         self._set_token(token, prog.token.buf, 0)

@@ -1,8 +1,8 @@
 """The fused decode step: a recorded decode step rebuilt as ONE dispatch of decode_fused.wgsl.
 
 A replayed step is ~152 dispatches (5 a layer); on wgpu/Vulkan each costs ~4 us of GPU time and
-CPU time to encode however small it is, which held decode near 600 tokens/s on an H200 while the
-weights take ~40 us to read. ``build`` turns the dispatches the device recorded (shader, variant,
+CPU time to encode however small it is (bench/dispatch_floor.py), while reading the ~100 MB of
+weights would take ~36 us at the ~2.8 TB/s this GPU machine streams. ``build`` turns the dispatches the device recorded (shader, variant,
 bindings, grid) into a command table for decode_fused.wgsl, whose persistent workgroups run the
 commands in order with a grid barrier between them (the WGSL header says how and what guards it).
 
@@ -15,7 +15,7 @@ Memory it adds, made once per recorded step:
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
 for (a prefill, a split weight, a GPU sampler inside the step), more than the binding limit, a
-workgroup-memory limit under the kernel's ~21 KB. Before a program is used the device runs it
+workgroup-memory limit under the kernel's SMEM_BYTES. Before a program is used the device runs it
 once next to the plain replay and compares logits (device.py, ``replay`` / ``read``).
 
 Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.wgsl).
@@ -39,8 +39,8 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
          head_dim=11, neox=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
          w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29)
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
-SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 2) + 16 * (256 + 64)   # its workgroup memory
-SPIN_LIMIT = 1 << 22        # polls of the barrier counter before a workgroup gives up (~1 s on a GPU)
+SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 2) + 16 * (256 + 64)   # its workgroup memory (20,552 B)
+SPIN_LIMIT = 1 << 22        # polls of the barrier counter before a workgroup gives up
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
 
 
@@ -48,10 +48,12 @@ ALIGN = 64                  # floats: regions start on 256 bytes (binding offset
 class FusedProgram:
     commands: list          # [copy zeros -> sync words, the dispatch]
     out: GTensor            # logits, a view of the activation arena
-    sync: object            # buffer: [arrivals, abort, token, 0]
-    n_cmds: int
+    weights: object         # the weight arena (held here as well as by the dispatch's bind group)
+    sync: object            # buffer: [arrivals, abort, token, ...]
+    status: GTensor         # its first two words, read back with the token (abort word: [0, 1])
+    table: np.ndarray       # the command table as uploaded: header row, then one row a command
+    cmds: object            # ... its buffer
     n_wg: int
-    buffers: list           # arenas and tables: kept alive with the program
 
 
 class Refused(Exception):
@@ -114,13 +116,14 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             raise Refused("the KV cache is not one buffer (it passes the binding limit)")
         return off // 4
 
+    words = gpu.uniform_contents()
     table = []
     for shader, defines, entries, grid in recorded:
         if shader == "copy":
             raise Refused("the step copies between buffers")
         if 1 in entries and entries[1][0] is not step_buf:
             raise Refused(f"{shader} reads a position other than the step's")
-        pw = gpu.uniform_words(entries[0][0]) if 0 in entries else None
+        pw = words.get(id(entries[0][0])) if 0 in entries else None
         if pw is None:
             raise Refused(f"{shader}: its parameters are unknown")
         c = np.zeros(CMD_WORDS, np.uint32)
@@ -204,18 +207,15 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     gpu.flush()
     header = np.zeros(CMD_WORDS, np.uint32)
     header[:3] = (len(table), n_wg, SPIN_LIMIT)
-    cmds = gpu.upload(np.concatenate([header] + table), "fused decode: command table")
-    sync = gpu.zeros(64, "fused decode: barrier words")
+    table = np.stack([header] + table)
+    cmds = gpu.upload(table, "fused decode: command table")
+    sync = gpu.zeros(16, "fused decode: barrier words")
     zeros = gpu.zeros(16, "fused decode: zeros")
-    bindings = {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf, 5: sync}
-    before = len(gpu.pending)
-    gpu.dispatch("decode_fused.wgsl", (), bindings, (n_wg, 1, 1))
-    dispatch = gpu.pending.pop()
-    gpu.dispatches -= 1
-    assert len(gpu.pending) == before
+    dispatch, _ = gpu.command("decode_fused.wgsl", (), {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
+                                                        5: sync}, (n_wg, 1, 1))
     res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
-    return FusedProgram([("copy", zeros, 0, sync, 0, 8), dispatch], res, sync, len(table), n_wg,
-                        [warena, aarena, cmds, zeros])
+    status = GTensor(gpu, sync, 1, 2, "u32", pooled=False)
+    return FusedProgram([("copy", zeros, 0, sync, 0, 8), dispatch], res, warena, sync, status, table, cmds, n_wg)
 
 
 def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str | None:

@@ -80,7 +80,6 @@ class GPU:
         self._uniforms: dict[bytes, object] = {}
         self._bind_groups: dict[tuple, tuple] = {}   # (pipeline, bindings) -> (bind group, its pipeline, buffers)
         self._staging: dict[int, list] = {}
-        self._uniform_data: dict[int, bytes] = {}    # id(uniform buffer) -> its bytes (fused.py reads them)
         self.recorded: list[tuple] = []          # while recording: (shader, defines, entries, grid) per dispatch
 
     # -- memory ----------------------------------------------------------------------------------
@@ -133,11 +132,9 @@ class GPU:
         if buf is None:
             if len(self._uniforms) > 4096:      # positions of long prefills: don't grow forever
                 self._uniforms.clear()
-                self._uniform_data.clear()      # (a recording that spans this is not fused: fused.py finds no words)
             buf = self.adapter.create_buffer(len(data), UNIFORM)
             self.adapter.write_buffer(buf, 0, data)
             self._uniforms[data] = buf
-            self._uniform_data[id(buf)] = data
         return buf
 
     # -- kernels ---------------------------------------------------------------------------------
@@ -151,9 +148,18 @@ class GPU:
         return p
 
     def dispatch(self, shader: str, defines, bindings: dict, grid: tuple[int, int, int]) -> None:
-        """Append one dispatch. bindings: binding -> GTensor | buffer | (buffer, offset, size)."""
+        """Append one dispatch. bindings: binding -> GTensor | GSlice | buffer | (buffer, offset, size)."""
         if len(self.pending) >= FLUSH_EVERY and not self.recording:
             self.flush()       # a long prefill: the GPU starts on the first layers while Python records the rest
+        cmd, entries = self.command(shader, defines, bindings, grid)
+        if self.recording:
+            self.recorded.append((shader, frozenset(defines), entries, tuple(grid)))
+        self.pending.append(cmd)
+        self.dispatches += 1
+
+    def command(self, shader: str, defines, bindings: dict, grid: tuple[int, int, int]):
+        """The ("dispatch", ...) command for these bindings, not queued (a program keeps it), and
+        its resolved bindings: binding -> (buffer, offset, size)."""
         pipe = self.pipeline(shader, defines)
         entries = {}
         for b, v in bindings.items():
@@ -174,11 +180,7 @@ class GPU:
                 self._bind_groups.clear()
             hit = (self.adapter.create_bind_group(pipe, entries), pipe, [e[0] for e in entries.values()])
             self._bind_groups[key] = hit
-        bg = hit[0]
-        if self.recording:
-            self.recorded.append((shader, frozenset(defines), entries, tuple(grid)))
-        self.pending.append(("dispatch", pipe, bg, grid))
-        self.dispatches += 1
+        return ("dispatch", pipe, hit[0], grid), entries
 
     def grid(self, n_blocks: int, z: int = 1) -> tuple[int, int, int]:
         """(x, y, z) with x * y >= n_blocks and both under maxComputeWorkgroupsPerDimension."""
@@ -189,10 +191,9 @@ class GPU:
             raise DeviceError(f"{n_blocks} x {z} workgroups exceed the adapter's grid limit {lim}")
         return (max(1, x), max(1, y), z)
 
-    def uniform_words(self, buf) -> np.ndarray | None:
-        """The u32 words a uniform() buffer holds (floats as their bits), or None if unknown."""
-        data = self._uniform_data.get(id(buf))
-        return None if data is None else np.frombuffer(data, np.uint32)
+    def uniform_contents(self) -> dict[int, np.ndarray]:
+        """id(buffer) -> the u32 words (floats as their bits) of every live uniform() buffer."""
+        return {id(buf): np.frombuffer(data, np.uint32) for data, buf in self._uniforms.items()}
 
     def copy(self, src, src_off: int, dst, dst_off: int, size: int) -> None:
         if self.recording:
@@ -219,14 +220,16 @@ class GPU:
 
 
     # -- readback --------------------------------------------------------------------------------
-    def start_read(self, t: GTensor):
-        """Append a copy of t into a staging buffer and submit now; returns what finish_read needs."""
+    def start_read(self, t: GTensor, submit: bool = True):
+        """Append a copy of t into a staging buffer and submit now (or with the next submit);
+        returns what finish_read needs."""
         size = max(4, t.nbytes)
         cap = 1 << (size - 1).bit_length()
         free = self._staging.get(cap)
         stage = free.pop() if free else self.adapter.create_buffer(cap, READBACK)
         self.copy(t.buf, t.offset, stage, 0, size)
-        self.flush()
+        if submit:
+            self.flush()
         return stage, cap, size, t
 
     async def finish_read(self, started) -> np.ndarray:
