@@ -18,8 +18,10 @@
 // earlier in the dispatch; storageBarrier() on both sides of the counter orders the stores.
 //
 // Measured on an H100 (bench/RESULTS.md): correct at G = 66-264, refused by the first-step check
-// at G = 528; the step took 1.27 ms against the replay's ~1.2 ms: each command is a chain of
-// memory latencies (~6-7 us a matvec, ~2 us a barrier), so it decodes no faster (off by default).
+// at G = 528; the GPU step takes about the replay's time (1.24-1.35 ms against ~1.26: ~6-7 us a
+// matvec command, ~1.7 us a barrier), but the CPU no longer encodes 153 dispatches a token, so
+// where that encoding was the bound it decodes faster (760 against 615 tok/s on one H100 host).
+// On by default on native GPUs (device.py, "auto"), with 264 workgroups halved on a timeout.
 //
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
 //   EMBED   row of the table for the token in sync[2]                     -> act
@@ -118,14 +120,15 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 fn grid_sync(lid: u32, arrivals: u32) -> bool {
     storageBarrier();
     if (lid == 0u) {
-        atomicAdd(&sync[0], 1u);
+        let before = atomicAdd(&sync[0], 1u);     // the last to arrive need not poll
         let limit = cmds[2];
         var ok = 1u;
         var n = 0u;
         loop {
-            if (atomicLoad(&sync[0]) >= arrivals) { break; }
-            if (atomicLoad(&sync[1]) != 0u) { ok = 0u; break; }
+            if (before + 1u >= arrivals || atomicLoad(&sync[0]) >= arrivals) { break; }
             n += 1u;
+            // the abort word every 64 polls: a poll is an L2 round trip, two in a row doubled it
+            if ((n & 63u) == 0u && atomicLoad(&sync[1]) != 0u) { ok = 0u; break; }
             if (n >= limit) { atomicStore(&sync[1], 1u); ok = 0u; break; }
         }
         wflag = ok;

@@ -130,6 +130,7 @@ def test_check_and_block_sizes():
     assert "differ" in fused.check(a + 1, a, 0)
     assert "differ" in fused.check(a * np.nan, a, 0)
     assert fused.rows_per_block(960, 264) == 4 and fused.rows_per_block(3072, 264) == 16
+    assert fused.rows_per_block(960, 132) == 8 and fused.rows_per_block(3072, 132) == 32
     assert fused.rows_per_block(49152, 264) == 32
 
 
@@ -147,6 +148,29 @@ def test_a_step_that_cannot_be_fused_is_refused_with_its_reason(model_path):
     path = dev.decode_path()
     assert path.startswith("replayed (decode step not fused: "), path
     assert all(p.fused is None for p in dev._programs.values())
+
+
+def test_a_barrier_that_times_out_is_retried_with_half_the_workgroups(model_path, monkeypatch):
+    """8 workgroups that may poll the barrier once: on llvmpipe they are not all there by then, so
+    the first-step check finds the abort word set, and the device rebuilds the step with 4, then 2,
+    then 1 (each checked at its first step) until one passes; the tokens stay NumPy's."""
+    import re
+
+    from webinfer.device.webgpu import device as webgpu_device
+    monkeypatch.setattr(fused, "SPIN_LIMIT", 1)
+    monkeypatch.setattr(webgpu_device, "FUSED_MIN_WORKGROUPS", 1)
+    want = webinfer.load(model_path, device="numpy", n_ctx=64).complete(PROMPT, max_tokens=12, temperature=0)
+    dev = open_webgpu()
+    dev.fused, dev.fused_workgroups = "on", 8
+    m = webinfer.load(model_path, device=dev, n_ctx=64)
+    got = m.complete(PROMPT, max_tokens=12, temperature=0)
+    assert got.token_ids == want.token_ids
+    refused = [n for n in dev.notes if n.startswith("decode step not fused with ")]
+    tried = [int(re.search(r"with (\d+) workgroups", n).group(1)) for n in refused]
+    assert tried and tried == [8 >> i for i in range(len(tried))], dev.notes
+    assert "timed out" in refused[0]
+    if m.device is dev and len(tried) < 4:       # a later size passed its check (1 always can)
+        assert dev.decode_path() == f"fused: 1 dispatch a step, {8 >> len(tried)} persistent workgroups"
 
 
 def test_off_and_cpu_auto_keep_the_replay(model_path):

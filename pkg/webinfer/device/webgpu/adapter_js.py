@@ -202,6 +202,8 @@ async def open_js_adapter(power_preference: str = "high-performance") -> "JsAdap
 
 
 class JsAdapter:
+    in_browser = True
+
     def __init__(self, kit, pointer, description: str, limits: dict[str, int]):
         self._kit, self._ptr = kit, pointer
         self.description = description

@@ -30,6 +30,8 @@ def request_adapter():
 
 
 class WgpuAdapter:
+    in_browser = False
+
     def __init__(self, wgpu, adapter):
         self._wgpu = wgpu
         info = adapter.info

@@ -12,9 +12,13 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   grids) are kept; later steps write the position into one uniform buffer, copy the input token
   (left on the GPU by ``argmax``) into the step's token buffer, and re-issue the same list:
   one compute pass, one submit, a 4-byte readback.
-* Optionally fused (``fused = "on"``, env WEBINFER_FUSED): the recorded step rebuilt as one
-  dispatch of persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on
-  its first step. Off by default: measured no faster than the replay on an H100 (bench/RESULTS.md).
+* Fused where it is safe (``fused = "auto"``, the default; env WEBINFER_FUSED): on a native GPU
+  (wgpu-py, not a CPU adapter, not a browser) the recorded step is rebuilt as one dispatch of
+  persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
+  step; if its grid barrier timed out (workgroups not all resident) it is rebuilt with half the
+  workgroups, down to FUSED_MIN_WORKGROUPS, then the replay stays. Its GPU step is about the
+  replay's, but it spares the CPU encoding 153 dispatches a token: on an H100 host where that
+  encoding was the bound, 694 against 568-640 tok/s (bench/RESULTS.md, session 4).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """
@@ -43,7 +47,9 @@ MATVEC_COMBINE_COLS = 2048     # matvec COMBINE: xs in matvec.wgsl
 MATVEC_COMBINE_SPLITS = 1024   # ... and n_heads * n_splits (wz)
 MATVEC_WIDE_ROWS = 16384   # from this many rows (the lm head) a GPU matvec slot takes 4 rows (WIDE)
 MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled matmul
-FUSED_WORKGROUPS = 132  # persistent workgroups of the fused decode step (decode_fused.wgsl, fused.py)
+FUSED_WORKGROUPS = 264  # persistent workgroups of the fused decode step (decode_fused.wgsl, fused.py):
+                        # 2 a multiprocessor on an H100 / H200 (132 SMs), faster there than 132
+FUSED_MIN_WORKGROUPS = 32   # halved from FUSED_WORKGROUPS while the barrier times out, not below this
 
 
 def split_length(n_ctx: int) -> int:
@@ -101,6 +107,7 @@ class _Program:       # a recorded decode step
     next: object = None   # the adapter's prepare(): the next replay's command buffer, being encoded
     fused: object = None  # a fused.FusedProgram: on probation until its first step is checked, then used
     fused_ok: bool = False
+    probing: bool = False  # its fused step ran beside the replay; the verdict comes at a read
 
 
 class WebGPUDevice:
@@ -115,14 +122,14 @@ class WebGPUDevice:
         self._rope: dict = {}
         self._programs: dict = {}
         self._step = None                # the recording's step uniform, else None (eager)
-        # The fused decode step (fused.py): "off" (the default: on an H100 it decoded no faster
-        # than the replay, 736 vs 743 tok/s, and it copies the weights once more), "auto" (on GPUs,
-        # not on CPU-emulated adapters, where workgroups may run one after another), "on" anywhere.
+        # The fused decode step (fused.py): "auto" (the default: on native GPUs; not on CPU-emulated
+        # adapters, where workgroups may run one after another, nor in a browser, which may treat
+        # a spinning kernel as a hung GPU), "on" anywhere, "off". It copies the weights once more.
         # WEBINFER_FUSED / WEBINFER_FUSED_WORKGROUPS set them from the environment (benchmarks).
-        self.fused = os.environ.get("WEBINFER_FUSED", "off")
+        self.fused = os.environ.get("WEBINFER_FUSED", "auto")
         self.fused_workgroups = int(os.environ.get("WEBINFER_FUSED_WORKGROUPS", FUSED_WORKGROUPS))
-        self._probe = None               # the program whose fused step awaits its check at the next read
-        self._watch = None               # the program whose fused step's abort word the next read checks
+        self._probe = None               # (program, FusedProgram) whose first step the next read checks
+        self._watch = None               # (program, FusedProgram) whose abort word the next read checks
 
     # -- memory ------------------------------------------------------------------------------------
     def weight(self, w):
@@ -280,7 +287,8 @@ class WebGPUDevice:
         x = self._t(x)
         if probe is None and watch is None:
             return self.gpu.finish_read(self.gpu.start_read(x))
-        reads = (probe.fused.status, probe.fused.out, probe.out) if probe is not None else (watch.fused.status,)
+        f = (probe or watch)[1]
+        reads = (f.status, f.out, probe[0].out) if probe is not None else (f.status,)
         extra = [self.gpu.start_read(t, submit=False) for t in reads]
         return self._finish_read(self.gpu.start_read(x), probe, watch, extra)
 
@@ -289,14 +297,19 @@ class WebGPUDevice:
         vals = [await self.gpu.finish_read(e) for e in extra]
         aborted = int(vals[0][0, 1])
         if probe is not None:
+            prog, f = probe
+            prog.probing = False
             why = fused.check(vals[1], vals[2], aborted)
             if why is None:
-                probe.fused_ok = True
+                prog.fused_ok = True
             else:
-                probe.fused = None
-                self.notes.append(f"decode step not fused: {why}")
+                self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}")
+                prog.fused = None
+                if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
+                    prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too
         elif aborted:
-            watch.fused, watch.fused_ok = None, False
+            prog, f = watch
+            prog.fused, prog.fused_ok = None, False
             err = fused.abort_error()
             self.notes.append(f"decode step no longer fused: {err}")
             raise err
@@ -325,25 +338,25 @@ class WebGPUDevice:
         """One decode step, forward(tokens, pos) -> logits, recorded on first use and replayed after."""
         prog = self._programs.get(key)
         self.gpu.flush()                 # the step uniform below must not reach earlier queued work
-        probe = False
         if prog is None:
             prog = self._record(forward, pos)
             self._programs[key] = prog
-            prog.fused = self._fuse(prog)
-            probe = prog.fused is not None
+            prog.fused = self._fuse(prog, self.fused_workgroups)
         self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
-        if prog.fused is not None and (prog.fused_ok or probe):
+        f = prog.fused
+        if f is not None and (prog.fused_ok or not prog.probing):
             # One dispatch for the whole step (fused.py). Its first step runs next to the plain
-            # replay below, and read() compares the two logits before the fused one is used.
-            f = prog.fused
+            # replay below, and read() compares the two logits before the fused one is used
+            # (steps queued before that verdict take the replay alone).
             self._set_token(token, f.sync, 8)
             self.gpu.pending.extend(f.commands)
             self.gpu.dispatches += 1
-            if not probe:
+            if prog.fused_ok:
                 self.gpu.flush()
-                self._watch = prog
+                self._watch = (prog, f)
                 return f.out
-            self._probe = prog
+            prog.probing = True
+            self._probe = (prog, f)
         self._set_token(token, prog.token.buf, 0)
         self.gpu.dispatches += prog.dispatches
         # Encode and submit now, not at the next read: with the next token queued ahead (greedy),
@@ -366,14 +379,16 @@ class WebGPUDevice:
         else:
             self.adapter.write_buffer(buf, offset, np.array([int(np.asarray(token).reshape(-1)[0])], np.uint32))
 
-    def _fuse(self, prog: _Program):
-        """The recorded step as a fused.FusedProgram, or None (with the reason in notes)."""
+    def _fuse(self, prog: _Program, n_wg: int):
+        """The recorded step as a fused.FusedProgram of n_wg workgroups, or None (the reason in notes)."""
         mode = self.fused
-        if mode == "off" or (mode == "auto" and self._matvec_rows() == MATVEC_ROWS_CPU):
+        if mode == "off":
+            return None
+        if mode == "auto" and (self._matvec_rows() == MATVEC_ROWS_CPU or self.adapter.in_browser):
             return None
         try:
-            return fused.build(self, prog.recorded, prog.out, prog.token, self._step_buf, self.fused_workgroups)
-        except (fused.Refused, DeviceError) as e:   # DeviceError: decode_fused.wgsl did not compile here
+            return fused.build(self, prog.recorded, prog.out, prog.token, self._step_buf, n_wg)
+        except Exception as e:   # Refused; DeviceError (did not compile); the arenas not allocated
             self.notes.append(f"decode step not fused: {e}")
             return None
 
