@@ -15,7 +15,8 @@
 //
 // Memory: every activation a command writes is a fresh region of `act` (write-once within a
 // step, 256-byte aligned), so no workgroup can hold a stale cached copy of data another one wrote
-// earlier in the dispatch; storageBarrier() on both sides of the counter orders the stores.
+// earlier in the dispatch; a storageBarrier() before a workgroup's arrival puts its stores out
+// (grid_sync says why none is needed after the wait).
 //
 // Measured on an H100 (bench/RESULTS.md): correct at G = 66-264, refused by the first-step check
 // at G = 528; the GPU step takes about the replay's time (1.24-1.35 ms against ~1.26: ~6-7 us a
@@ -133,8 +134,13 @@ fn grid_sync(lid: u32, arrivals: u32) -> bool {
         }
         wflag = ok;
     }
+    // No storageBarrier() after the wait (it costs ~450 ns): every region of `act` is written
+    // once a step, 256-byte aligned (no cache line holds two), and read only after the barrier
+    // that follows its write, so no workgroup can hold a line of it from before the write (the
+    // L1 caches start empty each dispatch); the writer's storageBarrier() above puts its stores
+    // out before its arrival is counted. The first step's check against the replay (fused.py)
+    // would see a stale read as wrong logits.
     let ok = workgroupUniformLoad(&wflag);
-    storageBarrier();
     return ok != 0u;
 }
 
@@ -167,28 +173,31 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
     let fl = cw(ci, C_FLAGS);
     let cols = cw(ci, C_COLS);
     let padded = cw(ci, C_ROW_WORDS) / block_words(cw(ci, C_QT)) * 32u;
-    if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl; workgroup 0 also writes x
+    for (var k = cols + lid; k < padded; k += 256u) { xs[k] = 0.0; }
+    // No barrier of its own where the merge's or the norm's barriers already follow the writes
+    // of xs (a workgroup barrier costs ~115 ns here: bench/latency_probe.py).
+    if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl (ends with a barrier); workgroup 0 also writes x
         merge_partials(wg, lid, cw(ci, C_HD), cw(ci, C_NSPLITS), cw(ci, C_SPLIT_LEN), cols, step.pos,
                        cw(ci, C_PART), cw(ci, C_X));
-    } else {
-        let xb = cw(ci, C_X);
-        let norm = (fl & F_NORM) != 0u;
-        let nb = cw(ci, C_NW);
-        var ss = 0.0;
-        for (var k = lid; k < cols; k += 256u) {      // x and the norm weight loaded together
-            let v = act[xb + k];
-            var n = 1.0;
-            if (norm) { n = wf(nb + k); }
-            ss += v * v;
-            xs[k] = v * n;
-        }
-        if (norm) {
-            let total = reduce_sum(lid, ss);
-            if (lid == 0u) { wscale = inverseSqrt(total / f32(cols) + cf(ci, C_EPS)); }
-        }
+        return;
     }
-    for (var k = cols + lid; k < padded; k += 256u) { xs[k] = 0.0; }
-    workgroupBarrier();
+    let xb = cw(ci, C_X);
+    let norm = (fl & F_NORM) != 0u;
+    let nb = cw(ci, C_NW);
+    var ss = 0.0;
+    for (var k = lid; k < cols; k += 256u) {      // x and the norm weight loaded together
+        let v = act[xb + k];
+        var n = 1.0;
+        if (norm) { n = wf(nb + k); }
+        ss += v * v;
+        xs[k] = v * n;
+    }
+    if (norm) {
+        let total = reduce_sum(lid, ss);              // its two barriers publish xs
+        if (lid == 0u) { wscale = inverseSqrt(total / f32(cols) + cf(ci, C_EPS)); }   // read after mv_block's barriers
+    } else {
+        workgroupBarrier();
+    }
 }
 
 fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
@@ -236,7 +245,7 @@ fn slot_total(slot: u32) -> f32 {
 // (4 .. 32) so that the command's rows take about one round of the G workgroups: a workgroup
 // that walked many small blocks one after another paid a chain of memory latencies for each.
 // Each lane keeps 4 weight groups' loads in flight.
-fn mv_block(ci: u32, blk: u32, lid: u32) {
+fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
     let fl = cw(ci, C_FLAGS);
     let qt = cw(ci, C_QT);
     let bw = block_words(qt);
@@ -273,7 +282,7 @@ fn mv_block(ci: u32, blk: u32, lid: u32) {
     }
     workgroupBarrier();
     if (lane == 0u && valid) { mv_out(ci, fl, blk, slot, row, rpv); }
-    workgroupBarrier();     // red2 is rewritten by the next virtual workgroup
+    if (more) { workgroupBarrier(); }     // red2 is rewritten by the next virtual workgroup
 }
 
 fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
@@ -330,7 +339,7 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
 fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32) {
     stage_x(ci, wg, lid);
     let nv = cw(ci, C_NVWG);
-    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid); }
+    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid, b + n_wg < nv); }
 }
 
 // -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
