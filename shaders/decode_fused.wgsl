@@ -184,14 +184,44 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
     let xb = cw(ci, C_X);
     let norm = (fl & F_NORM) != 0u;
     let nb = cw(ci, C_NW);
-    var ss = 0.0;
-    for (var k = lid; k < cols; k += 256u) {      // x and the norm weight loaded together
-        let v = act[xb + k];
-        var n = 1.0;
-        if (norm) { n = wf(nb + k); }
-        ss += v * v;
-        xs[k] = v * n;
+    // a thread's columns lid, lid + 256, ... (cols <= XS = 2048): all loads issued, then used
+    let last = cols - 1u;
+    let k0 = min(lid + 0u, last);
+    let k1 = min(lid + 256u, last);
+    let k2 = min(lid + 512u, last);
+    let k3 = min(lid + 768u, last);
+    let k4 = min(lid + 1024u, last);
+    let k5 = min(lid + 1280u, last);
+    let k6 = min(lid + 1536u, last);
+    let k7 = min(lid + 1792u, last);
+    let x0 = act[xb + k0];
+    let x1 = act[xb + k1];
+    let x2 = act[xb + k2];
+    let x3 = act[xb + k3];
+    let x4 = act[xb + k4];
+    let x5 = act[xb + k5];
+    let x6 = act[xb + k6];
+    let x7 = act[xb + k7];
+    var n0 = 1.0; var n1 = 1.0; var n2 = 1.0; var n3 = 1.0; var n4 = 1.0; var n5 = 1.0; var n6 = 1.0; var n7 = 1.0;
+    if (norm) {
+        n0 = wf(nb + k0);
+        n1 = wf(nb + k1);
+        n2 = wf(nb + k2);
+        n3 = wf(nb + k3);
+        n4 = wf(nb + k4);
+        n5 = wf(nb + k5);
+        n6 = wf(nb + k6);
+        n7 = wf(nb + k7);
     }
+    var ss = 0.0;
+    if (lid + 0u <= last) { ss += x0 * x0; xs[lid + 0u] = x0 * n0; }
+    if (lid + 256u <= last) { ss += x1 * x1; xs[lid + 256u] = x1 * n1; }
+    if (lid + 512u <= last) { ss += x2 * x2; xs[lid + 512u] = x2 * n2; }
+    if (lid + 768u <= last) { ss += x3 * x3; xs[lid + 768u] = x3 * n3; }
+    if (lid + 1024u <= last) { ss += x4 * x4; xs[lid + 1024u] = x4 * n4; }
+    if (lid + 1280u <= last) { ss += x5 * x5; xs[lid + 1280u] = x5 * n5; }
+    if (lid + 1536u <= last) { ss += x6 * x6; xs[lid + 1536u] = x6 * n6; }
+    if (lid + 1792u <= last) { ss += x7 * x7; xs[lid + 1792u] = x7 * n7; }
     if (norm) {
         let total = reduce_sum(lid, ss);              // its two barriers publish xs
         if (lid == 0u) { wscale = inverseSqrt(total / f32(cols) + cf(ci, C_EPS)); }   // read after mv_block's barriers
@@ -205,6 +235,94 @@ fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
     let k = g * 8u;
     return dot(q.a, vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u])) +
            dot(q.b, vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
+}
+
+fn gx(q: W8, g: u32) -> f32 {
+    let k = g * 8u;
+    return dot(q.a, vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u])) +
+           dot(q.b, vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
+}
+
+// Groups g[0..7] of the row at word wb, decoded by one type's decoder. The type's switch is
+// outside the 8 decodes, so their loads go out together: with a switch around each group's
+// decode (gdot) the loads of a lane's groups waited for one another (bench/RESULTS.md, session 4).
+fn dq8x8(qt: u32, bw: u32, wb: u32, g: array<u32, 8>) -> array<W8, 8> {
+    var q: array<W8, 8>;
+    switch qt {
+        case 0u: {
+            q[0] = dq8_q4_0(wb + (g[0] / 4u) * bw, g[0] % 4u);
+            q[1] = dq8_q4_0(wb + (g[1] / 4u) * bw, g[1] % 4u);
+            q[2] = dq8_q4_0(wb + (g[2] / 4u) * bw, g[2] % 4u);
+            q[3] = dq8_q4_0(wb + (g[3] / 4u) * bw, g[3] % 4u);
+            q[4] = dq8_q4_0(wb + (g[4] / 4u) * bw, g[4] % 4u);
+            q[5] = dq8_q4_0(wb + (g[5] / 4u) * bw, g[5] % 4u);
+            q[6] = dq8_q4_0(wb + (g[6] / 4u) * bw, g[6] % 4u);
+            q[7] = dq8_q4_0(wb + (g[7] / 4u) * bw, g[7] % 4u);
+        }
+        case 1u: {
+            q[0] = dq8_q4_1(wb + (g[0] / 4u) * bw, g[0] % 4u);
+            q[1] = dq8_q4_1(wb + (g[1] / 4u) * bw, g[1] % 4u);
+            q[2] = dq8_q4_1(wb + (g[2] / 4u) * bw, g[2] % 4u);
+            q[3] = dq8_q4_1(wb + (g[3] / 4u) * bw, g[3] % 4u);
+            q[4] = dq8_q4_1(wb + (g[4] / 4u) * bw, g[4] % 4u);
+            q[5] = dq8_q4_1(wb + (g[5] / 4u) * bw, g[5] % 4u);
+            q[6] = dq8_q4_1(wb + (g[6] / 4u) * bw, g[6] % 4u);
+            q[7] = dq8_q4_1(wb + (g[7] / 4u) * bw, g[7] % 4u);
+        }
+        case 2u: {
+            q[0] = dq8_q8_0(wb + (g[0] / 4u) * bw, g[0] % 4u);
+            q[1] = dq8_q8_0(wb + (g[1] / 4u) * bw, g[1] % 4u);
+            q[2] = dq8_q8_0(wb + (g[2] / 4u) * bw, g[2] % 4u);
+            q[3] = dq8_q8_0(wb + (g[3] / 4u) * bw, g[3] % 4u);
+            q[4] = dq8_q8_0(wb + (g[4] / 4u) * bw, g[4] % 4u);
+            q[5] = dq8_q8_0(wb + (g[5] / 4u) * bw, g[5] % 4u);
+            q[6] = dq8_q8_0(wb + (g[6] / 4u) * bw, g[6] % 4u);
+            q[7] = dq8_q8_0(wb + (g[7] / 4u) * bw, g[7] % 4u);
+        }
+        case 3u: {
+            q[0] = dq8_f16(wb + (g[0] / 4u) * bw, g[0] % 4u);
+            q[1] = dq8_f16(wb + (g[1] / 4u) * bw, g[1] % 4u);
+            q[2] = dq8_f16(wb + (g[2] / 4u) * bw, g[2] % 4u);
+            q[3] = dq8_f16(wb + (g[3] / 4u) * bw, g[3] % 4u);
+            q[4] = dq8_f16(wb + (g[4] / 4u) * bw, g[4] % 4u);
+            q[5] = dq8_f16(wb + (g[5] / 4u) * bw, g[5] % 4u);
+            q[6] = dq8_f16(wb + (g[6] / 4u) * bw, g[6] % 4u);
+            q[7] = dq8_f16(wb + (g[7] / 4u) * bw, g[7] % 4u);
+        }
+        default: {}
+    }
+    return q;
+}
+
+// A lane's part of one row's dot product with xs: groups lane, lane + lanes, ... 8 at a time
+// (clamped to the row, masked), F32 rows one group at a time (gdot).
+fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f32 {
+    var acc = 0.0;
+    if (qt == 4u) {
+        for (var g = lane; g < ngroups; g += lanes) { acc += gdot(qt, bw, wb, g); }
+        return acc;
+    }
+    let last = ngroups - 1u;
+    for (var g0 = lane; g0 < ngroups; g0 += 8u * lanes) {
+        var g: array<u32, 8>;
+        g[0] = g0;
+        g[1] = min(g0 + 1u * lanes, last);
+        g[2] = min(g0 + 2u * lanes, last);
+        g[3] = min(g0 + 3u * lanes, last);
+        g[4] = min(g0 + 4u * lanes, last);
+        g[5] = min(g0 + 5u * lanes, last);
+        g[6] = min(g0 + 6u * lanes, last);
+        g[7] = min(g0 + 7u * lanes, last);
+        let q = dq8x8(qt, bw, wb, g);
+        acc += gx(q[0], g[0]) + ((select(0.0, gx(q[1], g[1]), g0 + 1u * lanes <= last) +
+               select(0.0, gx(q[2], g[2]), g0 + 2u * lanes <= last) +
+               select(0.0, gx(q[3], g[3]), g0 + 3u * lanes <= last) +
+               select(0.0, gx(q[4], g[4]), g0 + 4u * lanes <= last) +
+               select(0.0, gx(q[5], g[5]), g0 + 5u * lanes <= last) +
+               select(0.0, gx(q[6], g[6]), g0 + 6u * lanes <= last) +
+               select(0.0, gx(q[7], g[7]), g0 + 7u * lanes <= last)));
+    }
+    return acc;
 }
 
 // matvec.wgsl's slot_row / slot_valid with runtime flags; a virtual workgroup has rpv slots
@@ -260,16 +378,7 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
     if (valid) {
         let wb = cw(ci, C_W) + row * row_words;
         let ngroups = row_words / bw * 4u;
-        var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
-        var g = lane;
-        for (; g + 3u * lanes < ngroups; g += 4u * lanes) {
-            a0 += gdot(qt, bw, wb, g);
-            a1 += gdot(qt, bw, wb, g + lanes);
-            a2 += gdot(qt, bw, wb, g + 2u * lanes);
-            a3 += gdot(qt, bw, wb, g + 3u * lanes);
-        }
-        for (; g < ngroups; g += lanes) { a0 += gdot(qt, bw, wb, g); }
-        acc = (a0 + a1) + (a2 + a3);
+        acc = row_dot(qt, bw, wb, lane, lanes, ngroups);
     }
     red[lid] = acc;
     workgroupBarrier();

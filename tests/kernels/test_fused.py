@@ -65,7 +65,7 @@ def test_fused_step_matches_numpy_and_replay(model_path, n_ctx):
 
 @pytest.mark.parametrize("rpv", [4, 8, 16, 32])
 def test_every_matvec_layout(model_path, monkeypatch, rpv):
-    monkeypatch.setattr(fused, "rows_per_block", lambda rows, n_wg: rpv)
+    monkeypatch.setattr(fused, "rows_per_block", lambda rows, n_wg, groups: rpv)
     ref, _ = _steps(model_path, None, 512, n=3)
     got, dev = _steps(model_path, "on", 512, n=3, device="webgpu")
     assert dev.decode_path().startswith("fused"), dev.notes
@@ -129,9 +129,11 @@ def test_check_and_block_sizes():
     assert "timed out" in fused.check(a, a, 1)
     assert "differ" in fused.check(a + 1, a, 0)
     assert "differ" in fused.check(a * np.nan, a, 0)
-    assert fused.rows_per_block(960, 264) == 4 and fused.rows_per_block(3072, 264) == 16
-    assert fused.rows_per_block(960, 132) == 8 and fused.rows_per_block(3072, 132) == 32
-    assert fused.rows_per_block(49152, 264) == 32
+    # SmolLM2's shapes: 576 columns = 72 groups (a lane's 8 cover them up to 16 rows a block),
+    # 1536 (ffn_down) = 192 (up to 8 rows a block)
+    assert fused.rows_per_block(960, 264, 72) == 4 and fused.rows_per_block(3072, 264, 72) == 16
+    assert fused.rows_per_block(960, 132, 72) == 8 and fused.rows_per_block(3072, 132, 72) == 16
+    assert fused.rows_per_block(576, 132, 192) == 8 and fused.rows_per_block(49152, 264, 72) == 16
 
 
 def test_a_step_that_cannot_be_fused_is_refused_with_its_reason(model_path):

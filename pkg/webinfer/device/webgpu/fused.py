@@ -39,6 +39,7 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
          head_dim=11, neox=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
          w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29)
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
+KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 2) + 16 * (256 + 64)   # its workgroup memory (20,552 B)
 SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up (~0.3 s on an H100;
                             # a barrier there waits ~2 us, the lm head's slowest workgroup ~20 us)
@@ -61,13 +62,16 @@ class Refused(Exception):
     """The step cannot be fused; the message says why."""
 
 
-def rows_per_block(rows: int, n_wg: int) -> int:
+def rows_per_block(rows: int, n_wg: int, groups: int) -> int:
     """Matrix rows a virtual workgroup of decode_fused.wgsl's matvec takes (4 .. 32, 256 / that
-    many lanes each): the fewest that cover `rows` in one round of the n_wg workgroups."""
-    for rpv in (4, 8, 16):
+    many lanes each) for `rows` rows of `groups` weight groups (8 weights) each: among the
+    layouts where a lane's groups are one batch of KG (their loads go out together), the fewest
+    rows that cover `rows` in one round of the n_wg workgroups, else the most (fewest rounds)."""
+    fits = [r for r in (4, 8, 16, 32) if 256 // r * KG >= groups] or [4]
+    for rpv in fits:
         if -(-rows // rpv) <= n_wg:
             return rpv
-    return 32
+    return fits[-1]
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
@@ -152,7 +156,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
                             ("split_len", 13)):
                 c[C[name]] = pw[i]
             c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl, QTYPES[qt[0]])
-            c[C["rpv"]] = rpv = rows_per_block(rows, n_wg)    # (SWIGLU / ROPE: rpv / 2 row pairs)
+            c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
             c[C["nvwg"]] = -(-rows // rpv)
             c[C["w"]] = wword(entries[2])
             if fl & FLAGS["NORM"]:
