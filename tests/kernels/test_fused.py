@@ -129,11 +129,12 @@ def test_check_and_block_sizes():
     assert "timed out" in fused.check(a, a, 1)
     assert "differ" in fused.check(a + 1, a, 0)
     assert "differ" in fused.check(a * np.nan, a, 0)
-    # SmolLM2's shapes: 576 columns = 72 groups (a lane's 8 cover them up to 16 rows a block),
-    # 1536 (ffn_down) = 192 (up to 8 rows a block)
-    assert fused.rows_per_block(960, 264, 72) == 4 and fused.rows_per_block(3072, 264, 72) == 16
-    assert fused.rows_per_block(960, 132, 72) == 8 and fused.rows_per_block(3072, 132, 72) == 16
-    assert fused.rows_per_block(576, 132, 192) == 8 and fused.rows_per_block(49152, 264, 72) == 16
+    # SmolLM2's shapes: 576 columns = 72 groups (one batch of 8 a lane up to 16 rows a block),
+    # 1536 (ffn_down) = 192 (up to 8 rows); rows 960 (qkv), 3072 (gate/up), 49152 (lm head)
+    assert [fused.rows_per_block(r, 264, 72) for r in (960, 576, 3072)] == [16, 16, 16]
+    assert [fused.rows_per_block(r, 132, 72) for r in (960, 576, 3072)] == [16, 16, 32]
+    assert fused.rows_per_block(576, 132, 192) == 8 and fused.rows_per_block(576, 264, 192) == 8
+    assert fused.rows_per_block(49152, 264, 72) == 32 and fused.rows_per_block(10, 1, 256) == 16
 
 
 def test_a_step_that_cannot_be_fused_is_refused_with_its_reason(model_path):

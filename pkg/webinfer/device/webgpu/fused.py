@@ -64,14 +64,16 @@ class Refused(Exception):
 
 def rows_per_block(rows: int, n_wg: int, groups: int) -> int:
     """Matrix rows a virtual workgroup of decode_fused.wgsl's matvec takes (4 .. 32, 256 / that
-    many lanes each) for `rows` rows of `groups` weight groups (8 weights) each: among the
-    layouts where a lane's groups are one batch of KG (their loads go out together), the fewest
-    rows that cover `rows` in one round of the n_wg workgroups, else the most (fewest rounds)."""
-    fits = [r for r in (4, 8, 16, 32) if 256 // r * KG >= groups] or [4]
-    for rpv in fits:
-        if -(-rows // rpv) <= n_wg:
-            return rpv
-    return fits[-1]
+    many lanes each) for `rows` rows of `groups` weight groups (8 weights) each. A lane decodes
+    its groups in batches of KG (row_dot: a batch's loads go out together) and a workgroup takes
+    its blocks in rounds; each batch of each round is a wait on memory, so the fewest rounds x
+    batches, and of those the most rows a block: fewer lanes a row leave fewer of a batch's KG
+    groups masked off (decoded for nothing)."""
+    def cost(rpv):
+        batches = -(-groups // (256 // rpv * KG))
+        rounds = -(-(-(-rows // rpv)) // n_wg)
+        return rounds * batches, -rpv
+    return min((4, 8, 16, 32), key=cost)
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
