@@ -237,61 +237,98 @@ fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
            dot(q.b, vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
 }
 
-fn gx(q: W8, g: u32) -> f32 {
+fn xs8(g: u32) -> array<vec4<f32>, 2> {
     let k = g * 8u;
-    return dot(q.a, vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u])) +
-           dot(q.b, vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
+    return array<vec4<f32>, 2>(vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u]),
+                               vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
 }
 
-// Groups g[0..7] of the row at word wb, decoded by one type's decoder. The type's switch is
-// outside the 8 decodes, so their loads go out together: with a switch around each group's
+// Group g (8 weights, sub-block g % 4 of the block at word base) dotted with xs: quant.wgsl's
+// layouts, with the scale applied once to the sum and the 4-bit codes unpacked 4 at a time
+// (unpack4xU8 on the masked word) rather than nibble by nibble.
+fn gd_q4_0(base: u32, g: u32) -> f32 {
+    let x = xs8(g);
+    let qw = base + 1u + (g & 1u) * 2u;
+    let sh = ((g % 4u) >> 1u) * 4u;
+    let qa = vec4<f32>(unpack4xU8((w[qw] >> sh) & 0x0F0F0F0Fu));
+    let qb = vec4<f32>(unpack4xU8((w[qw + 1u] >> sh) & 0x0F0F0F0Fu));
+    return unpack2x16float(w[base]).x * (dot(qa, x[0]) + dot(qb, x[1]) - 8.0 * dot(x[0] + x[1], vec4<f32>(1.0)));
+}
+
+fn gd_q4_1(base: u32, g: u32) -> f32 {
+    let x = xs8(g);
+    let qw = base + 1u + (g & 1u) * 2u;
+    let sh = ((g % 4u) >> 1u) * 4u;
+    let qa = vec4<f32>(unpack4xU8((w[qw] >> sh) & 0x0F0F0F0Fu));
+    let qb = vec4<f32>(unpack4xU8((w[qw + 1u] >> sh) & 0x0F0F0F0Fu));
+    let dm = unpack2x16float(w[base]);
+    return dm.x * (dot(qa, x[0]) + dot(qb, x[1])) + dm.y * dot(x[0] + x[1], vec4<f32>(1.0));
+}
+
+fn gd_q8_0(base: u32, g: u32) -> f32 {
+    let x = xs8(g);
+    let qw = base + 1u + (g % 4u) * 2u;
+    let qa = vec4<f32>(unpack4xI8(w[qw]));
+    let qb = vec4<f32>(unpack4xI8(w[qw + 1u]));
+    return unpack2x16float(w[base]).x * (dot(qa, x[0]) + dot(qb, x[1]));
+}
+
+fn gd_f16(base: u32, g: u32) -> f32 {
+    let x = xs8(g);
+    let i = base + (g % 4u) * 4u;
+    return dot(vec4<f32>(unpack2x16float(w[i]), unpack2x16float(w[i + 1u])), x[0]) +
+           dot(vec4<f32>(unpack2x16float(w[i + 2u]), unpack2x16float(w[i + 3u])), x[1]);
+}
+
+// Groups g[0..7] of the row at word wb dotted with xs, by one type's code. The type's switch is
+// outside the 8 groups, so their loads go out together: with a switch around each group's
 // decode (gdot) the loads of a lane's groups waited for one another (bench/RESULTS.md, session 4).
-fn dq8x8(qt: u32, bw: u32, wb: u32, g: array<u32, 8>) -> array<W8, 8> {
-    var q: array<W8, 8>;
+fn dot8(qt: u32, bw: u32, wb: u32, g: array<u32, 8>) -> array<f32, 8> {
+    var p: array<f32, 8>;
     switch qt {
         case 0u: {
-            q[0] = dq8_q4_0(wb + (g[0] / 4u) * bw, g[0] % 4u);
-            q[1] = dq8_q4_0(wb + (g[1] / 4u) * bw, g[1] % 4u);
-            q[2] = dq8_q4_0(wb + (g[2] / 4u) * bw, g[2] % 4u);
-            q[3] = dq8_q4_0(wb + (g[3] / 4u) * bw, g[3] % 4u);
-            q[4] = dq8_q4_0(wb + (g[4] / 4u) * bw, g[4] % 4u);
-            q[5] = dq8_q4_0(wb + (g[5] / 4u) * bw, g[5] % 4u);
-            q[6] = dq8_q4_0(wb + (g[6] / 4u) * bw, g[6] % 4u);
-            q[7] = dq8_q4_0(wb + (g[7] / 4u) * bw, g[7] % 4u);
+            p[0] = gd_q4_0(wb + (g[0] / 4u) * bw, g[0]);
+            p[1] = gd_q4_0(wb + (g[1] / 4u) * bw, g[1]);
+            p[2] = gd_q4_0(wb + (g[2] / 4u) * bw, g[2]);
+            p[3] = gd_q4_0(wb + (g[3] / 4u) * bw, g[3]);
+            p[4] = gd_q4_0(wb + (g[4] / 4u) * bw, g[4]);
+            p[5] = gd_q4_0(wb + (g[5] / 4u) * bw, g[5]);
+            p[6] = gd_q4_0(wb + (g[6] / 4u) * bw, g[6]);
+            p[7] = gd_q4_0(wb + (g[7] / 4u) * bw, g[7]);
         }
         case 1u: {
-            q[0] = dq8_q4_1(wb + (g[0] / 4u) * bw, g[0] % 4u);
-            q[1] = dq8_q4_1(wb + (g[1] / 4u) * bw, g[1] % 4u);
-            q[2] = dq8_q4_1(wb + (g[2] / 4u) * bw, g[2] % 4u);
-            q[3] = dq8_q4_1(wb + (g[3] / 4u) * bw, g[3] % 4u);
-            q[4] = dq8_q4_1(wb + (g[4] / 4u) * bw, g[4] % 4u);
-            q[5] = dq8_q4_1(wb + (g[5] / 4u) * bw, g[5] % 4u);
-            q[6] = dq8_q4_1(wb + (g[6] / 4u) * bw, g[6] % 4u);
-            q[7] = dq8_q4_1(wb + (g[7] / 4u) * bw, g[7] % 4u);
+            p[0] = gd_q4_1(wb + (g[0] / 4u) * bw, g[0]);
+            p[1] = gd_q4_1(wb + (g[1] / 4u) * bw, g[1]);
+            p[2] = gd_q4_1(wb + (g[2] / 4u) * bw, g[2]);
+            p[3] = gd_q4_1(wb + (g[3] / 4u) * bw, g[3]);
+            p[4] = gd_q4_1(wb + (g[4] / 4u) * bw, g[4]);
+            p[5] = gd_q4_1(wb + (g[5] / 4u) * bw, g[5]);
+            p[6] = gd_q4_1(wb + (g[6] / 4u) * bw, g[6]);
+            p[7] = gd_q4_1(wb + (g[7] / 4u) * bw, g[7]);
         }
         case 2u: {
-            q[0] = dq8_q8_0(wb + (g[0] / 4u) * bw, g[0] % 4u);
-            q[1] = dq8_q8_0(wb + (g[1] / 4u) * bw, g[1] % 4u);
-            q[2] = dq8_q8_0(wb + (g[2] / 4u) * bw, g[2] % 4u);
-            q[3] = dq8_q8_0(wb + (g[3] / 4u) * bw, g[3] % 4u);
-            q[4] = dq8_q8_0(wb + (g[4] / 4u) * bw, g[4] % 4u);
-            q[5] = dq8_q8_0(wb + (g[5] / 4u) * bw, g[5] % 4u);
-            q[6] = dq8_q8_0(wb + (g[6] / 4u) * bw, g[6] % 4u);
-            q[7] = dq8_q8_0(wb + (g[7] / 4u) * bw, g[7] % 4u);
+            p[0] = gd_q8_0(wb + (g[0] / 4u) * bw, g[0]);
+            p[1] = gd_q8_0(wb + (g[1] / 4u) * bw, g[1]);
+            p[2] = gd_q8_0(wb + (g[2] / 4u) * bw, g[2]);
+            p[3] = gd_q8_0(wb + (g[3] / 4u) * bw, g[3]);
+            p[4] = gd_q8_0(wb + (g[4] / 4u) * bw, g[4]);
+            p[5] = gd_q8_0(wb + (g[5] / 4u) * bw, g[5]);
+            p[6] = gd_q8_0(wb + (g[6] / 4u) * bw, g[6]);
+            p[7] = gd_q8_0(wb + (g[7] / 4u) * bw, g[7]);
         }
         case 3u: {
-            q[0] = dq8_f16(wb + (g[0] / 4u) * bw, g[0] % 4u);
-            q[1] = dq8_f16(wb + (g[1] / 4u) * bw, g[1] % 4u);
-            q[2] = dq8_f16(wb + (g[2] / 4u) * bw, g[2] % 4u);
-            q[3] = dq8_f16(wb + (g[3] / 4u) * bw, g[3] % 4u);
-            q[4] = dq8_f16(wb + (g[4] / 4u) * bw, g[4] % 4u);
-            q[5] = dq8_f16(wb + (g[5] / 4u) * bw, g[5] % 4u);
-            q[6] = dq8_f16(wb + (g[6] / 4u) * bw, g[6] % 4u);
-            q[7] = dq8_f16(wb + (g[7] / 4u) * bw, g[7] % 4u);
+            p[0] = gd_f16(wb + (g[0] / 4u) * bw, g[0]);
+            p[1] = gd_f16(wb + (g[1] / 4u) * bw, g[1]);
+            p[2] = gd_f16(wb + (g[2] / 4u) * bw, g[2]);
+            p[3] = gd_f16(wb + (g[3] / 4u) * bw, g[3]);
+            p[4] = gd_f16(wb + (g[4] / 4u) * bw, g[4]);
+            p[5] = gd_f16(wb + (g[5] / 4u) * bw, g[5]);
+            p[6] = gd_f16(wb + (g[6] / 4u) * bw, g[6]);
+            p[7] = gd_f16(wb + (g[7] / 4u) * bw, g[7]);
         }
         default: {}
     }
-    return q;
+    return p;
 }
 
 // A lane's part of one row's dot product with xs: groups lane, lane + lanes, ... 8 at a time
@@ -313,14 +350,14 @@ fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f3
         g[5] = min(g0 + 5u * lanes, last);
         g[6] = min(g0 + 6u * lanes, last);
         g[7] = min(g0 + 7u * lanes, last);
-        let q = dq8x8(qt, bw, wb, g);
-        acc += gx(q[0], g[0]) + ((select(0.0, gx(q[1], g[1]), g0 + 1u * lanes <= last) +
-               select(0.0, gx(q[2], g[2]), g0 + 2u * lanes <= last) +
-               select(0.0, gx(q[3], g[3]), g0 + 3u * lanes <= last) +
-               select(0.0, gx(q[4], g[4]), g0 + 4u * lanes <= last) +
-               select(0.0, gx(q[5], g[5]), g0 + 5u * lanes <= last) +
-               select(0.0, gx(q[6], g[6]), g0 + 6u * lanes <= last) +
-               select(0.0, gx(q[7], g[7]), g0 + 7u * lanes <= last)));
+        let p = dot8(qt, bw, wb, g);
+        acc += p[0] + ((select(0.0, p[1], g0 + 1u * lanes <= last) +
+               select(0.0, p[2], g0 + 2u * lanes <= last) +
+               select(0.0, p[3], g0 + 3u * lanes <= last) +
+               select(0.0, p[4], g0 + 4u * lanes <= last) +
+               select(0.0, p[5], g0 + 5u * lanes <= last) +
+               select(0.0, p[6], g0 + 6u * lanes <= last) +
+               select(0.0, p[7], g0 + 7u * lanes <= last)));
     }
     return acc;
 }

@@ -73,7 +73,8 @@ def test_every_matvec_layout(model_path, monkeypatch, rpv):
         assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))
 
 
-def test_qwen2_biases_and_neox_pairs(tmp_path):
+@pytest.mark.parametrize("wtype", ["Q4_0", "Q8_0", "F16", "F32"])   # each type's code in row_dot
+def test_qwen2_biases_and_neox_pairs(tmp_path, wtype):
     import importlib.util
     from pathlib import Path
 
@@ -85,7 +86,7 @@ def test_qwen2_biases_and_neox_pairs(tmp_path):
         "tiny_models", Path(__file__).parents[1] / "model" / "test_tiny_models.py")
     tiny = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tiny)
-    gf = read_gguf(str(tiny.make_model(tmp_path / "q.gguf", arch="qwen2", heads=4, kv=1, wtype="Q4_0",
+    gf = read_gguf(str(tiny.make_model(tmp_path / "q.gguf", arch="qwen2", heads=4, kv=1, wtype=wtype,
                                        tied=False, bias=True)))
     cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
     assert cfg.qkv_bias and cfg.rope_neox
