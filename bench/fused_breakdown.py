@@ -1,10 +1,12 @@
 """Where the fused decode step's GPU time goes: the whole step, barriers only, matvecs only, attention only.
 
-    python bench/fused_breakdown.py [G ...]
+    python bench/fused_breakdown.py [G ...] [--prompt N] [--kinds]
 
 Builds the synthetic SmolLM2-135M-shaped model, records its decode step, builds the fused
 program for each workgroup count G and times 200 back-to-back dispatches of its command table
-with some commands blanked (op 0: the workgroups only meet at the barriers). Prints ms per step.
+with some commands blanked (op 0: the workgroups only meet at the barriers). Prints ms per step;
+--kinds also each kind of command alone (op, rows, flags) in us per command, its barrier not
+counted; --prompt sets the positions before the step (199: the attention reads 200 keys).
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ def timed(dev, fp, table, n=200):
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("workgroups", type=int, nargs="*", default=[132, 264])
+    ap.add_argument("--prompt", type=int, default=199)
+    ap.add_argument("--kinds", action="store_true")
+    a = ap.parse_args()
     path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"))
-    for g in [int(a) for a in sys.argv[1:]] or [132, 264]:
+    for g in a.workgroups:
         dev = open_device()
         dev.fused = "off"
-        m = webinfer.load(path, device=dev, n_ctx=1024)
-        m.complete(list(range(1, 200)), max_tokens=3, temperature=0)     # records the decode step
+        m = webinfer.load(path, device=dev, n_ctx=max(1024, a.prompt + 64))
+        m.complete(list(range(1, a.prompt + 1)), max_tokens=3, temperature=0)     # records the decode step
         p = next(iter(dev._programs.values()))
         fp = fused.build(dev, p.recorded, p.out, p.token, dev._step_buf, g)
         ops = fp.table[1:, 0]
@@ -52,12 +60,24 @@ def main():
             t = fp.table.copy()
             t[1:, 0] = np.where(np.isin(ops, keep), ops, 0)
             return t
+        timed(dev, fp, fp.table, n=2000)   # clocks up
         full, status = timed(dev, fp, fp.table)
         bar = timed(dev, fp, only())[0]
         mv = timed(dev, fp, only(fused.OP_MATVEC))[0]
         attn = timed(dev, fp, only(fused.OP_ATTN))[0]
         print(f"G={g}: full step {full:.3f} ms (arrivals {status[0]}, abort {status[1]}), barriers only "
               f"{bar:.3f} ms, matvec+barriers {mv:.3f}, attn+barriers {attn:.3f} ({len(ops)} commands)")
+        if a.kinds:
+            kinds = {}
+            for i, r in enumerate(fp.table[1:]):
+                kinds.setdefault((int(r[fused.C["op"]]), int(r[fused.C["rows"]]), int(r[fused.C["flags"]])), []).append(i)
+            for (op, rows, flags), idx in sorted(kinds.items()):
+                t = fp.table.copy()
+                keep = np.zeros(len(ops), bool)
+                keep[idx] = True
+                t[1:, 0] = np.where(keep, ops, 0)
+                ms = timed(dev, fp, t)[0]
+                print(f"  op {op} rows {rows:6d} flags {flags:3d} x{len(idx):3d}: {(ms - bar) / len(idx) * 1e3:7.2f} us each")
 
 
 if __name__ == "__main__":
