@@ -483,8 +483,10 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
 }
 
 fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32) {
-    stage_x(ci, wg, lid);
     let nv = cw(ci, C_NVWG);
+    if (wg >= nv) { return; }     // no block here: no input row to stage (it would only compete
+                                  // with a working workgroup on the same multiprocessor)
+    stage_x(ci, wg, lid);
     for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid, b + n_wg < nv); }
 }
 
