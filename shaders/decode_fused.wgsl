@@ -18,11 +18,17 @@
 // earlier in the dispatch; a storageBarrier() before a workgroup's arrival puts its stores out
 // (grid_sync says why none is needed after the wait).
 //
-// Measured on an H100 (bench/RESULTS.md): correct at G = 66-264, refused by the first-step check
-// at G = 528; the GPU step takes about the replay's time (1.24-1.35 ms against ~1.26: ~6-7 us a
-// matvec command, ~1.7 us a barrier), but the CPU no longer encodes 153 dispatches a token, so
-// where that encoding was the bound it decodes faster (760 against 615 tok/s on one H100 host).
-// On by default on native GPUs (device.py, "auto"), with 264 workgroups halved on a timeout.
+// Measured on an H100 (bench/RESULTS.md, sessions 3-4): correct at G = 66-264; at G = 528 the
+// first-step check finds the barrier timed out and the device rebuilds with half as many. A step
+// takes ~1.08 ms (a barrier ~1.6 us, a matvec command 3.6-5.6 us, attention ~5.6 us, the lm head
+// ~31 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the CPU
+// also bounded it on most hosts: 876-878 tok/s against 568-773. On by default on native GPUs
+// (device.py, "auto").
+//
+// What makes a command slow here is chains of waits, not bytes: a workgroupBarrier() ~115 ns, a
+// storageBarrier() ~450 ns, a load from L2 ~200 ns (bench/latency_probe.py). So loads are issued
+// in batches before their values are used (row_dot, stage_x), workgroup barriers are kept to
+// those that order something, and a workgroup with nothing to do in a command leaves it at once.
 //
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
 //   EMBED   row of the table for the token in sync[2]                     -> act

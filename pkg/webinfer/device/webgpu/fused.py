@@ -2,9 +2,11 @@
 
 A replayed step is ~152 dispatches (5 a layer); on wgpu/Vulkan each costs ~4 us of GPU time and
 CPU time to encode however small it is (bench/dispatch_floor.py), while reading the ~100 MB of
-weights would take ~36 us at the ~2.8 TB/s this GPU machine streams. ``build`` turns the dispatches the device recorded (shader, variant,
-bindings, grid) into a command table for decode_fused.wgsl, whose persistent workgroups run the
-commands in order with a grid barrier between them (the WGSL header says how and what guards it).
+weights would take ~36 us at the ~2.8 TB/s this GPU machine streams. ``build`` turns the
+dispatches the device recorded (shader, variant, bindings, grid) into a command table for
+decode_fused.wgsl, whose persistent workgroups run the commands in order with a grid barrier
+between them (the WGSL header says how and what guards it), and picks each matvec's layout
+(``rows_per_block``).
 
 Memory it adds, made once per recorded step:
 * a weight arena: a GPU-side copy of every weight, norm, bias and rope table the step reads (one
