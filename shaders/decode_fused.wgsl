@@ -249,122 +249,129 @@ fn xs8(g: u32) -> array<vec4<f32>, 2> {
                                vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
 }
 
-// Group g (8 weights, sub-block g % 4 of the block at word base) dotted with xs: quant.wgsl's
-// layouts, with the scale applied once to the sum and the 4-bit codes unpacked 4 at a time
-// (unpack4xU8 on the masked word) rather than nibble by nibble.
-fn gd_q4_0(base: u32, g: u32) -> f32 {
-    let x = xs8(g);
-    let qw = base + 1u + (g & 1u) * 2u;
-    let sh = ((g % 4u) >> 1u) * 4u;
-    let qa = vec4<f32>(unpack4xU8((w[qw] >> sh) & 0x0F0F0F0Fu));
-    let qb = vec4<f32>(unpack4xU8((w[qw + 1u] >> sh) & 0x0F0F0F0Fu));
-    return unpack2x16float(w[base]).x * (dot(qa, x[0]) + dot(qb, x[1]) - 8.0 * dot(x[0] + x[1], vec4<f32>(1.0)));
+// Group g's words as loaded (the type's switch comes after all the loads of a batch):
+// Q4_0 / Q4_1 / Q8_0 (scale word, two quant words, the second again), F16 its four words.
+fn raw_group(qt: u32, bw: u32, wb: u32, g: u32) -> vec4<u32> {
+    let base = wb + (g / 4u) * bw;
+    let sub = g % 4u;
+    var a = vec4<u32>(base, 0u, 0u, 0u);
+    if (qt == 3u) {
+        let i = base + sub * 4u;
+        a = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
+    } else {
+        let q = select(base + 1u + (sub & 1u) * 2u, base + 1u + sub * 2u, qt == 2u);
+        a = vec4<u32>(base, q, q + 1u, q + 1u);
+    }
+    return vec4<u32>(w[a.x], w[a.y], w[a.z], w[a.w]);
 }
 
-fn gd_q4_1(base: u32, g: u32) -> f32 {
+// Group g (8 weights) dotted with xs from its words r: quant.wgsl's layouts, the scale applied
+// once to the sum, 4-bit codes unpacked 4 at a time (unpack4xU8 on the masked word).
+fn rd_q4_0(r: vec4<u32>, g: u32) -> f32 {
     let x = xs8(g);
-    let qw = base + 1u + (g & 1u) * 2u;
     let sh = ((g % 4u) >> 1u) * 4u;
-    let qa = vec4<f32>(unpack4xU8((w[qw] >> sh) & 0x0F0F0F0Fu));
-    let qb = vec4<f32>(unpack4xU8((w[qw + 1u] >> sh) & 0x0F0F0F0Fu));
-    let dm = unpack2x16float(w[base]);
+    let qa = vec4<f32>(unpack4xU8((r.y >> sh) & 0x0F0F0F0Fu));
+    let qb = vec4<f32>(unpack4xU8((r.z >> sh) & 0x0F0F0F0Fu));
+    return unpack2x16float(r.x).x * (dot(qa, x[0]) + dot(qb, x[1]) - 8.0 * dot(x[0] + x[1], vec4<f32>(1.0)));
+}
+
+fn rd_q4_1(r: vec4<u32>, g: u32) -> f32 {
+    let x = xs8(g);
+    let sh = ((g % 4u) >> 1u) * 4u;
+    let qa = vec4<f32>(unpack4xU8((r.y >> sh) & 0x0F0F0F0Fu));
+    let qb = vec4<f32>(unpack4xU8((r.z >> sh) & 0x0F0F0F0Fu));
+    let dm = unpack2x16float(r.x);
     return dm.x * (dot(qa, x[0]) + dot(qb, x[1])) + dm.y * dot(x[0] + x[1], vec4<f32>(1.0));
 }
 
-fn gd_q8_0(base: u32, g: u32) -> f32 {
+fn rd_q8_0(r: vec4<u32>, g: u32) -> f32 {
     let x = xs8(g);
-    let qw = base + 1u + (g % 4u) * 2u;
-    let qa = vec4<f32>(unpack4xI8(w[qw]));
-    let qb = vec4<f32>(unpack4xI8(w[qw + 1u]));
-    return unpack2x16float(w[base]).x * (dot(qa, x[0]) + dot(qb, x[1]));
+    return unpack2x16float(r.x).x * (dot(vec4<f32>(unpack4xI8(r.y)), x[0]) + dot(vec4<f32>(unpack4xI8(r.z)), x[1]));
 }
 
-fn gd_f16(base: u32, g: u32) -> f32 {
+fn rd_f16(r: vec4<u32>, g: u32) -> f32 {
     let x = xs8(g);
-    let i = base + (g % 4u) * 4u;
-    return dot(vec4<f32>(unpack2x16float(w[i]), unpack2x16float(w[i + 1u])), x[0]) +
-           dot(vec4<f32>(unpack2x16float(w[i + 2u]), unpack2x16float(w[i + 3u])), x[1]);
+    return dot(vec4<f32>(unpack2x16float(r.x), unpack2x16float(r.y)), x[0]) +
+           dot(vec4<f32>(unpack2x16float(r.z), unpack2x16float(r.w)), x[1]);
 }
 
-// Groups g[0..7] of the row at word wb dotted with xs, by one type's code. The type's switch is
-// outside the 8 groups, so their loads go out together: with a switch around each group's
-// decode (gdot) the loads of a lane's groups waited for one another (bench/RESULTS.md, session 4).
-fn dot8(qt: u32, bw: u32, wb: u32, g: array<u32, 8>) -> array<f32, 8> {
-    var p: array<f32, 8>;
+// A batch: a lane's groups g0, g0 + lanes, ... (up to 8, clamped to the row): all their words
+// are loaded first (straight-line code, so the loads go out together), then the n groups that
+// are the row's are decoded and dotted (a switch per group around its loads made each group's
+// loads wait for the last; decoding the clamped repeats cost ALU for nothing).
+fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
+    let g1 = min(g0 + 1u * lanes, last);
+    let g2 = min(g0 + 2u * lanes, last);
+    let g3 = min(g0 + 3u * lanes, last);
+    let g4 = min(g0 + 4u * lanes, last);
+    let g5 = min(g0 + 5u * lanes, last);
+    let g6 = min(g0 + 6u * lanes, last);
+    let g7 = min(g0 + 7u * lanes, last);
+    let r0 = raw_group(qt, bw, wb, g0);
+    let r1 = raw_group(qt, bw, wb, g1);
+    let r2 = raw_group(qt, bw, wb, g2);
+    let r3 = raw_group(qt, bw, wb, g3);
+    let r4 = raw_group(qt, bw, wb, g4);
+    let r5 = raw_group(qt, bw, wb, g5);
+    let r6 = raw_group(qt, bw, wb, g6);
+    let r7 = raw_group(qt, bw, wb, g7);
+    let n = min(8u, (last - g0) / lanes + 1u);
+    var acc = 0.0;
     switch qt {
         case 0u: {
-            p[0] = gd_q4_0(wb + (g[0] / 4u) * bw, g[0]);
-            p[1] = gd_q4_0(wb + (g[1] / 4u) * bw, g[1]);
-            p[2] = gd_q4_0(wb + (g[2] / 4u) * bw, g[2]);
-            p[3] = gd_q4_0(wb + (g[3] / 4u) * bw, g[3]);
-            p[4] = gd_q4_0(wb + (g[4] / 4u) * bw, g[4]);
-            p[5] = gd_q4_0(wb + (g[5] / 4u) * bw, g[5]);
-            p[6] = gd_q4_0(wb + (g[6] / 4u) * bw, g[6]);
-            p[7] = gd_q4_0(wb + (g[7] / 4u) * bw, g[7]);
+            acc = rd_q4_0(r0, g0);
+            if (n > 1u) { acc += rd_q4_0(r1, g1); }
+            if (n > 2u) { acc += rd_q4_0(r2, g2); }
+            if (n > 3u) { acc += rd_q4_0(r3, g3); }
+            if (n > 4u) { acc += rd_q4_0(r4, g4); }
+            if (n > 5u) { acc += rd_q4_0(r5, g5); }
+            if (n > 6u) { acc += rd_q4_0(r6, g6); }
+            if (n > 7u) { acc += rd_q4_0(r7, g7); }
         }
         case 1u: {
-            p[0] = gd_q4_1(wb + (g[0] / 4u) * bw, g[0]);
-            p[1] = gd_q4_1(wb + (g[1] / 4u) * bw, g[1]);
-            p[2] = gd_q4_1(wb + (g[2] / 4u) * bw, g[2]);
-            p[3] = gd_q4_1(wb + (g[3] / 4u) * bw, g[3]);
-            p[4] = gd_q4_1(wb + (g[4] / 4u) * bw, g[4]);
-            p[5] = gd_q4_1(wb + (g[5] / 4u) * bw, g[5]);
-            p[6] = gd_q4_1(wb + (g[6] / 4u) * bw, g[6]);
-            p[7] = gd_q4_1(wb + (g[7] / 4u) * bw, g[7]);
+            acc = rd_q4_1(r0, g0);
+            if (n > 1u) { acc += rd_q4_1(r1, g1); }
+            if (n > 2u) { acc += rd_q4_1(r2, g2); }
+            if (n > 3u) { acc += rd_q4_1(r3, g3); }
+            if (n > 4u) { acc += rd_q4_1(r4, g4); }
+            if (n > 5u) { acc += rd_q4_1(r5, g5); }
+            if (n > 6u) { acc += rd_q4_1(r6, g6); }
+            if (n > 7u) { acc += rd_q4_1(r7, g7); }
         }
         case 2u: {
-            p[0] = gd_q8_0(wb + (g[0] / 4u) * bw, g[0]);
-            p[1] = gd_q8_0(wb + (g[1] / 4u) * bw, g[1]);
-            p[2] = gd_q8_0(wb + (g[2] / 4u) * bw, g[2]);
-            p[3] = gd_q8_0(wb + (g[3] / 4u) * bw, g[3]);
-            p[4] = gd_q8_0(wb + (g[4] / 4u) * bw, g[4]);
-            p[5] = gd_q8_0(wb + (g[5] / 4u) * bw, g[5]);
-            p[6] = gd_q8_0(wb + (g[6] / 4u) * bw, g[6]);
-            p[7] = gd_q8_0(wb + (g[7] / 4u) * bw, g[7]);
+            acc = rd_q8_0(r0, g0);
+            if (n > 1u) { acc += rd_q8_0(r1, g1); }
+            if (n > 2u) { acc += rd_q8_0(r2, g2); }
+            if (n > 3u) { acc += rd_q8_0(r3, g3); }
+            if (n > 4u) { acc += rd_q8_0(r4, g4); }
+            if (n > 5u) { acc += rd_q8_0(r5, g5); }
+            if (n > 6u) { acc += rd_q8_0(r6, g6); }
+            if (n > 7u) { acc += rd_q8_0(r7, g7); }
         }
         case 3u: {
-            p[0] = gd_f16(wb + (g[0] / 4u) * bw, g[0]);
-            p[1] = gd_f16(wb + (g[1] / 4u) * bw, g[1]);
-            p[2] = gd_f16(wb + (g[2] / 4u) * bw, g[2]);
-            p[3] = gd_f16(wb + (g[3] / 4u) * bw, g[3]);
-            p[4] = gd_f16(wb + (g[4] / 4u) * bw, g[4]);
-            p[5] = gd_f16(wb + (g[5] / 4u) * bw, g[5]);
-            p[6] = gd_f16(wb + (g[6] / 4u) * bw, g[6]);
-            p[7] = gd_f16(wb + (g[7] / 4u) * bw, g[7]);
+            acc = rd_f16(r0, g0);
+            if (n > 1u) { acc += rd_f16(r1, g1); }
+            if (n > 2u) { acc += rd_f16(r2, g2); }
+            if (n > 3u) { acc += rd_f16(r3, g3); }
+            if (n > 4u) { acc += rd_f16(r4, g4); }
+            if (n > 5u) { acc += rd_f16(r5, g5); }
+            if (n > 6u) { acc += rd_f16(r6, g6); }
+            if (n > 7u) { acc += rd_f16(r7, g7); }
         }
         default: {}
     }
-    return p;
+    return acc;
 }
 
-// A lane's part of one row's dot product with xs: groups lane, lane + lanes, ... 8 at a time
-// (clamped to the row, masked), F32 rows one group at a time (gdot).
+// A lane's part of one row's dot product with xs: groups lane, lane + lanes, ... 8 at a time,
+// F32 rows one group at a time (gdot).
 fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f32 {
     var acc = 0.0;
     if (qt == 4u) {
         for (var g = lane; g < ngroups; g += lanes) { acc += gdot(qt, bw, wb, g); }
         return acc;
     }
-    let last = ngroups - 1u;
-    for (var g0 = lane; g0 < ngroups; g0 += 8u * lanes) {
-        var g: array<u32, 8>;
-        g[0] = g0;
-        g[1] = min(g0 + 1u * lanes, last);
-        g[2] = min(g0 + 2u * lanes, last);
-        g[3] = min(g0 + 3u * lanes, last);
-        g[4] = min(g0 + 4u * lanes, last);
-        g[5] = min(g0 + 5u * lanes, last);
-        g[6] = min(g0 + 6u * lanes, last);
-        g[7] = min(g0 + 7u * lanes, last);
-        let p = dot8(qt, bw, wb, g);
-        acc += p[0] + ((select(0.0, p[1], g0 + 1u * lanes <= last) +
-               select(0.0, p[2], g0 + 2u * lanes <= last) +
-               select(0.0, p[3], g0 + 3u * lanes <= last) +
-               select(0.0, p[4], g0 + 4u * lanes <= last) +
-               select(0.0, p[5], g0 + 5u * lanes <= last) +
-               select(0.0, p[6], g0 + 6u * lanes <= last) +
-               select(0.0, p[7], g0 + 7u * lanes <= last)));
-    }
+    for (var g0 = lane; g0 < ngroups; g0 += 8u * lanes) { acc += dot8(qt, bw, wb, g0, lanes, ngroups - 1u); }
     return acc;
 }
 
