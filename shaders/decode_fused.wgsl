@@ -307,15 +307,22 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
     let g5 = min(g0 + 5u * lanes, last);
     let g6 = min(g0 + 6u * lanes, last);
     let g7 = min(g0 + 7u * lanes, last);
-    let r0 = raw_group(qt, bw, wb, g0);
-    let r1 = raw_group(qt, bw, wb, g1);
-    let r2 = raw_group(qt, bw, wb, g2);
-    let r3 = raw_group(qt, bw, wb, g3);
-    let r4 = raw_group(qt, bw, wb, g4);
-    let r5 = raw_group(qt, bw, wb, g5);
-    let r6 = raw_group(qt, bw, wb, g6);
-    let r7 = raw_group(qt, bw, wb, g7);
     let n = min(8u, (last - g0) / lanes + 1u);
+    let r0 = raw_group(qt, bw, wb, g0);
+    var r1 = vec4<u32>(0u);
+    if (n > 1u) { r1 = raw_group(qt, bw, wb, g1); }
+    var r2 = vec4<u32>(0u);
+    if (n > 2u) { r2 = raw_group(qt, bw, wb, g2); }
+    var r3 = vec4<u32>(0u);
+    if (n > 3u) { r3 = raw_group(qt, bw, wb, g3); }
+    var r4 = vec4<u32>(0u);
+    if (n > 4u) { r4 = raw_group(qt, bw, wb, g4); }
+    var r5 = vec4<u32>(0u);
+    if (n > 5u) { r5 = raw_group(qt, bw, wb, g5); }
+    var r6 = vec4<u32>(0u);
+    if (n > 6u) { r6 = raw_group(qt, bw, wb, g6); }
+    var r7 = vec4<u32>(0u);
+    if (n > 7u) { r7 = raw_group(qt, bw, wb, g7); }
     var acc = 0.0;
     switch qt {
         case 0u: {
