@@ -20,9 +20,9 @@
 //
 // Measured on an H100 (bench/RESULTS.md, sessions 3-4): correct at G = 66-264; at G = 528 the
 // first-step check finds the barrier timed out and the device rebuilds with half as many. A step
-// takes ~1.08 ms (a barrier ~1.6 us, a matvec command 3.6-5.6 us, attention ~5.6 us, the lm head
+// takes ~1.07 ms (a barrier ~1.6 us, a matvec command 3.6-5.6 us, attention ~5.6 us, the lm head
 // ~31 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the CPU
-// also bounded it on most hosts: 876-878 tok/s against 568-773. On by default on native GPUs
+// also bounded it on most hosts: 876-893 tok/s against 568-773. On by default on native GPUs
 // (device.py, "auto").
 //
 // What makes a command slow here is chains of waits, not bytes: a workgroupBarrier() ~115 ns, a
