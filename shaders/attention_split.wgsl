@@ -28,21 +28,40 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
         return;
     }
     let nk = k1 - k0;
+    // The first round's keys and the first 4 values a thread reads do not depend on q or on the
+    // scores: their loads go out first, so their waits overlap the query's and the softmax's.
+    let tpk = (n4 + 3u) / 4u;
+    let kpr = 256u / tpk;
+    let jl = lid / tpk;
+    let i0 = (lid % tpk) * 4u;
+    let full = i0 + 4u <= n4;
+    let kr0 = kb4 + min(jl, nk - 1u) * n4;
+    var k0v = array<vec4<f32>, 4>();
+    if (full) {
+        k0v = array<vec4<f32>, 4>(split_k(kr0 + i0), split_k(kr0 + i0 + 1u), split_k(kr0 + i0 + 2u),
+                                  split_k(kr0 + i0 + 3u));
+    }
+    let nparts = 256u / n4;
+    let part = lid / n4;
+    let d4 = lid % n4;
+    let pc = min(part, nparts - 1u);
+    let vc = array<u32, 4>(min(pc, nk - 1u), min(pc + nparts, nk - 1u), min(pc + 2u * nparts, nk - 1u),
+                           min(pc + 3u * nparts, nk - 1u));
+    let v0v = array<vec4<f32>, 4>(split_v(vb4 + vc[0] * n4 + d4), split_v(vb4 + vc[1] * n4 + d4),
+                                  split_v(vb4 + vc[2] * n4 + d4), split_v(vb4 + vc[3] * n4 + d4));
     if (lid < n4) {
         qs[lid] = vec4<f32>(split_q(qb + 4u * lid), split_q(qb + 4u * lid + 1u), split_q(qb + 4u * lid + 2u),
                             split_q(qb + 4u * lid + 3u));
     }
     workgroupBarrier();
     // scores: tpk threads per key, 4 vec4 each, all loads issued together
-    let tpk = (n4 + 3u) / 4u;
-    let kpr = 256u / tpk;
-    let jl = lid / tpk;
-    let i0 = (lid % tpk) * 4u;
     for (var r0 = 0u; r0 < nk; r0 += kpr) {
         var dsum = 0.0;
         if (jl < kpr && r0 + jl < nk) {
             let kr = kb4 + (r0 + jl) * n4;
-            if (i0 + 4u <= n4) {
+            if (full && r0 == 0u) {
+                dsum = (dot(qs[i0], k0v[0]) + dot(qs[i0 + 1u], k0v[1])) + (dot(qs[i0 + 2u], k0v[2]) + dot(qs[i0 + 3u], k0v[3]));
+            } else if (full) {
                 dsum = (dot(qs[i0], split_k(kr + i0)) + dot(qs[i0 + 1u], split_k(kr + i0 + 1u))) +
                        (dot(qs[i0 + 2u], split_k(kr + i0 + 2u)) + dot(qs[i0 + 3u], split_k(kr + i0 + 3u)));
             } else {
@@ -64,13 +83,15 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
     var pj = 0.0;
     if (lid < nk) { pj = exp(s - m); sc[lid] = pj; }
     let l = reduce_sum(lid, pj);                      // its barriers also publish sc
-    // values: thread = (part, d4); part takes keys part, part + nparts, ... (4 loads in flight)
-    let nparts = 256u / n4;
-    let part = lid / n4;
-    let d4 = lid % n4;
+    // values: thread = (part, d4); part takes keys part, part + nparts, ... (4 loads in flight;
+    // the first 4 were loaded above)
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
     if (part < nparts) {
-        var jj = part;
+        a0 = select(0.0, sc[vc[0]], part < nk) * v0v[0];
+        a1 = select(0.0, sc[vc[1]], part + nparts < nk) * v0v[1];
+        a2 = select(0.0, sc[vc[2]], part + 2u * nparts < nk) * v0v[2];
+        a3 = select(0.0, sc[vc[3]], part + 3u * nparts < nk) * v0v[3];
+        var jj = part + 4u * nparts;
         for (; jj + 3u * nparts < nk; jj += 4u * nparts) {
             a0 += sc[jj] * split_v(vb4 + jj * n4 + d4);
             a1 += sc[jj + nparts] * split_v(vb4 + (jj + nparts) * n4 + d4);
