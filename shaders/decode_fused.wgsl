@@ -22,7 +22,7 @@
 // first-step check finds the barrier timed out and the device rebuilds with half as many. A step
 // takes ~1.07 ms (a barrier ~1.6 us, a matvec command 3.6-5.6 us, attention ~5.6 us, the lm head
 // ~31 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the CPU
-// also bounded it on most hosts: 876-893 tok/s against 568-773. On by default on native GPUs
+// also bounded it on most hosts: 876-895 tok/s against 568-773. On by default on native GPUs
 // (device.py, "auto").
 //
 // What makes a command slow here is chains of waits, not bytes: a workgroupBarrier() ~115 ns, a
@@ -238,9 +238,8 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
 
 fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
     let q = dq(qt, wb + (g / 4u) * bw, g % 4u);
-    let k = g * 8u;
-    return dot(q.a, vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u])) +
-           dot(q.b, vec4<f32>(xs[k + 4u], xs[k + 5u], xs[k + 6u], xs[k + 7u]));
+    let x = xs8(g);
+    return dot(q.a, x[0]) + dot(q.b, x[1]);
 }
 
 fn xs8(g: u32) -> array<vec4<f32>, 2> {
@@ -323,6 +322,8 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
     if (n > 6u) { r6 = raw_group(qt, bw, wb, g6); }
     var r7 = vec4<u32>(0u);
     if (n > 7u) { r7 = raw_group(qt, bw, wb, g7); }
+    // One switch around the 8 decodes, each type's 8 written out: a switch per group (an rd(qt, ..)
+    // dispatcher) measured 879-880 against 894 tok/s on an H100 (bench/RESULTS.md, session 4).
     var acc = 0.0;
     switch qt {
         case 0u: {

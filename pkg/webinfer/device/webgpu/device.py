@@ -17,7 +17,7 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
   step; if its grid barrier timed out (workgroups not all resident) it is rebuilt with half the
   workgroups, down to FUSED_MIN_WORKGROUPS, then the replay stays. On the H100 hosts measured
-  it decoded 876-893 tok/s against the replay's 568-773, whose CPU encoding of 153 dispatches a
+  it decoded 876-895 tok/s against the replay's 568-773, whose CPU encoding of 153 dispatches a
   token was the bound there (GPU step ~1.07 against ~1.25 ms; bench/RESULTS.md, session 4).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
@@ -308,7 +308,7 @@ class WebGPUDevice:
                 if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
                     prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too
         elif aborted:
-            prog, f = watch
+            prog = watch[0]
             prog.fused, prog.fused_ok = None, False
             err = fused.abort_error()
             self.notes.append(f"decode step no longer fused: {err}")

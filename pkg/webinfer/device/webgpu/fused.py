@@ -43,8 +43,8 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 2) + 16 * (256 + 64)   # its workgroup memory (20,552 B)
-SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up (~0.3 s on an H100;
-                            # a barrier there waits ~2 us, the lm head's slowest workgroup ~20 us)
+SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
+                            # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
 
 
