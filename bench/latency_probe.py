@@ -35,11 +35,21 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             workgroupBarrier();
         } else if (p.mode == 3u) {          // atomic add round trips by thread 0
             if (lid == 0u) { acc += atomicAdd(&o[1], 1u); }
-        } else {                            // atomic load round trips by thread 0
+        } else if (p.mode == 4u) {          // atomic load round trips by thread 0
             if (lid == 0u) { acc += atomicLoad(&o[2 + (acc & 1u)]); }
+        } else if (p.mode == 5u) {          // every thread: a dependent load
+            i = a[(i + p._a * lid) % arrayLength(&a)];
+        } else if (p.mode == 6u) {          // ... with 4 workgroup barriers between load and use
+            let v = a[(i + p._a * lid) % arrayLength(&a)];
+            workgroupBarrier(); workgroupBarrier(); workgroupBarrier(); workgroupBarrier();
+            i = v;
+        } else {                            // ... with a storageBarrier between load and use
+            let v = a[(i + p._a * lid) % arrayLength(&a)];
+            storageBarrier();
+            i = v;
         }
     }
-    if (lid == 0u) { atomicStore(&o[0], i + acc); }
+    if (lid == 0u || p.mode >= 5u) { atomicMax(&o[0], i + acc); }
 }
 """
 mod = dev.create_shader_module(code=SRC)
@@ -60,12 +70,12 @@ def chase(n_words, stride_words):
     return b, int(order[0]) * stride_words
 
 
-def timed(buf, steps, mode, reps=5):
+def timed(buf, steps, mode, reps=5, spread=0):
     bg = dev.create_bind_group(layout=pipe.get_bind_group_layout(0), entries=[
         {"binding": 0, "resource": {"buffer": buf, "offset": 0, "size": buf.size}},
         {"binding": 1, "resource": {"buffer": out, "offset": 0, "size": 64}},
         {"binding": 2, "resource": {"buffer": uni, "offset": 0, "size": 16}}])
-    dev.queue.write_buffer(uni, 0, np.array([steps, mode, 0, 0], np.uint32))
+    dev.queue.write_buffer(uni, 0, np.array([steps, mode, spread, 0], np.uint32))
     best = 1e9
     for _ in range(reps):
         enc = dev.create_command_encoder()
@@ -83,8 +93,8 @@ def timed(buf, steps, mode, reps=5):
     return best
 
 
-def per_step(buf, mode, steps=50000):
-    return (timed(buf, steps, mode) - timed(buf, 0, mode)) / steps * 1e9
+def per_step(buf, mode, steps=50000, spread=0):
+    return (timed(buf, steps, mode, spread=spread) - timed(buf, 0, mode, spread=spread)) / steps * 1e9
 
 
 small, _ = chase(1 << 20, 32)            # 4 MiB: in L2 after the first lap
@@ -98,3 +108,10 @@ print(f"storageBarrier():                   {per_step(small, 1):7.0f} ns")
 print(f"workgroupBarrier():                 {per_step(small, 2):7.0f} ns")
 print(f"atomicAdd round trip:               {per_step(small, 3):7.0f} ns")
 print(f"atomicLoad round trip:              {per_step(small, 4):7.0f} ns")
+# Do barriers wait for a thread's loads still in flight? Every thread chases its own cycle
+# position (a[i + spread * lid] with spread a multiple of the slot stride is another slot):
+# load -> use, load -> 4 workgroupBarrier() -> use, load -> storageBarrier() -> use.
+sp = 1024 * 7
+print(f"256 threads, dependent load (HBM):   {per_step(large, 5, 20000, sp):7.0f} ns")
+print(f"  ... 4 workgroupBarrier() in between: {per_step(large, 6, 20000, sp):7.0f} ns")
+print(f"  ... storageBarrier() in between:     {per_step(large, 7, 20000, sp):7.0f} ns")

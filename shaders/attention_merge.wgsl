@@ -9,6 +9,27 @@
 //                                valid for any later reader
 // Every load of a phase is issued at once: a decode step is a chain of memory latencies.
 // Ends with a barrier: xs is ready for every thread.
+// Column k merged over na <= 8 splits: 8 loads (clamped to the splits there are), then the sum.
+fn merge_col(k: u32, hd: u32, ns: u32, na: u32, pb: u32) -> f32 {
+    let stride = hd + 2u;
+    let wb = (k / hd) * na;
+    let b = pb + (k / hd) * ns * stride + k % hd;
+    let l = na - 1u;
+    let z = array<u32, 8>(0u, min(1u, l), min(2u, l), min(3u, l), min(4u, l), min(5u, l), min(6u, l), min(7u, l));
+    let p = array<f32, 8>(merge_part(b), merge_part(b + z[1] * stride), merge_part(b + z[2] * stride),
+                          merge_part(b + z[3] * stride), merge_part(b + z[4] * stride), merge_part(b + z[5] * stride),
+                          merge_part(b + z[6] * stride), merge_part(b + z[7] * stride));
+    var o = wz[wb] * p[0];
+    o += select(0.0, wz[wb + z[1]] * p[1], 1u < na);
+    o += select(0.0, wz[wb + z[2]] * p[2], 2u < na);
+    o += select(0.0, wz[wb + z[3]] * p[3], 3u < na);
+    o += select(0.0, wz[wb + z[4]] * p[4], 4u < na);
+    o += select(0.0, wz[wb + z[5]] * p[5], 5u < na);
+    o += select(0.0, wz[wb + z[6]] * p[6], 6u < na);
+    o += select(0.0, wz[wb + z[7]] * p[7], 7u < na);
+    return o;
+}
+
 fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: u32, pb: u32, xb: u32) {
     let nh = cols / hd;
     let stride = hd + 2u;
@@ -36,7 +57,24 @@ fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: 
         for (var z = 0u; z < na; z++) { wz[b + z] /= den; }
     }
     workgroupBarrier();
-    // 3. the merged row (xs's l values were last read in step 2), 4 splits' loads in flight
+    // 3. the merged row (xs's l values were last read in step 2). Up to 8 splits and 768 columns
+    //    (3 a thread): straight-line code, so all 24 loads go out before the first is used; in
+    //    the loop below a column's loads wait for the previous column's sums.
+    if (na <= 8u && cols <= 768u) {
+        let v0 = merge_col(min(lid, cols - 1u), hd, ns, na, pb);
+        let v1 = merge_col(min(lid + 256u, cols - 1u), hd, ns, na, pb);
+        let v2 = merge_col(min(lid + 512u, cols - 1u), hd, ns, na, pb);
+        if (lid < cols) { xs[lid] = v0; }
+        if (lid + 256u < cols) { xs[lid + 256u] = v1; }
+        if (lid + 512u < cols) { xs[lid + 512u] = v2; }
+        if (wg == 0u) {
+            if (lid < cols) { merge_store(xb + lid, v0); }
+            if (lid + 256u < cols) { merge_store(xb + lid + 256u, v1); }
+            if (lid + 512u < cols) { merge_store(xb + lid + 512u, v2); }
+        }
+        workgroupBarrier();
+        return;
+    }
     for (var k = lid; k < cols; k += 256u) {
         let h = k / hd;
         let wb = h * na;

@@ -31,7 +31,7 @@ def model_path(tmp_path_factory):
     return build_synthetic_model(tmp_path_factory.mktemp("fused") / "tiny.gguf", seed=3, shapes=SHAPES)
 
 
-def _steps(path, mode, n_ctx, n=6, device="numpy"):
+def _steps(path, mode, n_ctx, n=6, device="numpy", prompt=PROMPT):
     """Logits of the prompt's last token and of n greedy decode steps after it."""
     if device == "numpy":
         dev = "numpy"
@@ -41,7 +41,7 @@ def _steps(path, mode, n_ctx, n=6, device="numpy"):
     m = webinfer.load(path, device=dev, n_ctx=n_ctx)
     # device.read, as generation reads: it also settles the fused program's first-step check
     read = (lambda t: np.asarray(t)) if device == "numpy" else (lambda t: asyncio.run(m.device.read(t)))
-    logits, _ = m._prefill(PROMPT)
+    logits, _ = m._prefill(prompt)
     out = []
     for _ in range(n):
         lg = read(logits).reshape(-1).astype(np.float64)
@@ -61,6 +61,24 @@ def test_fused_step_matches_numpy_and_replay(model_path, n_ctx):
         assert np.all(np.abs(g - r) <= tol), f"step {i}: fused vs numpy {np.max(np.abs(g - r)):.3g}"
         assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p))), f"step {i}: fused vs replay"
     assert int(np.argmax(got[-1])) == int(np.argmax(ref[-1]))
+
+
+def test_attention_merged_over_many_splits(model_path, monkeypatch):
+    """Splits of 32 keys and a 100-token prompt: 4 splits saw keys, and the next matvec's
+    workgroups merge their partials (COMBINE) when they stage its input row."""
+    from webinfer.device.webgpu import device as wdev
+    monkeypatch.setattr(wdev, "ATTN_SPLIT_LEN", 32)
+    prompt = [int(t) for t in np.random.default_rng(5).integers(1, 300, 100)]
+    ref, _ = _steps(model_path, None, 512, n=4, prompt=prompt)
+    plain, _ = _steps(model_path, "off", 512, n=4, device="webgpu", prompt=prompt)
+    got, dev = _steps(model_path, "on", 512, n=4, device="webgpu", prompt=prompt)
+    assert dev.decode_path().startswith("fused"), dev.notes
+    prog = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    attn = prog.table[prog.table[:, fused.C["op"]] == fused.OP_ATTN]
+    assert len(attn) == 2 and np.all(attn[:, fused.C["n_splits"]] == 16)
+    for r, p, g in zip(ref, plain, got):
+        assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))
+        assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p)))
 
 
 @pytest.mark.parametrize("rpv", [4, 8, 16, 32])
