@@ -39,13 +39,14 @@ F_NORMALIZED = 128          # ATTN with one split: write the normalised output, 
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, neox=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
-         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29)
+         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31)
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 2) + 16 * (256 + 64)   # its workgroup memory (20,552 B)
 SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
                             # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
+PF_MAX_WORDS = 1 << 20      # the most weight words a command's idle workgroups prefetch (4 MiB)
 
 
 @dataclass(eq=False)
@@ -76,6 +77,21 @@ def rows_per_block(rows: int, n_wg: int, groups: int) -> int:
         rounds = -(-(-(-rows // rpv)) // n_wg)
         return rounds * batches, -rpv
     return min((4, 8, 16, 32), key=cost)
+
+
+def _prefetch_ranges(table: list) -> None:
+    """For each command, the weights its idle workgroups read ahead into L2 (decode_fused.wgsl's
+    prefetch): those of the first matvec among the three commands after it that no command
+    before it read ahead, if at most PF_MAX_WORDS (the lm head's 30 MB is left to itself)."""
+    spans = [(int(c[C["w"]]), int(c[C["rows"]]) * int(c[C["row_words"]])) if c[C["op"]] == OP_MATVEC else None
+             for c in table]
+    done = 0                              # the arena holds the weights in the order of first use
+    for i, c in enumerate(table):
+        nxt = next((s for s in spans[i + 1:i + 4] if s is not None and s[0] >= done and s[1] <= PF_MAX_WORDS),
+                   None)
+        if nxt is not None:
+            c[C["pf"]], c[C["pfn"]] = nxt
+            done = nxt[0] + nxt[1]
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
@@ -201,6 +217,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             raise Refused(f"no fused command for {shader} {sorted(defines)}")
         table.append(c)
 
+    _prefetch_ranges(table)
     key = (id(out.buf), out.offset)
     if key not in regions:
         raise Refused("the step's logits are not written by the step")
