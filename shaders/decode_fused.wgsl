@@ -81,7 +81,7 @@ var<workgroup> red3: array<f32, 16>;
 var<workgroup> redv: array<vec4<f32>, 256>;
 var<workgroup> sc: array<f32, 256>;         // attention scores
 var<workgroup> qs: array<vec4<f32>, 64>;
-var<workgroup> wscale: f32;                // NORM: 1 / rms(x)
+var<workgroup> redss: array<f32, 256>;     // NORM: each thread's sum of squares of x
 var<workgroup> wflag: u32;
 
 // where attention_split.wgsl and attention_merge.wgsl find their data: the arenas
@@ -270,12 +270,17 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
     if (lid + 1280u <= last) { ss += x5 * x5; xs[lid + 1280u] = x5 * n5; }
     if (lid + 1536u <= last) { ss += x6 * x6; xs[lid + 1536u] = x6 * n6; }
     if (lid + 1792u <= last) { ss += x7 * x7; xs[lid + 1792u] = x7 * n7; }
-    if (norm) {
-        let total = reduce_sum(lid, ss);              // its two barriers publish xs
-        if (lid == 0u) { wscale = inverseSqrt(total / f32(cols) + cf(ci, C_EPS)); }   // read after mv_block's barriers
-    } else {
-        workgroupBarrier();
-    }
+    // NORM: the sums of squares are added up with the dot products (mv_block, norm_scale), not
+    // here: one workgroup barrier before the weights instead of three
+    redss[lid] = ss;
+    workgroupBarrier();
+}
+
+// NORM: 1 / rms(x) from redss (red3 holds 16 partial sums after mv_block's first barrier)
+fn norm_scale(ci: u32) -> f32 {
+    let t = ((red3[0] + red3[1]) + (red3[2] + red3[3])) + ((red3[4] + red3[5]) + (red3[6] + red3[7])) +
+            (((red3[8] + red3[9]) + (red3[10] + red3[11])) + ((red3[12] + red3[13]) + (red3[14] + red3[15])));
+    return inverseSqrt(t / f32(cw(ci, C_COLS)) + cf(ci, C_EPS));
 }
 
 fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
@@ -489,6 +494,13 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
         for (var k = 0u; k < per; k++) { t += red[b + k]; }
         red2[lid] = t;
     }
+    if ((fl & F_NORM) != 0u && lid >= 240u) {      // 16 threads: the sums of squares, 16 each
+        let b = (lid - 240u) * 16u;
+        red3[lid - 240u] = (((redss[b] + redss[b + 1u]) + (redss[b + 2u] + redss[b + 3u])) +
+                            ((redss[b + 4u] + redss[b + 5u]) + (redss[b + 6u] + redss[b + 7u]))) +
+                           (((redss[b + 8u] + redss[b + 9u]) + (redss[b + 10u] + redss[b + 11u])) +
+                            ((redss[b + 12u] + redss[b + 13u]) + (redss[b + 14u] + redss[b + 15u])));
+    }
     workgroupBarrier();
     if (lane == 0u && valid) { mv_out(ci, fl, blk, slot, row, rpv); }
     if (more) { workgroupBarrier(); }     // red2 is rewritten by the next virtual workgroup
@@ -496,7 +508,7 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
 
 fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
     var scale = 1.0;
-    if ((fl & F_NORM) != 0u) { scale = wscale; }
+    if ((fl & F_NORM) != 0u) { scale = norm_scale(ci); }
     var v = slot_total(slot) * scale;
     if ((fl & F_BIAS) != 0u) { v += wf(cw(ci, C_BIAS) + row); }
     let yb = cw(ci, C_Y);

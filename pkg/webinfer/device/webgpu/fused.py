@@ -42,7 +42,7 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
          w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31)
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
-SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 2) + 16 * (256 + 64)   # its workgroup memory (20,552 B)
+SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1) + 16 * (256 + 64)   # its workgroup memory (21,572 B)
 SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
                             # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
