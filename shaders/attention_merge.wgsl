@@ -30,6 +30,36 @@ fn merge_col(k: u32, hd: u32, ns: u32, na: u32, pb: u32) -> f32 {
     return o;
 }
 
+// Step 2 for one head of na <= 8 splits: its m (in wz) and l (in xs) from b, read at once, then
+// wz[b + z] = exp(m_z - M) / sum_z exp(m_z - M) l_z.
+fn merge_weights8(b: u32, na: u32) {
+    let n = na - 1u;
+    let i = array<u32, 8>(b, b + min(1u, n), b + min(2u, n), b + min(3u, n), b + min(4u, n), b + min(5u, n),
+                          b + min(6u, n), b + min(7u, n));
+    let m = array<f32, 8>(wz[i[0]], wz[i[1]], wz[i[2]], wz[i[3]], wz[i[4]], wz[i[5]], wz[i[6]], wz[i[7]]);
+    let l = array<f32, 8>(xs[i[0]], xs[i[1]], xs[i[2]], xs[i[3]], xs[i[4]], xs[i[5]], xs[i[6]], xs[i[7]]);
+    let ok = array<bool, 8>(l[0] > 0.0, 1u < na && l[1] > 0.0, 2u < na && l[2] > 0.0, 3u < na && l[3] > 0.0,
+                            4u < na && l[4] > 0.0, 5u < na && l[5] > 0.0, 6u < na && l[6] > 0.0, 7u < na && l[7] > 0.0);
+    let mm = array<f32, 8>(select(-3.4e38, m[0], ok[0]), select(-3.4e38, m[1], ok[1]), select(-3.4e38, m[2], ok[2]),
+                           select(-3.4e38, m[3], ok[3]), select(-3.4e38, m[4], ok[4]), select(-3.4e38, m[5], ok[5]),
+                           select(-3.4e38, m[6], ok[6]), select(-3.4e38, m[7], ok[7]));
+    let mx = max(max(max(mm[0], mm[1]), max(mm[2], mm[3])), max(max(mm[4], mm[5]), max(mm[6], mm[7])));
+    let e = array<f32, 8>(select(0.0, exp(m[0] - mx), ok[0]), select(0.0, exp(m[1] - mx), ok[1]),
+                          select(0.0, exp(m[2] - mx), ok[2]), select(0.0, exp(m[3] - mx), ok[3]),
+                          select(0.0, exp(m[4] - mx), ok[4]), select(0.0, exp(m[5] - mx), ok[5]),
+                          select(0.0, exp(m[6] - mx), ok[6]), select(0.0, exp(m[7] - mx), ok[7]));
+    let den = ((e[0] * l[0] + e[1] * l[1]) + (e[2] * l[2] + e[3] * l[3])) +
+              ((e[4] * l[4] + e[5] * l[5]) + (e[6] * l[6] + e[7] * l[7]));
+    wz[b] = e[0] / den;
+    if (1u < na) { wz[b + 1u] = e[1] / den; }
+    if (2u < na) { wz[b + 2u] = e[2] / den; }
+    if (3u < na) { wz[b + 3u] = e[3] / den; }
+    if (4u < na) { wz[b + 4u] = e[4] / den; }
+    if (5u < na) { wz[b + 5u] = e[5] / den; }
+    if (6u < na) { wz[b + 6u] = e[6] / den; }
+    if (7u < na) { wz[b + 7u] = e[7] / den; }
+}
+
 fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: u32, pb: u32, xb: u32) {
     let nh = cols / hd;
     let stride = hd + 2u;
@@ -42,7 +72,10 @@ fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: 
     }
     workgroupBarrier();
     // 2. per head, in place: wz = exp(m_z - M) / sum_z exp(m_z - M) l_z, M over splits with l > 0
-    if (lid < nh) {
+    //    (up to 8 splits straight-line: a loop's workgroup-memory reads went one after another)
+    if (lid < nh && na <= 8u) {
+        merge_weights8(lid * na, na);
+    } else if (lid < nh) {
         let b = lid * na;
         var mx = -3.4e38;
         for (var z = 0u; z < na; z++) { if (xs[b + z] > 0.0) { mx = max(mx, wz[b + z]); } }

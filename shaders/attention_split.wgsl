@@ -1,8 +1,7 @@
 // attention_split.wgsl -- one (query head, run of keys) of flash-decoding attention for one token.
 // Included by attention.wgsl (SPLIT: one workgroup per head and run) and decode_fused.wgsl (a
 // virtual workgroup of its ATTN command). The includer declares the workgroup arrays qs
-// (64 vec4), sc (256), red (256), red2 and red3 (16 each, for reduce.wgsl, included before
-// this file) and redv (256 vec4), and says where the data lives:
+// (64 vec4), sc (256), red (256), red2 (16) and redv (256 vec4), and says where the data lives:
 //   fn split_q(i) -> f32          query element i (the head's row starts at qb)
 //   fn split_k(i) -> vec4<f32>    keys, as vec4 (key k0's row starts at kb4)
 //   fn split_v(i) -> vec4<f32>    values, likewise from vb4
@@ -14,11 +13,30 @@
 // (part, dim/4) threads, 4 keys' loads in flight per thread. The one-key-per-thread loop of
 // attention.wgsl's main (serial vec4 loads per key) took 21.4 us a layer at split_len 256 on an
 // H200 (ctx 512, timestamps between dispatches, which add ~5 us each); this 13.8-14.3 us at 128.
+// Reads of workgroup memory are straight-line where they can be (sc_max16, the merge's weights):
+// in a loop each read waited for the one before, and folding the exp sums into the value pass
+// saves reduce_sum's two barriers; with the merge's straight-line weights, 983 -> 1033 tok/s in
+// the fused step on an H100 (bench/RESULTS.md, session 5).
 //
 // Output at pb: the unnormalised partial acc[head_dim], m, l (attention_combine.wgsl or
 // matvec.wgsl COMBINE merge the runs), or with `normalized` (a single run) acc / l only.
 // Keys [k0, k1); k0 >= k1 (a run past the last key) leaves an empty partial. The arguments are
 // uniform, so the early return skips no barrier.
+// max of sc[b .. b + 16) below nk: all 16 read at once, then folded
+fn sc_max16(b: u32, nk: u32) -> f32 {
+    let v = array<f32, 16>(
+        select(-3.4e38, sc[b + 0u], b + 0u < nk), select(-3.4e38, sc[b + 1u], b + 1u < nk),
+        select(-3.4e38, sc[b + 2u], b + 2u < nk), select(-3.4e38, sc[b + 3u], b + 3u < nk),
+        select(-3.4e38, sc[b + 4u], b + 4u < nk), select(-3.4e38, sc[b + 5u], b + 5u < nk),
+        select(-3.4e38, sc[b + 6u], b + 6u < nk), select(-3.4e38, sc[b + 7u], b + 7u < nk),
+        select(-3.4e38, sc[b + 8u], b + 8u < nk), select(-3.4e38, sc[b + 9u], b + 9u < nk),
+        select(-3.4e38, sc[b + 10u], b + 10u < nk), select(-3.4e38, sc[b + 11u], b + 11u < nk),
+        select(-3.4e38, sc[b + 12u], b + 12u < nk), select(-3.4e38, sc[b + 13u], b + 13u < nk),
+        select(-3.4e38, sc[b + 14u], b + 14u < nk), select(-3.4e38, sc[b + 15u], b + 15u < nk));
+    return max(max(max(max(v[0], v[1]), max(v[2], v[3])), max(max(v[4], v[5]), max(v[6], v[7]))),
+               max(max(max(v[8], v[9]), max(v[10], v[11])), max(max(v[12], v[13]), max(v[14], v[15]))));
+}
+
 fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32, scale: f32, pb: u32,
                normalized: bool) {
     let n4 = hd / 4u;
@@ -77,34 +95,46 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
         }
         workgroupBarrier();
     }
-    var s = -3.4e38;
-    if (lid < nk) { s = sc[lid]; }
-    let m = reduce_max(lid, s);
-    var pj = 0.0;
-    if (lid < nk) { pj = exp(s - m); sc[lid] = pj; }
-    let l = reduce_sum(lid, pj);                      // its barriers also publish sc
+    // max: the last round's barrier published sc, so 16 threads fold 16 scores each (one barrier,
+    // not reduce_max's two); the exp sums (l) are added up with the values below, not here
+    if (lid < 16u) { red2[lid] = sc_max16(lid * 16u, nk); }
+    workgroupBarrier();
+    let m = max(max(max(max(red2[0], red2[1]), max(red2[2], red2[3])), max(max(red2[4], red2[5]), max(red2[6], red2[7]))),
+                max(max(max(red2[8], red2[9]), max(red2[10], red2[11])), max(max(red2[12], red2[13]), max(red2[14], red2[15]))));
+    if (lid < nk) { sc[lid] = exp(sc[lid] - m); }     // a thread its own key: no race
+    workgroupBarrier();
     // values: thread = (part, d4); part takes keys part, part + nparts, ... (4 loads in flight;
     // the first 4 were loaded above)
+    // (and each part's sum of its keys' p into red[part], for l)
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var ls = 0.0;
     if (part < nparts) {
-        a0 = select(0.0, sc[vc[0]], part < nk) * v0v[0];
-        a1 = select(0.0, sc[vc[1]], part + nparts < nk) * v0v[1];
-        a2 = select(0.0, sc[vc[2]], part + 2u * nparts < nk) * v0v[2];
-        a3 = select(0.0, sc[vc[3]], part + 3u * nparts < nk) * v0v[3];
+        let p0 = select(0.0, sc[vc[0]], part < nk);
+        let p1 = select(0.0, sc[vc[1]], part + nparts < nk);
+        let p2 = select(0.0, sc[vc[2]], part + 2u * nparts < nk);
+        let p3 = select(0.0, sc[vc[3]], part + 3u * nparts < nk);
+        a0 = p0 * v0v[0];
+        a1 = p1 * v0v[1];
+        a2 = p2 * v0v[2];
+        a3 = p3 * v0v[3];
+        ls = (p0 + p1) + (p2 + p3);
         var jj = part + 4u * nparts;
         for (; jj + 3u * nparts < nk; jj += 4u * nparts) {
             a0 += sc[jj] * split_v(vb4 + jj * n4 + d4);
             a1 += sc[jj + nparts] * split_v(vb4 + (jj + nparts) * n4 + d4);
             a2 += sc[jj + 2u * nparts] * split_v(vb4 + (jj + 2u * nparts) * n4 + d4);
             a3 += sc[jj + 3u * nparts] * split_v(vb4 + (jj + 3u * nparts) * n4 + d4);
+            ls += (sc[jj] + sc[jj + nparts]) + (sc[jj + 2u * nparts] + sc[jj + 3u * nparts]);
         }
-        for (; jj < nk; jj += nparts) { a0 += sc[jj] * split_v(vb4 + jj * n4 + d4); }
+        for (; jj < nk; jj += nparts) { a0 += sc[jj] * split_v(vb4 + jj * n4 + d4); ls += sc[jj]; }
+        if (d4 == 0u) { red[part] = ls; }
     }
     redv[lid] = (a0 + a1) + (a2 + a3);
     workgroupBarrier();
     if (lid < n4) {
         var o = vec4<f32>(0.0);
-        for (var pp = 0u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; }
+        var l = 0.0;
+        for (var pp = 0u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; l += red[pp]; }
         if (normalized) { o /= l; }
         split_store(pb + 4u * lid, o.x);
         split_store(pb + 4u * lid + 1u, o.y);
