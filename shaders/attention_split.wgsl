@@ -90,7 +90,10 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
         workgroupBarrier();
         if (lid < kpr && r0 + lid < nk) {
             var s = 0.0;
-            for (var t = 0u; t < tpk; t++) { s += red[lid * tpk + t]; }
+            let b = lid * tpk;                    // the first 4 read at once (tpk = 4 at head_dim 64)
+            s = (red[b] + select(0.0, red[min(b + 1u, 255u)], 1u < tpk)) +
+                (select(0.0, red[min(b + 2u, 255u)], 2u < tpk) + select(0.0, red[min(b + 3u, 255u)], 3u < tpk));
+            for (var t = 4u; t < tpk; t++) { s += red[b + t]; }
             sc[r0 + lid] = s * scale;
         }
         workgroupBarrier();
@@ -134,7 +137,33 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
     if (lid < n4) {
         var o = vec4<f32>(0.0);
         var l = 0.0;
-        for (var pp = 0u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; l += red[pp]; }
+        // the first 16 parts read at once (nparts = 16 at head_dim 64), clamped and masked
+        let np1 = nparts - 1u;
+        o = redv[lid];
+        o += select(vec4<f32>(0.0), redv[min(1u, np1) * n4 + lid], 1u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(2u, np1) * n4 + lid], 2u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(3u, np1) * n4 + lid], 3u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(4u, np1) * n4 + lid], 4u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(5u, np1) * n4 + lid], 5u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(6u, np1) * n4 + lid], 6u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(7u, np1) * n4 + lid], 7u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(8u, np1) * n4 + lid], 8u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(9u, np1) * n4 + lid], 9u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(10u, np1) * n4 + lid], 10u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(11u, np1) * n4 + lid], 11u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(12u, np1) * n4 + lid], 12u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(13u, np1) * n4 + lid], 13u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(14u, np1) * n4 + lid], 14u < nparts);
+        o += select(vec4<f32>(0.0), redv[min(15u, np1) * n4 + lid], 15u < nparts);
+        l = red[0] + select(0.0, red[min(15u, np1)], 15u < nparts) +
+            (select(0.0, red[min(1u, np1)], 1u < nparts) + select(0.0, red[min(2u, np1)], 2u < nparts)) +
+            (select(0.0, red[min(3u, np1)], 3u < nparts) + select(0.0, red[min(4u, np1)], 4u < nparts)) +
+            (select(0.0, red[min(5u, np1)], 5u < nparts) + select(0.0, red[min(6u, np1)], 6u < nparts)) +
+            (select(0.0, red[min(7u, np1)], 7u < nparts) + select(0.0, red[min(8u, np1)], 8u < nparts)) +
+            (select(0.0, red[min(9u, np1)], 9u < nparts) + select(0.0, red[min(10u, np1)], 10u < nparts)) +
+            (select(0.0, red[min(11u, np1)], 11u < nparts) + select(0.0, red[min(12u, np1)], 12u < nparts)) +
+            (select(0.0, red[min(13u, np1)], 13u < nparts) + select(0.0, red[min(14u, np1)], 14u < nparts));
+        for (var pp = 16u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; l += red[pp]; }
         if (normalized) { o /= l; }
         split_store(pb + 4u * lid, o.x);
         split_store(pb + 4u * lid + 1u, o.y);

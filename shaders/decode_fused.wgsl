@@ -490,8 +490,11 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
     if (lid < rpv * 8u) {                 // 8 partials a slot, each over lanes / 8 lanes
         let per = lanes / 8u;
         let b = (lid / 8u) * lanes + (lid % 8u) * per;
-        var t = 0.0;
-        for (var k = 0u; k < per; k++) { t += red[b + k]; }
+        // read at once, not one after another in a loop: per = 1 .. 8 (masked, clamped)
+        let t = ((red[b] + select(0.0, red[min(b + 1u, 255u)], 1u < per)) +
+             (select(0.0, red[min(b + 2u, 255u)], 2u < per) + select(0.0, red[min(b + 3u, 255u)], 3u < per))) +
+            ((select(0.0, red[min(b + 4u, 255u)], 4u < per) + select(0.0, red[min(b + 5u, 255u)], 5u < per)) +
+             (select(0.0, red[min(b + 6u, 255u)], 6u < per) + select(0.0, red[min(b + 7u, 255u)], 7u < per)));
         red2[lid] = t;
     }
     if ((fl & F_NORM) != 0u && lid >= 240u) {      // 16 threads: the sums of squares, 16 each

@@ -23,7 +23,7 @@ def test_rms_norm_and_add(gdev, width):
     assert_close(gdev.read_sync(gdev.add(gdev.tensor(x), gdev.tensor(b))), x + b, 0, 0, "add")
 
 
-GQA = [(4, 4, 16), (9, 3, 64), (8, 2, 32), (6, 1, 8)]   # (heads, kv heads, head_dim): ratios 1, 3, 4, 6
+GQA = [(4, 4, 16), (9, 3, 64), (8, 2, 32), (6, 1, 8), (2, 1, 128)]   # (heads, kv heads, head_dim): ratios 1, 3, 4, 6, 2
 
 
 @pytest.mark.parametrize("heads,kv,hd", GQA)
