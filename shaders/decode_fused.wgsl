@@ -54,6 +54,7 @@ const F_ROPE: u32 = 16u;
 const F_COMBINE: u32 = 32u;
 const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
+const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_sync)
 
 // command word indices
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
@@ -128,16 +129,22 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 fn grid_sync(lid: u32, arrivals: u32) -> bool {
     storageBarrier();
     if (lid == 0u) {
-        let before = atomicAdd(&sync[0], 1u);     // the last to arrive need not poll
+        // A workgroup that gives up sets ABORTED in the counter itself (and the abort word the
+        // host reads): every later arrival or poll sees it. A workgroup that was not resident
+        // and arrives after the others gave up must not take the full count for a pass (it
+        // would run the next commands alone and write the KV cache).
+        let before = atomicAdd(&sync[0], 1u);
         let limit = cmds[2];
-        var ok = 1u;
+        var ok = select(1u, 0u, (before & ABORTED) != 0u);
         var n = 0u;
-        loop {
-            if (before + 1u >= arrivals || atomicLoad(&sync[0]) >= arrivals) { break; }
-            n += 1u;
-            // the abort word every 64 polls: a poll is an L2 round trip, two in a row doubled it
-            if ((n & 63u) == 0u && atomicLoad(&sync[1]) != 0u) { ok = 0u; break; }
-            if (n >= limit) { atomicStore(&sync[1], 1u); ok = 0u; break; }
+        if (ok == 1u && before + 1u < arrivals) {      // the last to arrive need not poll
+            loop {
+                let c = atomicLoad(&sync[0]);
+                if ((c & ABORTED) != 0u) { ok = 0u; break; }
+                if (c >= arrivals) { break; }
+                n += 1u;
+                if (n >= limit) { atomicOr(&sync[0], ABORTED); atomicStore(&sync[1], 1u); ok = 0u; break; }
+            }
         }
         wflag = ok;
     }
