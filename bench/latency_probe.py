@@ -1,7 +1,9 @@
 """Memory and barrier latencies as WGSL sees them on this GPU (wgpu-py): one thread chasing
 pointers through a buffer that fits L2 and one that does not, a loop of storageBarrier() and of
-workgroupBarrier(), and an atomic round trip. Each kernel is one workgroup; the time is the
-wall time of one submit + readback, less the same kernel with 0 steps, over the steps.
+workgroupBarrier(), and an atomic round trip; then 256 threads each chasing its own pointers,
+with 4 workgroupBarrier() or a storageBarrier() between a load and its use (do barriers wait
+for loads in flight?). Each kernel is one workgroup; the time is the wall time of one submit +
+readback, less the same kernel with 0 steps, over the steps.
 
     python3 bench/latency_probe.py
 """
@@ -99,7 +101,8 @@ def per_step(buf, mode, steps=50000, spread=0):
 
 small, _ = chase(1 << 20, 32)            # 4 MiB: in L2 after the first lap
 n_large = min(1 << 28, lim["max_storage_buffer_binding_size"] // 4)
-large, _ = chase(n_large, 1024)          # up to 1 GiB, 4 KiB apart: past L2
+large, _ = chase(n_large, 256)           # up to 1 GiB, 1 KiB apart: 128 MB of lines, past L2
+                                         # (4 KiB apart, session 5's runs, touched 32 MB: mostly L2)
 for _ in range(3):
     timed(small, 50000, 0)               # clocks up
 print(f"dependent load, 4 MiB buffer (L2):  {per_step(small, 0):7.0f} ns")

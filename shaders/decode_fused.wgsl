@@ -18,17 +18,20 @@
 // earlier in the dispatch; a storageBarrier() before a workgroup's arrival puts its stores out
 // (grid_sync says why none is needed after the wait).
 //
-// Measured on an H100 (bench/RESULTS.md, sessions 3-4): correct at G = 66-264; at G = 528 the
+// Measured on an H100 (bench/RESULTS.md, sessions 3-5): correct at G = 66-264; at G = 528 the
 // first-step check finds the barrier timed out and the device rebuilds with half as many. A step
-// takes ~1.07 ms (a barrier ~1.6 us, a matvec command 3.6-5.6 us, attention ~5.6 us, the lm head
-// ~31 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the CPU
-// also bounded it on most hosts: 876-895 tok/s against 568-773. On by default on native GPUs
-// (device.py, "auto").
+// takes ~0.91 ms (152 barriers ~1.6 us each, a matvec command ~4-5 us, attention ~5 us, the lm
+// head ~29 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on
+// the CPU also bounded it: 1046-1053 tok/s against 653. On by default on native GPUs (device.py,
+// "auto").
 //
 // What makes a command slow here is chains of waits, not bytes: a workgroupBarrier() ~115 ns, a
-// storageBarrier() ~450 ns, a load from L2 ~200 ns (bench/latency_probe.py). So loads are issued
-// in batches before their values are used (row_dot, stage_x), workgroup barriers are kept to
-// those that order something, and a workgroup with nothing to do in a command leaves it at once.
+// storageBarrier() ~450 ns, a load from L2 ~200 ns (bench/latency_probe.py; a workgroup barrier
+// does not wait for loads in flight). So loads are issued in batches before their values are
+// used (row_dot, stage_x), in straight-line code: a load in a loop or a branch that uses it
+// waits for the one before (reads of workgroup memory too); workgroup barriers are kept to
+// those that order something; and a workgroup with nothing to do in a command reads the
+// weights of a later one into L2 (prefetch) and leaves.
 //
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
 //   EMBED   row of the table for the token in sync[2]                     -> act
