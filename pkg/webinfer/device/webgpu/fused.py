@@ -80,18 +80,21 @@ def rows_per_block(rows: int, n_wg: int, groups: int) -> int:
 
 
 def _prefetch_ranges(table: list) -> None:
-    """For each command, the weights its idle workgroups read ahead into L2 (decode_fused.wgsl's
-    prefetch): those of the first matvec among the three commands after it that no command
-    before it read ahead, if at most PF_MAX_WORDS (the lm head's 30 MB is left to itself)."""
-    spans = [(int(c[C["w"]]), int(c[C["rows"]]) * int(c[C["row_words"]])) if c[C["op"]] == OP_MATVEC else None
-             for c in table]
-    done = 0                              # the arena holds the weights in the order of first use
+    """For each matvec, the command whose idle workgroups read its weights ahead into L2
+    (decode_fused.wgsl's prefetch): two commands before it (a layer: qkv reads the output
+    projection's, attention gate/up's, the output projection down's, gate/up the next qkv's),
+    else three, else the one before, if no other matvec took that command; not over
+    PF_MAX_WORDS (the lm head's 30 MB is left to itself)."""
     for i, c in enumerate(table):
-        nxt = next((s for s in spans[i + 1:i + 4] if s is not None and s[0] >= done and s[1] <= PF_MAX_WORDS),
-                   None)
-        if nxt is not None:
-            c[C["pf"]], c[C["pfn"]] = nxt
-            done = nxt[0] + nxt[1]
+        if c[C["op"]] != OP_MATVEC or i == 0:
+            continue
+        words = int(c[C["rows"]]) * int(c[C["row_words"]])
+        if words > PF_MAX_WORDS:
+            continue
+        for j in (i - 2, i - 3, i - 1):
+            if j >= 0 and table[j][C["pfn"]] == 0:
+                table[j][C["pf"]], table[j][C["pfn"]] = c[C["w"]], words
+                break
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
