@@ -22,7 +22,7 @@
 // first-step check finds the barrier timed out and the device rebuilds with half as many. A step
 // takes ~0.91 ms (152 barriers ~1.6 us each, a matvec command ~4-5 us, attention ~5 us, the lm
 // head ~29 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on
-// the CPU also bounded it: 1046-1053 tok/s against 653. On by default on native GPUs (device.py,
+// the CPU also bounded it: 1046-1059 tok/s against 653. On by default on native GPUs (device.py,
 // "auto").
 //
 // What makes a command slow here is chains of waits, not bytes: a workgroupBarrier() ~115 ns, a
