@@ -67,13 +67,13 @@ def test_fused_qkv_rope_matches_unfused(gdev, layout):
 
 
 @pytest.mark.parametrize("heads,kv,hd", [(9, 3, 64), (4, 2, 32)])
-@pytest.mark.parametrize("pos", [1030, 300])    # 17 splits of 64 saw keys (the merge's loop) / 5 (its straight line)
+@pytest.mark.parametrize("pos", [1030, 300])    # 9 splits of 128 saw keys (the merge's loop) / 3 (its straight line)
 def test_out_projection_folds_split_combine(gdev, layout, heads, kv, hd, pos):
     """Decode attention over several flash-decoding splits, then out-projection + residual: the
     matvec merges the partials itself (one dispatch fewer) and still leaves the attention output."""
     from webinfer.device.webgpu.selftest import random_qweight
     rng = np.random.default_rng(heads + hd)
-    ctx = 1100                                  # 18 splits of 64 keys; the last ones see none
+    ctx = 1100                                  # 9 splits of 128 keys (split_length)
     gc, rc = gdev.kv_cache(1, kv, hd, ctx), REF.kv_cache(1, kv, hd, ctx)
     keys = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
     vals = rng.standard_normal((kv, ctx, hd)).astype(np.float32)
