@@ -165,7 +165,7 @@ fn grid_sync(lid: u32, arrivals: u32) -> bool {
 // Workgroups with nothing to do in a command read a word of each 32-byte sector of the weights
 // a later command uses (fused.py picks them: C_PF, C_PFN words) and, in a ROPE command, of the
 // keys and values 0 .. pos - 1 the next attention reads, so that those commands find them in L2
-// rather than in memory: 896 -> 972 tok/s on an H100 (bench/RESULTS.md, session 5). At most two
+// rather than in memory: 926 -> 972 tok/s on an H100 (bench/RESULTS.md, session 5). At most two
 // rounds of two loads a thread, so that they do not hold up the barrier after the command;
 // the words are combined and tested so that the loads are kept.
 fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
@@ -180,8 +180,10 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
         if (s + st < ns) { b = w[base + (s + st) * 8u]; }
         acc ^= a ^ b;
     }
-    if ((cw(ci, C_FLAGS) & F_ROPE) != 0u) {
-        let hd = cw(ci, C_HD);
+    // keys only where a row fills whole 128-byte lines (head_dim >= 32): a line read here must not
+    // also hold row pos, which this command writes and the attention then reads (grid_sync)
+    let hd = cw(ci, C_HD);
+    if ((cw(ci, C_FLAGS) & F_ROPE) != 0u && hd >= 32u) {
         let per = step.pos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
         let nk = min(2u * (cw(ci, C_KVDIM) / hd) * per, 4u * st);
         for (var s = s0; s < nk; s += 2u * st) {
