@@ -7,8 +7,7 @@
 //   fn merge_part(i) -> f32      word i of the partials ((n_heads, n_splits, head_dim + 2) from pb)
 //   fn merge_store(i, v: f32)    the merged row (from xb), written by workgroup 0 only so x stays
 //                                valid for any later reader
-// Every load of a phase is issued at once: a decode step is a chain of memory latencies.
-// Ends with a barrier: xs is ready for every thread.
+
 // Column k merged over na <= 8 splits: 8 loads (clamped to the splits there are), then the sum.
 fn merge_col(k: u32, hd: u32, ns: u32, na: u32, pb: u32) -> f32 {
     let stride = hd + 2u;
@@ -60,6 +59,8 @@ fn merge_weights8(b: u32, na: u32) {
     if (7u < na) { wz[b + 7u] = e[7] / den; }
 }
 
+// Every load of a phase is issued at once: a decode step is a chain of memory latencies.
+// Ends with a barrier: xs is ready for every thread.
 fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: u32, pb: u32, xb: u32) {
     let nh = cols / hd;
     let stride = hd + 2u;
@@ -75,7 +76,7 @@ fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: 
     //    (up to 8 splits straight-line: a loop's workgroup-memory reads went one after another)
     if (lid < nh && na <= 8u) {
         merge_weights8(lid * na, na);
-    } else if (lid < nh) {
+    } else if (lid < nh) {                 // more splits: a loop
         let b = lid * na;
         var mx = -3.4e38;
         for (var z = 0u; z < na; z++) { if (xs[b + z] > 0.0) { mx = max(mx, wz[b + z]); } }

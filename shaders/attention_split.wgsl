@@ -17,11 +17,7 @@
 // in a loop each read waited for the one before, and folding the exp sums into the value pass
 // saves reduce_sum's two barriers; with the merge's straight-line weights, 983 -> 1033 tok/s in
 // the fused step on an H100 (bench/RESULTS.md, session 5).
-//
-// Output at pb: the unnormalised partial acc[head_dim], m, l (attention_combine.wgsl or
-// matvec.wgsl COMBINE merge the runs), or with `normalized` (a single run) acc / l only.
-// Keys [k0, k1); k0 >= k1 (a run past the last key) leaves an empty partial. The arguments are
-// uniform, so the early return skips no barrier.
+
 // max of sc[b .. b + 16) below nk: all 16 read at once, then folded
 fn sc_max16(b: u32, nk: u32) -> f32 {
     let v = array<f32, 16>(
@@ -37,6 +33,10 @@ fn sc_max16(b: u32, nk: u32) -> f32 {
                max(max(max(v[8], v[9]), max(v[10], v[11])), max(max(v[12], v[13]), max(v[14], v[15]))));
 }
 
+// Output at pb: the unnormalised partial acc[head_dim], m, l (attention_combine.wgsl or
+// matvec.wgsl COMBINE merge the runs), or with `normalized` (a single run) acc / l only.
+// Keys [k0, k1); k0 >= k1 (a run past the last key) leaves an empty partial. The arguments are
+// uniform, so the early return skips no barrier.
 fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32, scale: f32, pb: u32,
                normalized: bool) {
     let n4 = hd / 4u;
@@ -135,11 +135,9 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
     redv[lid] = (a0 + a1) + (a2 + a3);
     workgroupBarrier();
     if (lid < n4) {
-        var o = vec4<f32>(0.0);
-        var l = 0.0;
         // the first 16 parts read at once (nparts = 16 at head_dim 64), clamped and masked
         let np1 = nparts - 1u;
-        o = redv[lid];
+        var o = redv[lid];
         o += select(vec4<f32>(0.0), redv[min(1u, np1) * n4 + lid], 1u < nparts);
         o += select(vec4<f32>(0.0), redv[min(2u, np1) * n4 + lid], 2u < nparts);
         o += select(vec4<f32>(0.0), redv[min(3u, np1) * n4 + lid], 3u < nparts);
@@ -155,14 +153,14 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
         o += select(vec4<f32>(0.0), redv[min(13u, np1) * n4 + lid], 13u < nparts);
         o += select(vec4<f32>(0.0), redv[min(14u, np1) * n4 + lid], 14u < nparts);
         o += select(vec4<f32>(0.0), redv[min(15u, np1) * n4 + lid], 15u < nparts);
-        l = red[0] + select(0.0, red[min(15u, np1)], 15u < nparts) +
-            (select(0.0, red[min(1u, np1)], 1u < nparts) + select(0.0, red[min(2u, np1)], 2u < nparts)) +
-            (select(0.0, red[min(3u, np1)], 3u < nparts) + select(0.0, red[min(4u, np1)], 4u < nparts)) +
-            (select(0.0, red[min(5u, np1)], 5u < nparts) + select(0.0, red[min(6u, np1)], 6u < nparts)) +
-            (select(0.0, red[min(7u, np1)], 7u < nparts) + select(0.0, red[min(8u, np1)], 8u < nparts)) +
-            (select(0.0, red[min(9u, np1)], 9u < nparts) + select(0.0, red[min(10u, np1)], 10u < nparts)) +
-            (select(0.0, red[min(11u, np1)], 11u < nparts) + select(0.0, red[min(12u, np1)], 12u < nparts)) +
-            (select(0.0, red[min(13u, np1)], 13u < nparts) + select(0.0, red[min(14u, np1)], 14u < nparts));
+        var l = (red[0] + select(0.0, red[min(1u, np1)], 1u < nparts)) +
+                (select(0.0, red[min(2u, np1)], 2u < nparts) + select(0.0, red[min(3u, np1)], 3u < nparts)) +
+                (select(0.0, red[min(4u, np1)], 4u < nparts) + select(0.0, red[min(5u, np1)], 5u < nparts)) +
+                (select(0.0, red[min(6u, np1)], 6u < nparts) + select(0.0, red[min(7u, np1)], 7u < nparts)) +
+                (select(0.0, red[min(8u, np1)], 8u < nparts) + select(0.0, red[min(9u, np1)], 9u < nparts)) +
+                (select(0.0, red[min(10u, np1)], 10u < nparts) + select(0.0, red[min(11u, np1)], 11u < nparts)) +
+                (select(0.0, red[min(12u, np1)], 12u < nparts) + select(0.0, red[min(13u, np1)], 13u < nparts)) +
+                (select(0.0, red[min(14u, np1)], 14u < nparts) + select(0.0, red[min(15u, np1)], 15u < nparts));
         for (var pp = 16u; pp < nparts; pp++) { o += redv[pp * n4 + lid]; l += red[pp]; }
         if (normalized) { o /= l; }
         split_store(pb + 4u * lid, o.x);

@@ -39,7 +39,7 @@
 //   ATTN    attention.wgsl SPLIT: one (head, key run) per virtual workgroup -> act (partials);
 //           with one run (NORMALIZED, contexts up to 256) the finished output, as attention.wgsl
 // Attention and the merge of its partials are the same code as the plain kernels'
-// (attention_split.wgsl, attention_merge.wgsl, reduce.wgsl), reading the arenas; the matvec is
+// (attention_split.wgsl, attention_merge.wgsl), reading the arenas; the matvec is
 // matvec.wgsl's with its variants as flags and a layout picked per command. The tests hold this
 // kernel to the plain replay and to the NumPy device (tests/kernels/test_fused.py).
 
@@ -96,7 +96,6 @@ fn split_store(i: u32, v: f32) { act[i] = v; }
 fn merge_part(i: u32) -> f32 { return act[i]; }
 fn merge_store(i: u32, v: f32) { act[i] = v; }
 
-#include "reduce.wgsl"
 #include "attention_split.wgsl"
 #include "attention_merge.wgsl"
 

@@ -1,5 +1,5 @@
 // reduce.wgsl -- workgroup-wide max and sum over 256 threads, every thread gets the result.
-// Included by attention.wgsl and decode_fused.wgsl; the includer declares the workgroup arrays
+// Included by attention.wgsl (its whole-context kernel); the includer declares the workgroup arrays
 // red (256 f32), red2 (at least 16) and red3 (16).
 //
 // Two-level reductions: 16 threads fold 16 values each, then every thread folds the 16

@@ -18,7 +18,7 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   step; if its grid barrier timed out (workgroups not all resident) it is rebuilt with half the
   workgroups, down to FUSED_MIN_WORKGROUPS, then the replay stays. On the H100 hosts measured
   it decoded 1046-1059 tok/s against the replay's 653, whose CPU encoding of 153 dispatches a
-  token was the bound there (GPU step ~0.91 against ~1.25 ms; bench/RESULTS.md, session 5).
+  token was the bound there (GPU step ~0.91 against ~1.25 ms; bench/RESULTS.md, sessions 4-5).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """
