@@ -16,7 +16,7 @@
 // Memory: every activation a command writes is a fresh region of `act` (write-once within a
 // step, 256-byte aligned), so no workgroup can hold a stale cached copy of data another one wrote
 // earlier in the dispatch; a storageBarrier() before a workgroup's arrival puts its stores out
-// (grid_sync says why none is needed after the wait).
+// (grid_wait says why none is needed after the wait).
 //
 // Measured on an H100 (bench/RESULTS.md, sessions 3-5): correct at G = 66-264; at G = 528 the
 // first-step check finds the barrier timed out and the device rebuilds with half as many. A step
@@ -45,7 +45,7 @@
 
 #include "quant.wgsl"
 
-const CMD_WORDS: u32 = 32u;
+const CMD_WORDS: u32 = 33u;
 const OP_EMBED: u32 = 1u;
 const OP_MATVEC: u32 = 2u;
 const OP_ATTN: u32 = 3u;
@@ -55,9 +55,10 @@ const F_RESIDUAL: u32 = 4u;
 const F_SWIGLU: u32 = 8u;
 const F_ROPE: u32 = 16u;
 const F_COMBINE: u32 = 32u;
+const F_PRE: u32 = 64u;           // MATVEC: a lane's groups of a row take one batch (mv_pre)
 const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
-const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_sync)
+const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
 
 // command word indices
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
@@ -67,7 +68,7 @@ const C_NEOX: u32 = 12u;  const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u; 
 const C_NHEADS: u32 = 16u;  const C_NKV: u32 = 17u;  const C_SCALE: u32 = 18u;  const C_RPV: u32 = 19u;
 const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW: u32 = 23u;  const C_BIAS: u32 = 24u;
 const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
-const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;
+const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;  const C_ARR: u32 = 32u;
 
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
@@ -111,13 +112,29 @@ fn block_words(qt: u32) -> u32 {
     }
 }
 
+// W_<type>: the weight types the step uses (fused.py); the others' code is left out (smaller
+// code measured faster: 1096-1098 -> 1128-1130 tok/s on an H200, bench/RESULTS.md, session 6)
 fn dq(qt: u32, base: u32, sub: u32) -> W8 {
     switch qt {
+#ifdef W_Q4_0
         case 0u: { return dq8_q4_0(base, sub); }
+#endif
+#ifdef W_Q4_1
         case 1u: { return dq8_q4_1(base, sub); }
+#endif
+#ifdef W_Q8_0
         case 2u: { return dq8_q8_0(base, sub); }
+#endif
+#ifdef W_F16
         case 3u: { return dq8_f16(base, sub); }
-        default: { return dq8_f32(base, sub); }
+#endif
+        default: {
+#ifdef W_F32
+            return dq8_f32(base, sub);
+#else
+            return W8(vec4<f32>(0.0), vec4<f32>(0.0));
+#endif
+        }
     }
 }
 
@@ -126,20 +143,31 @@ fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
 fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 
 // -- grid barrier ----------------------------------------------------------------------------
-// All G workgroups arrive (sync[0] counts arrivals over the whole dispatch), thread 0 polls until
-// `arrivals` have. false: the wait ran past spin_limit polls, or another workgroup gave up.
-fn grid_sync(lid: u32, arrivals: u32) -> bool {
+// The workgroups that wrote something in a command arrive (sync[0] counts arrivals over the
+// whole dispatch: grid_arrive gives thread 0 the count before its own), then every workgroup's
+// thread 0 polls until `arrivals` have (grid_wait; main loads the next command's weights in
+// between, mv_pre). A workgroup that had nothing to do does not arrive: it is waited for by no
+// one, so its read-ahead (prefetch) cannot hold the barrier up, and the counter takes fewer
+// atomics. Every command's writers waited for the one before, so passing a barrier means every
+// earlier command is done as well. false: the wait ran past spin_limit polls, or another
+// workgroup gave up.
+fn grid_arrive(lid: u32) -> u32 {
     storageBarrier();
+    var before = 0u;
+    if (lid == 0u) { before = atomicAdd(&sync[0], 1u); }
+    return before;
+}
+
+fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> bool {
     if (lid == 0u) {
         // A workgroup that gives up sets ABORTED in the counter itself (and the abort word the
         // host reads): every later arrival or poll sees it. A workgroup that was not resident
         // and arrives after the others gave up must not take the full count for a pass (it
         // would run the next commands alone and write the KV cache).
-        let before = atomicAdd(&sync[0], 1u);
         let limit = cmds[2];
         var ok = select(1u, 0u, (before & ABORTED) != 0u);
         var n = 0u;
-        if (ok == 1u && before + 1u < arrivals) {      // the last to arrive need not poll
+        if (ok == 1u && (!arrived || before + 1u < arrivals)) {      // the last to arrive need not poll
             loop {
                 let c = atomicLoad(&sync[0]);
                 if ((c & ABORTED) != 0u) { ok = 0u; break; }
@@ -180,7 +208,7 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
         acc ^= a ^ b;
     }
     // keys only where a row fills whole 128-byte lines (head_dim >= 32): a line read here must not
-    // also hold row pos, which this command writes and the attention then reads (grid_sync)
+    // also hold row pos, which this command writes and the attention then reads (grid_wait)
     let hd = cw(ci, C_HD);
     if ((cw(ci, C_FLAGS) & F_ROPE) != 0u && hd >= 32u) {
         let per = step.pos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
@@ -353,10 +381,29 @@ fn rd_f16(r: vec4<u32>, g: u32) -> f32 {
 }
 
 // A batch: a lane's groups g0, g0 + lanes, ... (up to 8, clamped to the row): all their words
-// are loaded first (straight-line code, so the loads go out together), then the n groups that
-// are the row's are decoded and dotted (a switch per group around its loads made each group's
-// loads wait for the last; decoding the clamped repeats cost ALU for nothing).
-fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
+// are loaded first (straight-line code, so the loads go out together: load8), then the n groups
+// that are the row's are decoded and dotted (dot8; a switch per group around its loads made each
+// group's loads wait for the last; decoding the clamped repeats cost ALU for nothing).
+struct Batch { r0: vec4<u32>, r1: vec4<u32>, r2: vec4<u32>, r3: vec4<u32>,
+               r4: vec4<u32>, r5: vec4<u32>, r6: vec4<u32>, r7: vec4<u32> }
+
+fn batch_n(g0: u32, lanes: u32, last: u32) -> u32 { return min(8u, (last - g0) / lanes + 1u); }
+
+fn load8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> Batch {
+    let n = batch_n(g0, lanes, last);
+    var b = Batch(raw_group(qt, bw, wb, g0), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u),
+                  vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
+    if (n > 1u) { b.r1 = raw_group(qt, bw, wb, min(g0 + 1u * lanes, last)); }
+    if (n > 2u) { b.r2 = raw_group(qt, bw, wb, min(g0 + 2u * lanes, last)); }
+    if (n > 3u) { b.r3 = raw_group(qt, bw, wb, min(g0 + 3u * lanes, last)); }
+    if (n > 4u) { b.r4 = raw_group(qt, bw, wb, min(g0 + 4u * lanes, last)); }
+    if (n > 5u) { b.r5 = raw_group(qt, bw, wb, min(g0 + 5u * lanes, last)); }
+    if (n > 6u) { b.r6 = raw_group(qt, bw, wb, min(g0 + 6u * lanes, last)); }
+    if (n > 7u) { b.r7 = raw_group(qt, bw, wb, min(g0 + 7u * lanes, last)); }
+    return b;
+}
+
+fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
     let g1 = min(g0 + 1u * lanes, last);
     let g2 = min(g0 + 2u * lanes, last);
     let g3 = min(g0 + 3u * lanes, last);
@@ -364,26 +411,14 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
     let g5 = min(g0 + 5u * lanes, last);
     let g6 = min(g0 + 6u * lanes, last);
     let g7 = min(g0 + 7u * lanes, last);
-    let n = min(8u, (last - g0) / lanes + 1u);
-    let r0 = raw_group(qt, bw, wb, g0);
-    var r1 = vec4<u32>(0u);
-    if (n > 1u) { r1 = raw_group(qt, bw, wb, g1); }
-    var r2 = vec4<u32>(0u);
-    if (n > 2u) { r2 = raw_group(qt, bw, wb, g2); }
-    var r3 = vec4<u32>(0u);
-    if (n > 3u) { r3 = raw_group(qt, bw, wb, g3); }
-    var r4 = vec4<u32>(0u);
-    if (n > 4u) { r4 = raw_group(qt, bw, wb, g4); }
-    var r5 = vec4<u32>(0u);
-    if (n > 5u) { r5 = raw_group(qt, bw, wb, g5); }
-    var r6 = vec4<u32>(0u);
-    if (n > 6u) { r6 = raw_group(qt, bw, wb, g6); }
-    var r7 = vec4<u32>(0u);
-    if (n > 7u) { r7 = raw_group(qt, bw, wb, g7); }
+    let n = batch_n(g0, lanes, last);
+    let r0 = b.r0; let r1 = b.r1; let r2 = b.r2; let r3 = b.r3;
+    let r4 = b.r4; let r5 = b.r5; let r6 = b.r6; let r7 = b.r7;
     // One switch around the 8 decodes, each type's 8 written out: a switch per group (an rd(qt, ..)
     // dispatcher) measured 879-880 against 894 tok/s on an H100 (bench/RESULTS.md, session 4).
     var acc = 0.0;
     switch qt {
+#ifdef W_Q4_0
         case 0u: {
             acc = rd_q4_0(r0, g0);
             if (n > 1u) { acc += rd_q4_0(r1, g1); }
@@ -394,6 +429,8 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 6u) { acc += rd_q4_0(r6, g6); }
             if (n > 7u) { acc += rd_q4_0(r7, g7); }
         }
+#endif
+#ifdef W_Q4_1
         case 1u: {
             acc = rd_q4_1(r0, g0);
             if (n > 1u) { acc += rd_q4_1(r1, g1); }
@@ -404,6 +441,8 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 6u) { acc += rd_q4_1(r6, g6); }
             if (n > 7u) { acc += rd_q4_1(r7, g7); }
         }
+#endif
+#ifdef W_Q8_0
         case 2u: {
             acc = rd_q8_0(r0, g0);
             if (n > 1u) { acc += rd_q8_0(r1, g1); }
@@ -414,6 +453,8 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 6u) { acc += rd_q8_0(r6, g6); }
             if (n > 7u) { acc += rd_q8_0(r7, g7); }
         }
+#endif
+#ifdef W_F16
         case 3u: {
             acc = rd_f16(r0, g0);
             if (n > 1u) { acc += rd_f16(r1, g1); }
@@ -424,6 +465,7 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 6u) { acc += rd_f16(r6, g6); }
             if (n > 7u) { acc += rd_f16(r7, g7); }
         }
+#endif
         default: {}
     }
     return acc;
@@ -433,11 +475,15 @@ fn dot8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> f32 {
 // F32 rows one group at a time (gdot).
 fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f32 {
     var acc = 0.0;
+#ifdef W_F32
     if (qt == 4u) {
         for (var g = lane; g < ngroups; g += lanes) { acc += gdot(qt, bw, wb, g); }
         return acc;
     }
-    for (var g0 = lane; g0 < ngroups; g0 += 8u * lanes) { acc += dot8(qt, bw, wb, g0, lanes, ngroups - 1u); }
+#endif
+    for (var g0 = lane; g0 < ngroups; g0 += 8u * lanes) {
+        acc += dot8(qt, load8(qt, bw, wb, g0, lanes, ngroups - 1u), g0, lanes, ngroups - 1u);
+    }
     return acc;
 }
 
@@ -479,7 +525,7 @@ fn slot_total(slot: u32) -> f32 {
 // (4 .. 32) so that the command's rows take about one round of the G workgroups: a workgroup
 // that walked many small blocks one after another paid a chain of memory latencies for each.
 // Each lane keeps 4 weight groups' loads in flight.
-fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
+fn mv_block(ci: u32, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) {
     let fl = cw(ci, C_FLAGS);
     let qt = cw(ci, C_QT);
     let bw = block_words(qt);
@@ -491,10 +537,14 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
     let row = slot_row(ci, fl, blk, slot, rpv);
     let valid = slot_valid(ci, fl, blk, slot, rpv);
     var acc = 0.0;
-    if (valid) {
-        let wb = cw(ci, C_W) + row * row_words;
-        let ngroups = row_words / bw * 4u;
-        acc = row_dot(qt, bw, wb, lane, lanes, ngroups);
+    let ngroups = row_words / bw * 4u;
+    // PRE: the batch mv_pre loaded before the barrier (a separate dot8 from row_dot's loop: one
+    // loop for both, the first batch's loads under a branch, measured 1128-1130 -> 1104-1109
+    // tok/s on an H200)
+    if (use_pre) {
+        if (valid && lane < ngroups) { acc = dot8(qt, pre, lane, lanes, ngroups - 1u); }
+    } else if (valid) {
+        acc = row_dot(qt, bw, wb_of(ci, row, row_words), lane, lanes, ngroups);
     }
     red[lid] = acc;
     workgroupBarrier();
@@ -518,6 +568,28 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool) {
     workgroupBarrier();
     if (lane == 0u && valid) { mv_out(ci, fl, blk, slot, row, rpv); }
     if (more) { workgroupBarrier(); }     // red2 is rewritten by the next virtual workgroup
+}
+
+fn wb_of(ci: u32, row: u32, row_words: u32) -> u32 { return cw(ci, C_W) + row * row_words; }
+
+// PRE (fused.py: a lane's groups of a row take one batch): the batch of the workgroup's first
+// block, loaded before the grid barrier that precedes the command (main), so that the weights'
+// latency is spent while the workgroup waits there, not after it (weights are read-only in the
+// dispatch). Any other command, or no block here: one load of word 0, unused.
+fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
+    let fl = cw(ci, C_FLAGS);
+    let on = cw(ci, C_OP) == OP_MATVEC && (fl & F_PRE) != 0u && wg < cw(ci, C_NVWG);
+    let qt = cw(ci, C_QT);
+    let bw = block_words(qt);
+    let row_words = cw(ci, C_ROW_WORDS);
+    let rpv = clamp(cw(ci, C_RPV), 4u, 32u);
+    let lanes = 256u / rpv;
+    let slot = lid / lanes;
+    let lane = lid % lanes;
+    let ngroups = row_words / bw * 4u;
+    let ok = on && lane < ngroups && slot_valid(ci, fl, wg, slot, rpv);
+    let wb = select(0u, wb_of(ci, slot_row(ci, fl, wg, slot, rpv), row_words), ok);
+    return load8(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
 }
 
 fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
@@ -571,14 +643,15 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
     act[yb + row] = v;
 }
 
-fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32) {
+fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
     let nv = cw(ci, C_NVWG);
     if (wg >= nv) {               // no block here: no input row to stage
         prefetch(ci, wg - nv, n_wg - nv, lid);
         return;
     }
     stage_x(ci, wg, lid);
-    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid, b + n_wg < nv); }
+    let use_pre = (cw(ci, C_FLAGS) & F_PRE) != 0u;
+    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid, b + n_wg < nv, pre, use_pre && b == wg); }
 }
 
 // -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
@@ -610,14 +683,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_cmds = cmds[0];
     let n_wg = cmds[1];
     let wg = wid.x;
+    var before = 0u;
+    var arrived = false;
+    var goal = 0u;
     for (var c = 0u; c < n_cmds; c++) {
         let ci = CMD_WORDS + c * CMD_WORDS;
         let op = cmds[ci];
+        let pre = mv_pre(ci, wg, lid);       // loads out before the wait, used after it
+        if (c > 0u) {
+            if (!grid_wait(lid, goal, before, arrived)) { return; }
+        }
         if (op == OP_EMBED) { op_embed(ci, wg, lid, n_wg); }
-        else if (op == OP_MATVEC) { op_matvec(ci, wg, lid, n_wg); }
+        else if (op == OP_MATVEC) { op_matvec(ci, wg, lid, n_wg, pre); }
         else if (op == OP_ATTN) { op_attn(ci, wg, lid, n_wg); }
         if (c + 1u < n_cmds) {
-            if (!grid_sync(lid, (c + 1u) * n_wg)) { return; }
+            // only the workgroups that had a block in the command arrive (C_ARR: the count
+            // after this command's arrivals); the others go on to wait
+            goal = cw(ci, C_ARR);
+            arrived = wg < min(cw(ci, C_NVWG), n_wg);
+            if (arrived) { before = grid_arrive(lid); }
         }
     }
 }

@@ -81,12 +81,17 @@ def test_attention_merged_over_many_splits(model_path, monkeypatch):
         assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p)))
 
 
+@pytest.mark.parametrize("pre", [True, False])      # each workgroup's first batch loaded before the barrier, or not
 @pytest.mark.parametrize("rpv", [4, 8, 16, 32])
-def test_every_matvec_layout(model_path, monkeypatch, rpv):
+def test_every_matvec_layout(model_path, monkeypatch, rpv, pre):
     monkeypatch.setattr(fused, "rows_per_block", lambda rows, n_wg, groups: rpv)
+    monkeypatch.setattr(fused, "PRELOAD", pre)
     ref, _ = _steps(model_path, None, 512, n=3)
     got, dev = _steps(model_path, "on", 512, n=3, device="webgpu")
     assert dev.decode_path().startswith("fused"), dev.notes
+    t = next(p.fused for p in dev._programs.values() if p.fused is not None).table[1:]
+    mv = t[t[:, fused.C["op"]] == fused.OP_MATVEC]
+    assert np.all((mv[:, fused.C["flags"]] & fused.F_PRE != 0) == pre)     # (a tiny row is one batch a lane)
     for r, g in zip(ref, got):
         assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))
 

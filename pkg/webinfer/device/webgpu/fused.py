@@ -32,14 +32,15 @@ import numpy as np
 from ...errors import DeviceError
 from .gpu import GTensor
 
-CMD_WORDS = 32
+CMD_WORDS = 33
 OP_EMBED, OP_MATVEC, OP_ATTN = 1, 2, 3
 FLAGS = {"NORM": 1, "BIAS": 2, "RESIDUAL": 4, "SWIGLU": 8, "ROPE": 16, "COMBINE": 32}
+F_PRE = 64                  # MATVEC: a lane's groups of a row take one batch, loaded before the barrier (mv_pre)
 F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, neox=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
-         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31)
+         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31, arr=32)
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1) + 16 * (256 + 64)   # its workgroup memory (21,572 B)
@@ -47,6 +48,7 @@ SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gi
                             # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
 PF_MAX_WORDS = 1 << 20      # the most weight words a command's idle workgroups prefetch (4 MiB)
+PRELOAD = True              # F_PRE where it applies (False: every batch loaded after the barrier)
 
 
 @dataclass(eq=False)
@@ -181,6 +183,8 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl, QTYPES[qt[0]])
             c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
             c[C["nvwg"]] = -(-rows // rpv)
+            if PRELOAD and QTYPES[qt[0]] != QTYPES["F32"] and -(-cols // 8) <= KG * (256 // rpv):
+                c[C["flags"]] |= F_PRE
             c[C["w"]] = wword(entries[2])
             if fl & FLAGS["NORM"]:
                 c[C["nw"]] = wword(entries[5])
@@ -221,6 +225,10 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
         table.append(c)
 
     _prefetch_ranges(table)
+    arrivals = 0
+    for c in table:                       # the barrier after a command: its writers arrive (grid_wait)
+        arrivals += min(int(c[C["nvwg"]]), n_wg)
+        c[C["arr"]] = arrivals
     key = (id(out.buf), out.offset)
     if key not in regions:
         raise Refused("the step's logits are not written by the step")
@@ -240,7 +248,10 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     cmds = gpu.upload(table, "fused decode: command table")
     sync = gpu.zeros(16, "fused decode: barrier words")
     zeros = gpu.zeros(16, "fused decode: zeros")
-    dispatch, _ = gpu.command("decode_fused.wgsl", (), {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
+    # only the weight types the step uses are compiled in (dot8's and dq's cases: less code)
+    wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
+                           for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
+    dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
                                                         5: sync}, (n_wg, 1, 1))
     res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
     status = GTensor(gpu, sync, 1, 2, "u32", pooled=False)
