@@ -45,7 +45,7 @@
 
 #include "quant.wgsl"
 
-const CMD_WORDS: u32 = 33u;
+const CMD_WORDS: u32 = 32u;      // 128 bytes: a command is one cache line
 const OP_EMBED: u32 = 1u;
 const OP_MATVEC: u32 = 2u;
 const OP_ATTN: u32 = 3u;
@@ -55,6 +55,7 @@ const F_RESIDUAL: u32 = 4u;
 const F_SWIGLU: u32 = 8u;
 const F_ROPE: u32 = 16u;
 const F_COMBINE: u32 = 32u;
+const F_NEOX: u32 = 256u;         // ROPE: NeoX rotary pairs (i, i + head_dim / 2)
 const F_PRE: u32 = 64u;           // MATVEC: a lane's groups of a row take one batch (mv_pre)
 const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
@@ -64,11 +65,11 @@ const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave 
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
 const C_ROWS: u32 = 4u;  const C_COLS: u32 = 5u;  const C_ROW_WORDS: u32 = 6u;  const C_HALF: u32 = 7u;
 const C_EPS: u32 = 8u;  const C_QDIM: u32 = 9u;  const C_KVDIM: u32 = 10u;  const C_HD: u32 = 11u;
-const C_NEOX: u32 = 12u;  const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u;  const C_SPLIT_LEN: u32 = 15u;
+const C_ARR: u32 = 12u;  const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u;  const C_SPLIT_LEN: u32 = 15u;
 const C_NHEADS: u32 = 16u;  const C_NKV: u32 = 17u;  const C_SCALE: u32 = 18u;  const C_RPV: u32 = 19u;
 const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW: u32 = 23u;  const C_BIAS: u32 = 24u;
 const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
-const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;  const C_ARR: u32 = 32u;
+const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;
 
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
@@ -502,7 +503,7 @@ fn slot_row(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> u32 {
         else if (pair >= qd / 2u) { base = qd; lp = pair - qd / 2u; }
         let h = lp / hh;
         let i = lp % hh;
-        if (cw(ci, C_NEOX) != 0u) { return base + h * hd + i + (slot % 2u) * hh; }
+        if ((cw(ci, C_FLAGS) & F_NEOX) != 0u) { return base + h * hd + i + (slot % 2u) * hh; }
         return base + h * hd + 2u * i + (slot % 2u);
     }
     return blk * rpv + slot;
@@ -592,6 +593,13 @@ fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
     return load8(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
 }
 
+// ROPE: the rope table's (cos, sin) of the step's position for output row `row` (q or k)
+fn rope_at(ci: u32, fl: u32, row: u32) -> u32 {
+    let hd = max(cw(ci, C_HD), 2u);
+    let i = select((row % hd) / 2u, row % hd, (fl & F_NEOX) != 0u);
+    return cw(ci, C_ROPE) + (step.pos * (hd / 2u) + i) * 2u;
+}
+
 fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
     var scale = 1.0;
     if ((fl & F_NORM) != 0u) { scale = norm_scale(ci); }
@@ -614,10 +622,8 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
         let hd = cw(ci, C_HD);
         let nctx = cw(ci, C_NCTX);
         let pos = step.pos;
-        let hh = hd / 2u;
         if (row < qd + kvd) {
-            let i = select((row % hd) / 2u, row % hd, cw(ci, C_NEOX) != 0u);
-            let rb = cw(ci, C_ROPE) + (pos * hh + i) * 2u;
+            let rb = rope_at(ci, fl, row);
             let c = wf(rb);
             let s = wf(rb + 1u);
             let r0 = v * c - v1 * s;

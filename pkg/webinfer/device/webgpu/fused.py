@@ -32,15 +32,16 @@ import numpy as np
 from ...errors import DeviceError
 from .gpu import GTensor
 
-CMD_WORDS = 33
+CMD_WORDS = 32              # 128 bytes: a command is one cache line, read before the barrier that precedes it
 OP_EMBED, OP_MATVEC, OP_ATTN = 1, 2, 3
 FLAGS = {"NORM": 1, "BIAS": 2, "RESIDUAL": 4, "SWIGLU": 8, "ROPE": 16, "COMBINE": 32}
+F_NEOX = 256                # MATVEC ROPE: NeoX rotary pairs
 F_PRE = 64                  # MATVEC: a lane's groups of a row take one batch, loaded before the barrier (mv_pre)
 F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
-         head_dim=11, neox=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
-         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31, arr=32)
+         head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
+         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31)
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1) + 16 * (256 + 64)   # its workgroup memory (21,572 B)
@@ -177,10 +178,10 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             # matvec.wgsl's Params: rows cols row_words nwg_x half eps q_dim kv_dim head_dim neox
             # n_ctx layer_off n_splits split_len
             for name, i in (("rows", 0), ("cols", 1), ("row_words", 2), ("half", 4), ("eps", 5), ("q_dim", 6),
-                            ("kv_dim", 7), ("head_dim", 8), ("neox", 9), ("n_ctx", 10), ("n_splits", 12),
+                            ("kv_dim", 7), ("head_dim", 8), ("n_ctx", 10), ("n_splits", 12),
                             ("split_len", 13)):
                 c[C[name]] = pw[i]
-            c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl, QTYPES[qt[0]])
+            c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl | (F_NEOX if pw[9] else 0), QTYPES[qt[0]])
             c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
             c[C["nvwg"]] = -(-rows // rpv)
             if PRELOAD and QTYPES[qt[0]] != QTYPES["F32"] and -(-cols // 8) <= KG * (256 // rpv):
