@@ -70,6 +70,15 @@ const C_NHEADS: u32 = 16u;  const C_NKV: u32 = 17u;  const C_SCALE: u32 = 18u;  
 const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW: u32 = 23u;  const C_BIAS: u32 = 24u;
 const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
 const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;
+const C_NGROUPS: u32 = 16u;      // MATVEC: weight groups (8 weights) a row (ATTN: C_NHEADS)
+
+// The step's attention shape, the same in every layer (fused.py checks and fills these in):
+// divisions by them fold at compile time (attn_block, split_block, the merge, ROPE's pairs).
+const A_HD: u32 = {{A_HD}}u;       // head_dim
+const A_NH: u32 = {{A_NH}}u;       // query heads
+const A_NKV: u32 = {{A_NKV}}u;     // KV heads
+const A_SL: u32 = {{A_SL}}u;       // keys a split
+const A_NS: u32 = {{A_NS}}u;       // splits
 
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
@@ -210,7 +219,7 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
     }
     // keys only where a row fills whole 128-byte lines (head_dim >= 32): a line read here must not
     // also hold row pos, which this command writes and the attention then reads (grid_wait)
-    let hd = cw(ci, C_HD);
+    let hd = A_HD;
     if ((cw(ci, C_FLAGS) & F_ROPE) != 0u && hd >= 32u) {
         let per = step.pos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
         let nk = min(2u * (cw(ci, C_KVDIM) / hd) * per, 4u * st);
@@ -260,12 +269,12 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
 fn stage_x(ci: u32, wg: u32, lid: u32) {
     let fl = cw(ci, C_FLAGS);
     let cols = cw(ci, C_COLS);
-    let padded = cw(ci, C_ROW_WORDS) / block_words(cw(ci, C_QT)) * 32u;
+    let padded = cw(ci, C_NGROUPS) * 8u;
     for (var k = cols + lid; k < padded; k += 256u) { xs[k] = 0.0; }
     // No barrier of its own where the merge's or the norm's barriers already follow the writes
     // of xs (a workgroup barrier costs ~115 ns here: bench/latency_probe.py).
     if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl (ends with a barrier); workgroup 0 also writes x
-        merge_partials(wg, lid, cw(ci, C_HD), cw(ci, C_NSPLITS), cw(ci, C_SPLIT_LEN), cols, step.pos,
+        merge_partials(wg, lid, A_HD, A_NS, A_SL, cols, step.pos,
                        cw(ci, C_PART), cw(ci, C_X));
         return;
     }
@@ -388,7 +397,7 @@ fn rd_f16(r: vec4<u32>, g: u32) -> f32 {
 struct Batch { r0: vec4<u32>, r1: vec4<u32>, r2: vec4<u32>, r3: vec4<u32>,
                r4: vec4<u32>, r5: vec4<u32>, r6: vec4<u32>, r7: vec4<u32> }
 
-fn batch_n(g0: u32, lanes: u32, last: u32) -> u32 { return min(8u, (last - g0) / lanes + 1u); }
+fn batch_n(g0: u32, lanes: u32, last: u32) -> u32 { return min(8u, ((last - g0) >> countTrailingZeros(lanes)) + 1u); }
 
 fn load8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> Batch {
     let n = batch_n(g0, lanes, last);
@@ -495,7 +504,7 @@ fn slot_row(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> u32 {
     if ((fl & F_ROPE) != 0u) {
         let qd = cw(ci, C_QDIM);
         let kvd = cw(ci, C_KVDIM);
-        let hd = cw(ci, C_HD);
+        let hd = A_HD;
         let hh = hd / 2u;
         var base = 0u;
         var lp = pair;
@@ -532,13 +541,14 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) 
     let bw = block_words(qt);
     let row_words = cw(ci, C_ROW_WORDS);
     let rpv = cw(ci, C_RPV);
-    let lanes = 256u / rpv;
-    let slot = lid / lanes;
-    let lane = lid % lanes;
+    let sh = 8u - countTrailingZeros(rpv);        // lanes a row: 256 / rpv (rpv: 4 .. 32)
+    let lanes = 1u << sh;
+    let slot = lid >> sh;
+    let lane = lid & (lanes - 1u);
     let row = slot_row(ci, fl, blk, slot, rpv);
     let valid = slot_valid(ci, fl, blk, slot, rpv);
     var acc = 0.0;
-    let ngroups = row_words / bw * 4u;
+    let ngroups = cw(ci, C_NGROUPS);
     // PRE: the batch mv_pre loaded before the barrier (a separate dot8 from row_dot's loop: one
     // loop for both, the first batch's loads under a branch, measured 1128-1130 -> 1104-1109
     // tok/s on an H200)
@@ -550,7 +560,7 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) 
     red[lid] = acc;
     workgroupBarrier();
     if (lid < rpv * 8u) {                 // 8 partials a slot, each over lanes / 8 lanes
-        let per = lanes / 8u;
+        let per = lanes >> 3u;
         let b = (lid / 8u) * lanes + (lid % 8u) * per;
         // read at once, not one after another in a loop: per = 1 .. 8 (masked, clamped)
         let t = ((red[b] + select(0.0, red[min(b + 1u, 255u)], 1u < per)) +
@@ -584,10 +594,11 @@ fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
     let bw = block_words(qt);
     let row_words = cw(ci, C_ROW_WORDS);
     let rpv = clamp(cw(ci, C_RPV), 4u, 32u);
-    let lanes = 256u / rpv;
-    let slot = lid / lanes;
-    let lane = lid % lanes;
-    let ngroups = row_words / bw * 4u;
+    let sh = 8u - countTrailingZeros(rpv);        // lanes a row: 256 / rpv (rpv: 4 .. 32)
+    let lanes = 1u << sh;
+    let slot = lid >> sh;
+    let lane = lid & (lanes - 1u);
+    let ngroups = cw(ci, C_NGROUPS);
     let ok = on && lane < ngroups && slot_valid(ci, fl, wg, slot, rpv);
     let wb = select(0u, wb_of(ci, slot_row(ci, fl, wg, slot, rpv), row_words), ok);
     return load8(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
@@ -595,7 +606,7 @@ fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
 
 // ROPE: the rope table's (cos, sin) of the step's position for output row `row` (q or k)
 fn rope_at(ci: u32, fl: u32, row: u32) -> u32 {
-    let hd = max(cw(ci, C_HD), 2u);
+    let hd = A_HD;
     let i = select((row % hd) / 2u, row % hd, (fl & F_NEOX) != 0u);
     return cw(ci, C_ROPE) + (step.pos * (hd / 2u) + i) * 2u;
 }
@@ -619,7 +630,7 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
         if ((fl & F_BIAS) != 0u) { v1 += wf(cw(ci, C_BIAS) + row1); }
         let qd = cw(ci, C_QDIM);
         let kvd = cw(ci, C_KVDIM);
-        let hd = cw(ci, C_HD);
+        let hd = A_HD;
         let nctx = cw(ci, C_NCTX);
         let pos = step.pos;
         if (row < qd + kvd) {
@@ -662,16 +673,16 @@ fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
 
 // -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
 fn attn_block(ci: u32, vb: u32, lid: u32) {
-    let nh = cw(ci, C_NHEADS);
+    let nh = A_NH;
     let h = vb % nh;
     let zs = vb / nh;
-    let hd = cw(ci, C_HD);
-    let sl = cw(ci, C_SPLIT_LEN);
+    let hd = A_HD;
+    let sl = A_SL;
     let k0 = zs * sl;
-    let kvh = h / (nh / cw(ci, C_NKV));
+    let kvh = h / (nh / A_NKV);
     let row4 = (kvh * cw(ci, C_NCTX) + k0) * (hd / 4u);      // vec4 index of key k0's row in a layer
     let normalized = (cw(ci, C_FLAGS) & F_NORMALIZED) != 0u;
-    var pb = cw(ci, C_PART) + (h * cw(ci, C_NSPLITS) + zs) * (hd + 2u);
+    var pb = cw(ci, C_PART) + (h * A_NS + zs) * (hd + 2u);
     if (normalized) { pb = cw(ci, C_Y) + h * hd; }
     split_block(lid, hd, k0, min(step.pos + 1u, k0 + sl), cw(ci, C_X) + h * hd, cw(ci, C_K) / 4u + row4,
                 cw(ci, C_V) / 4u + row4, cf(ci, C_SCALE), pb, normalized);

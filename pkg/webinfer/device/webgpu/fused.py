@@ -41,7 +41,9 @@ F_NORMALIZED = 128          # ATTN with one split: write the normalised output, 
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
-         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31)
+         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31,
+         ngroups=16)         # (MATVEC's weight groups a row share ATTN's n_heads word)
+BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1) + 16 * (256 + 64)   # its workgroup memory (21,572 B)
@@ -98,6 +100,22 @@ def _prefetch_ranges(table: list) -> None:
             if j >= 0 and table[j][C["pfn"]] == 0:
                 table[j][C["pf"]], table[j][C["pfn"]] = c[C["w"]], words
                 break
+
+
+def _attention_shape(table: list) -> dict:
+    """decode_fused.wgsl's A_* constants: head_dim, heads, KV heads, keys a split and splits, which
+    every attention command (and every ROPE and COMBINE matvec) of the step must share."""
+    shapes = {(int(c[C["head_dim"]]), int(c[C["n_heads"]]), int(c[C["n_kv"]]), int(c[C["split_len"]]),
+               int(c[C["n_splits"]])) for c in table if c[C["op"]] == OP_ATTN}
+    if len(shapes) != 1:
+        raise Refused(f"the step's attention commands differ in shape ({sorted(shapes)})")
+    hd, nh, nkv, sl, ns = shapes.pop()
+    for c in table:
+        fl = int(c[C["flags"]]) if c[C["op"]] == OP_MATVEC else 0
+        if (fl & FLAGS["ROPE"] and c[C["head_dim"]] != hd) or (
+                fl & FLAGS["COMBINE"] and (c[C["head_dim"]], c[C["n_splits"]], c[C["split_len"]]) != (hd, ns, sl)):
+            raise Refused("a matvec's head shape differs from the attention's")
+    return {"A_HD": hd, "A_NH": nh, "A_NKV": nkv, "A_SL": sl, "A_NS": ns}
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
@@ -184,6 +202,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl | (F_NEOX if pw[9] else 0), QTYPES[qt[0]])
             c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
             c[C["nvwg"]] = -(-rows // rpv)
+            c[C["ngroups"]] = row_words // BLOCK_WORDS[QTYPES[qt[0]]] * 4
             if PRELOAD and QTYPES[qt[0]] != QTYPES["F32"] and -(-cols // 8) <= KG * (256 // rpv):
                 c[C["flags"]] |= F_PRE
             c[C["w"]] = wword(entries[2])
@@ -249,11 +268,12 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     cmds = gpu.upload(table, "fused decode: command table")
     sync = gpu.zeros(16, "fused decode: barrier words")
     zeros = gpu.zeros(16, "fused decode: zeros")
+    values = _attention_shape(table)
     # only the weight types the step uses are compiled in (dot8's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
     dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
-                                                        5: sync}, (n_wg, 1, 1))
+                                                        5: sync}, (n_wg, 1, 1), values)
     res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
     status = GTensor(gpu, sync, 1, 2, "u32", pooled=False)
     return FusedProgram([("copy", zeros, 0, sync, 0, 8), dispatch], res, warena, sync, status, table, cmds, n_wg)

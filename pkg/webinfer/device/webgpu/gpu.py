@@ -138,12 +138,15 @@ class GPU:
         return buf
 
     # -- kernels ---------------------------------------------------------------------------------
-    def pipeline(self, shader: str, defines=()):
-        key = (shader, frozenset(defines))
+    def pipeline(self, shader: str, defines=(), values: dict | None = None):
+        """The compiled variant `defines` of `shader`, its {{NAME}} placeholders filled from `values`."""
+        vals = tuple(sorted((values or {}).items()))
+        key = (shader, frozenset(defines), vals)
         p = self._pipelines.get(key)
         if p is None:
-            label = shader.removesuffix(".wgsl") + "".join(f"+{d}" for d in sorted(defines))
-            p = self.adapter.create_compute_pipeline(shaders.expand(shader, key[1]), label)
+            label = shader.removesuffix(".wgsl") + "".join(f"+{d}" for d in sorted(defines)) + \
+                "".join(f"+{k}={v}" for k, v in vals)
+            p = self.adapter.create_compute_pipeline(shaders.expand(shader, key[1], dict(vals)), label)
             self._pipelines[key] = p
         return p
 
@@ -157,10 +160,10 @@ class GPU:
         self.pending.append(cmd)
         self.dispatches += 1
 
-    def command(self, shader: str, defines, bindings: dict, grid: tuple[int, int, int]):
+    def command(self, shader: str, defines, bindings: dict, grid: tuple[int, int, int], values=None):
         """The ("dispatch", ...) command for these bindings, not queued (a program keeps it), and
         its resolved bindings: binding -> (buffer, offset, size)."""
-        pipe = self.pipeline(shader, defines)
+        pipe = self.pipeline(shader, defines, values)
         entries = {}
         for b, v in bindings.items():
             if isinstance(v, (GTensor, GSlice)):
