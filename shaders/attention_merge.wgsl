@@ -65,11 +65,15 @@ fn merge_partials(wg: u32, lid: u32, hd: u32, ns: u32, sl: u32, cols: u32, pos: 
     let nh = cols / hd;
     let stride = hd + 2u;
     let na = min(ns, (pos + sl) / sl);
-    // 1. (m, l) of every (head, active split): m into wz, l into xs (free until step 3)
-    for (var i = lid; i < nh * na; i += 256u) {
-        let b = pb + ((i / na) * ns + i % na) * stride + hd;
-        wz[i] = merge_part(b);
-        xs[i] = merge_part(b + 1u);
+    // 1. (m, l) of every (head, active split): m into wz, l into xs (free until step 3); over
+    //    (head, split) by ns, not na (a constant in decode_fused.wgsl: no runtime division)
+    for (var i = lid; i < nh * ns; i += 256u) {
+        let z = i % ns;
+        if (z < na) {
+            let b = pb + i * stride + hd;
+            wz[(i / ns) * na + z] = merge_part(b);
+            xs[(i / ns) * na + z] = merge_part(b + 1u);
+        }
     }
     workgroupBarrier();
     // 2. per head, in place: wz = exp(m_z - M) / sum_z exp(m_z - M) l_z, M over splits with l > 0

@@ -223,10 +223,11 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
     if ((cw(ci, C_FLAGS) & F_ROPE) != 0u && hd >= 32u) {
         let per = step.pos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
         let nk = min(2u * (cw(ci, C_KVDIM) / hd) * per, 4u * st);
+        let inv = 1.0 / f32(max(per, 1u));
         for (var s = s0; s < nk; s += 2u * st) {
-            let a = kv[kv_sector(ci, s, per, hd)].x;
+            let a = kv[kv_sector(ci, s, per, inv)].x;
             var b = 0.0;
-            if (s + st < nk) { b = kv[kv_sector(ci, s + st, per, hd)].x; }
+            if (s + st < nk) { b = kv[kv_sector(ci, s + st, per, inv)].x; }
             acc ^= bitcast<u32>(a) ^ bitcast<u32>(b);
         }
     }
@@ -234,11 +235,16 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
 }
 
 // the vec4 of the KV cache that starts sector s of a ROPE command's layer: keys then values,
-// per sectors a KV head
-fn kv_sector(ci: u32, s: u32, per: u32, hd: u32) -> u32 {
-    let nkv = cw(ci, C_KVDIM) / hd;
-    let kb = select(cw(ci, C_K), cw(ci, C_V), s >= nkv * per);
-    return (kb + ((s / per) % nkv) * cw(ci, C_NCTX) * hd + (s % per) * 8u) / 4u;
+// per sectors a KV head. s / per by its float reciprocal inv (an integer division by a runtime
+// value is ~20 instructions, and idle workgroups share their SM with busy ones), corrected by one.
+fn kv_sector(ci: u32, s: u32, per: u32, inv: f32) -> u32 {
+    let nkv = cw(ci, C_KVDIM) / A_HD;
+    var j = u32(f32(s) * inv);
+    j = select(j, j - 1u, j > 0u && j * per > s);
+    j = select(j, j + 1u, (j + 1u) * per <= s);
+    let o = s - j * per;
+    let isv = j >= nkv;
+    return (select(cw(ci, C_K), cw(ci, C_V), isv) + select(j, j - nkv, isv) * cw(ci, C_NCTX) * A_HD + o * 8u) / 4u;
 }
 
 // -- EMBED -----------------------------------------------------------------------------------
