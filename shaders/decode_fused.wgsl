@@ -396,41 +396,38 @@ fn rd_f16(r: vec4<u32>, g: u32) -> f32 {
            dot(vec4<f32>(unpack2x16float(r.z), unpack2x16float(r.w)), x[1]);
 }
 
-// A batch: a lane's groups g0, g0 + lanes, ... (up to 8, clamped to the row): all their words
-// are loaded first (straight-line code, so the loads go out together: load8), then the n groups
-// that are the row's are decoded and dotted (dot8; a switch per group around its loads made each
+// A batch: a lane's groups g0, g0 + lanes, ... (up to 6, clamped to the row: every matvec of a
+// SmolLM2 layer is one batch a lane; 8 measured 1252.6-1255.5 against 1266.7-1268.0 tok/s on an
+// H200, its registers and predicated loads for nothing): all their words
+// are loaded first (straight-line code, so the loads go out together: load_batch), then the n groups
+// that are the row's are decoded and dotted (dot_batch; a switch per group around its loads made each
 // group's loads wait for the last; decoding the clamped repeats cost ALU for nothing).
-struct Batch { r0: vec4<u32>, r1: vec4<u32>, r2: vec4<u32>, r3: vec4<u32>,
-               r4: vec4<u32>, r5: vec4<u32>, r6: vec4<u32>, r7: vec4<u32> }
+struct Batch { r0: vec4<u32>, r1: vec4<u32>, r2: vec4<u32>, r3: vec4<u32>, r4: vec4<u32>, r5: vec4<u32> }
 
-fn batch_n(g0: u32, lanes: u32, last: u32) -> u32 { return min(8u, ((last - g0) >> countTrailingZeros(lanes)) + 1u); }
+fn batch_n(g0: u32, lanes: u32, last: u32) -> u32 { return min(6u, ((last - g0) >> countTrailingZeros(lanes)) + 1u); }
 
-fn load8(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> Batch {
+fn load_batch(qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32) -> Batch {
     let n = batch_n(g0, lanes, last);
     var b = Batch(raw_group(qt, bw, wb, g0), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u),
-                  vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
+                  vec4<u32>(0u), vec4<u32>(0u));
     if (n > 1u) { b.r1 = raw_group(qt, bw, wb, min(g0 + 1u * lanes, last)); }
     if (n > 2u) { b.r2 = raw_group(qt, bw, wb, min(g0 + 2u * lanes, last)); }
     if (n > 3u) { b.r3 = raw_group(qt, bw, wb, min(g0 + 3u * lanes, last)); }
     if (n > 4u) { b.r4 = raw_group(qt, bw, wb, min(g0 + 4u * lanes, last)); }
     if (n > 5u) { b.r5 = raw_group(qt, bw, wb, min(g0 + 5u * lanes, last)); }
-    if (n > 6u) { b.r6 = raw_group(qt, bw, wb, min(g0 + 6u * lanes, last)); }
-    if (n > 7u) { b.r7 = raw_group(qt, bw, wb, min(g0 + 7u * lanes, last)); }
     return b;
 }
 
-fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
+fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
     let g1 = min(g0 + 1u * lanes, last);
     let g2 = min(g0 + 2u * lanes, last);
     let g3 = min(g0 + 3u * lanes, last);
     let g4 = min(g0 + 4u * lanes, last);
     let g5 = min(g0 + 5u * lanes, last);
-    let g6 = min(g0 + 6u * lanes, last);
-    let g7 = min(g0 + 7u * lanes, last);
     let n = batch_n(g0, lanes, last);
     let r0 = b.r0; let r1 = b.r1; let r2 = b.r2; let r3 = b.r3;
-    let r4 = b.r4; let r5 = b.r5; let r6 = b.r6; let r7 = b.r7;
-    // One switch around the 8 decodes, each type's 8 written out: a switch per group (an rd(qt, ..)
+    let r4 = b.r4; let r5 = b.r5;
+    // One switch around the 6 decodes, each type's 6 written out: a switch per group (an rd(qt, ..)
     // dispatcher) measured 879-880 against 894 tok/s on an H100 (bench/RESULTS.md, session 4).
     var acc = 0.0;
     switch qt {
@@ -442,8 +439,6 @@ fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 3u) { acc += rd_q4_0(r3, g3); }
             if (n > 4u) { acc += rd_q4_0(r4, g4); }
             if (n > 5u) { acc += rd_q4_0(r5, g5); }
-            if (n > 6u) { acc += rd_q4_0(r6, g6); }
-            if (n > 7u) { acc += rd_q4_0(r7, g7); }
         }
 #endif
 #ifdef W_Q4_1
@@ -454,8 +449,6 @@ fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 3u) { acc += rd_q4_1(r3, g3); }
             if (n > 4u) { acc += rd_q4_1(r4, g4); }
             if (n > 5u) { acc += rd_q4_1(r5, g5); }
-            if (n > 6u) { acc += rd_q4_1(r6, g6); }
-            if (n > 7u) { acc += rd_q4_1(r7, g7); }
         }
 #endif
 #ifdef W_Q8_0
@@ -466,8 +459,6 @@ fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 3u) { acc += rd_q8_0(r3, g3); }
             if (n > 4u) { acc += rd_q8_0(r4, g4); }
             if (n > 5u) { acc += rd_q8_0(r5, g5); }
-            if (n > 6u) { acc += rd_q8_0(r6, g6); }
-            if (n > 7u) { acc += rd_q8_0(r7, g7); }
         }
 #endif
 #ifdef W_F16
@@ -478,8 +469,6 @@ fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
             if (n > 3u) { acc += rd_f16(r3, g3); }
             if (n > 4u) { acc += rd_f16(r4, g4); }
             if (n > 5u) { acc += rd_f16(r5, g5); }
-            if (n > 6u) { acc += rd_f16(r6, g6); }
-            if (n > 7u) { acc += rd_f16(r7, g7); }
         }
 #endif
         default: {}
@@ -487,7 +476,7 @@ fn dot8(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
     return acc;
 }
 
-// A lane's part of one row's dot product with xs: groups lane, lane + lanes, ... 8 at a time,
+// A lane's part of one row's dot product with xs: groups lane, lane + lanes, ... 6 at a time,
 // F32 rows one group at a time (gdot).
 fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f32 {
     var acc = 0.0;
@@ -497,8 +486,8 @@ fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f3
         return acc;
     }
 #endif
-    for (var g0 = lane; g0 < ngroups; g0 += 8u * lanes) {
-        acc += dot8(qt, load8(qt, bw, wb, g0, lanes, ngroups - 1u), g0, lanes, ngroups - 1u);
+    for (var g0 = lane; g0 < ngroups; g0 += 6u * lanes) {
+        acc += dot_batch(qt, load_batch(qt, bw, wb, g0, lanes, ngroups - 1u), g0, lanes, ngroups - 1u);
     }
     return acc;
 }
@@ -555,11 +544,11 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) 
     let valid = slot_valid(ci, fl, blk, slot, rpv);
     var acc = 0.0;
     let ngroups = cw(ci, C_NGROUPS);
-    // PRE: the batch mv_pre loaded before the barrier (a separate dot8 from row_dot's loop: one
+    // PRE: the batch mv_pre loaded before the barrier (a separate dot_batch from row_dot's loop: one
     // loop for both, the first batch's loads under a branch, measured 1128-1130 -> 1104-1109
     // tok/s on an H200)
     if (use_pre) {
-        if (valid && lane < ngroups) { acc = dot8(qt, pre, lane, lanes, ngroups - 1u); }
+        if (valid && lane < ngroups) { acc = dot_batch(qt, pre, lane, lanes, ngroups - 1u); }
     } else if (valid) {
         acc = row_dot(qt, bw, wb_of(ci, row, row_words), lane, lanes, ngroups);
     }
@@ -607,7 +596,7 @@ fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
     let ngroups = cw(ci, C_NGROUPS);
     let ok = on && lane < ngroups && slot_valid(ci, fl, wg, slot, rpv);
     let wb = select(0u, wb_of(ci, slot_row(ci, fl, wg, slot, rpv), row_words), ok);
-    return load8(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
+    return load_batch(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
 }
 
 // ROPE: the rope table's (cos, sin) of the step's position for output row `row` (q or k)

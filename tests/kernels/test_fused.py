@@ -169,7 +169,7 @@ def test_check_and_block_sizes():
     assert "timed out" in fused.check(a, a, 1)
     assert "differ" in fused.check(a + 1, a, 0)
     assert "differ" in fused.check(a * np.nan, a, 0)
-    # SmolLM2's shapes: 576 columns = 72 groups (one batch of 8 a lane up to 16 rows a block),
+    # SmolLM2's shapes: 576 columns = 72 groups (one batch of 6 a lane up to 16 rows a block),
     # 1536 (ffn_down) = 192 (up to 8 rows); rows 960 (qkv), 3072 (gate/up), 49152 (lm head)
     assert [fused.rows_per_block(r, 264, 72) for r in (960, 576, 3072)] == [16, 16, 16]
     assert [fused.rows_per_block(r, 132, 72) for r in (960, 576, 3072)] == [16, 16, 32]

@@ -45,7 +45,7 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
          ngroups=16)         # (MATVEC's weight groups a row share ATTN's n_heads word)
 BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
-KG = 8                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
+KG = 6                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1) + 16 * (256 + 64)   # its workgroup memory (21,572 B)
 SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
                             # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
@@ -269,7 +269,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     sync = gpu.zeros(16, "fused decode: barrier words")
     zeros = gpu.zeros(16, "fused decode: zeros")
     values = _attention_shape(table)
-    # only the weight types the step uses are compiled in (dot8's and dq's cases: less code)
+    # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
     dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
