@@ -71,6 +71,7 @@ const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW:
 const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
 const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;
 const C_NGROUPS: u32 = 16u;      // MATVEC: weight groups (8 weights) a row (ATTN: C_NHEADS)
+const C_KIND: u32 = 17u;         // MATVEC: its kind (mv_kinds; ATTN: C_NKV)
 
 // The step's attention shape, the same in every layer (fused.py checks and fills these in):
 // divisions by them fold at compile time (attn_block, split_block, the merge, ROPE's pairs).
@@ -269,14 +270,28 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
 }
 
 // -- MATVEC ----------------------------------------------------------------------------------
+// A matvec's shape and variant. fused.py gives each kind of matvec in the step (SmolLM2: qkv,
+// output projection, gate/up, down, lm head) a number (C_KIND) and writes mv_kinds, which calls
+// op_matvec with that kind's MvK as constants: its flags, layout and sizes fold at compile time
+// (kind 0: read from the table).
+struct MvK { fl: u32, qt: u32, rpv: u32, ngroups: u32, cols: u32, rows: u32, row_words: u32, half: u32,
+             qd: u32, kvd: u32, nvwg: u32 }
+
+fn mv_table(ci: u32) -> MvK {
+    return MvK(cw(ci, C_FLAGS), cw(ci, C_QT), clamp(cw(ci, C_RPV), 4u, 32u), cw(ci, C_NGROUPS), cw(ci, C_COLS),
+               cw(ci, C_ROWS), cw(ci, C_ROW_WORDS), cw(ci, C_HALF), cw(ci, C_QDIM), cw(ci, C_KVDIM), cw(ci, C_NVWG));
+}
+
+{{MV_KINDS}}
+
 // The input row goes to workgroup memory once per command (a workgroup then serves all its
 // virtual workgroups from it): COMBINE merges the attention partials into it, NORM multiplies
 // by the norm weight and leaves 1/rms in wscale.
-fn stage_x(ci: u32, wg: u32, lid: u32) {
-    let fl = cw(ci, C_FLAGS);
-    let cols = cw(ci, C_COLS);
-    let padded = cw(ci, C_NGROUPS) * 8u;
-    for (var k = cols + lid; k < padded; k += 256u) { xs[k] = 0.0; }
+fn stage_x(ci: u32, k: MvK, wg: u32, lid: u32) {
+    let fl = k.fl;
+    let cols = k.cols;
+    let padded = k.ngroups * 8u;
+    for (var c = cols + lid; c < padded; c += 256u) { xs[c] = 0.0; }
     // No barrier of its own where the merge's or the norm's barriers already follow the writes
     // of xs (a workgroup barrier costs ~115 ns here: bench/latency_probe.py).
     if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl (ends with a barrier); workgroup 0 also writes x
@@ -332,10 +347,10 @@ fn stage_x(ci: u32, wg: u32, lid: u32) {
 }
 
 // NORM: 1 / rms(x) from redss (red3 holds 16 partial sums after mv_block's first barrier)
-fn norm_scale(ci: u32) -> f32 {
+fn norm_scale(ci: u32, k: MvK) -> f32 {
     let t = ((red3[0] + red3[1]) + (red3[2] + red3[3])) + ((red3[4] + red3[5]) + (red3[6] + red3[7])) +
             (((red3[8] + red3[9]) + (red3[10] + red3[11])) + ((red3[12] + red3[13]) + (red3[14] + red3[15])));
-    return inverseSqrt(t / f32(cw(ci, C_COLS)) + cf(ci, C_EPS));
+    return inverseSqrt(t / f32(k.cols) + cf(ci, C_EPS));
 }
 
 fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
@@ -493,12 +508,14 @@ fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f3
 }
 
 // matvec.wgsl's slot_row / slot_valid with runtime flags; a virtual workgroup has rpv slots
-fn slot_row(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> u32 {
+fn slot_row(k: MvK, blk: u32, slot: u32) -> u32 {
+    let fl = k.fl;
+    let rpv = k.rpv;
     let pair = blk * (rpv / 2u) + slot / 2u;
-    if ((fl & F_SWIGLU) != 0u) { return pair + (slot % 2u) * cw(ci, C_HALF); }
+    if ((fl & F_SWIGLU) != 0u) { return pair + (slot % 2u) * k.half; }
     if ((fl & F_ROPE) != 0u) {
-        let qd = cw(ci, C_QDIM);
-        let kvd = cw(ci, C_KVDIM);
+        let qd = k.qd;
+        let kvd = k.kvd;
         let hd = A_HD;
         let hh = hd / 2u;
         var base = 0u;
@@ -507,17 +524,17 @@ fn slot_row(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> u32 {
         else if (pair >= qd / 2u) { base = qd; lp = pair - qd / 2u; }
         let h = lp / hh;
         let i = lp % hh;
-        if ((cw(ci, C_FLAGS) & F_NEOX) != 0u) { return base + h * hd + i + (slot % 2u) * hh; }
+        if ((fl & F_NEOX) != 0u) { return base + h * hd + i + (slot % 2u) * hh; }
         return base + h * hd + 2u * i + (slot % 2u);
     }
     return blk * rpv + slot;
 }
 
-fn slot_valid(ci: u32, fl: u32, blk: u32, slot: u32, rpv: u32) -> bool {
-    let pair = blk * (rpv / 2u) + slot / 2u;
-    if ((fl & F_SWIGLU) != 0u) { return pair < cw(ci, C_HALF); }
-    if ((fl & F_ROPE) != 0u) { return pair < cw(ci, C_ROWS) / 2u; }
-    return blk * rpv + slot < cw(ci, C_ROWS);
+fn slot_valid(k: MvK, blk: u32, slot: u32) -> bool {
+    let pair = blk * (k.rpv / 2u) + slot / 2u;
+    if ((k.fl & F_SWIGLU) != 0u) { return pair < k.half; }
+    if ((k.fl & F_ROPE) != 0u) { return pair < k.rows / 2u; }
+    return blk * k.rpv + slot < k.rows;
 }
 
 fn slot_total(slot: u32) -> f32 {
@@ -530,20 +547,20 @@ fn slot_total(slot: u32) -> f32 {
 // (4 .. 32) so that the command's rows take about one round of the G workgroups: a workgroup
 // that walked many small blocks one after another paid a chain of memory latencies for each.
 // Each lane keeps 4 weight groups' loads in flight.
-fn mv_block(ci: u32, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) {
-    let fl = cw(ci, C_FLAGS);
-    let qt = cw(ci, C_QT);
+fn mv_block(ci: u32, k: MvK, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) {
+    let fl = k.fl;
+    let qt = k.qt;
     let bw = block_words(qt);
-    let row_words = cw(ci, C_ROW_WORDS);
-    let rpv = cw(ci, C_RPV);
+    let row_words = k.row_words;
+    let rpv = k.rpv;
     let sh = 8u - countTrailingZeros(rpv);        // lanes a row: 256 / rpv (rpv: 4 .. 32)
     let lanes = 1u << sh;
     let slot = lid >> sh;
     let lane = lid & (lanes - 1u);
-    let row = slot_row(ci, fl, blk, slot, rpv);
-    let valid = slot_valid(ci, fl, blk, slot, rpv);
+    let row = slot_row(k, blk, slot);
+    let valid = slot_valid(k, blk, slot);
     var acc = 0.0;
-    let ngroups = cw(ci, C_NGROUPS);
+    let ngroups = k.ngroups;
     // PRE: the batch mv_pre loaded before the barrier (a separate dot_batch from row_dot's loop: one
     // loop for both, the first batch's loads under a branch, measured 1128-1130 -> 1104-1109
     // tok/s on an H200)
@@ -572,7 +589,7 @@ fn mv_block(ci: u32, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) 
                             ((redss[b + 12u] + redss[b + 13u]) + (redss[b + 14u] + redss[b + 15u])));
     }
     workgroupBarrier();
-    if (lane == 0u && valid) { mv_out(ci, fl, blk, slot, row, rpv); }
+    if (lane == 0u && valid) { mv_out(ci, k, blk, slot, row); }
     if (more) { workgroupBarrier(); }     // red2 is rewritten by the next virtual workgroup
 }
 
@@ -583,19 +600,20 @@ fn wb_of(ci: u32, row: u32, row_words: u32) -> u32 { return cw(ci, C_W) + row * 
 // latency is spent while the workgroup waits there, not after it (weights are read-only in the
 // dispatch). Any other command, or no block here: one load of word 0, unused.
 fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
-    let fl = cw(ci, C_FLAGS);
-    let on = cw(ci, C_OP) == OP_MATVEC && (fl & F_PRE) != 0u && wg < cw(ci, C_NVWG);
-    let qt = cw(ci, C_QT);
+    let k = mv_table(ci);
+    let fl = k.fl;
+    let on = cw(ci, C_OP) == OP_MATVEC && (fl & F_PRE) != 0u && wg < k.nvwg;
+    let qt = k.qt;
     let bw = block_words(qt);
-    let row_words = cw(ci, C_ROW_WORDS);
-    let rpv = clamp(cw(ci, C_RPV), 4u, 32u);
+    let row_words = k.row_words;
+    let rpv = k.rpv;
     let sh = 8u - countTrailingZeros(rpv);        // lanes a row: 256 / rpv (rpv: 4 .. 32)
     let lanes = 1u << sh;
     let slot = lid >> sh;
     let lane = lid & (lanes - 1u);
-    let ngroups = cw(ci, C_NGROUPS);
-    let ok = on && lane < ngroups && slot_valid(ci, fl, wg, slot, rpv);
-    let wb = select(0u, wb_of(ci, slot_row(ci, fl, wg, slot, rpv), row_words), ok);
+    let ngroups = k.ngroups;
+    let ok = on && lane < ngroups && slot_valid(k, wg, slot);
+    let wb = select(0u, wb_of(ci, slot_row(k, wg, slot), row_words), ok);
     return load_batch(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
 }
 
@@ -606,9 +624,11 @@ fn rope_at(ci: u32, fl: u32, row: u32) -> u32 {
     return cw(ci, C_ROPE) + (step.pos * (hd / 2u) + i) * 2u;
 }
 
-fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
+fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
+    let fl = k.fl;
+    let rpv = k.rpv;
     var scale = 1.0;
-    if ((fl & F_NORM) != 0u) { scale = norm_scale(ci); }
+    if ((fl & F_NORM) != 0u) { scale = norm_scale(ci, k); }
     var v = slot_total(slot) * scale;
     if ((fl & F_BIAS) != 0u) { v += wf(cw(ci, C_BIAS) + row); }
     let yb = cw(ci, C_Y);
@@ -620,11 +640,11 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
     }
     if ((fl & F_ROPE) != 0u) {
         if (slot % 2u == 1u) { return; }
-        let row1 = slot_row(ci, fl, blk, slot + 1u, rpv);
+        let row1 = slot_row(k, blk, slot + 1u);
         var v1 = slot_total(slot + 1u) * scale;
         if ((fl & F_BIAS) != 0u) { v1 += wf(cw(ci, C_BIAS) + row1); }
-        let qd = cw(ci, C_QDIM);
-        let kvd = cw(ci, C_KVDIM);
+        let qd = k.qd;
+        let kvd = k.kvd;
         let hd = A_HD;
         let nctx = cw(ci, C_NCTX);
         let pos = step.pos;
@@ -655,15 +675,15 @@ fn mv_out(ci: u32, fl: u32, blk: u32, slot: u32, row: u32, rpv: u32) {
     act[yb + row] = v;
 }
 
-fn op_matvec(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
-    let nv = cw(ci, C_NVWG);
+fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
+    let nv = k.nvwg;
     if (wg >= nv) {               // no block here: no input row to stage
         prefetch(ci, wg - nv, n_wg - nv, lid);
         return;
     }
-    stage_x(ci, wg, lid);
-    let use_pre = (cw(ci, C_FLAGS) & F_PRE) != 0u;
-    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, b, lid, b + n_wg < nv, pre, use_pre && b == wg); }
+    stage_x(ci, k, wg, lid);
+    let use_pre = (k.fl & F_PRE) != 0u;
+    for (var b = wg; b < nv; b += n_wg) { mv_block(ci, k, b, lid, b + n_wg < nv, pre, use_pre && b == wg); }
 }
 
 // -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
@@ -706,7 +726,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (!grid_wait(lid, goal, before, arrived)) { return; }
         }
         if (op == OP_EMBED) { op_embed(ci, wg, lid, n_wg); }
-        else if (op == OP_MATVEC) { op_matvec(ci, wg, lid, n_wg, pre); }
+        else if (op == OP_MATVEC) { mv_kinds(ci, wg, lid, n_wg, pre); }
         else if (op == OP_ATTN) { op_attn(ci, wg, lid, n_wg); }
         if (c + 1u < n_cmds) {
             // only the workgroups that had a block in the command arrive (C_ARR: the count

@@ -42,7 +42,7 @@ QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
          w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31,
-         ngroups=16)         # (MATVEC's weight groups a row share ATTN's n_heads word)
+         ngroups=16, kind=17)  # (MATVEC's weight groups a row and kind share ATTN's n_heads, n_kv)
 BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 6                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
@@ -116,6 +116,26 @@ def _attention_shape(table: list) -> dict:
                 fl & FLAGS["COMBINE"] and (c[C["head_dim"]], c[C["n_splits"]], c[C["split_len"]]) != (hd, ns, sl)):
             raise Refused("a matvec's head shape differs from the attention's")
     return {"A_HD": hd, "A_NH": nh, "A_NKV": nkv, "A_SL": sl, "A_NS": ns}
+
+
+MV_KIND_FIELDS = ("flags", "qt", "rpv", "ngroups", "cols", "rows", "row_words", "half", "q_dim", "kv_dim", "nvwg")
+MAX_KINDS = 8
+
+
+def _matvec_kinds(table: list) -> str:
+    """decode_fused.wgsl's mv_kinds: each kind of matvec (its MvK fields, up to MAX_KINDS kinds;
+    C_KIND in its commands) calls op_matvec with them as constants; kind 0 reads the table."""
+    kinds: dict[tuple, int] = {}
+    for c in table:
+        if c[C["op"]] == OP_MATVEC:
+            key = tuple(int(c[C[f]]) for f in MV_KIND_FIELDS)
+            if key not in kinds and len(kinds) < MAX_KINDS:
+                kinds[key] = len(kinds) + 1
+            c[C["kind"]] = kinds.get(key, 0)
+    cases = "".join(f"        case {i}u: {{ op_matvec(ci, MvK({', '.join(f'{v}u' for v in key)}), wg, lid, n_wg, pre); }}\n"
+                    for key, i in kinds.items())
+    return ("fn mv_kinds(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {\n    switch cw(ci, C_KIND) {\n" + cases +
+            "        default: { op_matvec(ci, mv_table(ci), wg, lid, n_wg, pre); }\n    }\n}")
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
@@ -249,6 +269,8 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     for c in table:                       # the barrier after a command: its writers arrive (grid_wait)
         arrivals += min(int(c[C["nvwg"]]), n_wg)
         c[C["arr"]] = arrivals
+    values = _attention_shape(table)
+    values["MV_KINDS"] = _matvec_kinds(table)
     key = (id(out.buf), out.offset)
     if key not in regions:
         raise Refused("the step's logits are not written by the step")
@@ -268,7 +290,6 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     cmds = gpu.upload(table, "fused decode: command table")
     sync = gpu.zeros(16, "fused decode: barrier words")
     zeros = gpu.zeros(16, "fused decode: zeros")
-    values = _attention_shape(table)
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
