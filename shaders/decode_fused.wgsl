@@ -600,7 +600,15 @@ fn wb_of(ci: u32, row: u32, row_words: u32) -> u32 { return cw(ci, C_W) + row * 
 // latency is spent while the workgroup waits there, not after it (weights are read-only in the
 // dispatch). Any other command, or no block here: one load of word 0, unused.
 fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
-    let k = mv_table(ci);
+    let a = pre_kinds(ci, wg, lid);
+    return load_batch(a.qt, a.bw, a.wb, a.g0, a.lanes, a.last);
+}
+
+// where mv_pre's loads go, for kind k (address arithmetic only: the loads come after mv_pre's
+// switch over the kinds, in straight-line code, not inside it)
+struct PreAt { qt: u32, bw: u32, wb: u32, g0: u32, lanes: u32, last: u32 }
+
+fn pre_at(ci: u32, k: MvK, wg: u32, lid: u32) -> PreAt {
     let fl = k.fl;
     let on = cw(ci, C_OP) == OP_MATVEC && (fl & F_PRE) != 0u && wg < k.nvwg;
     let qt = k.qt;
@@ -614,7 +622,7 @@ fn mv_pre(ci: u32, wg: u32, lid: u32) -> Batch {
     let ngroups = k.ngroups;
     let ok = on && lane < ngroups && slot_valid(k, wg, slot);
     let wb = select(0u, wb_of(ci, slot_row(k, wg, slot), row_words), ok);
-    return load_batch(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
+    return PreAt(qt, bw, wb, select(0u, lane, ok), lanes, select(0u, ngroups - 1u, ok));
 }
 
 // ROPE: the rope table's (cos, sin) of the step's position for output row `row` (q or k)

@@ -123,8 +123,9 @@ MAX_KINDS = 8
 
 
 def _matvec_kinds(table: list) -> str:
-    """decode_fused.wgsl's mv_kinds: each kind of matvec (its MvK fields, up to MAX_KINDS kinds;
-    C_KIND in its commands) calls op_matvec with them as constants; kind 0 reads the table."""
+    """decode_fused.wgsl's mv_kinds and pre_kinds: each kind of matvec (its MvK fields, up to
+    MAX_KINDS kinds; C_KIND in its commands) calls op_matvec and pre_at with them as constants;
+    kind 0 reads the table."""
     kinds: dict[tuple, int] = {}
     for c in table:
         if c[C["op"]] == OP_MATVEC:
@@ -132,10 +133,14 @@ def _matvec_kinds(table: list) -> str:
             if key not in kinds and len(kinds) < MAX_KINDS:
                 kinds[key] = len(kinds) + 1
             c[C["kind"]] = kinds.get(key, 0)
-    cases = "".join(f"        case {i}u: {{ op_matvec(ci, MvK({', '.join(f'{v}u' for v in key)}), wg, lid, n_wg, pre); }}\n"
-                    for key, i in kinds.items())
-    return ("fn mv_kinds(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {\n    switch cw(ci, C_KIND) {\n" + cases +
-            "        default: { op_matvec(ci, mv_table(ci), wg, lid, n_wg, pre); }\n    }\n}")
+    mvk = {i: f"MvK({', '.join(f'{v}u' for v in key)})" for key, i in kinds.items()}
+    run = "".join(f"        case {i}u: {{ op_matvec(ci, {k}, wg, lid, n_wg, pre); }}\n" for i, k in mvk.items())
+    pre = "".join(f"        case {i}u: {{ return pre_at(ci, {k}, wg, lid); }}\n" for i, k in mvk.items())
+    return ("fn mv_kinds(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {\n    switch cw(ci, C_KIND) {\n" + run +
+            "        default: { op_matvec(ci, mv_table(ci), wg, lid, n_wg, pre); }\n    }\n}\n\n"
+            "fn pre_kinds(ci: u32, wg: u32, lid: u32) -> PreAt {\n"
+            "    switch select(0u, cw(ci, C_KIND), cw(ci, C_OP) == OP_MATVEC) {\n" + pre +
+            "        default: { return pre_at(ci, mv_table(ci), wg, lid); }\n    }\n}")
 
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
