@@ -18,20 +18,30 @@
 // earlier in the dispatch; a storageBarrier() before a workgroup's arrival puts its stores out
 // (grid_wait says why none is needed after the wait).
 //
-// Measured on an H100 (bench/RESULTS.md, sessions 3-5): correct at G = 66-264; at G = 528 the
-// first-step check finds the barrier timed out and the device rebuilds with half as many. A step
-// takes ~0.91 ms (152 barriers ~1.6 us each, a matvec command ~4-5 us, attention ~5 us, the lm
-// head ~29 us), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on
-// the CPU also bounded it: 1046-1059 tok/s against 653. On by default on native GPUs (device.py,
-// "auto").
+// Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-6): correct at G = 66-396; at
+// G = 528 the first-step check finds the barrier timed out and the device rebuilds with half as
+// many; G = 264 is the fastest. A step takes ~0.67 ms on an H200 (152 barriers ~1.7 us each, a
+// matvec command ~2-2.7 us, attention ~3.9 us, the lm head ~21 us), against ~1.25 ms of GPU time
+// for the replay's 153 dispatches, whose encoding on the CPU also bounded it: 1379-1383 tok/s on
+// an H100 and 1407-1410 on an H200, against the replay's 653-673. On by default on native GPUs
+// (device.py, "auto").
 //
-// What makes a command slow here is chains of waits, not bytes: a workgroupBarrier() ~115 ns, a
-// storageBarrier() ~450 ns, a load from L2 ~200 ns (bench/latency_probe.py; a workgroup barrier
-// does not wait for loads in flight). So loads are issued in batches before their values are
-// used (row_dot, stage_x), in straight-line code: a load in a loop or a branch that uses it
-// waits for the one before (reads of workgroup memory too); workgroup barriers are kept to
-// those that order something; and a workgroup with nothing to do in a command reads the
-// weights of a later one into L2 (prefetch) and leaves.
+// What makes a command slow here is chains of waits and instructions, not bytes: a
+// workgroupBarrier() ~115 ns, a storageBarrier() ~450 ns, a load from L2 ~200 ns
+// (bench/latency_probe.py; a workgroup barrier does not wait for loads in flight). So loads are
+// issued in batches before their values are used (row_dot, stage_x), in straight-line code: a
+// load in a loop or a branch that uses it waits for the one before (reads of workgroup memory
+// too); a workgroup's first weights are loaded before the barrier that precedes their command
+// (mv_pre); workgroup barriers are kept to those that order something; and a workgroup with
+// nothing to do in a command reads the weights of a later one into L2 (prefetch) and leaves.
+// Each thread's arithmetic counts as much: an integer division by a value known only at run
+// time is ~20 instructions, and every workgroup of an SM shares its issue slots. So the step's
+// shapes are compile-time constants where they can be: the attention shape (A_*), each kind
+// of matvec's flags, layout and sizes (mv_kinds, pre_kinds, written by fused.py), the weight
+// types (W_*). In session 6 these, with the last runtime divisions gone (kv_sector, the merge)
+// and batches of 6 weight groups, took a step from 0.88 to 0.71 ms on an H200. Registers count
+// too: loading more of attention's keys and values ahead, or batches of 8 weight groups, measured
+// slower.
 //
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
 //   EMBED   row of the table for the token in sync[2]                     -> act

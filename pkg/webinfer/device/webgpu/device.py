@@ -16,9 +16,10 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   (wgpu-py, not a CPU adapter, not a browser) the recorded step is rebuilt as one dispatch of
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
   step; if its grid barrier timed out (workgroups not all resident) it is rebuilt with half the
-  workgroups, down to FUSED_MIN_WORKGROUPS, then the replay stays. On the H100 hosts measured
-  it decoded 1046-1059 tok/s against the replay's 653, whose CPU encoding of 153 dispatches a
-  token was the bound there (GPU step ~0.91 against ~1.25 ms; bench/RESULTS.md, sessions 4-5).
+  workgroups, down to FUSED_MIN_WORKGROUPS, then the replay stays. It decoded 1379-1383 tok/s on
+  an H100 and 1407-1410 on an H200 against the replay's 653-673, whose CPU encoding of 153
+  dispatches a token was the bound there (GPU step ~0.67-0.72 against ~1.25 ms; bench/RESULTS.md,
+  sessions 4-6).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """

@@ -6,7 +6,11 @@ weights would take ~36 us at the ~2.8 TB/s this GPU machine streams. ``build`` t
 dispatches the device recorded (shader, variant, bindings, grid) into a command table for
 decode_fused.wgsl, whose persistent workgroups run the commands in order with a grid barrier
 between them (the WGSL header says how and what guards it), and picks each matvec's layout
-(``rows_per_block``).
+(``rows_per_block``). The pipeline is compiled for the step: its attention shape
+(``_attention_shape``), each kind of matvec (``_matvec_kinds``) and its weight types are
+constants in the WGSL, so a program costs one compile per model (seconds on llvmpipe, where it
+is only tested; well under a second on an H100 or H200) and runs ~20% faster than with those
+read from the table (bench/RESULTS.md, session 6).
 
 Memory it adds, made once per recorded step:
 * a weight arena: a GPU-side copy of every weight, norm, bias and rope table the step reads (one
@@ -17,7 +21,7 @@ Memory it adds, made once per recorded step:
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
 for (a prefill, a split weight, a GPU sampler inside the step), more than the binding limit, a
-workgroup-memory limit under the kernel's SMEM_BYTES. Before a program is used the device runs it
+workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ. Before a program is used the device runs it
 once next to the plain replay and compares logits (device.py, ``replay`` / ``read``).
 
 Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.wgsl).
