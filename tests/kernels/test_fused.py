@@ -96,6 +96,39 @@ def test_every_matvec_layout(model_path, monkeypatch, rpv, pre):
         assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))
 
 
+def test_matvec_kinds_past_the_limit_read_the_table(model_path, monkeypatch):
+    """Each kind of matvec runs an instance with its shape compiled in (mv_kinds); past MAX_KINDS
+    the rest read theirs from the table (kind 0): both give the replay's logits."""
+    got = {}
+    for limit in (8, 1):
+        monkeypatch.setattr(fused, "MAX_KINDS", limit)
+        out, dev = _steps(model_path, "on", 512, n=3, device="webgpu")
+        assert dev.decode_path().startswith("fused"), dev.notes
+        t = next(p.fused for p in dev._programs.values() if p.fused is not None).table[1:]
+        mv = t[t[:, fused.C["op"]] == fused.OP_MATVEC]
+        kinds = {tuple(int(r[fused.C[f]]) for f in fused.MV_KIND_FIELDS): int(r[fused.C["kind"]]) for r in mv}
+        got[limit] = out
+        if limit == 8:        # qkv, output projection, gate/up, down, lm head: one kind each
+            assert sorted(kinds.values()) == [1, 2, 3, 4, 5]
+        else:
+            assert sorted(set(kinds.values())) == [0, 1]
+    plain, _ = _steps(model_path, "off", 512, n=3, device="webgpu")
+    for a, b, p in zip(got[8], got[1], plain):
+        for g in (a, b):
+            assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p)))
+
+
+def test_layers_with_different_attention_shapes_are_refused():
+    def attn(hd):
+        c = np.zeros(fused.CMD_WORDS, np.uint32)
+        c[[fused.C["op"], fused.C["head_dim"], fused.C["n_heads"], fused.C["n_kv"], fused.C["split_len"],
+           fused.C["n_splits"]]] = (fused.OP_ATTN, hd, 4, 2, 128, 4)
+        return c
+    assert fused._attention_shape([attn(64), attn(64)]) == {"A_HD": 64, "A_NH": 4, "A_NKV": 2, "A_SL": 128, "A_NS": 4}
+    with pytest.raises(fused.Refused, match="differ in shape"):
+        fused._attention_shape([attn(64), attn(128)])
+
+
 @pytest.mark.parametrize("wtype", ["Q4_0", "Q8_0", "F16", "F32"])   # each type's code in row_dot
 def test_qwen2_biases_and_neox_pairs(tmp_path, wtype):
     import importlib.util
