@@ -556,7 +556,8 @@ fn slot_total(slot: u32) -> f32 {
 // One virtual workgroup: rpv rows (slots) of 256 / rpv lanes. fused.py picks rpv per command
 // (4 .. 32) so that the command's rows take about one round of the G workgroups: a workgroup
 // that walked many small blocks one after another paid a chain of memory latencies for each.
-// Each lane keeps 4 weight groups' loads in flight.
+// Each lane keeps a batch (up to 6 weight groups) of loads in flight; with PRE the first batch
+// was loaded before the barrier (mv_pre). k: the kind's shape, constants in mv_kinds.
 fn mv_block(ci: u32, k: MvK, blk: u32, lid: u32, more: bool, pre: Batch, use_pre: bool) {
     let fl = k.fl;
     let qt = k.qt;
