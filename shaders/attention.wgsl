@@ -44,7 +44,7 @@ var<workgroup> redv: array<vec4<f32>, 256>;   // per-part value sums
 
 #ifdef SPLIT
 // the loads and stores attention_split.wgsl's split_block makes
-fn split_q(i: u32) -> f32 { return q[i]; }
+fn split_q4(i: u32) -> vec4<f32> { return vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
 fn split_k(i: u32) -> vec4<f32> { return kc[i]; }
 fn split_v(i: u32) -> vec4<f32> { return vc[i]; }
 fn split_store(i: u32, v: f32) { part_out[i] = v; }

@@ -5,6 +5,7 @@
 // Included by matvec.wgsl (COMBINE) and decode_fused.wgsl, which declare the workgroup arrays
 // xs (>= cols) and wz (>= n_heads * n_splits) and say where the data lives:
 //   fn merge_part(i) -> f32      word i of the partials ((n_heads, n_splits, head_dim + 2) from pb)
+//   fn merge_parts8(a) -> array<f32, 8>   the words at the 8 indices a, all loaded at once
 //   fn merge_store(i, v: f32)    the merged row (from xb), written by workgroup 0 only so x stays
 //                                valid for any later reader
 
@@ -15,9 +16,9 @@ fn merge_col(k: u32, hd: u32, ns: u32, na: u32, pb: u32) -> f32 {
     let b = pb + (k / hd) * ns * stride + k % hd;
     let l = na - 1u;
     let z = array<u32, 8>(0u, min(1u, l), min(2u, l), min(3u, l), min(4u, l), min(5u, l), min(6u, l), min(7u, l));
-    let p = array<f32, 8>(merge_part(b), merge_part(b + z[1] * stride), merge_part(b + z[2] * stride),
-                          merge_part(b + z[3] * stride), merge_part(b + z[4] * stride), merge_part(b + z[5] * stride),
-                          merge_part(b + z[6] * stride), merge_part(b + z[7] * stride));
+    let a = array<u32, 8>(b, b + z[1] * stride, b + z[2] * stride, b + z[3] * stride, b + z[4] * stride,
+                          b + z[5] * stride, b + z[6] * stride, b + z[7] * stride);
+    let p = merge_parts8(a);
     var o = wz[wb] * p[0];
     o += select(0.0, wz[wb + z[1]] * p[1], 1u < na);
     o += select(0.0, wz[wb + z[2]] * p[2], 2u < na);

@@ -2,7 +2,7 @@
 // Included by attention.wgsl (SPLIT: one workgroup per head and run) and decode_fused.wgsl (a
 // virtual workgroup of its ATTN command). The includer declares the workgroup arrays qs
 // (64 vec4), sc (256), red (256), red2 (16) and redv (256 vec4), and says where the data lives:
-//   fn split_q(i) -> f32          query element i (the head's row starts at qb)
+//   fn split_q4(i) -> vec4<f32>   query elements i .. i + 3 (the head's row starts at qb)
 //   fn split_k(i) -> vec4<f32>    keys, as vec4 (key k0's row starts at kb4)
 //   fn split_v(i) -> vec4<f32>    values, likewise from vb4
 //   fn split_store(i, v: f32)     the output (from pb)
@@ -68,8 +68,7 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
     let v0v = array<vec4<f32>, 4>(split_v(vb4 + vc[0] * n4 + d4), split_v(vb4 + vc[1] * n4 + d4),
                                   split_v(vb4 + vc[2] * n4 + d4), split_v(vb4 + vc[3] * n4 + d4));
     if (lid < n4) {
-        qs[lid] = vec4<f32>(split_q(qb + 4u * lid), split_q(qb + 4u * lid + 1u), split_q(qb + 4u * lid + 2u),
-                            split_q(qb + 4u * lid + 3u));
+        qs[lid] = split_q4(qb + 4u * lid);
     }
     workgroupBarrier();
     // scores: tpk threads per key, 4 vec4 each, all loads issued together

@@ -14,16 +14,18 @@
 // the program is compared with the plain replay on its first step before it is used (fused.py).
 //
 // Memory: every activation a command writes is a fresh region of `act` (write-once within a
-// step, 256-byte aligned), so no workgroup can hold a stale cached copy of data another one wrote
-// earlier in the dispatch; a storageBarrier() before a workgroup's arrival puts its stores out
-// (grid_wait says why none is needed after the wait).
+// step, 256-byte aligned), zeroed before the dispatch, its values stored with their bits
+// complemented: a reader that finds a 0 knows the value was not there yet, and the step reports
+// it (act_ld, LATE) instead of using it. So the barrier needs no memory fence but where a command
+// wrote the KV cache (grid_arrive).
 //
 // Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-6): correct at G = 66-396; at
 // G = 528 the first-step check finds the barrier timed out and the device rebuilds with half as
-// many; G = 264 is the fastest. A step takes ~0.67 ms on an H200 (152 barriers ~1.7 us each, a
-// matvec command ~2-2.7 us, attention ~3.9 us, the lm head ~21 us), against ~1.25 ms of GPU time
-// for the replay's 153 dispatches, whose encoding on the CPU also bounded it: 1379-1383 tok/s on
-// an H100 and 1407-1410 on an H200, against the replay's 653-673. On by default on native GPUs
+// many; G = 264 is the fastest. A step took ~0.67 ms on an H200 (152 barriers ~1.7 us each, a
+// matvec command ~2-2.7 us, attention ~3.9 us, the lm head ~21 us), 0.65 ms without the fences
+// (session 7), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the
+// CPU also bounded it: 1379-1383 tok/s on an H100 and 1407-1410 on an H200 with the fences
+// (session 6), 1440 on an H200 without, against the replay's 653-673. On by default on native GPUs
 // (device.py, "auto").
 //
 // What makes a command slow here is chains of waits and instructions, not bytes: a
@@ -68,8 +70,10 @@ const F_COMBINE: u32 = 32u;
 const F_NEOX: u32 = 256u;         // ROPE: NeoX rotary pairs (i, i + head_dim / 2)
 const F_PRE: u32 = 64u;           // MATVEC: a lane's groups of a row take one batch (mv_pre)
 const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
+const F_RAW: u32 = 512u;          // MATVEC: y is the step's output (the logits), stored as plain bits
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
 const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
+const LATE: u32 = 2u;              // in the abort word (bit 0: a barrier timed out): a value was read before it was written
 
 // command word indices
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
@@ -95,7 +99,7 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> w: array<u32>;             // weights, norms, biases, rope table
-@group(0) @binding(3) var<storage, read_write> act: array<f32>;     // activations, one region per write
+@group(0) @binding(3) var<storage, read_write> act: array<u32>;     // activations, one region per write (act_*)
 @group(0) @binding(4) var<storage, read_write> kv: array<vec4<f32>>;  // the model's KV cache (all layers)
 @group(0) @binding(5) var<storage, read_write> sync: array<atomic<u32>>;  // arrivals, abort, token
 
@@ -110,13 +114,53 @@ var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> redss: array<f32, 256>;     // NORM: each thread's sum of squares of x
 var<workgroup> wflag: u32;
 
+// -- activations ------------------------------------------------------------------------------
+// A value in `act` is stored as the complement of its bits, into an arena that the step's first
+// copy zeroes (fused.py), and every region is written once a step: so a word read as 0 was not
+// written yet, and any other word read is this step's value (the copy's writes reach the dispatch
+// through the copy -> dispatch dependency, and no line of a region holds another's). Readers check
+// without branching: `late` keeps whether any word they used was still 0, and main then sets bit 2
+// of the abort word, which the host reads with the token (device.py: the step is not trusted).
+// So a command needs no memory fence before its arrival at the barrier (a storageBarrier() is
+// ~450 ns, 152 a step; only commands that write the KV cache, a plain array of floats the next
+// command reads, keep theirs: grid_arrive): the barrier paces the workgroups, and the values say
+// whether they came in time. Waiting on a word that came back 0 instead (a branch and a loop at
+// each read) made the step 1.0-1.25 ms, not 0.64, on an H200. The logits (F_RAW) are stored as
+// plain bits, for the host and the sampler after the dispatch.
+var<private> late: u32;
+
+fn act_dec(r: u32) -> f32 { return bitcast<f32>(~r); }
+
+fn act_ld(i: u32) -> f32 {
+    let r = act[i];
+    late |= u32(r == 0u);
+    return act_dec(r);
+}
+
+fn act_ld4(i: u32) -> vec4<f32> {
+    let r = vec4<u32>(act[i], act[i + 1u], act[i + 2u], act[i + 3u]);
+    late |= u32(any(r == vec4<u32>(0u)));
+    return vec4<f32>(act_dec(r.x), act_dec(r.y), act_dec(r.z), act_dec(r.w));
+}
+
+fn act_ld8(a: array<u32, 8>) -> array<f32, 8> {
+    let r0 = vec4<u32>(act[a[0]], act[a[1]], act[a[2]], act[a[3]]);
+    let r1 = vec4<u32>(act[a[4]], act[a[5]], act[a[6]], act[a[7]]);
+    late |= u32(any(min(r0, r1) == vec4<u32>(0u)));
+    return array<f32, 8>(act_dec(r0.x), act_dec(r0.y), act_dec(r0.z), act_dec(r0.w),
+                         act_dec(r1.x), act_dec(r1.y), act_dec(r1.z), act_dec(r1.w));
+}
+
+fn act_st(i: u32, v: f32) { act[i] = ~bitcast<u32>(v); }
+
 // where attention_split.wgsl and attention_merge.wgsl find their data: the arenas
-fn split_q(i: u32) -> f32 { return act[i]; }
+fn split_q4(i: u32) -> vec4<f32> { return act_ld4(i); }
 fn split_k(i: u32) -> vec4<f32> { return kv[i]; }
 fn split_v(i: u32) -> vec4<f32> { return kv[i]; }
-fn split_store(i: u32, v: f32) { act[i] = v; }
-fn merge_part(i: u32) -> f32 { return act[i]; }
-fn merge_store(i: u32, v: f32) { act[i] = v; }
+fn split_store(i: u32, v: f32) { act_st(i, v); }
+fn merge_part(i: u32) -> f32 { return act_ld(i); }
+fn merge_parts8(a: array<u32, 8>) -> array<f32, 8> { return act_ld8(a); }
+fn merge_store(i: u32, v: f32) { act_st(i, v); }
 
 #include "attention_split.wgsl"
 #include "attention_merge.wgsl"
@@ -172,8 +216,11 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 // atomics. Every command's writers waited for the one before, so passing a barrier means every
 // earlier command is done as well. false: the wait ran past spin_limit polls, or another
 // workgroup gave up.
-fn grid_arrive(lid: u32) -> u32 {
-    storageBarrier();
+// fence: the command wrote the KV cache (a ROPE matvec), which the attention after it reads as
+// plain floats; a storageBarrier() puts those stores out before the arrival is counted (as every
+// command did before activations carried their own check: act_ld).
+fn grid_arrive(lid: u32, fence: bool) -> u32 {
+    if (fence) { storageBarrier(); }
     var before = 0u;
     if (lid == 0u) { before = atomicAdd(&sync[0], 1u); }
     return before;
@@ -194,17 +241,16 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> bool {
                 if ((c & ABORTED) != 0u) { ok = 0u; break; }
                 if (c >= arrivals) { break; }
                 n += 1u;
-                if (n >= limit) { atomicOr(&sync[0], ABORTED); atomicStore(&sync[1], 1u); ok = 0u; break; }
+                if (n >= limit) { atomicOr(&sync[0], ABORTED); atomicOr(&sync[1], 1u); ok = 0u; break; }
             }
         }
         wflag = ok;
     }
-    // No storageBarrier() after the wait (it costs ~450 ns): every region of `act` is written
-    // once a step, 256-byte aligned (no cache line holds two), and read only after the barrier
-    // that follows its write, so no workgroup can hold a line of it from before the write (the
-    // L1 caches start empty each dispatch); the writer's storageBarrier() above puts its stores
-    // out before its arrival is counted. The first step's check against the replay (fused.py)
-    // would see a stale read as wrong logits.
+    // No storageBarrier() after the wait (it costs ~450 ns): a line of `act` read too early (in
+    // an L1 too) holds 0 where the value was not yet written, which act_ld reports; the KV cache's
+    // row pos is read only after the fenced arrival of the command that wrote it, and no line read
+    // ahead holds it (prefetch). The first step's check against the replay (fused.py) would see a
+    // stale read as wrong logits.
     let ok = workgroupUniformLoad(&wflag);
     return ok != 0u;
 }
@@ -273,8 +319,8 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
         let q = dq(qt, wb + (g / 4u) * bw, g % 4u);
         for (var i = 0u; i < 4u; i++) {
             let k = g * 8u + i;
-            if (k < cols) { act[yb + k] = q.a[i]; }
-            if (k + 4u < cols) { act[yb + k + 4u] = q.b[i]; }
+            if (k < cols) { act_st(yb + k, q.a[i]); }
+            if (k + 4u < cols) { act_st(yb + k + 4u, q.b[i]); }
         }
     }
 }
@@ -322,14 +368,15 @@ fn stage_x(ci: u32, k: MvK, wg: u32, lid: u32) {
     let k5 = min(lid + 1280u, last);
     let k6 = min(lid + 1536u, last);
     let k7 = min(lid + 1792u, last);
-    let x0 = act[xb + k0];
-    let x1 = act[xb + k1];
-    let x2 = act[xb + k2];
-    let x3 = act[xb + k3];
-    let x4 = act[xb + k4];
-    let x5 = act[xb + k5];
-    let x6 = act[xb + k6];
-    let x7 = act[xb + k7];
+    let xv = act_ld8(array<u32, 8>(xb + k0, xb + k1, xb + k2, xb + k3, xb + k4, xb + k5, xb + k6, xb + k7));
+    let x0 = xv[0];
+    let x1 = xv[1];
+    let x2 = xv[2];
+    let x3 = xv[3];
+    let x4 = xv[4];
+    let x5 = xv[5];
+    let x6 = xv[6];
+    let x7 = xv[7];
     var n0 = 1.0; var n1 = 1.0; var n2 = 1.0; var n3 = 1.0; var n4 = 1.0; var n5 = 1.0; var n6 = 1.0; var n7 = 1.0;
     if (norm) {
         n0 = wf(nb + k0);
@@ -654,7 +701,7 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
     if ((fl & F_SWIGLU) != 0u) {
         if (slot % 2u == 1u) { return; }
         let u = slot_total(slot + 1u) * scale;
-        act[yb + blk * (rpv / 2u) + slot / 2u] = v / (1.0 + exp(-v)) * u;
+        act_st(yb + blk * (rpv / 2u) + slot / 2u, v / (1.0 + exp(-v)) * u);
         return;
     }
     if ((fl & F_ROPE) != 0u) {
@@ -674,8 +721,8 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
             let r0 = v * c - v1 * s;
             let r1 = v * s + v1 * c;
             if (row < qd) {
-                act[yb + row] = r0;
-                act[yb + row1] = r1;
+                act_st(yb + row, r0);
+                act_st(yb + row1, r1);
             } else {
                 let kr = row - qd;
                 let kb = cw(ci, C_K) + ((kr / hd) * nctx + pos) * hd;
@@ -690,8 +737,8 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
         }
         return;
     }
-    if ((fl & F_RESIDUAL) != 0u) { v += act[cw(ci, C_RES) + row]; }
-    act[yb + row] = v;
+    if ((fl & F_RESIDUAL) != 0u) { v += act_ld(cw(ci, C_RES) + row); }
+    if ((fl & F_RAW) != 0u) { act[yb + row] = bitcast<u32>(v); } else { act_st(yb + row, v); }
 }
 
 fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
@@ -752,7 +799,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             // after this command's arrivals); the others go on to wait
             goal = cw(ci, C_ARR);
             arrived = wg < min(cw(ci, C_NVWG), n_wg);
-            if (arrived) { before = grid_arrive(lid); }
+            if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_ROPE) != 0u); }
         }
     }
+    if (late != 0u) { atomicOr(&sync[1], LATE); }      // a word this thread used was not written yet
 }

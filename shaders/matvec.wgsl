@@ -194,6 +194,10 @@ fn slot_valid(blk: u32, slot: u32) -> bool {
 
 #ifdef COMBINE
 fn merge_part(i: u32) -> f32 { return part_in[i]; }
+fn merge_parts8(a: array<u32, 8>) -> array<f32, 8> {
+    return array<f32, 8>(part_in[a[0]], part_in[a[1]], part_in[a[2]], part_in[a[3]], part_in[a[4]], part_in[a[5]],
+                         part_in[a[6]], part_in[a[7]]);
+}
 fn merge_store(i: u32, v: f32) { x[i] = v; }
 
 #include "attention_merge.wgsl"

@@ -249,6 +249,31 @@ def test_a_barrier_that_times_out_is_retried_with_half_the_workgroups(model_path
         assert dev.decode_path() == f"fused: 1 dispatch a step, {8 >> len(tried)} persistent workgroups"
 
 
+def test_a_value_read_before_it_is_written_is_reported(model_path):
+    """Each step's activation arena is zeroed before it runs and every value is stored with its
+    bits complemented (decode_fused.wgsl, act_ld), so a command that reads a value whose store has
+    not arrived sees 0 and the step says so in its abort word (LATE) instead of passing it on.
+    Here layer 0's gate/up matvec is blanked (op 0), as if its stores had not arrived: the down
+    projection after it reads its region. The whole table again reports nothing."""
+    _, dev = _steps(model_path, "on", 512, n=2, device="webgpu")
+    fp = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    C = fused.C
+    t = fp.table.copy()
+    gate = 1 + next(i for i, r in enumerate(t[1:]) if r[C["op"]] == fused.OP_MATVEC and r[C["flags"]] & fused.FLAGS["SWIGLU"])
+    t[gate, C["op"]] = 0
+
+    def run(table):
+        dev.adapter.write_buffer(fp.cmds, 0, table)
+        dev.gpu.pending.extend(fp.commands)
+        dev.gpu.flush()
+        return int(dev.read_sync(fp.status).reshape(-1)[1])
+    late = run(t)
+    assert late == fused.LATE
+    assert "read an activation before it was written" in fused.check(np.zeros(3), np.zeros(3), late)
+    assert "before it was written" in str(fused.abort_error(late))
+    assert run(fp.table) == 0
+
+
 def test_off_and_cpu_auto_keep_the_replay(model_path):
     for mode in ("off", "auto"):             # auto: llvmpipe is a CPU adapter
         dev = open_webgpu()

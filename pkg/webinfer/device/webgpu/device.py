@@ -15,11 +15,12 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
 * Fused where it is safe (``fused = "auto"``, the default; env WEBINFER_FUSED): on a native GPU
   (wgpu-py, not a CPU adapter, not a browser) the recorded step is rebuilt as one dispatch of
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
-  step; if its grid barrier timed out (workgroups not all resident) it is rebuilt with half the
-  workgroups, down to FUSED_MIN_WORKGROUPS, then the replay stays. It decoded 1379-1383 tok/s on
-  an H100 and 1407-1410 on an H200 against the replay's 653-673, whose CPU encoding of 153
-  dispatches a token was the bound there (GPU step ~0.67-0.72 against ~1.25 ms; bench/RESULTS.md,
-  sessions 4-6).
+  step; if it failed (its grid barrier timed out: workgroups not all resident; or a value was read
+  before it was written) it is rebuilt with half the workgroups, down to FUSED_MIN_WORKGROUPS,
+  then the replay stays; a failure mid-generation raises fused.abort_error. It decoded 1425 tok/s
+  on an H100 and 1440 on an H200 against the replay's 653-673, whose CPU encoding of 153
+  dispatches a token was the bound there (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md,
+  sessions 4-7).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """
@@ -311,7 +312,7 @@ class WebGPUDevice:
         elif aborted:
             prog = watch[0]
             prog.fused, prog.fused_ok = None, False
-            err = fused.abort_error()
+            err = fused.abort_error(aborted)
             self.notes.append(f"decode step no longer fused: {err}")
             raise err
         return got

@@ -16,7 +16,9 @@ Memory it adds, made once per recorded step:
 * a weight arena: a GPU-side copy of every weight, norm, bias and rope table the step reads (one
   binding for all of them: WebGPU binds a handful of buffers per dispatch, not ~100). It doubles
   the weights' GPU memory; ``build`` says no when the arena would pass the binding limit.
-* an activation arena: a fresh region for every value the step writes (write-once, see the WGSL).
+* an activation arena: a fresh region for every value the step writes (write-once, see the WGSL),
+  and a buffer of zeros as large, copied over it before every step: a value still 0 when it is
+  read was not written yet, and the step says so in its abort word (LATE) rather than use it.
 * the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
@@ -42,6 +44,7 @@ FLAGS = {"NORM": 1, "BIAS": 2, "RESIDUAL": 4, "SWIGLU": 8, "ROPE": 16, "COMBINE"
 F_NEOX = 256                # MATVEC ROPE: NeoX rotary pairs
 F_PRE = 64                  # MATVEC: a lane's groups of a row take one batch, loaded before the barrier (mv_pre)
 F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
+F_RAW = 512                 # MATVEC: its y is the step's logits, stored as plain f32 bits (others: act_st)
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
@@ -278,11 +281,15 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     for c in table:                       # the barrier after a command: its writers arrive (grid_wait)
         arrivals += min(int(c[C["nvwg"]]), n_wg)
         c[C["arr"]] = arrivals
-    values = _attention_shape(table)
-    values["MV_KINDS"] = _matvec_kinds(table)
     key = (id(out.buf), out.offset)
     if key not in regions:
         raise Refused("the step's logits are not written by the step")
+    last = [c for c in table if c[C["y"]] == regions[key]]
+    if len(last) != 1 or last[0][C["op"]] != OP_MATVEC or last[0][C["flags"]] & (FLAGS["SWIGLU"] | FLAGS["ROPE"]):
+        raise Refused("the step's logits are not one plain matvec's output")
+    last[0][C["flags"]] |= F_RAW
+    values = _attention_shape(table)
+    values["MV_KINDS"] = _matvec_kinds(table)
     if 4 * wsize > lim or 4 * asize > lim:
         raise Refused(f"an arena of {4 * max(wsize, asize) / 2**20:.0f} MiB passes the binding limit "
                       f"({lim / 2**20:.0f} MiB)")
@@ -299,6 +306,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     cmds = gpu.upload(table, "fused decode: command table")
     sync = gpu.zeros(16, "fused decode: barrier words")
     zeros = gpu.zeros(16, "fused decode: zeros")
+    azeros = gpu.zeros(4 * max(asize, 1), "fused decode: zeros for the activations")
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
@@ -306,13 +314,25 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
                                                         5: sync}, (n_wg, 1, 1), values)
     res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
     status = GTensor(gpu, sync, 1, 2, "u32", pooled=False)
-    return FusedProgram([("copy", zeros, 0, sync, 0, 8), dispatch], res, warena, sync, status, table, cmds, n_wg)
+    # each step: the barrier words and the activation arena zeroed (a 0 word: not written yet, act_wait)
+    first = [("copy", zeros, 0, sync, 0, 8), ("copy", azeros, 0, aarena, 0, 4 * max(asize, 1))]
+    return FusedProgram(first + [dispatch], res, warena, sync, status, table, cmds, n_wg)
+
+
+LATE = 2                    # in the abort word: a value was read before it was written (decode_fused.wgsl)
+
+
+def abort_reason(abort: int) -> str:
+    """What the abort word says went wrong: bit 0, a barrier timed out (grid_wait); LATE (act_ld)."""
+    if abort & 1:
+        return "its grid barrier timed out (not every workgroup ran at once on this adapter)"
+    return "a workgroup read an activation before it was written (its writer's stores were not yet seen)"
 
 
 def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str | None:
     """None when the fused step agrees with the plain replay, else why not."""
     if abort:
-        return "its grid barrier timed out (not every workgroup ran at once on this adapter)"
+        return abort_reason(abort)
     ref = np.asarray(plain_logits, np.float64)
     err = float(np.max(np.abs(np.asarray(fused_logits, np.float64) - ref)))
     tol = 1e-3 * (1.0 + float(np.max(np.abs(ref))))
@@ -321,7 +341,7 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str
     return None
 
 
-def abort_error() -> DeviceError:
-    return DeviceError("the fused decode step's grid barrier timed out mid-generation (its workgroups "
-                       "did not all run at once); the tokens of that step are not trusted")
+def abort_error(abort: int = 1) -> DeviceError:
+    return DeviceError(f"the fused decode step failed mid-generation: {abort_reason(abort)}; the tokens "
+                       "of that step are not trusted")
 
