@@ -95,7 +95,7 @@ def test_out_projection_folds_split_combine(gdev, layout, heads, kv, hd, pos):
     assert_close(gdev.read_sync(ga), ra, 1e-5, 1e-4, "attention output written by the fold")
 
 
-@pytest.mark.parametrize("width", [1, 31, 257, 49152])
+@pytest.mark.parametrize("width", [1, 31, 257, 10245, 32000, 49152])   # (rounds of 32 loads a lane, of 8, then one)
 def test_argmax(gdev, width):
     rng = np.random.default_rng(width)
     x = rng.standard_normal((3, width)).astype(np.float32)
