@@ -19,14 +19,14 @@
 // it (act_ld, LATE) instead of using it. So the barrier needs no memory fence but where a command
 // wrote the KV cache (grid_arrive).
 //
-// Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-6): correct at G = 66-396; at
+// Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-7): correct at G = 66-396; at
 // G = 528 the first-step check finds the barrier timed out and the device rebuilds with half as
 // many; G = 264 is the fastest. A step took ~0.67 ms on an H200 (152 barriers ~1.7 us each, a
 // matvec command ~2-2.7 us, attention ~3.9 us, the lm head ~21 us), 0.65 ms without the fences
 // (session 7), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the
 // CPU also bounded it: 1379-1383 tok/s on an H100 and 1407-1410 on an H200 with the fences
-// (session 6), 1440 on an H200 without, against the replay's 653-673. On by default on native GPUs
-// (device.py, "auto").
+// (session 6), 1439-1441 and 1454-1461 without (and a faster argmax after the step), against the
+// replay's 653-673. On by default on native GPUs (device.py, "auto").
 //
 // What makes a command slow here is chains of waits and instructions, not bytes: a
 // workgroupBarrier() ~115 ns, a storageBarrier() ~450 ns, a load from L2 ~200 ns

@@ -17,8 +17,8 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
   step; if it failed (its grid barrier timed out: workgroups not all resident; or a value was read
   before it was written) it is rebuilt with half the workgroups, down to FUSED_MIN_WORKGROUPS,
-  then the replay stays; a failure mid-generation raises fused.abort_error. It decoded 1425 tok/s
-  on an H100 and 1440 on an H200 against the replay's 653-673, whose CPU encoding of 153
+  then the replay stays; a failure mid-generation raises fused.abort_error. It decoded 1439-1441 tok/s
+  on an H100 and 1454-1461 on an H200 against the replay's 653-673, whose CPU encoding of 153
   dispatches a token was the bound there (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md,
   sessions 4-7).
 
