@@ -73,7 +73,8 @@ const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o /
 const F_RAW: u32 = 512u;          // MATVEC: y is the step's output (the logits), stored as plain bits
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
 const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
-const LATE: u32 = 2u;              // in the abort word (bit 0: a barrier timed out): a value was read before it was written
+const TIMED_OUT: u32 = 1u;         // the abort word's bits (fused.py reads them): a barrier wait gave up,
+const LATE: u32 = 2u;              // a value was read before it was written (act_ld)
 
 // command word indices
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
@@ -241,7 +242,7 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> bool {
                 if ((c & ABORTED) != 0u) { ok = 0u; break; }
                 if (c >= arrivals) { break; }
                 n += 1u;
-                if (n >= limit) { atomicOr(&sync[0], ABORTED); atomicOr(&sync[1], 1u); ok = 0u; break; }
+                if (n >= limit) { atomicOr(&sync[0], ABORTED); atomicOr(&sync[1], TIMED_OUT); ok = 0u; break; }
             }
         }
         wflag = ok;

@@ -23,8 +23,9 @@ Memory it adds, made once per recorded step:
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
 for (a prefill, a split weight, a GPU sampler inside the step), more than the binding limit, a
-workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ. Before a program is used the device runs it
-once next to the plain replay and compares logits (device.py, ``replay`` / ``read``).
+workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ.
+Before a program is used the device runs it once next to the plain replay and compares logits
+(device.py, ``replay`` / ``read``).
 
 Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.wgsl).
 """
@@ -63,7 +64,7 @@ PRELOAD = True              # F_PRE where it applies (False: every batch loaded 
 
 @dataclass(eq=False)
 class FusedProgram:
-    commands: list          # [copy zeros -> sync words, the dispatch]
+    commands: list          # [copy zeros -> sync words, copy zeros -> activations, the dispatch]
     out: GTensor            # logits, a view of the activation arena
     weights: object         # the weight arena (held here as well as by the dispatch's bind group)
     sync: object            # buffer: [arrivals, abort, token, ...]
@@ -305,8 +306,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     table = np.stack([header] + table)
     cmds = gpu.upload(table, "fused decode: command table")
     sync = gpu.zeros(16, "fused decode: barrier words")
-    zeros = gpu.zeros(16, "fused decode: zeros")
-    azeros = gpu.zeros(4 * max(asize, 1), "fused decode: zeros for the activations")
+    zeros = gpu.zeros(4 * max(asize, 1), "fused decode: zeros")     # (asize >= ALIGN: covers the 2 sync words too)
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
@@ -314,17 +314,18 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
                                                         5: sync}, (n_wg, 1, 1), values)
     res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
     status = GTensor(gpu, sync, 1, 2, "u32", pooled=False)
-    # each step: the barrier words and the activation arena zeroed (a 0 word: not written yet, act_wait)
-    first = [("copy", zeros, 0, sync, 0, 8), ("copy", azeros, 0, aarena, 0, 4 * max(asize, 1))]
+    # each step: the barrier words and the activation arena zeroed (a 0 word: not written yet, act_ld)
+    first = [("copy", zeros, 0, sync, 0, 8), ("copy", zeros, 0, aarena, 0, 4 * max(asize, 1))]
     return FusedProgram(first + [dispatch], res, warena, sync, status, table, cmds, n_wg)
 
 
-LATE = 2                    # in the abort word: a value was read before it was written (decode_fused.wgsl)
+TIMED_OUT, LATE = 1, 2      # the abort word's bits (decode_fused.wgsl): a barrier wait gave up; a
+                            # value was read before it was written
 
 
 def abort_reason(abort: int) -> str:
-    """What the abort word says went wrong: bit 0, a barrier timed out (grid_wait); LATE (act_ld)."""
-    if abort & 1:
+    """What the abort word says went wrong: TIMED_OUT (grid_wait) or LATE (act_ld)."""
+    if abort & TIMED_OUT:
         return "its grid barrier timed out (not every workgroup ran at once on this adapter)"
     return "a workgroup read an activation before it was written (its writer's stores were not yet seen)"
 
@@ -341,7 +342,7 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str
     return None
 
 
-def abort_error(abort: int = 1) -> DeviceError:
+def abort_error(abort: int = TIMED_OUT) -> DeviceError:
     return DeviceError(f"the fused decode step failed mid-generation: {abort_reason(abort)}; the tokens "
                        "of that step are not trusted")
 
