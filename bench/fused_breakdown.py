@@ -24,16 +24,17 @@ from webinfer.bench import build_synthetic_model  # noqa: E402
 from webinfer.device.webgpu import fused, open_device  # noqa: E402
 
 
-def timed(dev, fp, table, n=200):
-    """ms per step of n back-to-back fused steps running `table`, and the final [arrivals, abort]."""
+def timed(dev, fp, table, pos, n=200):
+    """ms per step of n back-to-back fused steps at position pos running `table`, and the final
+    sync words [arrivals, abort, token, 0]."""
     dev.adapter.write_buffer(fp.cmds, 0, table)
     for _ in range(3):
-        dev.gpu.pending.extend(fp.commands)
+        fp.queue(dev.gpu, dev._step_buf, pos)
         dev.gpu.flush()
     dev.read_sync(fp.status)
     t = time.perf_counter()
     for _ in range(n):
-        dev.gpu.pending.extend(fp.commands)
+        fp.queue(dev.gpu, dev._step_buf, pos)
         dev.gpu.flush()
     status = dev.read_sync(fp.status).reshape(-1)
     return (time.perf_counter() - t) / n * 1e3, status
@@ -55,17 +56,18 @@ def main():
         p = next(iter(dev._programs.values()))
         fp = fused.build(dev, p.recorded, p.out, p.token, dev._step_buf, g)
         ops = fp.table[1:, 0]
+        pos = a.prompt + 3                 # the step after the prompt and 3 decoded tokens
 
         def only(*keep):                   # the table with every other command blanked (op 0)
             t = fp.table.copy()
             t[1:, 0] = np.where(np.isin(ops, keep), ops, 0)
             return t
-        timed(dev, fp, fp.table, n=2000)   # clocks up
-        full, status = timed(dev, fp, fp.table)
-        bar = timed(dev, fp, only())[0]
-        mv = timed(dev, fp, only(fused.OP_MATVEC))[0]
-        attn = timed(dev, fp, only(fused.OP_ATTN))[0]
-        print(f"G={g}: full step {full:.3f} ms (arrivals {status[0]}, abort {status[1]}), barriers only "
+        timed(dev, fp, fp.table, pos, n=2000)   # clocks up
+        full, status = timed(dev, fp, fp.table, pos)
+        bar = timed(dev, fp, only(), pos)[0]
+        mv = timed(dev, fp, only(fused.OP_MATVEC), pos)[0]
+        attn = timed(dev, fp, only(fused.OP_ATTN), pos)[0]
+        print(f"G={g}: full step {full:.3f} ms (abort {status[fused.S_ABORT]}), barriers only "
               f"{bar:.3f} ms, matvec+barriers {mv:.3f}, attn+barriers {attn:.3f} ({len(ops)} commands)")
         if a.kinds:
             kinds = {}
@@ -76,7 +78,7 @@ def main():
                 keep = np.zeros(len(ops), bool)
                 keep[idx] = True
                 t[1:, 0] = np.where(keep, ops, 0)
-                ms = timed(dev, fp, t)[0]
+                ms = timed(dev, fp, t, pos)[0]
                 print(f"  op {op} rows {rows:6d} flags {flags:3d} x{len(idx):3d}: {(ms - bar) / len(idx) * 1e3:7.2f} us each")
 
 

@@ -3,7 +3,8 @@
 //
 // The scan issues 32 independent loads per round (Naga's bounded loops are not unrolled by the
 // driver, and a round's compares wait for its loads: with 4 a round, a 49152 vocabulary took 48
-// waits in a row), and the reduction is two levels (16 x 16) with 2 barriers instead of 8.
+// waits in a row), and the reduction is two levels (16 x 16) with 2 barriers instead of 8
+// (argmax_best.wgsl, shared with the fused decode step's in-kernel argmax).
 
 struct Params { cols: u32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -15,13 +16,7 @@ var<workgroup> bi: array<u32, 256>;
 var<workgroup> bv2: array<f32, 16>;
 var<workgroup> bi2: array<u32, 16>;
 
-struct Best { v: f32, i: u32 }
-
-// The better of two candidates: larger value, or on a tie the lower id.
-fn better(a: Best, v: f32, i: u32) -> Best {
-    if (v > a.v || (v == a.v && i < a.i)) { return Best(v, i); }
-    return a;
-}
+#include "argmax_best.wgsl"
 
 // x at i, i + 256, ..., i + 1792: a lane's next 8 values, loaded together
 fn load8(i: u32) -> array<f32, 8> {
@@ -62,19 +57,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let v = x[base + k];
         if (v > b.v) { b = Best(v, k); }
     }
-    bv[lid] = b.v;
-    bi[lid] = b.i;
-    workgroupBarrier();
-    if (lid < 16u) {
-        var c = Best(bv[lid * 16u], bi[lid * 16u]);
-        for (var j = lid * 16u + 1u; j < lid * 16u + 16u; j++) { c = better(c, bv[j], bi[j]); }
-        bv2[lid] = c.v;
-        bi2[lid] = c.i;
-    }
-    workgroupBarrier();
+    let c = best_of_workgroup(lid, b);
     if (lid == 0u) {
-        var c = Best(bv2[0], bi2[0]);
-        for (var j = 1u; j < 16u; j++) { c = better(c, bv2[j], bi2[j]); }
         y[wid.x] = select(c.i, 0u, c.i == 0xffffffffu);
     }
 }

@@ -14,10 +14,12 @@
 // the program is compared with the plain replay on its first step before it is used (fused.py).
 //
 // Memory: every activation a command writes is a fresh region of `act` (write-once within a
-// step, 256-byte aligned), zeroed before the dispatch, its values stored with their bits
-// complemented: a reader that finds a 0 knows the value was not there yet, and the step reports
-// it (act_ld, LATE) instead of using it. So the barrier needs no memory fence but where a command
-// wrote the KV cache (grid_arrive).
+// step, 256-byte aligned), its values stored with their bits complemented into one of two arenas
+// (by the step's parity), the other arena's word zeroed for the next step: a reader that finds a
+// 0 knows the value was not there yet, and the step reports it (act_ld, LATE) instead of using
+// it. So the barrier needs no memory fence but where a command wrote the KV cache (grid_arrive),
+// and a step needs no copy before it. The logits' command also picks the greedy token (ARGMAX),
+// which the next step reads on the GPU: a greedy token is one dispatch and one 16-byte readback.
 //
 // Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-7): correct at G = 66-396; at
 // G = 528 the first-step check finds the barrier timed out and the device rebuilds with half as
@@ -46,7 +48,7 @@
 // slower.
 //
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
-//   EMBED   row of the table for the token in sync[2]                     -> act
+//   EMBED   row of the table for the token in sync[S_TOKEN]               -> act
 //   MATVEC  matvec.wgsl's decode kernel with its variants as flag bits      -> act (+ KV cache)
 //   ATTN    attention.wgsl SPLIT: one (head, key run) per virtual workgroup -> act (partials);
 //           with one run (NORMALIZED, contexts up to 256) the finished output, as attention.wgsl
@@ -71,10 +73,21 @@ const F_NEOX: u32 = 256u;         // ROPE: NeoX rotary pairs (i, i + head_dim / 
 const F_PRE: u32 = 64u;           // MATVEC: a lane's groups of a row take one batch (mv_pre)
 const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
 const F_RAW: u32 = 512u;          // MATVEC: y is the step's output (the logits), stored as plain bits
+const F_ARGMAX: u32 = 1024u;      // MATVEC (F_RAW, the last command): the greedy token to sync[S_TOKEN]
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
 const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
 const TIMED_OUT: u32 = 1u;         // the abort word's bits (fused.py reads them): a barrier wait gave up,
 const LATE: u32 = 2u;              // a value was read before it was written (act_ld)
+// sync words (fused.py reads S_ABORT and S_TOKEN): a barrier counter and an ARGMAX count per
+// parity (a step resets the other parity's for the next one), then two words a workgroup and parity
+// (ARGMAX: its best logit and row)
+const S_CNT: u32 = 0u;             // arrivals: sync[S_CNT + 4 * parity]
+const S_ABORT: u32 = 1u;           // TIMED_OUT | LATE, kept until the host drops the program
+const S_TOKEN: u32 = 2u;           // the step's input token (EMBED), then its greedy token (ARGMAX)
+const S_DONE: u32 = 5u;            // ARGMAX: workgroups done, sync[S_DONE + parity]
+const S_SLOTS: u32 = 8u;
+const NO_ROW: u32 = 0x7FFFFFFFu;   // ARGMAX: no row yet (its complement is not 0)
+const ASIZE: u32 = {{ASIZE}}u;     // words of one activation arena (act holds two)
 
 // command word indices
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
@@ -96,7 +109,7 @@ const A_NKV: u32 = {{A_NKV}}u;     // KV heads
 const A_SL: u32 = {{A_SL}}u;       // keys a split
 const A_NS: u32 = {{A_NS}}u;       // splits
 
-struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
+struct Step { pos: u32, n_tokens: u32, parity: u32, _b: u32 }
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> w: array<u32>;             // weights, norms, biases, rope table
@@ -114,12 +127,21 @@ var<workgroup> sc: array<f32, 256>;         // attention scores
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> redss: array<f32, 256>;     // NORM: each thread's sum of squares of x
 var<workgroup> wflag: u32;
+var<workgroup> bv: array<f32, 256>;        // ARGMAX (argmax_best.wgsl)
+var<workgroup> bi: array<u32, 256>;
+var<workgroup> bv2: array<f32, 16>;
+var<workgroup> bi2: array<u32, 16>;
+
+#include "argmax_best.wgsl"
 
 // -- activations ------------------------------------------------------------------------------
-// A value in `act` is stored as the complement of its bits, into an arena that the step's first
-// copy zeroes (fused.py), and every region is written once a step: so a word read as 0 was not
-// written yet, and any other word read is this step's value (the copy's writes reach the dispatch
-// through the copy -> dispatch dependency, and no line of a region holds another's). Readers check
+// A value in `act` is stored as the complement of its bits, into the arena of the step's parity
+// (abase), and the same word of the other arena (obase) is set to 0: the next step, of the other
+// parity, writes the same words (its table is this one), so it finds each still 0 until written,
+// and every region is written once a step: a word read as 0 was not written yet, and any other
+// word read is this step's value (the previous step's zeros reach this one through the dispatch
+// boundary, and no line of a region holds another's). The two arenas replace a copy of zeros
+// before each step (~8 us of GPU time on an H200, session 7). Readers check
 // without branching: `late` keeps whether any word they used was still 0, and main then sets bit 2
 // of the abort word, which the host reads with the token (device.py: the step is not trusted).
 // So a command needs no memory fence before its arrival at the barrier (a storageBarrier() is
@@ -129,30 +151,38 @@ var<workgroup> wflag: u32;
 // each read) made the step 1.0-1.25 ms, not 0.64, on an H200. The logits (F_RAW) are stored as
 // plain bits, for the host and the sampler after the dispatch.
 var<private> late: u32;
+var<private> abase: u32;     // this step's arena: parity * ASIZE
+var<private> obase: u32;     // the next step's
+var<private> cnt: u32;       // this step's barrier counter: sync[S_CNT + 4 * parity]
 
 fn act_dec(r: u32) -> f32 { return bitcast<f32>(~r); }
 
 fn act_ld(i: u32) -> f32 {
-    let r = act[i];
+    let r = act[abase + i];
     late |= u32(r == 0u);
     return act_dec(r);
 }
 
 fn act_ld4(i: u32) -> vec4<f32> {
-    let r = vec4<u32>(act[i], act[i + 1u], act[i + 2u], act[i + 3u]);
+    let j = abase + i;
+    let r = vec4<u32>(act[j], act[j + 1u], act[j + 2u], act[j + 3u]);
     late |= u32(any(r == vec4<u32>(0u)));
     return vec4<f32>(act_dec(r.x), act_dec(r.y), act_dec(r.z), act_dec(r.w));
 }
 
 fn act_ld8(a: array<u32, 8>) -> array<f32, 8> {
-    let r0 = vec4<u32>(act[a[0]], act[a[1]], act[a[2]], act[a[3]]);
-    let r1 = vec4<u32>(act[a[4]], act[a[5]], act[a[6]], act[a[7]]);
+    let b = abase;
+    let r0 = vec4<u32>(act[b + a[0]], act[b + a[1]], act[b + a[2]], act[b + a[3]]);
+    let r1 = vec4<u32>(act[b + a[4]], act[b + a[5]], act[b + a[6]], act[b + a[7]]);
     late |= u32(any(min(r0, r1) == vec4<u32>(0u)));
     return array<f32, 8>(act_dec(r0.x), act_dec(r0.y), act_dec(r0.z), act_dec(r0.w),
                          act_dec(r1.x), act_dec(r1.y), act_dec(r1.z), act_dec(r1.w));
 }
 
-fn act_st(i: u32, v: f32) { act[i] = ~bitcast<u32>(v); }
+fn act_st(i: u32, v: f32) {
+    act[abase + i] = ~bitcast<u32>(v);
+    act[obase + i] = 0u;
+}
 
 // where attention_split.wgsl and attention_merge.wgsl find their data: the arenas
 fn split_q4(i: u32) -> vec4<f32> { return act_ld4(i); }
@@ -209,7 +239,7 @@ fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
 fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 
 // -- grid barrier ----------------------------------------------------------------------------
-// The workgroups that wrote something in a command arrive (sync[0] counts arrivals over the
+// The workgroups that wrote something in a command arrive (sync[cnt] counts arrivals over the
 // whole dispatch: grid_arrive gives thread 0 the count before its own), then every workgroup's
 // thread 0 polls until `arrivals` have (grid_wait; main loads the next command's weights in
 // between, mv_pre). A workgroup that had nothing to do does not arrive: it is waited for by no
@@ -223,7 +253,7 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 fn grid_arrive(lid: u32, fence: bool) -> u32 {
     if (fence) { storageBarrier(); }
     var before = 0u;
-    if (lid == 0u) { before = atomicAdd(&sync[0], 1u); }
+    if (lid == 0u) { before = atomicAdd(&sync[cnt], 1u); }
     return before;
 }
 
@@ -238,11 +268,11 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> bool {
         var n = 0u;
         if (ok == 1u && (!arrived || before + 1u < arrivals)) {      // the last to arrive need not poll
             loop {
-                let c = atomicLoad(&sync[0]);
+                let c = atomicLoad(&sync[cnt]);
                 if ((c & ABORTED) != 0u) { ok = 0u; break; }
                 if (c >= arrivals) { break; }
                 n += 1u;
-                if (n >= limit) { atomicOr(&sync[0], ABORTED); atomicOr(&sync[1], TIMED_OUT); ok = 0u; break; }
+                if (n >= limit) { atomicOr(&sync[cnt], ABORTED); atomicOr(&sync[S_ABORT], TIMED_OUT); ok = 0u; break; }
             }
         }
         wflag = ok;
@@ -311,7 +341,7 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
     let qt = cw(ci, C_QT);
     let row_words = cw(ci, C_ROW_WORDS);
     let cols = cw(ci, C_COLS);
-    let id = min(atomicLoad(&sync[2]), cw(ci, C_ROWS) - 1u);
+    let id = min(atomicLoad(&sync[S_TOKEN]), cw(ci, C_ROWS) - 1u);
     let wb = cw(ci, C_W) + id * row_words;
     let bw = block_words(qt);
     let yb = cw(ci, C_Y);
@@ -739,7 +769,12 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
         return;
     }
     if ((fl & F_RESIDUAL) != 0u) { v += act_ld(cw(ci, C_RES) + row); }
-    if ((fl & F_RAW) != 0u) { act[yb + row] = bitcast<u32>(v); } else { act_st(yb + row, v); }
+    if ((fl & F_RAW) != 0u) {
+        act[abase + yb + row] = bitcast<u32>(v);
+        if ((fl & F_ARGMAX) != 0u && v > am.v) { am = Best(v, row); }   // rows increase: the first of equals
+    } else {
+        act_st(yb + row, v);
+    }
 }
 
 fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
@@ -751,6 +786,45 @@ fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
     stage_x(ci, k, wg, lid);
     let use_pre = (k.fl & F_PRE) != 0u;
     for (var b = wg; b < nv; b += n_wg) { mv_block(ci, k, b, lid, b + n_wg < nv, pre, use_pre && b == wg); }
+    if ((k.fl & F_ARGMAX) != 0u) { argmax_finish(wg, lid, min(nv, n_wg), n_wg); }
+}
+
+// -- ARGMAX: the greedy token inside the step -------------------------------------------------
+// The logits' matvec (the step's last command) keeps each thread's best row (mv_out: am); each
+// workgroup that had rows folds its threads' into its slot in `sync` and counts itself done; the
+// last one folds the slots and writes the token to sync[S_TOKEN]. The next step's EMBED reads it
+// there, and the host reads it with the abort word (one copy of 16 bytes): a greedy token needs
+// no argmax dispatch after the step and no copy of the token into the next one. Slots are stored
+// complemented, per parity, the other parity's zeroed (as act_st): a slot still 0 sets LATE.
+// A storageBarrier() puts the slot out before the count, and another follows the count
+// (once a step, ~450 ns each); argmax.wgsl's rule: the largest logit, the lowest row on a tie.
+var<private> am: Best = Best(-3.4e38, NO_ROW);
+
+fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
+    let par = step.parity & 1u;
+    let c = best_of_workgroup(lid, am);
+    if (lid == 0u) {
+        let s = S_SLOTS + (par * n_wg + wg) * 2u;
+        let o = S_SLOTS + ((1u - par) * n_wg + wg) * 2u;
+        atomicStore(&sync[s], ~bitcast<u32>(c.v));
+        atomicStore(&sync[s + 1u], ~c.i);
+        atomicStore(&sync[o], 0u);
+        atomicStore(&sync[o + 1u], 0u);
+    }
+    storageBarrier();
+    if (lid == 0u) { wflag = atomicAdd(&sync[S_DONE + par], 1u); }
+    if (workgroupUniformLoad(&wflag) + 1u != writers) { return; }
+    storageBarrier();
+    var b = Best(-3.4e38, NO_ROW);
+    for (var k = lid; k < writers; k += 256u) {
+        let s = S_SLOTS + (par * n_wg + k) * 2u;
+        let rv = atomicLoad(&sync[s]);
+        let ri = atomicLoad(&sync[s + 1u]);
+        late |= u32(rv == 0u || ri == 0u);
+        b = better(b, bitcast<f32>(~rv), ~ri);
+    }
+    let t = best_of_workgroup(lid, b);
+    if (lid == 0u) { atomicStore(&sync[S_TOKEN], select(t.i, 0u, t.i == NO_ROW)); }
 }
 
 // -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
@@ -782,6 +856,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_cmds = cmds[0];
     let n_wg = cmds[1];
     let wg = wid.x;
+    let par = step.parity & 1u;
+    abase = par * ASIZE;
+    obase = (1u - par) * ASIZE;
+    cnt = S_CNT + 4u * par;
+    if (wg == 0u && lid == 0u) {        // the next step's counters (the last step of this parity is done)
+        atomicStore(&sync[S_CNT + 4u * (1u - par)], 0u);
+        atomicStore(&sync[S_DONE + 1u - par], 0u);
+    }
     var before = 0u;
     var arrived = false;
     var goal = 0u;
@@ -803,5 +885,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_ROPE) != 0u); }
         }
     }
-    if (late != 0u) { atomicOr(&sync[1], LATE); }      // a word this thread used was not written yet
+    if (late != 0u) { atomicOr(&sync[S_ABORT], LATE); }      // a word this thread used was not written yet
 }

@@ -21,6 +21,7 @@ from gpu_available import open_webgpu
 import webinfer
 from webinfer.bench import build_synthetic_model
 from webinfer.device.webgpu import fused
+from webinfer.device.webgpu.gpu import GTensor
 
 SHAPES = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
 PROMPT = [1, 5, 9, 33, 7, 120, 250, 3]
@@ -178,6 +179,30 @@ def test_greedy_generation_uses_the_fused_step(model_path):
     assert got.token_ids == want.token_ids
     assert dev.decode_path().startswith("fused"), dev.notes
     assert dev.dispatch_count() - d0 < 100    # the replay alone would be 12 a step + the prompt's
+    # once checked, a greedy token is ONE dispatch: the step picks its token (ARGMAX), and the
+    # next step reads it where it is (no argmax dispatch, no copy)
+    counts = []
+    for n in (10, 20):
+        m.reset()
+        d0 = dev.dispatch_count()
+        assert m.complete(PROMPT, max_tokens=n, temperature=0).token_ids[:10] == want.token_ids
+        counts.append(dev.dispatch_count() - d0)
+    assert counts[1] - counts[0] == 10, counts
+
+
+def test_sampled_generation_feeds_the_fused_step(model_path):
+    """Sampling draws from the fused step's logits (in the arena of that step's parity) and the
+    drawn token is copied into the next step's token word: seeded draws equal the NumPy device's,
+    on the GPU (sample.wgsl) and on the CPU (a repetition penalty reads the whole row), and greedy
+    decoding after them too."""
+    ref = webinfer.load(model_path, device="numpy", n_ctx=256)
+    dev = open_webgpu()
+    dev.fused, dev.fused_workgroups = "on", 1
+    m = webinfer.load(model_path, device=dev, n_ctx=256)
+    for kw in (dict(temperature=0.8, top_k=30, top_p=0.9, seed=4), dict(temperature=0.9, seed=1, repetition_penalty=1.3),
+               dict(temperature=0)):
+        assert m.complete(PROMPT, max_tokens=12, **kw).token_ids == ref.complete(PROMPT, max_tokens=12, **kw).token_ids
+    assert dev.decode_path().startswith("fused"), dev.notes
 
 
 def test_idle_workgroups_read_the_next_weights_ahead(model_path, monkeypatch):
@@ -250,11 +275,12 @@ def test_a_barrier_that_times_out_is_retried_with_half_the_workgroups(model_path
 
 
 def test_a_value_read_before_it_is_written_is_reported(model_path):
-    """Each step's activation arena is zeroed before it runs and every value is stored with its
-    bits complemented (decode_fused.wgsl, act_ld), so a command that reads a value whose store has
-    not arrived sees 0 and the step says so in its abort word (LATE) instead of passing it on.
-    Here layer 0's gate/up matvec is blanked (op 0), as if its stores had not arrived: the down
-    projection after it reads its region. The whole table again reports nothing."""
+    """Every value is stored with its bits complemented into the arena of the step's parity, and
+    the same word of the other arena is zeroed for the next step (decode_fused.wgsl, act_st), so a
+    command that reads a value whose store has not arrived sees 0 and the step says so in its
+    abort word (LATE) instead of passing it on. Here layer 0's gate/up matvec is blanked (op 0), as
+    if its stores had not arrived: the down projection after it reads its region, which the step
+    before zeroed. The whole table again reports nothing."""
     _, dev = _steps(model_path, "on", 512, n=2, device="webgpu")
     fp = next(p.fused for p in dev._programs.values() if p.fused is not None)
     C = fused.C
@@ -264,14 +290,49 @@ def test_a_value_read_before_it_is_written_is_reported(model_path):
 
     def run(table):
         dev.adapter.write_buffer(fp.cmds, 0, table)
-        dev.gpu.pending.extend(fp.commands)
+        dev.adapter.write_buffer(fp.sync, 4 * fused.S_ABORT, np.zeros(1, np.uint32))
+        fp.queue(dev.gpu, dev._step_buf, 10, 7)
         dev.gpu.flush()
-        return int(dev.read_sync(fp.status).reshape(-1)[1])
+        return int(dev.read_sync(fp.status).reshape(-1)[fused.S_ABORT])
     late = run(t)
     assert late == fused.LATE
     assert "read an activation before it was written" in fused.check(np.zeros(3), np.zeros(3), late)
     assert "before it was written" in str(fused.abort_error(late))
-    assert run(fp.table) == 0
+    assert run(fp.table) == 0 and run(fp.table) == 0
+
+
+def test_the_step_picks_its_greedy_token_first_of_equals(model_path):
+    """The logits' command also picks the greedy token (decode_fused.wgsl, ARGMAX: each workgroup's
+    best, then the best of those) into the sync words, where the next step's embed and the host
+    read it: argmax.wgsl's rule, the largest logit and the lowest row on a tie. The same step is run
+    again (same position and token, so the same logits) with the lm head's rows a and b made
+    copies of the winning row r: a three-way tie for the largest, which the lowest row wins, in
+    both arenas."""
+    _, dev = _steps(model_path, "on", 512, n=2, device="webgpu")
+    fp = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    C = fused.C
+    head = fp.table[-1]
+    assert head[C["flags"]] & fused.F_RAW and head[C["flags"]] & fused.F_ARGMAX and fp.argmax
+
+    def run():
+        out = fp.queue(dev.gpu, dev._step_buf, 10, 7)
+        dev.gpu.flush()
+        st = dev.read_sync(fp.status).reshape(-1)
+        assert st[fused.S_ABORT] == 0
+        return dev.read_sync(out).reshape(-1), int(st[fused.S_TOKEN])
+    logits, token = run()
+    r = int(np.argmax(logits))
+    assert token == r and r >= 2, r
+    w, rw = int(head[C["w"]]), int(head[C["row_words"]])
+    row = dev.read_sync(GTensor(dev.gpu, fp.weights, 1, rw, "u32", offset=4 * (w + r * rw), pooled=False))
+    a, b = r // 2, len(logits) - 1 if r != len(logits) - 1 else r - 1
+    for dst in (a, b):
+        dev.adapter.write_buffer(fp.weights, 4 * (w + dst * rw), row.astype(np.uint32).reshape(-1))
+    for _ in range(2):
+        tied, token = run()
+        assert tied[a] == tied[b] == tied[r] == np.max(tied)
+        assert np.array_equal(np.delete(tied, [a, b]), np.delete(logits, [a, b]))
+        assert token == min(a, b, r) == a
 
 
 def test_off_and_cpu_auto_keep_the_replay(model_path):

@@ -132,6 +132,7 @@ class WebGPUDevice:
         self.fused_workgroups = int(os.environ.get("WEBINFER_FUSED_WORKGROUPS", FUSED_WORKGROUPS))
         self._probe = None               # (program, FusedProgram) whose first step the next read checks
         self._watch = None               # (program, FusedProgram) whose abort word the next read checks
+        self._fused_last = None          # the FusedProgram of the step queued last, if it was fused (argmax)
 
     # -- memory ------------------------------------------------------------------------------------
     def weight(self, w):
@@ -265,6 +266,9 @@ class WebGPUDevice:
         return y
 
     def argmax(self, logits):
+        f = self._fused_last
+        if f is not None and f.argmax and logits is f.out:
+            return f.token           # picked inside the fused step (decode_fused.wgsl, ARGMAX): no dispatch
         x = self._t(logits)
         y = self.gpu.tensor(x.n, 1, "u32")
         self.gpu.dispatch("argmax.wgsl", (), {0: self.gpu.uniform(x.width, 0, 0, 0), 3: x, 4: y}, (x.n, 1, 1))
@@ -292,16 +296,21 @@ class WebGPUDevice:
         f = (probe or watch)[1]
         reads = (f.status, f.out, probe[0].out) if probe is not None else (f.status,)
         extra = [self.gpu.start_read(t, submit=False) for t in reads]
+        if watch is not None and x is f.token:      # the greedy token is in the status words: one copy
+            self.gpu.flush()
+            return self._finish_read(None, probe, watch, extra)
         return self._finish_read(self.gpu.start_read(x), probe, watch, extra)
 
     async def _finish_read(self, started, probe, watch, extra):
-        got = await self.gpu.finish_read(started)
+        got = await self.gpu.finish_read(started) if started is not None else None
         vals = [await self.gpu.finish_read(e) for e in extra]
-        aborted = int(vals[0][0, 1])
+        aborted = int(vals[0][0, fused.S_ABORT])
+        if got is None:
+            got = vals[0][:, fused.S_TOKEN:fused.S_TOKEN + 1].copy()
         if probe is not None:
             prog, f = probe
             prog.probing = False
-            why = fused.check(vals[1], vals[2], aborted)
+            why = fused.check(vals[1], vals[2], aborted, int(vals[0][0, fused.S_TOKEN]) if f.argmax else None)
             if why is None:
                 prog.fused_ok = True
             else:
@@ -340,25 +349,27 @@ class WebGPUDevice:
         """One decode step, forward(tokens, pos) -> logits, recorded on first use and replayed after."""
         prog = self._programs.get(key)
         self.gpu.flush()                 # the step uniform below must not reach earlier queued work
+        self._fused_last = None
         if prog is None:
             prog = self._record(forward, pos)
             self._programs[key] = prog
             prog.fused = self._fuse(prog, self.fused_workgroups)
-        self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
         f = prog.fused
         if f is not None and (prog.fused_ok or not prog.probing):
             # One dispatch for the whole step (fused.py). Its first step runs next to the plain
             # replay below, and read() compares the two logits before the fused one is used
-            # (steps queued before that verdict take the replay alone).
-            self._set_token(token, f.sync, 8)
-            self.gpu.pending.extend(f.commands)
-            self.gpu.dispatches += 1
+            # (steps queued before that verdict take the replay alone). A greedy step's token
+            # (argmax of the step before) is already in place: f.token.
+            out = f.queue(self.gpu, self._step_buf, pos, None if token is f.token else token)
             if prog.fused_ok:
                 self.gpu.flush()
                 self._watch = (prog, f)
-                return f.out
+                self._fused_last = f
+                return out
             prog.probing = True
             self._probe = (prog, f)
+        else:
+            self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
         self._set_token(token, prog.token.buf, 0)
         self.gpu.dispatches += prog.dispatches
         # Encode and submit now, not at the next read: with the next token queued ahead (greedy),

@@ -16,9 +16,13 @@ Memory it adds, made once per recorded step:
 * a weight arena: a GPU-side copy of every weight, norm, bias and rope table the step reads (one
   binding for all of them: WebGPU binds a handful of buffers per dispatch, not ~100). It doubles
   the weights' GPU memory; ``build`` says no when the arena would pass the binding limit.
-* an activation arena: a fresh region for every value the step writes (write-once, see the WGSL),
-  and a buffer of zeros as large, copied over it before every step: a value still 0 when it is
-  read was not written yet, and the step says so in its abort word (LATE) rather than use it.
+* two activation arenas, used by turns (the step's parity): a fresh region for every value the
+  step writes (write-once, see the WGSL); each store also zeroes its word in the other arena, for
+  the next step: a value still 0 when it is read was not written yet, and the step says so in
+  its abort word (LATE) rather than use it.
+* the sync words: barrier counters, the abort word, the token (the step's input, then its greedy
+  output: the logits' command picks it, so a greedy token costs no argmax dispatch, and the next
+  step reads it where it is), and two words a workgroup for that argmax.
 * the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
@@ -46,6 +50,8 @@ F_NEOX = 256                # MATVEC ROPE: NeoX rotary pairs
 F_PRE = 64                  # MATVEC: a lane's groups of a row take one batch, loaded before the barrier (mv_pre)
 F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
 F_RAW = 512                 # MATVEC: its y is the step's logits, stored as plain f32 bits (others: act_st)
+F_ARGMAX = 1024             # ... and the step's last command: the greedy token to the sync words (S_TOKEN)
+S_ABORT, S_TOKEN, S_SLOTS = 1, 2, 8     # sync words (decode_fused.wgsl): the abort word, the token, ARGMAX's slots
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
@@ -54,7 +60,7 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
 BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 KG = 6                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
-SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1) + 16 * (256 + 64)   # its workgroup memory (21,572 B)
+SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1 + 2 * (256 + 16)) + 16 * (256 + 64)   # its workgroup memory (23,748 B)
 SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
                             # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
@@ -64,14 +70,38 @@ PRELOAD = True              # F_PRE where it applies (False: every batch loaded 
 
 @dataclass(eq=False)
 class FusedProgram:
-    commands: list          # [copy zeros -> sync words, copy zeros -> activations, the dispatch]
-    out: GTensor            # logits, a view of the activation arena
+    dispatch: tuple         # the one dispatch of a step (gpu.command)
+    outs: tuple             # the logits: views of activation arena 0 and 1 (the step's parity)
     weights: object         # the weight arena (held here as well as by the dispatch's bind group)
-    sync: object            # buffer: [arrivals, abort, token, ...]
-    status: GTensor         # its first two words, read back with the token (abort word: [0, 1])
+    sync: object            # buffer: [arrivals, abort, token, 0, arrivals', done, done', 0, slots ...]
+    status: GTensor         # its first 4 words, read back with each step: [0, S_ABORT], [0, S_TOKEN]
+    token: GTensor          # word S_TOKEN: the step's input token, then (argmax) its greedy token
+    argmax: bool            # the step writes its greedy token (F_ARGMAX)
     table: np.ndarray       # the command table as uploaded: header row, then one row a command
     cmds: object            # ... its buffer
     n_wg: int
+    parity: int = 0         # the arena of the next step queued
+    out: GTensor | None = None   # the logits of the step queued last
+
+    @property
+    def commands(self) -> list:
+        return [self.dispatch]
+
+    def queue(self, gpu, step_buf, pos: int, token=None) -> GTensor:
+        """Append one step at position pos to gpu.pending and return its logits. token: an int, a
+        (1, 1) u32 GTensor to copy in, or None where the token word holds it already (the step
+        before was greedy). Every dispatch must run (steps alternate arenas: one left out would
+        leave an arena unzeroed)."""
+        gpu.adapter.write_buffer(step_buf, 0, np.array([pos, 1, self.parity, 0], np.uint32))
+        if isinstance(token, GTensor):
+            gpu.copy(token.buf, token.offset, self.sync, 4 * S_TOKEN, 4)
+        elif token is not None:
+            gpu.adapter.write_buffer(self.sync, 4 * S_TOKEN, np.asarray(token, np.uint32).reshape(-1)[:1])
+        gpu.pending.append(self.dispatch)
+        gpu.dispatches += 1
+        self.out = self.outs[self.parity]
+        self.parity ^= 1
+        return self.out
 
 
 class Refused(Exception):
@@ -289,15 +319,19 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     if len(last) != 1 or last[0][C["op"]] != OP_MATVEC or last[0][C["flags"]] & (FLAGS["SWIGLU"] | FLAGS["ROPE"]):
         raise Refused("the step's logits are not one plain matvec's output")
     last[0][C["flags"]] |= F_RAW
+    argmax = last[0] is table[-1]          # the token is picked after every logit is written
+    if argmax:
+        last[0][C["flags"]] |= F_ARGMAX
     values = _attention_shape(table)
     values["MV_KINDS"] = _matvec_kinds(table)
-    if 4 * wsize > lim or 4 * asize > lim:
-        raise Refused(f"an arena of {4 * max(wsize, asize) / 2**20:.0f} MiB passes the binding limit "
+    values["ASIZE"] = asize
+    if 4 * wsize > lim or 8 * asize > lim:
+        raise Refused(f"an arena of {4 * max(wsize, 2 * asize) / 2**20:.0f} MiB passes the binding limit "
                       f"({lim / 2**20:.0f} MiB)")
 
     # the arenas, filled on the GPU (one submit)
     warena = gpu.zeros(4 * max(wsize, 1), "fused decode: weight arena")
-    aarena = gpu.zeros(4 * max(asize, 1), "fused decode: activations")
+    aarena = gpu.zeros(8 * max(asize, 1), "fused decode: activations (two arenas)")
     for buf, off in weights.values():
         gpu.copy(buf, 0, warena, 4 * off, buf.size)
     gpu.flush()
@@ -305,18 +339,17 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     header[:3] = (len(table), n_wg, SPIN_LIMIT)
     table = np.stack([header] + table)
     cmds = gpu.upload(table, "fused decode: command table")
-    sync = gpu.zeros(16, "fused decode: barrier words")
-    zeros = gpu.zeros(4 * max(asize, 1), "fused decode: zeros")     # (asize >= ALIGN: covers the 2 sync words too)
+    sync = gpu.zeros(4 * (S_SLOTS + 4 * n_wg), "fused decode: sync words")
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
     dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
                                                         5: sync}, (n_wg, 1, 1), values)
-    res = GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * regions[key], pooled=False)
-    status = GTensor(gpu, sync, 1, 2, "u32", pooled=False)
-    # each step: the barrier words and the activation arena zeroed (a 0 word: not written yet, act_ld)
-    first = [("copy", zeros, 0, sync, 0, 8), ("copy", zeros, 0, aarena, 0, 4 * max(asize, 1))]
-    return FusedProgram(first + [dispatch], res, warena, sync, status, table, cmds, n_wg)
+    outs = tuple(GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * (p * asize + regions[key]), pooled=False)
+                 for p in (0, 1))
+    status = GTensor(gpu, sync, 1, 4, "u32", pooled=False)
+    tok = GTensor(gpu, sync, 1, 1, "u32", offset=4 * S_TOKEN, pooled=False)
+    return FusedProgram(dispatch, outs, warena, sync, status, tok, argmax, table, cmds, n_wg)
 
 
 TIMED_OUT, LATE = 1, 2      # the abort word's bits (decode_fused.wgsl): a barrier wait gave up; a
@@ -330,8 +363,9 @@ def abort_reason(abort: int) -> str:
     return "a workgroup read an activation before it was written (its writer's stores were not yet seen)"
 
 
-def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str | None:
-    """None when the fused step agrees with the plain replay, else why not."""
+def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token: int | None = None) -> str | None:
+    """None when the fused step agrees with the plain replay (and its greedy token, where it picks
+    one, with argmax.wgsl's rule over its own logits: the first of the largest), else why not."""
     if abort:
         return abort_reason(abort)
     ref = np.asarray(plain_logits, np.float64)
@@ -339,6 +373,9 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int) -> str
     tol = 1e-3 * (1.0 + float(np.max(np.abs(ref))))
     if not np.isfinite(err) or err > tol:
         return f"its logits differ from the plain replay by {err:.3g} (tolerance {tol:.3g})"
+    want = int(np.argmax(np.asarray(fused_logits, np.float32).reshape(-1)))
+    if token is not None and token != want:
+        return f"its greedy token {token} is not its logits' argmax {want}"
     return None
 
 
