@@ -29,12 +29,12 @@ def timed(dev, fp, table, pos, n=200):
     sync words [arrivals, abort, token, 0]."""
     dev.adapter.write_buffer(fp.cmds, 0, table)
     for _ in range(3):
-        fp.queue(dev.gpu, dev._step_buf, pos)
+        fp.queue(dev.gpu, pos)
         dev.gpu.flush()
     dev.read_sync(fp.status)
     t = time.perf_counter()
     for _ in range(n):
-        fp.queue(dev.gpu, dev._step_buf, pos)
+        fp.queue(dev.gpu, pos)
         dev.gpu.flush()
     status = dev.read_sync(fp.status).reshape(-1)
     return (time.perf_counter() - t) / n * 1e3, status

@@ -74,17 +74,21 @@ const F_PRE: u32 = 64u;           // MATVEC: a lane's groups of a row take one b
 const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
 const F_RAW: u32 = 512u;          // MATVEC: y is the step's output (the logits), stored as plain bits
 const F_ARGMAX: u32 = 1024u;      // MATVEC (F_RAW, the last command): the greedy token to sync[S_TOKEN]
+const F_FENCE: u32 = 2048u;       // MATVEC ROPE before a one-split attention, which reads the KV row it wrote
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
 const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
 const TIMED_OUT: u32 = 1u;         // the abort word's bits (fused.py reads them): a barrier wait gave up,
 const LATE: u32 = 2u;              // a value was read before it was written (act_ld)
-// sync words (fused.py reads S_ABORT and S_TOKEN): a barrier counter and an ARGMAX count per
-// parity (a step resets the other parity's for the next one), then two words a workgroup and parity
-// (ARGMAX: its best logit and row)
-const S_CNT: u32 = 0u;             // arrivals: sync[S_CNT + 4 * parity]
+// sync words (fused.py: S_ABORT, S_TOKEN, S_POS, S_PARITY): a barrier counter and an ARGMAX count
+// per parity (a step resets the other parity's for the next one), the step's position and parity
+// (ARGMAX advances both for the next step: the host writes them only where it does not follow),
+// then two words a workgroup and parity (ARGMAX: its best logit and row)
 const S_ABORT: u32 = 1u;           // TIMED_OUT | LATE, kept until the host drops the program
 const S_TOKEN: u32 = 2u;           // the step's input token (EMBED), then its greedy token (ARGMAX)
-const S_DONE: u32 = 5u;            // ARGMAX: workgroups done, sync[S_DONE + parity]
+const S_POS: u32 = 3u;             // the step's position
+const S_PARITY: u32 = 4u;          // the step's arena (0 / 1)
+const S_CNT: u32 = 0u;             // arrivals: sync[S_CNT + 5 * parity]
+const S_DONE: u32 = 6u;            // ARGMAX: workgroups done, sync[S_DONE + parity]
 const S_SLOTS: u32 = 8u;
 const NO_ROW: u32 = 0x7FFFFFFFu;   // ARGMAX: no row yet (its complement is not 0)
 const ASIZE: u32 = {{ASIZE}}u;     // words of one activation arena (act holds two)
@@ -100,6 +104,7 @@ const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_R
 const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;
 const C_NGROUPS: u32 = 16u;      // MATVEC: weight groups (8 weights) a row (ATTN: C_NHEADS)
 const C_KIND: u32 = 17u;         // MATVEC: its kind (mv_kinds; ATTN: C_NKV)
+const C_CUR: u32 = 25u;          // MATVEC ROPE and ATTN: the current key and value (C_RES of other matvecs)
 
 // The step's attention shape, the same in every layer (fused.py checks and fills these in):
 // divisions by them fold at compile time (attn_block, split_block, the merge, ROPE's pairs).
@@ -107,11 +112,9 @@ const A_HD: u32 = {{A_HD}}u;       // head_dim
 const A_NH: u32 = {{A_NH}}u;       // query heads
 const A_NKV: u32 = {{A_NKV}}u;     // KV heads
 const A_SL: u32 = {{A_SL}}u;       // keys a split
-const A_NS: u32 = {{A_NS}}u;       // splits
+const A_NS: u32 = {{A_NS}}u;       // splits: one split (NORMALIZED), or the current key's and those over the cache (CUR)
 
-struct Step { pos: u32, n_tokens: u32, parity: u32, _b: u32 }
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
-@group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> w: array<u32>;             // weights, norms, biases, rope table
 @group(0) @binding(3) var<storage, read_write> act: array<u32>;     // activations, one region per write (act_*)
 @group(0) @binding(4) var<storage, read_write> kv: array<vec4<f32>>;  // the model's KV cache (all layers)
@@ -153,7 +156,9 @@ var<workgroup> bi2: array<u32, 16>;
 var<private> late: u32;
 var<private> abase: u32;     // this step's arena: parity * ASIZE
 var<private> obase: u32;     // the next step's
-var<private> cnt: u32;       // this step's barrier counter: sync[S_CNT + 4 * parity]
+var<private> cnt: u32;       // this step's barrier counter: sync[S_CNT + 5 * parity]
+var<private> spos: u32;      // the step's position (sync[S_POS])
+var<private> spar: u32;      // ... and parity (sync[S_PARITY])
 
 fn act_dec(r: u32) -> f32 { return bitcast<f32>(~r); }
 
@@ -309,7 +314,7 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
     // also hold row pos, which this command writes and the attention then reads (grid_wait)
     let hd = A_HD;
     if ((cw(ci, C_FLAGS) & F_ROPE) != 0u && hd >= 32u) {
-        let per = step.pos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
+        let per = spos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
         let nk = min(2u * (cw(ci, C_KVDIM) / hd) * per, 4u * st);
         let inv = 1.0 / f32(max(per, 1u));
         for (var s = s0; s < nk; s += 2u * st) {
@@ -319,7 +324,7 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
             acc ^= bitcast<u32>(a) ^ bitcast<u32>(b);
         }
     }
-    if (step._b == 0xFFFFFFFFu && acc == 0x7FC00001u) { wflag = 2u; }    // never (the host writes 0)
+    if (spos == 0xFFFFFFFFu && acc == 0x7FC00001u) { wflag = 2u; }    // never (positions < n_ctx)
 }
 
 // the vec4 of the KV cache that starts sector s of a ROPE command's layer: keys then values,
@@ -382,7 +387,8 @@ fn stage_x(ci: u32, k: MvK, wg: u32, lid: u32) {
     // No barrier of its own where the merge's or the norm's barriers already follow the writes
     // of xs (a workgroup barrier costs ~115 ns here: bench/latency_probe.py).
     if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl (ends with a barrier); workgroup 0 also writes x
-        merge_partials(wg, lid, A_HD, A_NS, A_SL, cols, step.pos,
+        // (the current key's split first: position pos + A_SL - 1 makes merge_partials count it)
+        merge_partials(wg, lid, A_HD, A_NS, A_SL, cols, spos + A_SL - 1u,
                        cw(ci, C_PART), cw(ci, C_X));
         return;
     }
@@ -718,7 +724,7 @@ fn pre_at(ci: u32, k: MvK, wg: u32, lid: u32) -> PreAt {
 fn rope_at(ci: u32, fl: u32, row: u32) -> u32 {
     let hd = A_HD;
     let i = select((row % hd) / 2u, row % hd, (fl & F_NEOX) != 0u);
-    return cw(ci, C_ROPE) + (step.pos * (hd / 2u) + i) * 2u;
+    return cw(ci, C_ROPE) + (spos * (hd / 2u) + i) * 2u;
 }
 
 fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
@@ -744,7 +750,7 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
         let kvd = k.kvd;
         let hd = A_HD;
         let nctx = cw(ci, C_NCTX);
-        let pos = step.pos;
+        let pos = spos;
         if (row < qd + kvd) {
             let rb = rope_at(ci, fl, row);
             let c = wf(rb);
@@ -759,12 +765,16 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
                 let kb = cw(ci, C_K) + ((kr / hd) * nctx + pos) * hd;
                 kv_store(kb + kr % hd, r0);
                 kv_store(kb + (row1 - qd) % hd, r1);
+                act_st(cw(ci, C_CUR) + kr, r0);          // for this step's attention (cur_block)
+                act_st(cw(ci, C_CUR) + row1 - qd, r1);
             }
         } else {
             let vr = row - qd - kvd;
             let vb = cw(ci, C_V) + ((vr / hd) * nctx + pos) * hd;
             kv_store(vb + vr % hd, v);
             kv_store(vb + (row1 - qd - kvd) % hd, v1);
+            act_st(cw(ci, C_CUR) + row - qd, v);
+            act_st(cw(ci, C_CUR) + row1 - qd, v1);
         }
         return;
     }
@@ -801,7 +811,7 @@ fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
 var<private> am: Best = Best(-3.4e38, NO_ROW);
 
 fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
-    let par = step.parity & 1u;
+    let par = spar;
     let c = best_of_workgroup(lid, am);
     if (lid == 0u) {
         let s = S_SLOTS + (par * n_wg + wg) * 2u;
@@ -824,25 +834,66 @@ fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
         b = better(b, bitcast<f32>(~rv), ~ri);
     }
     let t = best_of_workgroup(lid, b);
-    if (lid == 0u) { atomicStore(&sync[S_TOKEN], select(t.i, 0u, t.i == NO_ROW)); }
+    if (lid == 0u) {
+        atomicStore(&sync[S_TOKEN], select(t.i, 0u, t.i == NO_ROW));
+        // the next step's position and parity: every workgroup has read this step's (each counted
+        // itself done above, and fused.py chains steps only where every workgroup has logits' rows)
+        atomicStore(&sync[S_POS], spos + 1u);
+        atomicStore(&sync[S_PARITY], 1u - par);
+    }
 }
 
 // -- ATTN (attention.wgsl SPLIT) -------------------------------------------------------------
+// Split attention (A_NS > 1): virtual workgroup (head h, split z). z = 0 is the current key alone
+// (cur_block), z >= 1 keys (z - 1) * A_SL .. of the cache below pos, which earlier steps wrote: so
+// the KV cache row this step writes (the ROPE command before) is not read in this step, and that
+// command needs no fence before its arrival. One split (NORMALIZED, short contexts): keys 0 ..= pos
+// from the cache, the ROPE command fenced (F_FENCE).
 fn attn_block(ci: u32, vb: u32, lid: u32) {
     let nh = A_NH;
     let h = vb % nh;
     let zs = vb / nh;
     let hd = A_HD;
     let sl = A_SL;
-    let k0 = zs * sl;
     let kvh = h / (nh / A_NKV);
-    let row4 = (kvh * cw(ci, C_NCTX) + k0) * (hd / 4u);      // vec4 index of key k0's row in a layer
-    let normalized = (cw(ci, C_FLAGS) & F_NORMALIZED) != 0u;
-    var pb = cw(ci, C_PART) + (h * A_NS + zs) * (hd + 2u);
-    if (normalized) { pb = cw(ci, C_Y) + h * hd; }
-    split_block(lid, hd, k0, min(step.pos + 1u, k0 + sl), cw(ci, C_X) + h * hd, cw(ci, C_K) / 4u + row4,
-                cw(ci, C_V) / 4u + row4, cf(ci, C_SCALE), pb, normalized);
-    workgroupBarrier();     // qs, sc and redv are rewritten by the next virtual workgroup
+    let qb = cw(ci, C_X) + h * hd;
+    if ((cw(ci, C_FLAGS) & F_NORMALIZED) != 0u) {
+        let row4 = kvh * cw(ci, C_NCTX) * (hd / 4u);          // vec4 index of key 0's row in a layer
+        split_block(lid, hd, 0u, spos + 1u, qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
+                    cf(ci, C_SCALE), cw(ci, C_Y) + h * hd, true);
+    } else {
+        let pb = cw(ci, C_PART) + (h * A_NS + zs) * (hd + 2u);
+        if (zs == 0u) {
+            cur_block(ci, qb, kvh, lid, pb);
+        } else {
+            let k0 = (zs - 1u) * sl;
+            let row4 = (kvh * cw(ci, C_NCTX) + k0) * (hd / 4u);
+            split_block(lid, hd, k0, min(spos, k0 + sl), qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
+                        cf(ci, C_SCALE), pb, false);
+        }
+    }
+    workgroupBarrier();     // qs, sc, red and redv are rewritten by the next virtual workgroup
+}
+
+// The current key's partial: m = its score q . k * scale, l = 1, acc = its value, from the
+// activations the ROPE command wrote (C_CUR: keys then values, kv_dim each; act_ld checks them).
+fn cur_block(ci: u32, qb: u32, kvh: u32, lid: u32, pb: u32) {
+    let hd = A_HD;
+    let n4 = hd / 4u;
+    let cb = cw(ci, C_CUR) + kvh * hd;
+    let i = 4u * min(lid, n4 - 1u);
+    let q = act_ld4(qb + i);
+    let k = act_ld4(cb + i);
+    let v = act_ld(cb + A_NKV * hd + min(lid, hd - 1u));
+    if (lid < n4) { red[lid] = dot(q, k); }
+    if (lid < hd) { act_st(pb + lid, v); }
+    workgroupBarrier();
+    if (lid == 0u) {
+        var s = 0.0;
+        for (var j = 0u; j < n4; j++) { s += red[j]; }
+        act_st(pb + hd, s * cf(ci, C_SCALE));
+        act_st(pb + hd + 1u, 1.0);
+    }
 }
 
 fn op_attn(ci: u32, wg: u32, lid: u32, n_wg: u32) {
@@ -856,12 +907,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_cmds = cmds[0];
     let n_wg = cmds[1];
     let wg = wid.x;
-    let par = step.parity & 1u;
+    spos = atomicLoad(&sync[S_POS]);
+    let par = atomicLoad(&sync[S_PARITY]) & 1u;
+    spar = par;
     abase = par * ASIZE;
     obase = (1u - par) * ASIZE;
-    cnt = S_CNT + 4u * par;
+    cnt = S_CNT + 5u * par;
     if (wg == 0u && lid == 0u) {        // the next step's counters (the last step of this parity is done)
-        atomicStore(&sync[S_CNT + 4u * (1u - par)], 0u);
+        atomicStore(&sync[S_CNT + 5u * (1u - par)], 0u);
         atomicStore(&sync[S_DONE + 1u - par], 0u);
     }
     var before = 0u;
@@ -882,7 +935,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             // after this command's arrivals); the others go on to wait
             goal = cw(ci, C_ARR);
             arrived = wg < min(cw(ci, C_NVWG), n_wg);
-            if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_ROPE) != 0u); }
+            if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_FENCE) != 0u); }
         }
     }
     if (late != 0u) { atomicOr(&sync[S_ABORT], LATE); }      // a word this thread used was not written yet

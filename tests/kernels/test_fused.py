@@ -62,6 +62,18 @@ def test_fused_step_matches_numpy_and_replay(model_path, n_ctx):
         assert np.all(np.abs(g - r) <= tol), f"step {i}: fused vs numpy {np.max(np.abs(g - r)):.3g}"
         assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p))), f"step {i}: fused vs replay"
     assert int(np.argmax(got[-1])) == int(np.argmax(ref[-1]))
+    # split attention reads the current key and value from the activations the rotary matvec wrote
+    # (its C_CUR), so that matvec arrives at the barrier unfenced; a one-split attention reads them
+    # from the KV cache, and its rotary matvec is fenced (F_FENCE)
+    t = next(p.fused for p in dev._programs.values() if p.fused is not None).table[1:]
+    C = fused.C
+    rope = t[(t[:, C["op"]] == fused.OP_MATVEC) & ((t[:, C["flags"]] & fused.FLAGS["ROPE"]) != 0)]
+    attn = t[t[:, C["op"]] == fused.OP_ATTN]
+    fenced = (rope[:, C["flags"]] & fused.F_FENCE) != 0
+    if n_ctx == 64:
+        assert fenced.all() and ((attn[:, C["flags"]] & fused.F_NORMALIZED) != 0).all()
+    else:
+        assert not fenced.any() and attn[:, C["cur"]].tolist() == rope[:, C["cur"]].tolist()
 
 
 def test_attention_merged_over_many_splits(model_path, monkeypatch):
@@ -125,7 +137,12 @@ def test_layers_with_different_attention_shapes_are_refused():
         c[[fused.C["op"], fused.C["head_dim"], fused.C["n_heads"], fused.C["n_kv"], fused.C["split_len"],
            fused.C["n_splits"]]] = (fused.OP_ATTN, hd, 4, 2, 128, 4)
         return c
-    assert fused._attention_shape([attn(64), attn(64)]) == {"A_HD": 64, "A_NH": 4, "A_NKV": 2, "A_SL": 128, "A_NS": 4}
+    # split attention: the current key's split, then the 4 over the cache
+    assert fused._attention_shape([attn(64), attn(64)]) == {"A_HD": 64, "A_NH": 4, "A_NKV": 2, "A_SL": 128, "A_NS": 5}
+    one = [attn(64), attn(64)]
+    for c in one:
+        c[fused.C["flags"]], c[fused.C["n_splits"]] = fused.F_NORMALIZED, 1
+    assert fused._attention_shape(one)["A_NS"] == 1
     with pytest.raises(fused.Refused, match="differ in shape"):
         fused._attention_shape([attn(64), attn(128)])
 
@@ -180,14 +197,24 @@ def test_greedy_generation_uses_the_fused_step(model_path):
     assert dev.decode_path().startswith("fused"), dev.notes
     assert dev.dispatch_count() - d0 < 100    # the replay alone would be 12 a step + the prompt's
     # once checked, a greedy token is ONE dispatch: the step picks its token (ARGMAX), and the
-    # next step reads it where it is (no argmax dispatch, no copy)
-    counts = []
+    # next step reads it where it is (no argmax dispatch, no copy); the step also leaves the
+    # next one's position and parity too: the host writes them (and nothing else) at the first
+    # decoded step only
+    f = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    counts, writes, real = [], [], dev.adapter.write_buffer
+
+    def write_buffer(buf, offset, data):
+        if buf is f.sync:
+            writes.append(offset)
+        return real(buf, offset, data)
+    dev.adapter.write_buffer = write_buffer
     for n in (10, 20):
         m.reset()
         d0 = dev.dispatch_count()
         assert m.complete(PROMPT, max_tokens=n, temperature=0).token_ids[:10] == want.token_ids
         counts.append(dev.dispatch_count() - d0)
     assert counts[1] - counts[0] == 10, counts
+    assert f.chained and writes == [4 * fused.S_POS] * 2, writes
 
 
 def test_sampled_generation_feeds_the_fused_step(model_path):
@@ -291,7 +318,7 @@ def test_a_value_read_before_it_is_written_is_reported(model_path):
     def run(table):
         dev.adapter.write_buffer(fp.cmds, 0, table)
         dev.adapter.write_buffer(fp.sync, 4 * fused.S_ABORT, np.zeros(1, np.uint32))
-        fp.queue(dev.gpu, dev._step_buf, 10, 7)
+        fp.queue(dev.gpu, 10, 7)
         dev.gpu.flush()
         return int(dev.read_sync(fp.status).reshape(-1)[fused.S_ABORT])
     late = run(t)
@@ -315,7 +342,7 @@ def test_the_step_picks_its_greedy_token_first_of_equals(model_path):
     assert head[C["flags"]] & fused.F_RAW and head[C["flags"]] & fused.F_ARGMAX and fp.argmax
 
     def run():
-        out = fp.queue(dev.gpu, dev._step_buf, 10, 7)
+        out = fp.queue(dev.gpu, 10, 7)
         dev.gpu.flush()
         st = dev.read_sync(fp.status).reshape(-1)
         assert st[fused.S_ABORT] == 0

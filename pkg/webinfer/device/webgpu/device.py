@@ -360,7 +360,7 @@ class WebGPUDevice:
             # replay below, and read() compares the two logits before the fused one is used
             # (steps queued before that verdict take the replay alone). A greedy step's token
             # (argmax of the step before) is already in place: f.token.
-            out = f.queue(self.gpu, self._step_buf, pos, None if token is f.token else token)
+            out = f.queue(self.gpu, pos, None if token is f.token else token)
             if prog.fused_ok:
                 self.gpu.flush()
                 self._watch = (prog, f)
@@ -368,8 +368,7 @@ class WebGPUDevice:
                 return out
             prog.probing = True
             self._probe = (prog, f)
-        else:
-            self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
+        self.adapter.write_buffer(self._step_buf, 0, np.array([pos, 1, 0, 0], np.uint32))
         self._set_token(token, prog.token.buf, 0)
         self.gpu.dispatches += prog.dispatches
         # Encode and submit now, not at the next read: with the next token queued ahead (greedy),

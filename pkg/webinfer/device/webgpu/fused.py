@@ -51,14 +51,17 @@ F_PRE = 64                  # MATVEC: a lane's groups of a row take one batch, l
 F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
 F_RAW = 512                 # MATVEC: its y is the step's logits, stored as plain f32 bits (others: act_st)
 F_ARGMAX = 1024             # ... and the step's last command: the greedy token to the sync words (S_TOKEN)
-S_ABORT, S_TOKEN, S_SLOTS = 1, 2, 8     # sync words (decode_fused.wgsl): the abort word, the token, ARGMAX's slots
+F_FENCE = 2048              # MATVEC ROPE before a one-split attention (which reads the KV row it writes)
+S_ABORT, S_TOKEN, S_POS, S_PARITY, S_SLOTS = 1, 2, 3, 4, 8   # sync words (decode_fused.wgsl)
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
          head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
          w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31,
-         ngroups=16, kind=17)  # (MATVEC's weight groups a row and kind share ATTN's n_heads, n_kv)
+         ngroups=16, kind=17, cur=25)  # (MATVEC's weight groups a row and kind share ATTN's n_heads, n_kv;
+                                        # the current key and value, ROPE and ATTN, a residual's word)
 BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
+MERGE_SPLITS = 1024         # ... and its merge's weights (wz): heads x splits
 KG = 6                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1 + 2 * (256 + 16)) + 16 * (256 + 64)   # its workgroup memory (23,748 B)
 SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
@@ -73,26 +76,31 @@ class FusedProgram:
     dispatch: tuple         # the one dispatch of a step (gpu.command)
     outs: tuple             # the logits: views of activation arena 0 and 1 (the step's parity)
     weights: object         # the weight arena (held here as well as by the dispatch's bind group)
-    sync: object            # buffer: [arrivals, abort, token, 0, arrivals', done, done', 0, slots ...]
+    sync: object            # buffer: [arrivals, abort, token, pos, parity, arrivals', done, done', slots ...]
     status: GTensor         # its first 4 words, read back with each step: [0, S_ABORT], [0, S_TOKEN]
     token: GTensor          # word S_TOKEN: the step's input token, then (argmax) its greedy token
     argmax: bool            # the step writes its greedy token (F_ARGMAX)
     table: np.ndarray       # the command table as uploaded: header row, then one row a command
     cmds: object            # ... its buffer
     n_wg: int
+    chained: bool = False   # a step sets the next one's position and parity (ARGMAX, every workgroup in it)
     parity: int = 0         # the arena of the next step queued
+    next_pos: int = -1      # the position the step queued last left for the next one (chained)
     out: GTensor | None = None   # the logits of the step queued last
 
     @property
     def commands(self) -> list:
         return [self.dispatch]
 
-    def queue(self, gpu, step_buf, pos: int, token=None) -> GTensor:
+    def queue(self, gpu, pos: int, token=None) -> GTensor:
         """Append one step at position pos to gpu.pending and return its logits. token: an int, a
         (1, 1) u32 GTensor to copy in, or None where the token word holds it already (the step
-        before was greedy). Every dispatch must run (steps alternate arenas: one left out would
-        leave an arena unzeroed)."""
-        gpu.adapter.write_buffer(step_buf, 0, np.array([pos, 1, self.parity, 0], np.uint32))
+        before was greedy). The position and parity are written only where the step before did
+        not leave them (chained: a step of decoding after a step of this program). Every dispatch
+        must run (steps alternate arenas: one left out would leave an arena unzeroed)."""
+        if not (self.chained and pos == self.next_pos):
+            gpu.adapter.write_buffer(self.sync, 4 * S_POS, np.array([pos, self.parity], np.uint32))
+        self.next_pos = pos + 1
         if isinstance(token, GTensor):
             gpu.copy(token.buf, token.offset, self.sync, 4 * S_TOKEN, 4)
         elif token is not None:
@@ -148,12 +156,14 @@ def _attention_shape(table: list) -> dict:
     if len(shapes) != 1:
         raise Refused(f"the step's attention commands differ in shape ({sorted(shapes)})")
     hd, nh, nkv, sl, ns = shapes.pop()
+    split = {bool(c[C["flags"]] & F_NORMALIZED) for c in table if c[C["op"]] == OP_ATTN} == {False}
     for c in table:
         fl = int(c[C["flags"]]) if c[C["op"]] == OP_MATVEC else 0
         if (fl & FLAGS["ROPE"] and c[C["head_dim"]] != hd) or (
                 fl & FLAGS["COMBINE"] and (c[C["head_dim"]], c[C["n_splits"]], c[C["split_len"]]) != (hd, ns, sl)):
             raise Refused("a matvec's head shape differs from the attention's")
-    return {"A_HD": hd, "A_NH": nh, "A_NKV": nkv, "A_SL": sl, "A_NS": ns}
+    # split attention: the current key's split, then the ns over the cache (attn_block)
+    return {"A_HD": hd, "A_NH": nh, "A_NKV": nkv, "A_SL": sl, "A_NS": ns + 1 if split else 1}
 
 
 MV_KIND_FIELDS = ("flags", "qt", "rpv", "ngroups", "cols", "rows", "row_words", "half", "q_dim", "kv_dim", "nvwg")
@@ -215,6 +225,12 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
         regions[(id(buf), off)] = r
         return r
 
+    def alloc(words) -> int:              # a region no recorded binding names
+        nonlocal asize
+        r = asize
+        asize += -(-words // ALIGN) * ALIGN
+        return r
+
     def read(entry, what) -> int:
         buf, off, size = entry
         r = regions.get((id(buf), off))
@@ -230,6 +246,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
 
     words = gpu.uniform_contents()
     table = []
+    rope = None                           # the last ROPE command: its attention reads its current key and value
     for shader, defines, entries, grid in recorded:
         if shader == "copy":
             raise Refused("the step copies between buffers")
@@ -276,8 +293,12 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             if fl & FLAGS["RESIDUAL"]:
                 c[C["res"]] = read(entries[7], "a residual")
             if fl & FLAGS["ROPE"]:
+                if fl & FLAGS["RESIDUAL"]:
+                    raise Refused("a rotary matvec with a residual")      # (C_CUR is C_RES's word)
                 c[C["k"]], c[C["v"]] = kvoff(entries[8]) + pw[11], kvoff(entries[9]) + pw[11]
                 c[C["rope"]] = wword(entries[10])
+                c[C["cur"]] = alloc(2 * int(pw[7]))      # the current key and value, for the attention
+                rope = c
             if fl & FLAGS["COMBINE"]:
                 c[C["part"]] = read(entries[10], "attention partials")
                 c[C["x"]] = write(entries[3])
@@ -293,16 +314,26 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             c[C["scale"]] = pw[4]
             c[C["k"]], c[C["v"]] = kvoff(entries[8]), kvoff(entries[9])
             c[C["x"]] = read(entries[3], "attention")
+            if rope is None or (rope[C["k"]], rope[C["v"]]) != (c[C["k"]], c[C["v"]]):
+                raise Refused("an attention whose keys no rotary matvec of the step wrote")
             if split:
-                c[C["n_splits"]], c[C["split_len"]] = pw[5], pw[6]
-                c[C["part"]] = write(entries[10])
+                # the current key's split (from the ROPE command's C_CUR), then pw[5] over the cache
+                ns = int(pw[5])
+                c[C["n_splits"]], c[C["split_len"]] = ns, pw[6]
+                if n_heads * (ns + 1) > MERGE_SPLITS:
+                    raise Refused(f"{n_heads} heads x {ns + 1} splits to merge (decode_fused.wgsl's wz: {MERGE_SPLITS})")
+                buf, off, _ = entries[10]
+                c[C["part"]] = write((buf, off, 4 * n_heads * (ns + 1) * (head_dim + 2)))
+                c[C["cur"]] = rope[C["cur"]]
+                c[C["nvwg"]] = n_heads * (ns + 1)
             else:
                 if n_ctx > 256:
                     raise Refused("one-split attention over more than 256 keys")
                 c[C["n_splits"]], c[C["split_len"]] = 1, n_ctx
                 c[C["flags"]] = F_NORMALIZED
                 c[C["y"]] = write(entries[4])
-            c[C["nvwg"]] = n_heads * int(c[C["n_splits"]])
+                c[C["nvwg"]] = n_heads
+                rope[C["flags"]] |= F_FENCE          # it reads the KV cache row rope writes
         else:
             raise Refused(f"no fused command for {shader} {sorted(defines)}")
         table.append(c)
@@ -343,13 +374,16 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
-    dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 1: step_buf, 2: warena, 3: aarena, 4: kv_buf,
-                                                        5: sync}, (n_wg, 1, 1), values)
+    dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 2: warena, 3: aarena, 4: kv_buf, 5: sync},
+                              (n_wg, 1, 1), values)
     outs = tuple(GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * (p * asize + regions[key]), pooled=False)
                  for p in (0, 1))
     status = GTensor(gpu, sync, 1, 4, "u32", pooled=False)
     tok = GTensor(gpu, sync, 1, 1, "u32", offset=4 * S_TOKEN, pooled=False)
-    return FusedProgram(dispatch, outs, warena, sync, status, tok, argmax, table, cmds, n_wg)
+    # a step leaves the next one its position and parity where every workgroup takes part in its
+    # ARGMAX (so every one has read them before they change)
+    chained = argmax and int(last[0][C["nvwg"]]) >= n_wg
+    return FusedProgram(dispatch, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, chained)
 
 
 TIMED_OUT, LATE = 1, 2      # the abort word's bits (decode_fused.wgsl): a barrier wait gave up; a
