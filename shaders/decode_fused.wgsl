@@ -17,9 +17,11 @@
 // step, 256-byte aligned), its values stored with their bits complemented into one of two arenas
 // (by the step's parity), the other arena's word zeroed for the next step: a reader that finds a
 // 0 knows the value was not there yet, and the step reports it (act_ld, LATE) instead of using
-// it. So the barrier needs no memory fence but where a command wrote the KV cache (grid_arrive),
-// and a step needs no copy before it. The logits' command also picks the greedy token (ARGMAX),
-// which the next step reads on the GPU: a greedy token is one dispatch and one 16-byte readback.
+// it. So the barrier needs no memory fence (grid_arrive; the KV cache row a step writes is read by
+// later steps only, but in one-split attention: F_FENCE), and a step needs no copy before it. The
+// logits' command also picks the greedy token (ARGMAX), which the next step reads on the GPU, and
+// leaves the next step its position: a greedy token is one dispatch, one 16-byte readback, and no
+// host write.
 //
 // Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-7): correct at G = 66-396; at
 // G = 528 the first-step check finds the barrier timed out and the device rebuilds with half as
@@ -28,7 +30,8 @@
 // (session 7), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the
 // CPU also bounded it: 1379-1383 tok/s on an H100 and 1407-1410 on an H200 with the fences
 // (session 6), 1439-1441 and 1454-1461 without (and a faster argmax after the step), against the
-// replay's 653-673. On by default on native GPUs (device.py, "auto").
+// replay's 653-673; with the argmax inside the step, no copies, no fences and no host writes,
+// 1509-1532 on an H100 (session 8). On by default on native GPUs (device.py, "auto").
 //
 // What makes a command slow here is chains of waits and instructions, not bytes: a
 // workgroupBarrier() ~115 ns, a storageBarrier() ~450 ns, a load from L2 ~200 ns
@@ -148,8 +151,9 @@ var<workgroup> bi2: array<u32, 16>;
 // without branching: `late` keeps whether any word they used was still 0, and main then sets bit 2
 // of the abort word, which the host reads with the token (device.py: the step is not trusted).
 // So a command needs no memory fence before its arrival at the barrier (a storageBarrier() is
-// ~450 ns, 152 a step; only commands that write the KV cache, a plain array of floats the next
-// command reads, keep theirs: grid_arrive): the barrier paces the workgroups, and the values say
+// ~450 ns, 152 a step; only a rotary matvec before a one-split attention, which reads the KV cache
+// row it wrote as plain floats, keeps its: F_FENCE, grid_arrive): the barrier paces the
+// workgroups, and the values say
 // whether they came in time. Waiting on a word that came back 0 instead (a branch and a loop at
 // each read) made the step 1.0-1.25 ms, not 0.64, on an H200. The logits (F_RAW) are stored as
 // plain bits, for the host and the sampler after the dispatch.
@@ -252,9 +256,10 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 // atomics. Every command's writers waited for the one before, so passing a barrier means every
 // earlier command is done as well. false: the wait ran past spin_limit polls, or another
 // workgroup gave up.
-// fence: the command wrote the KV cache (a ROPE matvec), which the attention after it reads as
-// plain floats; a storageBarrier() puts those stores out before the arrival is counted (as every
-// command did before activations carried their own check: act_ld).
+// fence: the command wrote the KV cache row that the one-split attention after it reads as plain
+// floats (F_FENCE); a storageBarrier() puts those stores out before the arrival is counted (as
+// every command did before activations carried their own check: act_ld; split attention takes
+// the current key and value from the activations instead, cur_block: ~15 us a step on an H100).
 fn grid_arrive(lid: u32, fence: bool) -> u32 {
     if (fence) { storageBarrier(); }
     var before = 0u;
@@ -284,9 +289,9 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> bool {
     }
     // No storageBarrier() after the wait (it costs ~450 ns): a line of `act` read too early (in
     // an L1 too) holds 0 where the value was not yet written, which act_ld reports; the KV cache's
-    // row pos is read only after the fenced arrival of the command that wrote it, and no line read
-    // ahead holds it (prefetch). The first step's check against the replay (fused.py) would see a
-    // stale read as wrong logits.
+    // row pos is read in this step only by a one-split attention, after the fenced arrival of the
+    // command that wrote it, and no line read ahead holds it (prefetch). The first step's check
+    // against the replay (fused.py) would see a stale read as wrong logits.
     let ok = workgroupUniformLoad(&wflag);
     return ok != 0u;
 }

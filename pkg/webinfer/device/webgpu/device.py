@@ -17,10 +17,12 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
   step; if it failed (its grid barrier timed out: workgroups not all resident; or a value was read
   before it was written) it is rebuilt with half the workgroups, down to FUSED_MIN_WORKGROUPS,
-  then the replay stays; a failure mid-generation raises fused.abort_error. It decoded 1439-1441 tok/s
-  on an H100 and 1454-1461 on an H200 against the replay's 653-673, whose CPU encoding of 153
-  dispatches a token was the bound there (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md,
-  sessions 4-7).
+  then the replay stays; a failure mid-generation raises fused.abort_error. The fused step also
+  picks its greedy token (``argmax`` of its logits is then no dispatch: ``FusedProgram.token``)
+  and leaves the next step its position, so a greedy token is one dispatch, no host write, and
+  one 16-byte readback (the token with the abort word). It decoded 1509-1532 tok/s on an H100
+  against the replay's 653-673, whose CPU encoding of 153 dispatches a token was the bound there
+  (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md, sessions 4-8).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """

@@ -22,7 +22,12 @@ Memory it adds, made once per recorded step:
   its abort word (LATE) rather than use it.
 * the sync words: barrier counters, the abort word, the token (the step's input, then its greedy
   output: the logits' command picks it, so a greedy token costs no argmax dispatch, and the next
-  step reads it where it is), and two words a workgroup for that argmax.
+  step reads it where it is), the position and parity (which a step advances for the next one:
+  the host writes them only where a step does not follow), and two words a workgroup for that
+  argmax.
+* a region for each layer's current key and value: split attention reads them there (checked
+  like every activation), not from the KV cache row the step writes, so no command needs a fence
+  but a rotary matvec before a one-split attention (F_FENCE).
 * the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
