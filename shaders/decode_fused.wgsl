@@ -31,7 +31,8 @@
 // CPU also bounded it: 1379-1383 tok/s on an H100 and 1407-1410 on an H200 with the fences
 // (session 6), 1439-1441 and 1454-1461 without (and a faster argmax after the step), against the
 // replay's 653-673; with the argmax inside the step, no copies, no fences and no host writes,
-// 1509-1532 on an H100 (session 8). On by default on native GPUs (device.py, "auto").
+// 1509-1532 on an H100 and 1541-1551 on an H200 (session 8). On by default on native GPUs
+// (device.py, "auto").
 //
 // What makes a command slow here is chains of waits and instructions, not bytes: a
 // workgroupBarrier() ~115 ns, a storageBarrier() ~450 ns, a load from L2 ~200 ns

@@ -22,7 +22,7 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   and leaves the next step its position, so a greedy token is one dispatch, no host write, and
   one 16-byte readback (the token with the abort word). It decoded 1509-1532 tok/s on an H100
   against the replay's 653-673, whose CPU encoding of 153 dispatches a token was the bound there
-  (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md, sessions 4-8).
+  (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md, sessions 4-8), and 1541-1551 on an H200.
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """
