@@ -1,6 +1,6 @@
 """The fused decode step (decode_fused.wgsl) against the plain replay on this machine's GPU.
 
-    python bench/fused_check.py [--layers 30] [--tokens 64] [--workgroups 132]
+    python bench/fused_check.py [--layers 30] [--tokens 64] [--workgroups 132] [--prompt 200] [--ctx 1024]
 
 Builds the synthetic SmolLM2-135M-shaped model (or a smaller one), decodes greedily with the
 fused step off and on, and prints whether the tokens agree, the largest logit difference over
@@ -50,9 +50,10 @@ def main():
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--workgroups", type=int, nargs="+", default=[132])
     ap.add_argument("--ctx", type=int, default=1024)
+    ap.add_argument("--prompt", type=int, default=200, help="prompt tokens (positions before the decoded ones)")
     a = ap.parse_args()
     path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"), shapes={"n_layers": a.layers})
-    prompt = [int(t) for t in np.random.default_rng(1).integers(0, 49152, 200)]
+    prompt = [int(t) for t in np.random.default_rng(1).integers(0, 49152, a.prompt)]
     ref, ref_logits, ref_path, ref_tps = run(path, "off", 1, prompt, a.tokens, a.ctx)
     print(f"plain replay: {ref_tps:.1f} tok/s (complete(), {a.tokens} tokens, incl. prefill) [{ref_path}]")
     for g in a.workgroups:
