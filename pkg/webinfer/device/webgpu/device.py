@@ -350,7 +350,7 @@ class WebGPUDevice:
     def replay(self, key, forward, token, pos):
         """One decode step, forward(tokens, pos) -> logits, recorded on first use and replayed after."""
         prog = self._programs.get(key)
-        self.gpu.flush()                 # the step uniform below must not reach earlier queued work
+        self.gpu.flush()                 # the step's position written below must not reach earlier queued work
         self._fused_last = None
         if prog is None:
             prog = self._record(forward, pos)

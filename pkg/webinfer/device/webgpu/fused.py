@@ -91,11 +91,11 @@ class FusedProgram:
     chained: bool = False   # a step sets the next one's position and parity (ARGMAX, every workgroup in it)
     parity: int = 0         # the arena of the next step queued
     next_pos: int = -1      # the position the step queued last left for the next one (chained)
-    out: GTensor | None = None   # the logits of the step queued last
 
     @property
-    def commands(self) -> list:
-        return [self.dispatch]
+    def out(self) -> GTensor:
+        """The logits of the step queued last (the arena before the next one's)."""
+        return self.outs[self.parity ^ 1]
 
     def queue(self, gpu, pos: int, token=None) -> GTensor:
         """Append one step at position pos to gpu.pending and return its logits. token: an int, a
@@ -112,7 +112,6 @@ class FusedProgram:
             gpu.adapter.write_buffer(self.sync, 4 * S_TOKEN, np.asarray(token, np.uint32).reshape(-1)[:1])
         gpu.pending.append(self.dispatch)
         gpu.dispatches += 1
-        self.out = self.outs[self.parity]
         self.parity ^= 1
         return self.out
 
@@ -222,18 +221,15 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     regions: dict[tuple, int] = {}        # (id(buffer), byte offset) -> current region (float offset)
     asize = 0
 
-    def write(entry) -> int:
-        nonlocal asize
-        buf, off, size = entry
-        r = asize
-        asize += -(-size // 4 // ALIGN) * ALIGN
-        regions[(id(buf), off)] = r
-        return r
-
-    def alloc(words) -> int:              # a region no recorded binding names
+    def alloc(words) -> int:              # a fresh region of `words` floats
         nonlocal asize
         r = asize
         asize += -(-words // ALIGN) * ALIGN
+        return r
+
+    def write(entry) -> int:              # ... for a recorded binding, which later commands read
+        buf, off, size = entry
+        r = regions[(id(buf), off)] = alloc(-(-size // 4))
         return r
 
     def read(entry, what) -> int:
@@ -412,9 +408,10 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token:
     tol = 1e-3 * (1.0 + float(np.max(np.abs(ref))))
     if not np.isfinite(err) or err > tol:
         return f"its logits differ from the plain replay by {err:.3g} (tolerance {tol:.3g})"
-    want = int(np.argmax(np.asarray(fused_logits, np.float32).reshape(-1)))
-    if token is not None and token != want:
-        return f"its greedy token {token} is not its logits' argmax {want}"
+    if token is not None:
+        want = int(np.argmax(np.asarray(fused_logits, np.float32).reshape(-1)))
+        if token != want:
+            return f"its greedy token {token} is not its logits' argmax {want}"
     return None
 
 
