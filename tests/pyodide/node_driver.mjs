@@ -1,6 +1,7 @@
-// A long-lived Pyodide in Node that runs Python snippets sent by pytest (see conftest.py).
+// A long-lived Pyodide in Node that runs Python snippets sent by pyodide_node.py, kept only for
+// bench/wasm_kernel_bench.py (the tests run on pytest-pyodide; see pyodide_node.py's docstring).
 //
-// What it is: the "small Node-Pyodide fixture" of DESIGN.md. It boots Pyodide once from a
+// What it is: a small Node-Pyodide runner. It boots Pyodide once from a
 // local dist folder, mounts host folders with NODEFS, then answers one request per stdin
 // line: {"code": "..."} -> one stdout line "@@RESULT {json}" with {ok, value | error}.
 // Python's own print output goes to stderr so it never mixes with the protocol.

@@ -1,10 +1,10 @@
-"""The Node-Pyodide runner behind tests/pyodide/conftest.py's fixtures (no fixtures here).
+"""A hand-made Node runner for Pyodide, kept only for bench/wasm_kernel_bench.py (no test uses it).
 
+Why it stays: that bench (not the tests' code) still imports it; the benches are moving to their
+own bench/node_pyodide.py, and this file and node_driver.mjs go once none imports them.
 What this is: `NodePyodide`, a handle on one `node node_driver.mjs` process running Pyodide,
-with `run(code)` -> the JSON value of the code's last expression; plus the paths and the
-timing table the fixtures and tests share. Its own module (not conftest) so test files can
-import it by a name no other tests/ folder uses.
-What it is not: a pytest plugin; it knows nothing about fixtures or skips.
+with `run(code)` -> the JSON value of the code's last expression; `dist_dir()`, `model_path()`.
+What it is not: the tests' runtime (pyodide_fixtures.py, on pytest-pyodide) or a pytest plugin.
 """
 
 from __future__ import annotations
@@ -14,17 +14,11 @@ import os
 import queue
 import subprocess
 import threading
-import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("node_driver.mjs")
-WHEEL_MOUNT = "/host/wheels"
-MODEL_MOUNT = "/host/models"
 BOOT_TIMEOUT_S = 120
-
-# Timings gathered during the session, printed by conftest.pytest_terminal_summary.
-TIMINGS: dict[str, float] = {}
 
 
 def dist_dir() -> Path:
@@ -108,8 +102,3 @@ class NodePyodide:
                 self.proc.kill()
                 self.proc.wait()
 
-
-def wheel_shader_names(wheel: Path) -> list[str]:
-    """WGSL files the wheel carries under webinfer/shaders/ (host-side view, for messages)."""
-    with zipfile.ZipFile(wheel) as z:
-        return sorted(Path(n).name for n in z.namelist() if n.startswith("webinfer/shaders/") and n.endswith(".wgsl"))

@@ -1,40 +1,35 @@
 """The library recipe (docs/library.md, examples/micropip_app/app.py) in a bare Pyodide.
 
-Runs the example app's own Python file: `install(<wheel url>)` through micropip with every
-fetch blocked (the wheel comes from the mounted folder), then `load_model(bytes)` and
-`generate(...)` on the real model, streaming deltas. Checks the streamed text is the answer.
+Runs the example app's own Python file, on Node and in Chromium without WebGPU:
+`install(<wheel URL>)` through micropip from the local server (every other host refused),
+then `load_model(<model URL>)` and `generate(...)` on the real model, streaming deltas.
+Checks the streamed text is the answer and came in pieces.
 """
 
 from __future__ import annotations
 
 import pytest
+from pytest_pyodide import run_in_pyodide
 
-from pyodide_node import MODEL_MOUNT, REPO, WHEEL_MOUNT, model_path
+from pyodide_fixtures import REPO
 
 pytestmark = [pytest.mark.pyodide, pytest.mark.slow]
 
-APP = REPO / "examples" / "micropip_app" / "app.py"
+
+@pytest.fixture(scope="module")
+def app_source() -> str:
+    return (REPO / "examples" / "micropip_app" / "app.py").read_text()
 
 
-def test_example_app_installs_loads_and_generates(node_pyodide, webinfer_wheel):
-    path = model_path()
-    if not path.is_file():
-        pytest.skip(f"model not found at {path} (set WEBINFER_MODEL or download the default model)")
-    out = node_pyodide.run(
-        f"""
-import pyodide_js
-await pyodide_js.loadPackage("micropip")
-app = {{}}
-exec({APP.read_text()!r}, app)
-version = await app["install"]("emfs:{WHEEL_MOUNT}/{webinfer_wheel.name}")
-with open("{MODEL_MOUNT}/{path.name}", "rb") as f:
-    model = await app["load_model"](f.read())
-pieces = []
-text = await app["generate"](model, "What is the capital of France?", pieces.append, max_tokens=24)
-{{"version": version, "text": text, "pieces": len(pieces), "device": model.device.name}}
-""",
-        what="running examples/micropip_app/app.py",
-    )
-    assert out["version"]
-    assert "Paris" in out["text"], out
-    assert out["pieces"] >= 3 and out["device"] == "numpy"
+@run_in_pyodide(packages=["micropip"])
+async def test_example_app_installs_loads_and_generates(selenium_bare, app_source, webinfer_url, model_url):
+    app = {}
+    exec(app_source, app)
+    version = await app["install"](webinfer_url)
+    model = await app["load_model"](model_url)
+    pieces = []
+    text = await app["generate"](model, "What is the capital of France?", pieces.append, max_tokens=24)
+    assert version
+    assert "Paris" in text, text
+    assert len(pieces) >= 3 and "".join(pieces) == text, pieces
+    assert model.device.name == "numpy", model.device.description
