@@ -3,7 +3,7 @@
 In Pyodide, WebGPU is async-only (requestAdapter, requestDevice, mapAsync) and DESIGN.md rules
 out run_sync/JSPI, so the sync ``webinfer.load`` cannot open the GPU itself. Instead:
 
-    await webinfer.init_gpu()                      # once: open navigator.gpu + self-test it
+    await webinfer.init_gpu()                      # once: open navigator.gpu (+ self-test it)
     model = webinfer.load(data, device="auto")     # now "auto"/"webgpu" can pick it
     # or, in one step (fetches an http(s) URL with the browser's fetch):
     model = await webinfer.load_async("/models/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -26,33 +26,56 @@ from .model import Model, load
 IN_PYODIDE = sys.platform == "emscripten"
 
 
-async def init_gpu(power_preference: str = "high-performance") -> str:
-    """Open the browser's WebGPU (Pyodide) and check it against NumPy; never raises.
-    Returns the device description ("webgpu: ...") or the reason there is none ("numpy: ...").
-    After it, device="auto" picks WebGPU only when it worked. No-op in CPython."""
+async def init_gpu(power_preference: str = "high-performance", device: str = "auto") -> str:
+    """Open the browser's WebGPU (Pyodide) for the sync loaders. Returns the description of the
+    device that `device` ("auto", or "webgpu" to force it) now gets: "webgpu: <adapter>", or
+    "numpy: <why not>" (no adapter; a CPU-emulated one such as SwiftShader under "auto"; a failed
+    self-test; a CSP that blocks webinfer's JS kits); a missing or broken GPU never raises here.
+    The self-test (one matvec against NumPy) runs only on an adapter that will be used.
+    In CPython (wgpu-py opens synchronously) it only says what select_device(device) picks."""
+    if device not in ("auto", "webgpu"):
+        raise DeviceError(f"init_gpu(device={device!r}): device must be \"auto\" or \"webgpu\"")
     if not IN_PYODIDE:
-        return "webgpu: wgpu-py, opened when a model loads"
+        from .device import select_device
+        try:
+            return select_device(device).description
+        except DeviceError as e:
+            return f"numpy: {e}"
+    from .device import numpy_preferred_over
     from .device.webgpu import adapter_js
     from .device.webgpu.device import WebGPUDevice
-    if adapter_js._opened is not None:
-        return f"webgpu: {adapter_js._opened.description}"
+    adapter = adapter_js._opened
+    if adapter is not None and adapter._failed is not None:   # lost or failed since: open a new one
+        adapter = None
     try:
-        adapter = await adapter_js.open_js_adapter(power_preference)
-        await quick_check_async(WebGPUDevice(adapter))
-        await adapter.check_errors()
+        if adapter is None:
+            adapter = await adapter_js.open_js_adapter(power_preference)
+            adapter_js.remember(adapter)
+        why = numpy_preferred_over(adapter)
+        if device == "auto" and why:
+            return f"numpy: {why}"
+        if not adapter.self_tested:
+            await quick_check_async(WebGPUDevice(adapter))
+            await adapter.check_errors()
+            adapter.self_tested = True
     except DeviceError as e:
-        adapter_js.remember(None, str(e))
+        adapter_js.remember(None, e)
         return f"numpy: {e}"
-    adapter_js.remember(adapter)
+    except Exception as e:  # noqa: BLE001 - a JS exception from a broken GPU stack must not stop the page
+        err = DeviceError(f"webgpu unavailable ({type(e).__name__}: {e})")
+        adapter_js.remember(None, err)
+        return f"numpy: {err}"
     return f"webgpu: {adapter.description}"
 
 
 async def load_async(source=None, device: str = "auto", n_ctx: int | None = None, progress=None) -> Model:
     """``webinfer.load`` for the browser: opens WebGPU first (init_gpu) when device is "auto" or
     "webgpu", fetches an http(s) URL with the browser's fetch, and waits for the GPU's
-    validation of the uploads; raises DeviceError if that failed."""
+    validation of the uploads. "auto" falls back to NumPy with the reason in
+    ``model.device.description``; "webgpu" raises DeviceError (KitUnavailableError under a CSP
+    that blocks webinfer's JS kits) if WebGPU cannot be used."""
     if IN_PYODIDE and device in ("auto", "webgpu"):
-        await init_gpu()
+        await init_gpu(device=device)
     if IN_PYODIDE and isinstance(source, str) and source.startswith(("http://", "https://")):
         from .ffi import fetch_bytes
         source = await fetch_bytes(source)

@@ -27,6 +27,7 @@ class ChatSession:
         self.messages: list[dict] = [{"role": "system", "content": system}] if system else []
         self.defaults = defaults     # generate() keywords used on every turn unless overridden
         self.last = None             # the Completion of the latest turn
+        self.generation = None       # the Generation of the turn in progress (or the latest one)
 
     def prompt_ids(self, reserve: int) -> list[int]:
         """The conversation as ids, dropping the oldest turns until prompt + reserve fits."""
@@ -43,11 +44,18 @@ class ChatSession:
             del self.messages[first:first + 2 if len(self.messages) - first > 2 else first + 1]
 
     async def send(self, text: str, **kw):
-        """Add a user message and stream the assistant's answer (an async generator of deltas)."""
+        """Add a user message and stream the assistant's answer (an async generator of deltas).
+        A message that cannot fit the context raises ContextLengthError and is not kept."""
         opts = {**self.defaults, **kw}
-        reserve = min(int(opts.get("max_tokens", 256)), self.model.n_ctx // 4)
+        max_tokens = opts.get("max_tokens") or self.model.recommended_sampling.max_tokens
+        reserve = min(int(max_tokens), self.model.n_ctx // 4)
         self.messages.append({"role": "user", "content": text})
-        gen = self.model.generate(self.prompt_ids(reserve), **opts)
+        try:
+            ids = self.prompt_ids(reserve)
+        except ContextLengthError:
+            self.messages.pop()
+            raise
+        gen = self.generation = self.model.generate(ids, **opts)
         try:
             async for delta in gen:
                 yield delta
@@ -66,9 +74,29 @@ class ChatSession:
         """Synchronous asay (CPython)."""
         return run_sync(self.asay(text, **kw))
 
+    def cancel(self) -> None:
+        """Stop the answer in progress at its next token (finish reason "cancelled"); safe to call
+        from a signal handler or a Stop button, and a no-op between turns."""
+        if self.generation is not None:
+            self.generation.cancel()
+
     def reset(self) -> None:
         """New chat: keep only the system message."""
         self.messages = [m for m in self.messages[:1] if m["role"] == "system"]
+
+    @property
+    def system(self) -> str | None:
+        """The system message, if any."""
+        first = self.messages[0] if self.messages else None
+        return first["content"] if first is not None and first["role"] == "system" else None
+
+    @system.setter
+    def system(self, text: str | None) -> None:
+        """Set (or, with None / "", remove) the system message; the turns so far stay."""
+        if self.system is not None:
+            del self.messages[0]
+        if text:
+            self.messages.insert(0, {"role": "system", "content": text})
 
 
 def _gen_kwargs(kw: dict) -> dict:

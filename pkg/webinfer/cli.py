@@ -1,8 +1,10 @@
 """The `webinfer` command line: generate, chat, info, bench.
 
 A stable interface for scripts: `generate` prints only the generated text on stdout (or one
-JSON object with --json); progress and errors go to stderr; an error is one line and a
-non-zero exit, never a traceback.
+JSON object with --json); progress, the device and sampling in use, and errors go to stderr; an
+error is one line and a non-zero exit, never a traceback. Sampling flags left out take the
+model's recommended values (Model.recommended_sampling). `chat` is interactive: slash commands
+(CHAT_COMMANDS; /help lists them), Ctrl-C cancels an answer, and at the prompt leaves.
 
 Not here: anything the Python API cannot do (this module only parses arguments and prints).
 """
@@ -10,7 +12,9 @@ Not here: anything the Python API cannot do (this module only parses arguments a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import signal
 import sys
 import time
 
@@ -47,12 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def sampling_args(sp):
-        sp.add_argument("--max-tokens", type=int, default=256)
-        sp.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-        sp.add_argument("--top-k", type=int, default=40)
-        sp.add_argument("--top-p", type=float, default=0.95)
-        sp.add_argument("--min-p", type=float, default=0.05)
-        sp.add_argument("--repetition-penalty", type=float, default=1.0)
+        # None: the model's recommended value (Model.recommended_sampling: its GGUF, its model card,
+        # else webinfer's default); the chosen values are printed on stderr
+        sp.add_argument("--max-tokens", type=int, default=None)
+        sp.add_argument("--temperature", type=float, default=None, help="0 = greedy")
+        sp.add_argument("--top-k", type=int, default=None, help="0 = off")
+        sp.add_argument("--top-p", type=float, default=None, help="1 = off")
+        sp.add_argument("--min-p", type=float, default=None, help="0 = off")
+        sp.add_argument("--repetition-penalty", type=float, default=None, help="1 = off")
         sp.add_argument("--seed", type=int, default=None)
         sp.add_argument("--stop", action="append", default=None, help="stop string (repeatable)")
 
@@ -116,9 +122,19 @@ class _ProgressBar:
         print(f"\r{' ' * 70}\r", end="", file=sys.stderr, flush=True)
 
 
-def _sampling(args) -> dict:
-    return dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                min_p=args.min_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop)
+def _sampling(args, model) -> dict:
+    """The generate() keywords the user gave; the rest come from model.recommended_sampling
+    (Model.generate fills them). Says on stderr what a run uses and where it comes from."""
+    given = dict(max_tokens=args.max_tokens, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                 min_p=args.min_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop)
+    given = {k: v for k, v in given.items() if v is not None}
+    rec = model.recommended_sampling
+    flags = [k for k in rec.generate_kwargs() if k in given]
+    used = dataclasses.replace(rec, **{k: given[k] for k in flags},
+                               source=rec.source + (f"; flags: {', '.join(flags)}" if flags else ""))
+    if not args.quiet:
+        print(f"webinfer: sampling: {used.describe()}", file=sys.stderr)
+    return given
 
 
 # -- commands ----------------------------------------------------------------------------------------
@@ -132,7 +148,7 @@ def cmd_generate(args) -> int:
         if args.system:
             raise WebinferError("--system needs --chat")
         prompt = args.prompt
-    gen = model.generate(prompt, **_sampling(args))
+    gen = model.generate(prompt, **_sampling(args, model))
     if args.json:
         for _ in _iterate(gen):
             pass
@@ -147,31 +163,90 @@ def cmd_generate(args) -> int:
 
 def cmd_chat(args) -> int:
     model = _load(args)
-    session = model.chat(system=args.system, **_sampling(args))
-    print("webinfer chat: type a message; /new starts over, /quit (or Ctrl-D) leaves.", file=sys.stderr)
+    session = model.chat(system=args.system, **_sampling(args, model))
+    print("webinfer chat: type a message; /help lists the commands; Ctrl-C stops an answer, "
+          "and at the prompt leaves.", file=sys.stderr)
     while True:
         try:
             text = input("> ")
-        except EOFError:
+        except (EOFError, KeyboardInterrupt):   # Ctrl-D, or Ctrl-C at the prompt: leave
             print(file=sys.stderr)
             return 0
-        if text.strip() in ("/quit", "/exit"):
-            return 0
-        if text.strip() == "/new":
-            session.reset()
+        line = text.strip()
+        if not line:
             continue
-        if not text.strip():
+        if line.startswith("/") and not line.startswith("//"):
+            if _chat_command(session, line) == "quit":
+                return 0
             continue
         try:
-            for delta in iterate_sync(session.send(text)):
-                sys.stdout.write(delta)
-                sys.stdout.flush()
-        except KeyboardInterrupt:   # Ctrl-C stops this answer, not the chat
-            pass
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        c = session.last
-        print(f"[{c.completion_tokens} tokens, {c.decode_tok_s:.1f} tok/s, {c.finish_reason}]", file=sys.stderr)
+            _answer(session, line[1:] if line.startswith("//") else text)
+        except WebinferError as e:          # e.g. a message too long for the context: the chat goes on
+            print(f"webinfer: error: {e}", file=sys.stderr)
+
+
+# The chat's slash commands: name -> (argument, what it does). A line starting with "//" is sent
+# to the model with one "/" removed.
+CHAT_COMMANDS = {
+    "/help": ("", "list these commands"),
+    "/new": ("", "start a new chat (the system message stays)"),
+    "/system": ("[TEXT]", "set the system message for the next answers; alone: show it"),
+    "/quit": ("", "leave (also /exit, Ctrl-D, or Ctrl-C at the prompt)"),
+}
+
+
+def _chat_command(session, line: str) -> str | None:
+    """Run one slash command; "quit" when the chat should end. An unknown one gets the help."""
+    name, _, arg = line.partition(" ")
+    arg = arg.strip()
+    if name in ("/quit", "/exit"):
+        return "quit"
+    if name == "/new":
+        session.reset()
+        print("(new chat: the conversation so far is forgotten)", file=sys.stderr)
+    elif name == "/system":
+        if arg:
+            session.system = arg
+            print("(system message set)", file=sys.stderr)
+        else:
+            print(f"(system message: {session.system!r})" if session.system else "(no system message)",
+                  file=sys.stderr)
+    else:
+        if name != "/help":
+            print(f"unknown command {name}", file=sys.stderr)
+        width = max(len(f"{c} {a}") for c, (a, _) in CHAT_COMMANDS.items())
+        for c, (a, what) in CHAT_COMMANDS.items():
+            print(f"  {f'{c} {a}':<{width}}  {what}", file=sys.stderr)
+        print("  a line starting with // is sent to the model with one / removed", file=sys.stderr)
+    return None
+
+
+def _answer(session, text: str) -> None:
+    """Stream one answer. Ctrl-C cancels it (it ends at the next token, finish reason
+    "cancelled"); a second Ctrl-C before it has ended leaves the chat."""
+    interrupts = 0
+
+    def on_sigint(signum, frame):
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            raise KeyboardInterrupt
+        session.cancel()
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:      # not the main thread (main() called from a thread): Ctrl-C is not ours
+        previous = None
+    try:
+        for delta in iterate_sync(session.send(text)):
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    c = session.last
+    print(f"[{c.completion_tokens} tokens, {c.decode_tok_s:.1f} tok/s, {c.finish_reason}]", file=sys.stderr)
 
 
 def cmd_info(args) -> int:

@@ -30,3 +30,8 @@ class ContextLengthError(WebinferError, ValueError):
 
 class DeviceError(WebinferError, RuntimeError):
     """A compute device is missing, too small, or failed."""
+
+
+class KitUnavailableError(DeviceError):
+    """A JS helper ("kit", webinfer.ffi) cannot be built: the page forbids eval (its
+    Content-Security-Policy) and does not provide the kit through globalThis.webinferKits."""

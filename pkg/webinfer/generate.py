@@ -101,6 +101,9 @@ class Generation:
         steps = 0
         try:
             for _ in range(self.max_tokens):
+                if self._cancelled:    # cancelled during the prefill or the step just computed
+                    reason = "cancelled"
+                    break
                 dev = m.device
                 on_dev = greedy or (self._rng is not None and hasattr(dev, "sample"))
                 ahead = (on_dev and getattr(dev, "decode_ahead", False) and len(out_ids) + 1 < self.max_tokens

@@ -13,6 +13,8 @@ Not here: the token loop (generate), the maths (models.llama, device), chat sess
 
 from __future__ import annotations
 
+import dataclasses
+import numbers
 from typing import Iterator, Sequence
 
 from .chat_template import render_chat
@@ -21,6 +23,7 @@ from .device import select_device
 from .errors import ContextLengthError, DeviceError, WebinferError
 from .generate import PREFILL_CHUNK, Completion, Generation
 from .models.llama import Llama
+from .recommended import RecommendedSampling, recommended_sampling
 from .sampling import SamplingParams
 from .sources import open_source
 from .syncio import iterate_sync, run_sync
@@ -52,6 +55,9 @@ class Model:
         # mid-generation, the weights are rebuilt on NumPy from it (_fall_back_to_numpy).
         self.gguf = gguf
         self.chat_template: str | None = metadata.get("tokenizer.chat_template")
+        # What generate() uses for any sampling keyword (and max_tokens) the caller leaves out:
+        # the GGUF's general.sampling.* keys, the model card's advice, else webinfer's default.
+        self.recommended_sampling: RecommendedSampling = recommended_sampling(metadata)
         self.n_ctx = int(n_ctx or min(config.n_ctx_train, DEFAULT_N_CTX))
         if not 1 < self.n_ctx <= config.n_ctx_train:
             raise ContextLengthError(f"n_ctx {self.n_ctx} must be in 2..{config.n_ctx_train} (the model's context)")
@@ -84,12 +90,14 @@ class Model:
         return self.tokenizer.encode(self.apply_chat_template(messages), add_special=False)
 
     # -- generation -------------------------------------------------------------------------------
-    def generate(self, prompt: str | Sequence[int], *, max_tokens: int = 256, stop: Sequence[str] | None = None,
+    def generate(self, prompt: str | Sequence[int], *, max_tokens: int | None = None, stop: Sequence[str] | None = None,
                  stop_token_ids: Sequence[int] | None = None, add_special: bool = True,
                  params: SamplingParams | None = None, **sampling) -> Generation:
         """Stream a continuation of prompt (text, or token ids). Sampling keywords: temperature,
-        top_k, top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty, logit_bias,
-        seed. Ends at an end-of-turn token, a stop string, max_tokens, or a full context."""
+        top_k, top_p, min_p, repetition_penalty, repetition_window, presence_penalty,
+        frequency_penalty, logit_bias, seed; those left out (and max_tokens) take the model's
+        recommended values (``self.recommended_sampling``); `params` replaces them all.
+        Ends at an end-of-turn token, a stop string, max_tokens, or a full context."""
         ids = self.tokenize(prompt, add_special) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise WebinferError("empty prompt: give at least one token")
@@ -101,9 +109,17 @@ class Model:
                 f"prompt is {len(ids)} tokens but the context holds {self.n_ctx} "
                 f"(prompt + at least 1 generated token): shorten it, or load with a larger n_ctx "
                 f"(this model allows up to {self.config.n_ctx_train})")
-        if max_tokens < 1:
-            raise WebinferError(f"max_tokens must be >= 1, got {max_tokens}")
-        params = params or SamplingParams(**sampling)
+        rec = self.recommended_sampling.generate_kwargs()
+        recommended_max = rec.pop("max_tokens")
+        if max_tokens is None:
+            max_tokens = recommended_max
+        if not isinstance(max_tokens, numbers.Integral) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise WebinferError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        if params is None:
+            unknown = sorted(set(sampling) - {f.name for f in dataclasses.fields(SamplingParams)})
+            if unknown:
+                raise WebinferError(f"unknown sampling keyword {unknown[0]!r} (see webinfer.SamplingParams)")
+            params = SamplingParams(**{**rec, **sampling})
         params.validate(self.config.n_vocab)
         stops = set(self.tokenizer.eot_ids) | set(int(t) for t in (stop_token_ids or ()))
         return Generation(self, ids, max_tokens, params, list(stop or ()), stops)

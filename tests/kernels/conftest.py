@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from gpu_available import open_webgpu
-
-
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")   # Mesa's loader complains without it
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""webinfer.selftest() and device="auto": WebGPU only when an adapter exists and its quick
-self-test agrees with NumPy, else NumPy with the reason."""
+"""webinfer.selftest() and device selection: "auto" takes WebGPU only when an adapter exists, is
+a real GPU (not a CPU emulation such as llvmpipe: NumPy is faster there) and its quick self-test
+agrees with NumPy, else NumPy with the reason; "webgpu" takes any adapter that works."""
 
 from __future__ import annotations
 
@@ -32,8 +33,53 @@ def test_selftest_by_name_and_on_numpy(gdev):
     assert "reference" in lines[0]
 
 
-def test_auto_picks_webgpu_when_it_works(gdev):
-    assert select_device("auto").description.startswith("webgpu: ")
+def _adapter_seen_as(monkeypatch, emulated: bool):
+    """This machine's real adapter, reported as a CPU emulation or as a real GPU."""
+    real = adapter_wgpu.request_adapter
+
+    def request():
+        adapter = real()
+        adapter.is_cpu_emulation = emulated
+        return adapter
+    monkeypatch.setattr(adapter_wgpu, "request_adapter", request)
+
+
+def test_auto_on_this_machine_follows_the_adapter_kind(gdev):
+    """llvmpipe (CI, this machine): NumPy, saying why; a real GPU: WebGPU. "webgpu" forces either."""
+    adapter = gdev.adapter
+    auto = select_device("auto")
+    if adapter.is_cpu_emulation:
+        assert auto.name == "numpy", auto.description
+        assert auto.description == (f'numpy: WebGPU adapter "{adapter.description}" is a CPU emulation; '
+                                    "NumPy is faster here")
+    else:
+        assert auto.description == f"webgpu: {adapter.description}"
+    forced = select_device("webgpu")
+    assert forced.name == "webgpu" and forced.description == f"webgpu: {adapter.description}"
+
+
+def test_llvmpipe_is_a_cpu_emulation_and_auto_says_so(gdev):
+    adapter = gdev.adapter
+    if "llvmpipe" not in adapter.description:
+        pytest.skip(f"this machine's adapter is {adapter.description}, not llvmpipe")
+    assert adapter.is_cpu_emulation and adapter.info["adapter_type"] == "CPU"
+    assert select_device("auto").description.startswith('numpy: WebGPU adapter "llvmpipe')
+    assert select_device("webgpu").description.startswith("webgpu: llvmpipe")
+
+
+def test_auto_takes_a_real_gpu(gdev, monkeypatch):
+    _adapter_seen_as(monkeypatch, emulated=False)
+    assert select_device("auto").description == f"webgpu: {gdev.adapter.description}"
+
+
+def test_auto_passes_over_an_emulated_adapter_before_its_self_test(gdev, monkeypatch):
+    _adapter_seen_as(monkeypatch, emulated=True)
+    tested = []
+    monkeypatch.setattr("webinfer.device.webgpu.selftest.quick_check", tested.append)
+    dev = select_device("auto")
+    assert dev.name == "numpy" and "is a CPU emulation; NumPy is faster here" in dev.description
+    assert tested == []                                     # no time spent on a device it will not use
+    assert select_device("webgpu").name == "webgpu" and len(tested) == 1
 
 
 def test_auto_without_an_adapter_is_numpy_with_the_reason(monkeypatch):
@@ -46,6 +92,7 @@ def test_auto_without_an_adapter_is_numpy_with_the_reason(monkeypatch):
 
 
 def test_auto_with_wrong_gpu_results_is_numpy(gdev, monkeypatch):
+    _adapter_seen_as(monkeypatch, emulated=False)          # so that "auto" gets as far as the self-test
     real = WebGPUDevice.read_sync
     monkeypatch.setattr(WebGPUDevice, "read_sync", lambda self, x: real(self, x) + 0.5)   # a GPU that computes wrong
     dev = select_device("auto")

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "pkg"), "PYTHONUNBUFFERED": "1"}
 
 
-def run(*args, input=None, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "pkg")}
+def run(*args, input=None, timeout=300, env=None):
     return subprocess.run([sys.executable, "-m", "webinfer", *args], capture_output=True, text=True,
-                          env=env, input=input, timeout=timeout)
+                          env=env or ENV, input=input, timeout=timeout)
 
 
 def test_generate_json_greedy_equals_the_golden(model_path, goldens):
@@ -46,7 +50,78 @@ def test_chat_is_interactive_and_multi_turn(model_path):
             input="What is the capital of France?\n/new\nWhat is 2 + 2?\n")
     assert p.returncode == 0, p.stderr
     assert "Paris" in p.stdout and p.stdout.count("\n") >= 2
-    assert "tok/s" in p.stderr
+    assert p.stderr.count("tok/s") == 2
+    assert "(new chat: the conversation so far is forgotten)" in p.stderr
+
+
+def test_chat_slash_commands_never_reach_the_model(model_path):
+    p = run("chat", "--model", str(model_path), "--device", "numpy", "--temperature", "0", "--max-tokens", "8",
+            input="/help\n/bogus what\n/system Answer in one word.\n/system\n/quit\nWhat is 2 + 2?\n")
+    assert p.returncode == 0, p.stderr
+    assert "tokens," not in p.stderr and p.stdout.strip(" >\n") == ""   # no answer: nothing was sent
+    err = p.stderr
+    for name in ("/help", "/new", "/system [TEXT]", "/quit"):
+        assert err.count(f"  {name} ") == 2, err                        # /help, and /bogus's help
+    assert "unknown command /bogus" in err
+    assert "(system message set)" in err and "(system message: 'Answer in one word.')" in err
+
+
+class Chat:
+    """`webinfer chat` as a child process, its stdout and stderr read as they come."""
+
+    def __init__(self, *args):
+        self.p = subprocess.Popen([sys.executable, "-m", "webinfer", "chat", *args], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        self.out, self.err = [], []
+        for stream, into in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, into), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, into):
+        while ch := stream.read(1):
+            into.append(ch)
+
+    def text(self, which) -> str:
+        return "".join(self.out if which == "out" else self.err)
+
+    def wait_for(self, which, pattern, timeout=300, start=0):
+        """The first match of regex `pattern` in stdout/stderr after offset `start`."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = re.compile(pattern).search(self.text(which), start)
+            if m:
+                return m
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"no {pattern!r} on std{which}; stdout {self.text('out')!r}, stderr {self.text('err')!r}")
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+
+def test_ctrl_c_cancels_the_answer_and_at_the_prompt_leaves(model_path):
+    chat = Chat("--model", str(model_path), "--device", "numpy", "--temperature", "0", "--max-tokens", "400")
+    try:
+        chat.wait_for("out", r"> $")
+        chat.send("Write a long story about a dragon who learns to fly.")
+        chat.wait_for("out", r"> \S.{20}")                    # the answer is streaming
+        chat.p.send_signal(signal.SIGINT)                      # a real Ctrl-C, mid-answer
+        done = chat.wait_for("err", r"\[(\d+) tokens, [\d.]+ tok/s, (\w+)\]")
+        assert done.group(2) == "cancelled" and 0 < int(done.group(1)) < 400, chat.text("err")
+        # the chat goes on: the next question gets its answer
+        chat.wait_for("out", r"> $")
+        chat.send("What is the capital of France?")
+        second = chat.wait_for("err", r"\[(\d+) tokens, [\d.]+ tok/s, (\w+)\]", start=done.end())
+        assert second.group(2) == "stop" and "Paris" in chat.text("out")
+        chat.wait_for("out", r"> $")
+        chat.p.send_signal(signal.SIGINT)                      # Ctrl-C at the prompt: leave
+        assert chat.p.wait(timeout=60) == 0
+    finally:
+        if chat.p.poll() is None:
+            chat.p.kill()
+    assert "Traceback" not in chat.text("err") and "KeyboardInterrupt" not in chat.text("err")
 
 
 def test_info_describes_the_file(model_path):
@@ -78,3 +153,21 @@ def test_errors_are_one_line_without_traceback(tmp_path, args, message):
 def test_unknown_option_is_a_usage_error():
     p = run("generate", "--bogus", "x")
     assert p.returncode == 2 and "usage:" in p.stderr
+
+
+@pytest.mark.parametrize("device", ["webgpu", "auto"])
+def test_a_webgpu_run_prints_only_our_lines_on_stderr(model_path, device):
+    """No "error: XDG_RUNTIME_DIR is invalid or not set" from the Vulkan stack when the variable
+    is unset (CI, containers, ssh): stderr holds webinfer's own lines and nothing else."""
+    from gpu_available import open_webgpu
+    adapter = open_webgpu(selftest=False).adapter          # skips (off CI) where there is no adapter
+    env = {k: v for k, v in ENV.items() if k != "XDG_RUNTIME_DIR"}
+    p = run("generate", "--model", str(model_path), "--device", device, "--n-ctx", "64", "--temperature", "0",
+            "--max-tokens", "3", "The capital of France is", env=env)
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert lines and all(line.startswith("webinfer: ") for line in lines), p.stderr
+    chosen = f"webgpu: {adapter.description}" if device == "webgpu" or not adapter.is_cpu_emulation else (
+        f'numpy: WebGPU adapter "{adapter.description}" is a CPU emulation; NumPy is faster here')
+    assert any(line.endswith(f" on {chosen}") for line in lines), p.stderr
+    assert p.stdout.strip() == "Paris."

@@ -1,9 +1,12 @@
 """Device selection: the one place that decides where the model runs, and says why.
 
-``select_device("auto")`` tries WebGPU (the browser's navigator.gpu in Pyodide, wgpu-py in
-CPython) and takes it only if an adapter exists *and* its quick self-test (a small matvec)
-agrees with NumPy; otherwise NumPy, with the reason in ``device.description``.
-``selftest(device)`` compares every op of a device with NumPy (``webinfer.selftest``).
+``select_device("auto")`` asks for a WebGPU adapter (the browser's navigator.gpu in Pyodide,
+wgpu-py in CPython) and takes it only if one exists, is a real GPU (not a CPU emulation such as
+llvmpipe or SwiftShader, where NumPy on the same CPU is far faster), *and* its quick self-test (a
+small matvec) agrees with NumPy; otherwise NumPy, with the reason in ``device.description``:
+``"numpy: <why>"``, the short reason first. ``"webgpu"`` takes any adapter that works, emulated
+or not, and raises DeviceError (KitUnavailableError where a page's CSP blocks webinfer's JS) if
+none does. ``selftest(device)`` compares every op of a device with NumPy (``webinfer.selftest``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from .numpy_device import NumpyDevice
 DEVICE_KINDS = ("auto", "numpy", "webgpu")
 
 
+def numpy_preferred_over(adapter) -> str | None:
+    """Why "auto" runs on NumPy rather than this (working) WebGPU adapter, or None to take it.
+    The browser's init_gpu asks the same question before it spends time on a self-test."""
+    if adapter.is_cpu_emulation:
+        return f'WebGPU adapter "{adapter.description}" is a CPU emulation; NumPy is faster here'
+    return None
+
+
 def select_device(kind: str = "auto"):
     """Return a ready device. kind: "auto" | "numpy" | "webgpu" (webgpu raises DeviceError if unusable)."""
     if kind not in DEVICE_KINDS:
@@ -22,7 +33,11 @@ def select_device(kind: str = "auto"):
         return NumpyDevice("requested")
     try:
         from . import webgpu
-        return webgpu.open_device()
+        adapter = webgpu.request_adapter()
+        why = numpy_preferred_over(adapter) if kind == "auto" else None
+        if why:
+            return NumpyDevice(why)
+        return webgpu.open_device(adapter=adapter)
     except DeviceError as e:
         if kind == "webgpu":
             raise

@@ -26,8 +26,27 @@ READBACK = "readback"   # MAP_READ | COPY_DST
 Command = tuple
 
 
+# Names of software rasterizers that run WGSL on the CPU, as they appear in an adapter's
+# vendor / architecture / device / description (lower case): Mesa's llvmpipe, lavapipe and
+# softpipe, Google's SwiftShader (Chromium's fallback adapter), Microsoft's WARP.
+CPU_EMULATIONS = ("llvmpipe", "lavapipe", "softpipe", "swiftshader", "microsoft basic render driver")
+
+
+def is_cpu_emulation(info: dict) -> bool:
+    """Whether an adapter emulates a GPU on the CPU, from what it says about itself: WebGPU's
+    ``isFallbackAdapter``, wgpu-native's ``adapter_type`` "CPU", or a known software rasterizer's
+    name (browsers that hide adapter details still name SwiftShader in ``architecture``).
+    On such an adapter every WGSL kernel runs as emulated threads: NumPy on the same CPU is far
+    faster (llvmpipe 0.86 tok/s vs NumPy 33 in the CLI), so device "auto" prefers NumPy there."""
+    if info.get("is_fallback_adapter") or str(info.get("adapter_type") or "").upper() == "CPU":
+        return True
+    words = " ".join(str(info.get(k) or "") for k in ("vendor", "architecture", "device", "description")).lower()
+    return any(name in words for name in CPU_EMULATIONS)
+
+
 class Adapter(Protocol):
     description: str        # "NVIDIA H100 (Vulkan)", shown to users
+    is_cpu_emulation: bool  # a software rasterizer (llvmpipe, SwiftShader): see is_cpu_emulation()
     limits: dict[str, int]  # max_storage_buffer_binding_size, max_buffer_size,
                             # max_compute_workgroups_per_dimension, max_compute_workgroup_storage_size
     in_browser: bool        # navigator.gpu (a page's GPU time is watched: no spinning kernels)

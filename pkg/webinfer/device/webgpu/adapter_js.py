@@ -37,6 +37,7 @@ import sys
 import numpy as np
 
 from ...errors import DeviceError
+from .adapter import is_cpu_emulation
 
 # Limits asked of requestDevice (the adapter's maxima, not the spec defaults) and their
 # names in Adapter.limits.
@@ -57,7 +58,7 @@ _KIT_JS = r"""
   const status = () => (S.lost !== null ? -1 : S.errors.length);
   const fail = (what, e) => S.errors.push(`${what}: ${(e && e.message) || e}`);
   const kit = {
-    // -> JSON {description, limits} or a string saying why there is no WebGPU
+    // -> JSON {description, info, limits} or a string saying why there is no WebGPU
     async open(powerPreference, limitNames) {
       const gpu = globalThis.navigator && globalThis.navigator.gpu;
       if (!gpu) return "no navigator.gpu (this browser has no WebGPU, or the page is not a secure context)";
@@ -71,9 +72,13 @@ _KIT_JS = r"""
       device.addEventListener("uncapturederror", (ev) => fail("WebGPU error", ev.error));
       const i = adapter.info || {};
       const name = [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(" ");
+      // isFallbackAdapter: on GPUAdapterInfo in current browsers, on GPUAdapter in older ones
+      const info = {vendor: i.vendor || "", architecture: i.architecture || "", device: i.device || "",
+                    description: i.description || "",
+                    is_fallback_adapter: Boolean(i.isFallbackAdapter ?? adapter.isFallbackAdapter)};
       const limits = {};
       for (const k of limitNames) limits[k] = device.limits[k];
-      return JSON.stringify({description: `${name || "unknown adapter"} (browser WebGPU)`, limits});
+      return JSON.stringify({description: `${name || "unknown adapter"} (browser WebGPU)`, info, limits});
     },
     createBuffer(size, usage, label) {
       const U = GPUBufferUsage;
@@ -164,25 +169,31 @@ _KIT_NAMES = ("open", "createBuffer", "writeBuffer", "createPipeline", "createBi
               "submit", "read", "settle", "messages", "destroy")
 
 
-# The adapter `await webinfer.init_gpu()` opened and self-tested (aload.py), for the sync
-# open_device(); or why there is none.
+# The adapter `await webinfer.init_gpu()` opened (aload.py), for the sync open_device(), with
+# `self_tested` set once its self-test passed; or why there is none, and the DeviceError class
+# to raise it as (KitUnavailableError when the page's CSP blocks the kit).
 _opened: "JsAdapter | None" = None
 _why_not = ("the browser's WebGPU must be opened asynchronously first: `await webinfer.init_gpu()` "
             "(or load with `await webinfer.load_async(...)`)")
+_why_class: type = DeviceError
 
 
 def opened_adapter() -> "JsAdapter":
     """The adapter init_gpu opened, for open_device(); DeviceError with the reason if none."""
     if _opened is None:
-        raise DeviceError(_why_not)
+        raise _why_class(_why_not)
     _opened._alive()
     return _opened
 
 
-def remember(adapter: "JsAdapter | None", reason: str = "") -> None:
-    """Record init_gpu's outcome: a working adapter, or the reason there is none."""
-    global _opened, _why_not
-    _opened, _why_not = adapter, (reason or _why_not)
+def remember(adapter: "JsAdapter | None", reason: "str | DeviceError" = "") -> None:
+    """Record init_gpu's outcome: an opened adapter, or the reason there is none (a message, or
+    the DeviceError itself, whose class opened_adapter raises again)."""
+    global _opened, _why_not, _why_class
+    _opened = adapter
+    if reason:
+        _why_not = str(reason)
+        _why_class = type(reason) if isinstance(reason, DeviceError) else DeviceError
 
 
 async def open_js_adapter(power_preference: str = "high-performance") -> "JsAdapter":
@@ -197,17 +208,22 @@ async def open_js_adapter(power_preference: str = "high-performance") -> "JsAdap
         raise DeviceError(f"navigator.gpu: requestDevice failed: {e}") from None
     if not opened.startswith("{"):
         raise DeviceError(opened)
-    info = json.loads(opened)
-    return JsAdapter(kit, ffi.pointer, info["description"], {LIMITS[k]: int(v) for k, v in info["limits"].items()})
+    got = json.loads(opened)
+    return JsAdapter(kit, ffi.pointer, got["description"], {LIMITS[k]: int(v) for k, v in got["limits"].items()},
+                     info=got["info"])
 
 
 class JsAdapter:
     in_browser = True
 
-    def __init__(self, kit, pointer, description: str, limits: dict[str, int]):
+    def __init__(self, kit, pointer, description: str, limits: dict[str, int], info: dict | None = None):
         self._kit, self._ptr = kit, pointer
         self.description = description
         self.limits = limits
+        # GPUAdapterInfo's vendor / architecture / device / description and is_fallback_adapter
+        self.info = dict(info or {})
+        self.is_cpu_emulation = is_cpu_emulation({"description": description, **self.info})
+        self.self_tested = False                          # init_gpu's quick check passed on it
         # id(command) or its content key -> (slot, the command, kept alive so ids stay unique)
         self._slots: dict[object, tuple[int, tuple]] = {}
         self._n_slots = 0

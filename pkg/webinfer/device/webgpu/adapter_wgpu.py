@@ -10,8 +10,13 @@ Not here: anything that is not a WebGPU call (the device does it, shared with th
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+
 from ...errors import DeviceError
-from .adapter import READBACK, STORAGE, UNIFORM
+from .adapter import READBACK, STORAGE, UNIFORM, is_cpu_emulation
 
 
 def request_adapter():
@@ -21,12 +26,52 @@ def request_adapter():
     except ImportError as e:
         raise DeviceError(f"wgpu-py is not installed ({e}); `pip install wgpu`") from None
     try:
-        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        with _without_wayland_noise():
+            adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
     except Exception as e:  # wgpu raises plain RuntimeErrors when no driver is found
         raise DeviceError(f"no WebGPU adapter: {e}") from None
     if adapter is None:
         raise DeviceError("no WebGPU adapter found (wgpu-py)")
     return WgpuAdapter(wgpu, adapter)
+
+
+# What libwayland-client prints, straight to fd 2, when wl_display_connect(NULL) finds
+# XDG_RUNTIME_DIR unset or relative. Mesa's Vulkan device-select layer calls it inside
+# vkEnumeratePhysicalDevices (twice per request_adapter: count, then list) to find the
+# compositor's GPU, because wgpu-native's Vulkan instance enables VK_KHR_wayland_surface. Nothing
+# here draws to a screen, so the probe failing is harmless and the line is only noise.
+WAYLAND_NOISE = b"error: XDG_RUNTIME_DIR is invalid or not set in the environment.\n"
+
+
+@contextmanager
+def _without_wayland_noise():
+    """Drop WAYLAND_NOISE from what C code writes to fd 2 inside the block; every other byte is
+    written back after it, in order. Only where libwayland would complain (XDG_RUNTIME_DIR unset
+    or not absolute); the environment is left alone (children and other libraries see it as is)."""
+    if os.environ.get("XDG_RUNTIME_DIR", "").startswith("/"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):   # no fd 2 to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            rest = caught.read().replace(WAYLAND_NOISE, b"")
+            while rest:
+                rest = rest[os.write(2, rest):]
 
 
 class WgpuAdapter:
@@ -35,11 +80,29 @@ class WgpuAdapter:
     def __init__(self, wgpu, adapter):
         self._wgpu = wgpu
         info = adapter.info
+        self.info = dict(info)   # vendor, architecture, device, description, adapter_type, backend_type
         self.description = f"{info.get('device') or info.get('vendor')} ({info.get('backend_type')})"
-        lim = adapter.limits
+        self.is_cpu_emulation = is_cpu_emulation(self.info)
+        self._adapter = adapter
+        U = wgpu.BufferUsage
+        self._usage = {STORAGE: U.STORAGE | U.COPY_SRC | U.COPY_DST, UNIFORM: U.UNIFORM | U.COPY_DST,
+                       READBACK: U.MAP_READ | U.COPY_DST}
+        self._raw = _raw_pass_functions()
+        self._encoder = None
+
+    def __getattr__(self, name):
+        """`device` and `limits` come into being on first use: requesting the device costs ~1 s on
+        llvmpipe, which device "auto" passes over after reading the adapter's info alone."""
+        if name not in ("device", "limits"):
+            raise AttributeError(name)
+        self._request_device()
+        return self.__dict__[name]
+
+    def _request_device(self) -> None:
+        lim = self._adapter.limits
         wanted = {k: lim[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
                                       "max-compute-workgroup-storage-size", "max-storage-buffers-per-shader-stage")}
-        self.device = adapter.request_device_sync(required_limits=wanted)
+        self.device = self._adapter.request_device_sync(required_limits=wanted)
         dl = self.device.limits
         self.limits = {
             "max_storage_buffer_binding_size": dl["max-storage-buffer-binding-size"],
@@ -47,11 +110,6 @@ class WgpuAdapter:
             "max_compute_workgroups_per_dimension": dl["max-compute-workgroups-per-dimension"],
             "max_compute_workgroup_storage_size": dl["max-compute-workgroup-storage-size"],
         }
-        U = wgpu.BufferUsage
-        self._usage = {STORAGE: U.STORAGE | U.COPY_SRC | U.COPY_DST, UNIFORM: U.UNIFORM | U.COPY_DST,
-                       READBACK: U.MAP_READ | U.COPY_DST}
-        self._raw = _raw_pass_functions()
-        self._encoder = None
 
     def create_buffer(self, size, usage, label=""):
         return self.device.create_buffer(size=max(4, size), usage=self._usage[usage], label=label)

@@ -42,7 +42,6 @@ from .layout import gpu_blocks
 
 MATVEC_ROWS = 4        # = SLOTS in matvec.wgsl (GPUs: 4 rows x 64 lanes)
 MATVEC_ROWS_CPU = 16   # ... its ROWS16 variant, for CPU adapters (16 rows x 16 lanes; measured there)
-CPU_ADAPTERS = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "warp", "cpu")   # description words
 ATTN_SPLIT_LEN = 128   # keys per workgroup in decode attention (flash-decoding splits), at least
 ATTN_MAX_SPLITS = 64   # ... more keys per split past n_ctx = 64 * 64, up to 256 (attention.wgsl's sc)
 ATTN_TILE_Q = 16       # query tokens per workgroup in prefill attention (BQ in attention_prefill.wgsl)
@@ -495,8 +494,7 @@ class WebGPUDevice:
         (llvmpipe, SwiftShader), where wide lanes only add reduction work (matvec.wgsl header)."""
         rows = getattr(self, "matvec_rows", None)
         if rows is None:
-            desc = self.adapter.description.lower()
-            rows = MATVEC_ROWS_CPU if any(word in desc for word in CPU_ADAPTERS) else MATVEC_ROWS
+            rows = MATVEC_ROWS_CPU if self.adapter.is_cpu_emulation else MATVEC_ROWS
             self.matvec_rows = rows
         return rows
 
