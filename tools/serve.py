@@ -11,7 +11,7 @@ browser revalidates page files; the model itself is kept in Cache Storage by the
 `--connect-src` adds origins the page may fetch GGUF URLs from (none by default).
 
 What it is not: a production server, or the build (tools/build_site.py). It binds to
-127.0.0.1 only. No COOP/COEP headers: the page does not need SharedArrayBuffer.
+127.0.0.1 only. No COOP/COEP headers: the pages need no SharedArrayBuffer (site/README.md).
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ MIME = {
 
 
 def csp(connect_extra=()) -> str:
-    """The page's Content-Security-Policy: own origin only; wasm compilation allowed; no inline code."""
+    """The site's Content-Security-Policy: own origin only; wasm compilation allowed; no inline
+    JavaScript and no eval (PyScript runs without it: site/js/pyscript-no-eval.js)."""
     connect = " ".join(["'self'", *connect_extra])
     return "; ".join([
         "default-src 'self'",
         "script-src 'self' 'wasm-unsafe-eval'",
-        "worker-src 'self'",
+        "worker-src 'self' blob:",     # PyScript starts its workers from blob: URLs
         f"connect-src {connect}",
         "img-src 'self' data:",
         "style-src 'self'",

@@ -1,11 +1,15 @@
-"""Fixtures for the chat site's end-to-end tests: the built site, its server, headless Chromium.
+"""Fixtures for the site's end-to-end tests: the built site, its server, headless Chromium.
 
-What this is: the site assembled by tools/build_site.py into a temp folder (the Pyodide dist,
-the webinfer wheel built from this checkout, the default model hard-linked), served by
-tools/serve.py's server (with its CSP) on 127.0.0.1, and the system Chromium driven by
-Playwright, with or without the WebGPU-on-SwiftShader flags (DESIGN.md). ``open_page`` gives a
-page in a fresh browser context (empty Cache Storage) that records every request, aborts and
-records any that is not for 127.0.0.1, and collects console errors and page errors.
+What this is: the site assembled by tools/build_site.py into a temp folder (Pyodide, PyScript and
+MicroPython, the webinfer wheel built from this checkout, the default model hard-linked), served by
+tools/serve.py's server with the CSP it sends in production, on 127.0.0.1; and the system Chromium
+driven by Playwright, with or without the WebGPU-on-SwiftShader flags (DESIGN.md). ``open_page``
+gives a page in a fresh browser profile on disk (empty caches, an HTTP cache that works as a
+user's does: Playwright's request routing and its in-memory incognito contexts would both change
+what is cached), where no host but 127.0.0.1 resolves; it records every request of the page and
+its workers (any not for 127.0.0.1 fails the test), console errors, page errors, dialogs, the
+progress/status lines as they change and the gaps between animation frames (recorder.js). The page itself keeps every CSP
+violation, its own and its worker's, in window.webinferPage.cspViolations.
 
 Skips (with the reason) when the model, Playwright, /usr/bin/chromium, or what the site build
 needs (npm / the Pyodide sources) is missing.
@@ -25,10 +29,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 ARTIFACTS = REPO / "build" / "test-artifacts"
+RECORDER = Path(__file__).with_name("recorder.js")
 CHROMIUM = Path(os.environ.get("WEBINFER_CHROMIUM", "/usr/bin/chromium"))
-BASE_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+BASE_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--use-webgpu-adapter=swiftshader",
                 "--enable-features=Vulkan"]
+READY_TIMEOUT_MS = 240_000
 
 
 def model_path() -> Path:
@@ -55,14 +62,33 @@ def site_dir(tmp_path_factory, model_file) -> Path:
     return out
 
 
+@dataclass
+class Served:
+    url: str
+    gets: list = field(default_factory=list)       # (path, status) of every request the server answered
+
+
 @pytest.fixture(scope="session")
-def site_url(site_dir):
+def site_server(site_dir):
     from serve import make_server
     server = make_server(site_dir, 0, quiet=True)
+    served = Served(f"http://127.0.0.1:{server.server_port}/")
+    handler = server.RequestHandlerClass.func       # functools.partial(SiteHandler subclass, directory=...)
+    log = handler.log_request
+
+    def log_request(self, code="-", size="-"):
+        served.gets.append((urlsplit(self.path).path, int(code) if str(code).isdigit() else code))
+        return log(self, code, size)
+    handler.log_request = log_request
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/"
+    yield served
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def site_url(site_server) -> str:
+    return site_server.url
 
 
 # Module scope: Playwright's sync API keeps an asyncio loop running in this thread until it is
@@ -78,44 +104,55 @@ def playwright_driver():
 
 @dataclass
 class Recorded:
-    requests: list = field(default_factory=list)     # every URL the page and its worker asked for
-    foreign: list = field(default_factory=list)      # URLs not on 127.0.0.1 (aborted)
+    requests: list = field(default_factory=list)     # every URL the page and its workers asked for
+    foreign: list = field(default_factory=list)      # URLs not on 127.0.0.1 (they cannot resolve)
     errors: list = field(default_factory=list)       # console errors and uncaught page errors
     dialogs: list = field(default_factory=list)      # alert()/confirm() the page opened
+    console: list = field(default_factory=list)      # every console line, for failure messages
 
 
 @pytest.fixture
-def open_page(playwright_driver, site_url):
-    """open_page(webgpu: bool, init_script=None, viewport=None) -> (page, Recorded)."""
-    browsers = []
+def open_page(playwright_driver, site_url, tmp_path):
+    """open_page(webgpu: bool, path="", init_script=None, viewport=None, quota=None) -> (page, Recorded).
+    quota: bytes of storage the site gets (the browser's own quota enforcement, via DevTools)."""
+    contexts = []
 
-    def _open(webgpu: bool, init_script: str | None = None, viewport: dict | None = None):
+    def _open(webgpu: bool, path: str = "", init_script: str | None = None, viewport: dict | None = None,
+              quota: int | None = None):
         flags = BASE_FLAGS + (WEBGPU_FLAGS if webgpu else [])
-        browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        browsers.append(browser)
-        context = browser.new_context(viewport=viewport or {"width": 1100, "height": 800})
+        context = playwright_driver.chromium.launch_persistent_context(
+            str(tmp_path / f"profile-{len(contexts)}"), executable_path=str(CHROMIUM), args=flags,
+            viewport=viewport or {"width": 1100, "height": 800})
+        contexts.append(context)
         rec = Recorded()
 
-        def guard(route):
-            url = route.request.url
+        def on_request(request):
+            url = request.url
             rec.requests.append(url)
-            if urlsplit(url).hostname != "127.0.0.1":
+            if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "127.0.0.1":
                 rec.foreign.append(url)
-                return route.abort()
-            return route.continue_()
-        context.route("**/*", guard)
+        context.on("request", on_request)
+        context.add_init_script(path=str(RECORDER))
         if init_script:
             context.add_init_script(init_script)
-        page = context.new_page()
-        page.on("console", lambda m: m.type == "error" and rec.errors.append(f"console: {m.text}"))
+        page = context.pages[0] if context.pages else context.new_page()
+
+        def on_console(m):
+            rec.console.append(f"[{m.type}] {m.text}")
+            if m.type == "error":
+                rec.errors.append(f"console: {m.text}")
+        page.on("console", on_console)
         page.on("pageerror", lambda e: rec.errors.append(f"pageerror: {e}"))
         page.on("dialog", lambda d: (rec.dialogs.append(d.message), d.dismiss()))
-        page.goto(site_url)
+        if quota is not None:
+            cdp = context.new_cdp_session(page)
+            cdp.send("Storage.overrideQuotaForOrigin", {"origin": site_url.rstrip("/"), "quotaSize": quota})
+        page.goto(site_url + path)
         return page, rec
 
     yield _open
-    for b in browsers:
-        b.close()
+    for c in contexts:
+        c.close()
 
 
 def _screenshot(page, name: str) -> Path:

@@ -1,0 +1,304 @@
+"""The chat page's logic, in Python on the main thread: state, settings, model picker, streaming
+into the transcript, Stop, New chat, progress, status, and the model cache panel.
+
+It runs on PyScript's MicroPython, the model on Pyodide in the PyScript worker "engine"
+(py/worker.py): this module awaits the worker's exported functions and gives it four callbacks
+(stage, progress, delta, violation), so the main thread only ever does page work and stays responsive while
+the model computes. MicroPython starts in a fraction of a second where a second Pyodide on the
+main thread would compete with the worker's for the CPU at start-up (the page got ready about
+twice as late that way; bench/RESULTS.md). What the page shows is view.py's;
+Cache Storage is store.py's. For tests and embedders: body[data-state] (booting | loading | ready
+| generating | error), body[data-model-source] (network | cache | file), window.webinferPage
+(timings, device, model, lastResult).
+"""
+
+import asyncio
+import json
+
+import js
+from pyscript import create_named_worker, when
+from pyscript.ffi import create_proxy
+
+import store
+import view
+from view import el
+
+PAGE = js.window.webinferPage             # made by js/boot.js at the first moment
+SETTINGS = {"temperature": "temperature", "top_p": "top-p", "top_k": "top-k", "max_tokens": "max-tokens"}
+
+engine = None              # the worker's exported functions
+site = {}                  # site-config.json, with absolute URLs
+loaded = None              # what the worker said about the model in use (None: no model yet)
+source = None              # where that model came from: {"kind": "url", "url"} or {"kind": "file", ...}
+answer = None              # the view.Answer being streamed
+touched = set()            # settings the user changed (a new model's recommendations keep off them)
+
+
+def now() -> float:
+    return js.performance.now()
+
+
+# ---- the worker's callbacks -------------------------------------------------------------------
+
+
+def on_stage(text: str) -> None:
+    """The worker's current step (the progress bar shows the bytes of the download beside it)."""
+    if view.state() in ("booting", "loading"):
+        view.status(f"{text}…")
+
+
+def on_progress(report_json: str) -> None:
+    r = json.loads(report_json)
+    kind = r["kind"]
+    if kind == "download":
+        view.progress_bytes(f"Downloading {r['name']}", r)
+    elif kind == "cache":
+        view.progress(f"Reading {r['name']} from this browser's cache ({store.format_bytes(r['total'])})…")
+    elif kind == "file":
+        view.progress(f"Reading {r['name']} ({store.format_bytes(r['total'])})…")
+    elif kind == "read":
+        view.progress(f"Reading the model: {r['done']} of {r['total']}", r["done"], r["total"])
+    elif kind == "upload":
+        view.progress(f"Loading the weights: tensor {r['done']} of {r['total']}", r["done"], r["total"])
+
+
+def on_delta(text: str) -> None:
+    if answer is not None:
+        answer.add(text)
+
+
+def on_violation(report_json: str) -> None:
+    PAGE.cspViolations.push(js.JSON.parse(report_json))
+    js.console.warn("webinfer: the Content-Security-Policy blocked something in the worker: " + report_json)
+
+
+# ---- model loading ------------------------------------------------------------------------------
+
+
+def device_choice() -> str:
+    return el("device").value
+
+
+def apply_recommended(rec: dict) -> None:
+    """Fill the sampling settings the user has not changed with the model's recommendations."""
+    for key, element_id in SETTINGS.items():
+        if element_id not in touched and rec.get(key) is not None:
+            el(element_id).value = str(rec[key])
+    el("temperature-value").textContent = el("temperature").value
+    el("settings-source").textContent = "Defaults: " + rec.get("source", "webinfer") + "."
+
+
+def ready_status(extra: str = "") -> None:
+    label, detail = view.short_device(loaded["device"])
+    view.status(label + " · " + loaded["model"] + " · ready" + extra, detail)
+
+
+async def load_model(src: dict, data=None) -> None:
+    """Ask the worker to load a model; on failure the model and chat in use stay, with a notice."""
+    global loaded, source
+    view.set_state("loading")
+    view.notice(None)
+    name = src.get("name") or store.file_name(src.get("url", ""))
+    view.status(f"Loading {name}…")
+    view.progress(f"Loading {name}…")
+    req = dict(src)
+    req.update(device=device_choice(), wheel=site["wheel"], origin=js.location.origin)
+    out = json.loads(await engine.load(json.dumps(req), data))
+    view.hide_progress()
+    if not out["ok"]:
+        view.notice("Could not load " + name + ". " + out["error"])
+        if loaded is not None:
+            view.set_state("ready")
+            ready_status()
+        else:
+            view.set_state("error")
+            view.status("No model loaded: pick one under Model, or reload the page.")
+        return
+    loaded, source = out, (src, data)
+    js.document.body.dataset.modelSource = out["source"]
+    PAGE.device, PAGE.model = out["device"], out["model"]
+    PAGE.timings.ready = now()
+    PAGE.timings.loadMs = 1000 * out["load_s"]
+    apply_recommended(out["recommended"])
+    if out.get("notice"):
+        view.notice(out["notice"])
+    ready_status(" (model from cache)" if out["source"] == "cache" else "")
+    view.set_state("ready")
+    el("prompt").focus()
+
+
+async def load_chosen() -> None:
+    """The Model panel's "Load model": the source picked by its radio buttons."""
+    kind = js.document.querySelector("input[name=model-source]:checked").value
+    if kind == "file":
+        files = el("model-file").files
+        if not files.length:
+            return view.notice("Choose a .gguf file first.")
+        f = files.item(0)
+        return await load_model({"kind": "file", "name": f.name}, f)
+    if kind == "url":
+        text = el("model-url").value.strip()
+        if not text:
+            return view.notice("Enter the URL of a GGUF file on this site first.")
+        url = js.URL.new(text, js.document.baseURI).href
+        return await load_model({"kind": "url", "url": url})
+    await load_model({"kind": "url", "url": site["model"]})
+
+
+# ---- chat ---------------------------------------------------------------------------------------
+
+
+def settings() -> dict:
+    return {key: el(element_id).value for key, element_id in SETTINGS.items()}
+
+
+async def send() -> None:
+    global answer
+    text = el("prompt").value.strip()
+    if not text or view.state() != "ready":
+        return
+    el("prompt").value = ""
+    view.bubble("user", text)
+    answer = view.Answer()
+    view.set_state("generating")
+    label, detail = view.short_device(loaded["device"])
+    view.status(f"{label} · thinking…", detail)
+    out = json.loads(await engine.ask(text, json.dumps(settings())))
+    cancelled = out.get("finish_reason") == "cancelled"
+    answer.end(stopped=cancelled)
+    answer = None
+    if not out["ok"]:
+        view.notice("Could not answer: " + out["error"])
+        ready_status()
+    else:
+        PAGE.lastResult = js.JSON.parse(json.dumps(out))
+        why = " · stopped" if cancelled else ""
+        view.status("{} · {:.1f} tok/s · {} tokens{}".format(label, out["decode_tok_s"], out["completion_tokens"], why),
+                    "{}\nprefill {:.1f} tok/s ({} prompt tokens), decode {:.1f} tok/s, finish reason: {}".format(
+                        detail, out["prefill_tok_s"], out["prompt_tokens"], out["decode_tok_s"], out["finish_reason"]))
+    view.set_state("ready")
+    el("prompt").focus()
+
+
+async def new_chat() -> None:
+    """The transcript is cleared at once (on_new_chat); the worker stops and starts a new chat."""
+    if view.state() == "generating":
+        await engine.stop()
+    await engine.reset(el("system-prompt").value.strip())
+    el("prompt").focus()
+
+
+async def refresh_cache() -> None:
+    try:
+        view.render_cache(await store.list_cached(), await store.estimate())
+    except Exception as e:  # noqa: BLE001 - e.g. Cache Storage disabled in this browser
+        el("cache-estimate").textContent = "Cache Storage unavailable here (" + str(e) + ")."
+
+
+# ---- wiring -------------------------------------------------------------------------------------
+
+
+def spawn(coro) -> None:
+    """Run an event's work as a task; a failure shows as a notice instead of vanishing."""
+    async def guarded():
+        try:
+            await coro
+        except Exception as e:  # noqa: BLE001
+            js.console.error("webinfer page: " + repr(e))
+            view.notice("Something went wrong: " + str(e))
+    asyncio.create_task(guarded())
+
+
+@when("keydown", "#prompt")
+def on_key(event) -> None:
+    # Synchronous, so preventDefault() lands before the browser inserts the newline.
+    if event.key == "Enter" and not event.shiftKey and not event.isComposing:
+        event.preventDefault()
+        spawn(send())
+
+
+@when("click", "#send")
+def on_send() -> None:
+    spawn(send())
+
+
+@when("click", "#stop")
+def on_stop() -> None:
+    spawn(engine.stop())
+
+
+@when("click", "#new-chat")
+def on_new_chat() -> None:
+    view.clear_transcript()
+    view.notice(None)
+    spawn(new_chat())
+
+
+@when("click", "#load-model")
+def on_load() -> None:
+    spawn(load_chosen())
+
+
+@when("change", "#device")
+def on_device() -> None:
+    if loaded is not None and view.state() == "ready":
+        src, data = source
+        spawn(load_model(src, data))
+
+
+@when("input", "#settings input")
+def on_setting(event) -> None:
+    touched.add(event.target.id)
+    el("temperature-value").textContent = el("temperature").value
+
+
+@when("toggle", "#model-panel")
+def on_model_panel() -> None:
+    if el("model-panel").open:
+        spawn(refresh_cache())
+
+
+@when("click", "#cache-clear")
+def on_cache_clear() -> None:
+    async def clear():
+        await store.clear()
+        await refresh_cache()
+    spawn(clear())
+
+
+@when("click", "#status-why")
+def on_why() -> None:
+    view.toggle_detail()
+
+
+def select_source(kind: str):
+    def handler() -> None:
+        js.document.querySelector("input[name=model-source][value=" + kind + "]").checked = True
+    return handler
+
+
+when("change", "#model-file", handler=select_source("file"))
+when("input", "#model-url", handler=select_source("url"))
+
+
+async def main() -> None:
+    global engine, site
+    view.set_state("booting")
+    PAGE.timings.python = now()
+    config = await (await js.fetch("./site-config.json")).json()
+    base = js.document.baseURI
+    site = {"wheel": js.URL.new(config.wheel, base).href, "model": js.URL.new(config.default_model.url, base).href}
+    el("default-model-name").textContent = config.default_model.name
+    # The worker starts once js/boot.js has the runtime's files in the HTTP cache (counted in bytes),
+    # so that Pyodide takes them from there rather than downloading them a second time alongside.
+    await PAGE.runtime
+    view.status("Starting Python in the worker…")
+    view.progress("Starting Python in the worker…")
+    engine = await create_named_worker(src="./py/worker.py", name="engine")
+    for name, fn in (("stage", on_stage), ("progress", on_progress), ("delta", on_delta), ("violation", on_violation)):
+        setattr(engine, name, create_proxy(fn))         # the worker calls them as pyscript.sync.<name>
+    PAGE.timings.booted = now()
+    await load_model({"kind": "url", "url": site["model"]})
+
+
+spawn(main())

@@ -1,0 +1,162 @@
+"""The chat page's view: what the page shows, written from Python on the main thread (MicroPython).
+
+What it is: small functions over the page's elements (pyscript.web): the state on
+body[data-state], the status line (short, with the details behind "why?"), the notice, the
+progress bar with bytes, rate and time left, and the transcript. Model text enters the page only
+as text (Text nodes and textContent), never as HTML.
+What it is not: the page's logic (main.py) or the engine (worker.py).
+"""
+
+import js
+from pyscript.web import page
+
+import store
+
+STATES = ("booting", "loading", "ready", "generating", "error")
+
+
+def el(element_id: str):
+    """The page element with this id (a pyscript.web Element)."""
+    return page[f"#{element_id}"][0]
+
+
+def set_state(state: str) -> None:
+    assert state in STATES, state
+    js.document.body.dataset.state = state
+    ready = state == "ready"
+    el("prompt").disabled = state not in ("ready", "generating")
+    el("send").disabled = not ready
+    el("stop").disabled = state != "generating"
+    el("load-model").disabled = state in ("booting", "loading", "generating")
+    el("device").disabled = state in ("booting", "loading", "generating")
+
+
+def state() -> str:
+    return js.document.body.dataset.state
+
+
+def short_device(description: str) -> tuple[str, str]:
+    """("WebGPU" | "CPU (NumPy)", the reason or adapter) from webinfer's "kind: detail" description."""
+    kind, detail = (str(description).split(": ", 1) + [""])[:2]
+    label = {"webgpu": "WebGPU", "numpy": "CPU (NumPy)"}.get(kind, kind)
+    return label, detail if detail != "requested" else "chosen in Settings"
+
+
+def status(text: str, detail: str = "") -> None:
+    """The one-line status; `detail` (the full reason) sits behind the "why?" button and the tooltip."""
+    el("status").textContent = text
+    el("status").title = detail
+    why, box = el("status-why"), el("status-detail")
+    box.textContent = detail
+    why.hidden = not detail
+    if not detail:
+        box.hidden = True
+        why.setAttribute("aria-expanded", "false")
+
+
+def toggle_detail() -> None:
+    box = el("status-detail")
+    box.hidden = not box.hidden
+    el("status-why").setAttribute("aria-expanded", "false" if box.hidden else "true")
+
+
+def notice(text) -> None:
+    box = el("notice")
+    box.textContent = text or ""
+    box.hidden = not text
+
+
+def progress(label: str, done: float = 0, total: float = 0) -> None:
+    """Show the bar with a label; total 0 shows an indeterminate bar (a stage with no count)."""
+    js.window.webinferPage.progressOwner = "python"
+    el("progress-wrap").hidden = False
+    bar = el("progress")
+    if total:
+        bar.max, bar.value = total, min(done, total)
+    else:
+        bar.removeAttribute("value")             # indeterminate
+    el("progress-label").textContent = label
+
+
+def progress_bytes(what: str, snap: dict) -> None:
+    """"Downloading X: 40.1 / 98.0 MB · 31.2 MB/s · 2 s left" from a store.Meter snapshot."""
+    done, total, rate, left = snap["done"], snap["total"], snap.get("rate"), snap.get("left_s")
+    text = what + ": " + store.format_bytes(done) + (" / " + store.format_bytes(total) if total else "")
+    if rate:
+        text += " · " + store.format_bytes(rate) + "/s"
+    if left:
+        text += " · {:.0f} s left".format(left)
+    progress(text, done, total)
+
+
+def hide_progress() -> None:
+    el("progress-wrap").hidden = True
+
+
+# ---- the transcript ---------------------------------------------------------------------------
+
+
+def _near_bottom(box) -> bool:
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 48
+
+
+def bubble(role: str, text: str):
+    """Append a message; returns its DOM element."""
+    el("empty-hint").hidden = True
+    box = js.document.getElementById("transcript")
+    div = js.document.createElement("div")
+    div.className = "msg " + role
+    div.textContent = text
+    box.append(div)
+    box.scrollTop = box.scrollHeight
+    return div
+
+
+class Answer:
+    """The assistant message being streamed: #output, grown one Text-node append per delta; the
+    transcript follows it while the reader is at the bottom (scrolling up to read stops that)."""
+
+    def __init__(self):
+        old = js.document.getElementById("output")
+        if old:
+            old.removeAttribute("id")
+        self.div = bubble("assistant", "")
+        self.div.id = "output"
+        self.div.classList.add("streaming")
+        self.node = self.div.appendChild(js.document.createTextNode(""))
+
+    def add(self, text: str) -> None:
+        box = js.document.getElementById("transcript")
+        follow = _near_bottom(box)
+        self.node.appendData(text)
+        if follow:
+            box.scrollTop = box.scrollHeight
+
+    def end(self, stopped: bool = False) -> None:
+        self.div.classList.remove("streaming")
+        if stopped:
+            self.div.classList.add("stopped")
+
+
+def clear_transcript() -> None:
+    msgs = js.document.querySelectorAll("#transcript .msg")
+    for i in range(msgs.length):
+        msgs[i].remove()
+    el("empty-hint").hidden = False
+
+
+def render_cache(items: list, est) -> None:
+    ul = js.document.getElementById("cache-list")
+    ul.replaceChildren()
+    for it in items:
+        li = js.document.createElement("li")
+        li.textContent = it["name"] + " — " + store.format_bytes(it["size"])
+        li.title = it["url"]
+        ul.append(li)
+    if not items:
+        li = js.document.createElement("li")
+        li.textContent = "nothing cached yet"
+        li.className = "muted"
+        ul.append(li)
+    el("cache-estimate").textContent = ("Storage used {} of {} available to this site.".format(
+        store.format_bytes(est["usage"]), store.format_bytes(est["quota"])) if est else "")

@@ -1,0 +1,204 @@
+"""The chat page's engine: webinfer in the PyScript worker named "engine" (index.html).
+
+py/main.py awaits these exported functions (__export__); each returns JSON text:
+  load(request_json, data)  install the runtime (first call), get the model bytes (the site's cache,
+                            the network, or a File from the page), load them with webinfer; only
+                            then replace the current model and cache the bytes
+  ask(text, settings_json)  one chat turn, streamed
+  stop()                    end the running answer after its current token
+  reset(system)             a new chat
+While they run, the worker reports through functions main.py set on it (pyscript.sync here):
+stage(text), progress(json), delta(text), and violation(json) for a CSP violation in the worker. They return Promises (no SharedArrayBuffer: the
+page needs no special headers); nothing here waits for them.
+
+Everything model-related is plain webinfer API (load_async, Model.generate with
+Generation.cancel, ChatSession for the messages and the context-window truncation), so the page
+shows exactly what the library does. What it is not: UI (main.py), or a second chat
+implementation: the turn is ChatSession's, except that this module calls model.generate itself
+so that Stop can cancel the Generation and the stopped answer still joins the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import js
+import pyodide_js
+from pyodide.ffi import create_proxy
+from pyscript import sync
+
+import store
+
+_runtime = None      # the task installing numpy + webinfer (started by the first load)
+_model = None        # the loaded webinfer.Model
+_session = None      # its ChatSession (the conversation survives a model change)
+_gen = None          # the Generation streaming now, if any (stop() cancels it)
+
+SETTING_KEYS = {"temperature": float, "top_p": float, "top_k": int, "max_tokens": int}
+
+
+def _report(kind: str, **fields) -> None:
+    sync.progress(json.dumps({"kind": kind, **fields}))
+
+
+def _on_violation(event) -> None:
+    """A Content-Security-Policy violation in this worker (a blocked fetch, say) goes to the page,
+    which keeps it with its own (window.webinferPage.cspViolations) instead of only the console."""
+    sync.violation(json.dumps({"where": "worker", "directive": event.violatedDirective,
+                               "blocked": event.blockedURI, "source": event.sourceFile, "line": event.lineNumber}))
+
+
+js.self.addEventListener("securitypolicyviolation", create_proxy(_on_violation))
+
+
+async def _install(wheel_url: str) -> float:
+    """numpy and micropip from the site's Pyodide lock, then webinfer's wheel by URL (micropip asks
+    no index: its only dependency is installed). Returns the seconds it took."""
+    t0 = time.perf_counter()
+    sync.stage("Loading numpy")
+    await pyodide_js.loadPackage(js.Array.of("numpy", "micropip"))
+    sync.stage("Installing webinfer")
+    import micropip
+    await micropip.install(wheel_url)
+    return time.perf_counter() - t0
+
+
+async def _model_bytes(req: dict, data):
+    """(JS bytes, source) with source "cache" | "network" | "file"."""
+    if req["kind"] == "file":
+        _report("file", name=req["name"], total=int(data.size))
+        return js.Uint8Array.new(await data.arrayBuffer()), "file"
+    url = req["url"]
+    hit = await store.cached(url)
+    if hit is not None:
+        _report("cache", name=store.file_name(url), total=int(hit.byteLength))
+        return js.Uint8Array.new(hit), "cache"
+    name = store.file_name(url)
+    buf = await store.download(url, req["origin"], lambda snap: _report("download", name=name, **snap))
+    return buf, "network"
+
+
+async def _open(gguf: bytes, device: str):
+    """webinfer.load_async on `device`; under "auto" a GPU that fails while opening or taking the
+    weights means NumPy, with that reason (the answer is the same there)."""
+    import webinfer
+    from pyodide.ffi import JsException
+
+    last = [0.0]
+
+    def progress(stage, done, total):          # stage: "read" (parsing) or "upload" (weights)
+        now = time.monotonic()
+        if now - last[0] >= store.REPORT_EVERY_S or done >= total:
+            last[0] = now
+            _report(stage, done=int(done), total=int(total))
+
+    try:
+        return await webinfer.load_async(gguf, device=device, progress=progress)
+    except (webinfer.DeviceError, JsException) as e:
+        if device != "auto":
+            raise
+        from webinfer.device.numpy_device import NumpyDevice
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        return webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed: {why}"), progress=progress)
+
+
+def _describe(model, name: str) -> dict:
+    """What the page shows of a loaded model; its sampling settings start from the recommendation."""
+    return {"device": model.device.description, "model": name or model.config.name, "n_ctx": model.n_ctx,
+            "recommended": model.recommended_sampling.to_dict()}
+
+
+async def load(request_json: str, data=None) -> str:
+    """Load the model the request names; the current model and chat stay if anything fails."""
+    global _runtime, _model, _session
+    req = json.loads(request_json)
+    t0 = time.perf_counter()
+    if _runtime is None:
+        _runtime = asyncio.ensure_future(_install(req["wheel"]))
+    try:
+        buf, source = await _model_bytes(req, data)        # overlaps the runtime's installation
+        install_s = await _runtime
+        sync.stage("Loading the model")
+        model = await _open(buf.to_bytes(), req["device"])
+    except Exception as e:  # noqa: BLE001 - every failure is reported to the page in words
+        if _runtime.done() and _runtime.exception() is not None:
+            _runtime = None                                 # a failed install is retried next time
+        return json.dumps({"ok": False, "error": _words(e)})
+    notice = None
+    if source == "network":
+        notice = await store.remember(req["url"], buf)     # only a model that loaded is cached
+    messages = _session.messages if _session is not None else []
+    _model, _session = model, model.chat()
+    _session.messages = messages
+    name = req.get("name") or store.file_name(req.get("url", ""))
+    return json.dumps({"ok": True, **_describe(model, name), "source": source, "notice": notice,
+                       "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3)})
+
+
+def _words(e: Exception) -> str:
+    """A failure as one line a user can read: webinfer's own messages already name the problem."""
+    import webinfer
+    text = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    if isinstance(e, store.DownloadError):
+        return text[0].upper() + text[1:]
+    if isinstance(e, webinfer.GGUFError):
+        return f"This file is not a model webinfer can read: {text}"
+    if isinstance(e, webinfer.UnsupportedModelError):
+        return f"This model is not supported: {text}"
+    if isinstance(e, MemoryError):
+        return "The model does not fit in this tab's memory."
+    return f"{type(e).__name__}: {text}"
+
+
+def _options(settings_json: str) -> dict:
+    """generate() keywords from the page's settings (validated again by webinfer itself)."""
+    raw = json.loads(settings_json)
+    opts = {k: cast(raw[k]) for k, cast in SETTING_KEYS.items() if raw.get(k) not in (None, "")}
+    if opts.get("top_k") == 0:
+        opts.pop("top_k")          # the page's "0 = off"
+    return opts
+
+
+async def ask(text: str, settings_json: str) -> str:
+    """One chat turn: stream the answer's text through sync.delta; the Completion as JSON."""
+    global _gen
+    import webinfer
+    if _model is None:
+        return json.dumps({"ok": False, "error": "No model is loaded yet."})
+    opts = _options(settings_json)
+    model, session = _model, _session     # a reset() or load() meanwhile does not touch this turn
+    reserve = min(opts.get("max_tokens", 256), model.n_ctx // 4)
+    session.messages.append({"role": "user", "content": text})
+    try:
+        ids = session.prompt_ids(reserve)
+    except webinfer.WebinferError as e:
+        session.messages.pop()
+        return json.dumps({"ok": False, "error": str(e)})
+    _gen = gen = model.generate(ids, **opts)
+    try:
+        async for delta in gen:
+            sync.delta(delta)
+    except Exception as e:  # noqa: BLE001 - reported; the partial answer stays in the history
+        return json.dumps({"ok": False, "error": _words(e)})
+    finally:
+        _gen = None
+        session.messages.append({"role": "assistant", "content": gen.result.text if gen.result else ""})
+        session.last = gen.result
+    c = gen.result
+    return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3)})
+
+
+def stop() -> None:
+    if _gen is not None:
+        _gen.cancel()
+
+
+def reset(system: str = "") -> None:
+    global _session
+    if _model is not None:
+        _session = _model.chat(system=system or None)
+
+
+__export__ = ["load", "ask", "stop", "reset"]

@@ -1,0 +1,36 @@
+"""The chat page in Chromium with WebGPU on SwiftShader (a CPU emulation of a GPU).
+
+"auto" picks NumPy there, because an emulated adapter is far slower than NumPy on the same CPU,
+and the status says why; the Settings selector forces WebGPU, the page reloads the model on it,
+and a greedy answer equals HF transformers' golden continuation. SwiftShader decodes ~0.1 tok/s
+on this model, so the answer is short.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chat_page import ask, assert_clean, golden, open_settings, set_greedy, wait_ready
+
+pytestmark = [pytest.mark.slow]
+
+
+def test_auto_prefers_numpy_then_webgpu_forced(open_page, model_file, screenshot):
+    prompt, expected = golden(model_file)
+    page, rec = open_page(webgpu=True)
+    wait_ready(page, rec)
+    assert page.inner_text("#status").startswith("CPU (NumPy)"), page.inner_text("#status")
+    device = page.evaluate("() => window.webinferPage.device")
+    assert "SwiftShader" in device or "swiftshader" in device.lower(), device
+    open_settings(page)
+    page.select_option("#device", "webgpu")
+    page.wait_for_function("() => document.body.dataset.state === 'loading'", timeout=10_000)
+    wait_ready(page, rec)
+    assert page.inner_text("#status").startswith("WebGPU"), page.inner_text("#status")
+    assert page.evaluate("() => window.webinferPage.device").startswith("webgpu: ")
+    n = 3
+    set_greedy(page, n)
+    assert ask(page, prompt, timeout=600_000) == expected(n)
+    assert page.inner_text("#status").startswith("WebGPU") and "tok/s" in page.inner_text("#status")
+    screenshot(page, "site_webgpu")
+    assert_clean(page, rec)
