@@ -6,9 +6,9 @@ export WEBINFER_CACHE := $(CACHE)
 DIST    := build/pyodide
 SITE    := build/site
 
-.PHONY: serve test deps sysdeps model pyodide site lite wheel chat bench bench-site clean
+.PHONY: serve test deps site-deps sysdeps model pyodide site lite wheel chat bench bench-site clean
 
-## make serve: build the offline site (chat page, /lite/ notebooks, /library/ example) and serve it
+## make serve: build the offline site (chat page, /pyscript-example/, /library/, /lite/) and serve it
 serve: site
 	$(PY) tools/serve.py --dir $(SITE) --port $(PORT)
 
@@ -16,35 +16,41 @@ serve: site
 test: deps sysdeps model pyodide
 	$(PY) -m pytest -q -ra tests
 
+# What building the site needs, and no more (no test toolchain): make serve.
+site-deps:
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[site]"
+	bash tools/sysdeps.sh site
+
+# The test toolchain on top (pytest, pytest-pyodide, Playwright, selenium, gguf, ...): make test.
 deps:
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,gpu]"
 
 sysdeps:
 	bash tools/sysdeps.sh
 
-model: deps
+model: site-deps
 	$(PY) tools/fetch_model.py
 
 pyodide:
 	$(PY) tools/pyodide_dist.py --out $(DIST)
 
-site: deps model
+site: site-deps model
 	$(PY) tools/build_site.py --out $(SITE)
 
-lite: deps
+lite: site-deps
 	$(PY) tools/build_lite.py
 
 wheel:
 	$(PY) -m pip wheel -q --no-deps -w build/wheels .
 
 ## the command-line chat, without a browser
-chat: deps model
+chat: site-deps model
 	$(PY) -m webinfer chat
 
 bench: deps model
 	$(PY) -m webinfer bench --device numpy
 
-bench-site: site
+bench-site: deps site
 	$(PY) bench/site_bench.py --record
 
 clean:
