@@ -1,11 +1,16 @@
-"""Where the NumPy device spends its time inside Pyodide (Node, one core, no BLAS).
+"""Where the NumPy device spends its time inside Pyodide (under Node or in Chromium, one core, no BLAS).
 
-Boots Pyodide in Node (tests/pyodide's runner), imports webinfer straight from pkg/ (mounted, so
-no wheel rebuild is needed between edits), loads the real model on the numpy device and prints:
-prefill and decode tok/s (best of --reps), then, with --profile, ms spent in each NumpyDevice op and
-each linear by output shape, for one whole prefill and per decode token (wrappers time every call; they add ~1 us a call).
+Boots Pyodide in Node (bench/node_pyodide.py), imports webinfer straight from pkg/ (mounted, so
+no wheel rebuild is needed between edits; --pkg mounts another tree, e.g. a checkout of the commit
+before a change), loads the real model on the numpy device with the page's context (n_ctx unset, as
+site/py/engine.py loads it; --n-ctx sets it) and prints:
+prefill and decode tok/s (best of --reps, and every rep's), then, with --profile, ms spent in each NumpyDevice op and
+each linear by output shape, and in each wasm kernel ("  wasm mm", inside the ops' times), for one
+whole prefill and per decode token (wrappers time every call; they add ~1 us a call). linear_swiglu's
+time includes its linear's.
 
     python3 bench/pyodide_numpy_bench.py [--prompt 40] [--decode 32] [--reps 3] [--profile] [--einsum]
+                                         [--n-ctx N] [--pkg DIR] [--runtime node|chromium] [--no-fma]
 
 Not a test: it asserts nothing; it needs build/pyodide (tools/fetch_pyodide or the site build) and
 the default model.
@@ -17,17 +22,22 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "pyodide"))
-sys.path.insert(0, str(REPO / "pkg"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from pyodide_node import NodePyodide, dist_dir, model_path  # noqa: E402
+from node_pyodide import model_path, run  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--prompt", type=int, default=40, help="prompt tokens (prefill)")
 ap.add_argument("--decode", type=int, default=32, help="decode steps timed")
 ap.add_argument("--reps", type=int, default=3)
-ap.add_argument("--profile", action="store_true", help="per-op ms per decode token")
+ap.add_argument("--profile", action="store_true", help="ms per op for one prefill and per decode token")
 ap.add_argument("--einsum", action="store_true", help="force blas's numpy-einsum path (no wasm kernel)")
+ap.add_argument("--no-fma", action="store_true", help="the plain kernels even where relaxed SIMD's fused ones load")
+ap.add_argument("--n-ctx", type=int, default=None,
+                help="context to allocate (default: the model's default, as the page loads it)")
+ap.add_argument("--runtime", choices=("node", "chromium"), default="node",
+                help="Pyodide under Node, or on the main thread of headless Chromium (what the page runs in)")
+ap.add_argument("--pkg", type=Path, default=REPO / "pkg", help="the package tree to import webinfer from")
 a = ap.parse_args()
 
 CODE = f'''
@@ -40,7 +50,9 @@ import webinfer
 from webinfer.device import blas, numpy_device
 if {a.einsum}:
     blas._tried, blas._SIMD, blas.BACKEND = True, None, "numpy-einsum"
-m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device="numpy", n_ctx=512)
+if {a.no_fma} and hasattr(blas, "RELAXED"):
+    blas.RELAXED = False
+m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device="numpy", n_ctx={a.n_ctx})
 dev = m.device
 ids = [int(t) for t in np.random.default_rng(0).integers(100, 40000, {a.prompt})]
 
@@ -60,12 +72,15 @@ def decode(n):
     return time.perf_counter() - t0
 
 prefill(); decode(2)
-res = {{"backend": blas.BACKEND, "prompt": {a.prompt}}}
-pre = min(prefill() for _ in range({a.reps}))
-dec = min((prefill(), decode({a.decode}))[1] for _ in range({a.reps}))
+res = {{"backend": blas.BACKEND, "fused": getattr(blas._SIMD, "fused", False), "prompt": {a.prompt}, "n_ctx": m.n_ctx}}
+pres = [prefill() for _ in range({a.reps})]
+decs = [(prefill(), decode({a.decode}))[1] for _ in range({a.reps})]
+pre, dec = min(pres), min(decs)
 res["prefill_tok_s"] = round({a.prompt} / pre, 1)
 res["decode_tok_s"] = round({a.decode} / dec, 1)
 res["decode_ms_tok"] = round(1000 * dec / {a.decode}, 2)
+res["prefill_tok_s_runs"] = [round({a.prompt} / t, 1) for t in pres]
+res["decode_tok_s_runs"] = [round({a.decode} / t, 1) for t in decs]
 
 if {a.profile}:
     acc = collections.defaultdict(float)
@@ -81,6 +96,10 @@ if {a.profile}:
         return timed
     for name in ("embed", "rms_norm", "linear", "linear_swiglu", "rope_kv", "attention", "add", "last_row"):
         setattr(dev, name, wrap(name, getattr(numpy_device.NumpyDevice, name).__get__(dev)))
+    kern = blas._simd()
+    for name in ("mm", "mv", "mm_b", "mmn_b", "softmax_b", "swiglu"):   # the wasm kernels inside the ops
+        if hasattr(kern, name):
+            setattr(kern, name, wrap("  wasm " + name, getattr(kern, name)))
     acc.clear()
     pre = prefill()
     res["prefill_ms_per_op"] = {{k: round(1000 * v, 2) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}}
@@ -94,8 +113,9 @@ if {a.profile}:
 json.dumps(res)
 '''
 
-py = NodePyodide(dist_dir(), {"/host/pkg": REPO / "pkg", "/host/models": model_path().parent})
-try:
-    print(json.dumps(json.loads(py.run(CODE, timeout=900)), indent=1))
-finally:
-    py.close()
+if a.runtime == "chromium":
+    from chromium_pyodide import run
+mounts = {"/host/pkg": a.pkg.resolve(), f"/host/models/{model_path().name}": model_path()}
+out = json.loads(run(CODE, mounts))
+out["runtime"] = a.runtime
+print(json.dumps(out, indent=1))

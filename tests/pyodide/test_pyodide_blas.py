@@ -1,8 +1,12 @@
-"""blas.matmul_t inside Pyodide (Node and Chromium): the wasm SIMD kernels against float64 NumPy.
+"""blas inside Pyodide (Node and Chromium): the wasm SIMD kernels against float64 NumPy.
 
-What this covers: the kernels load (BACKEND "wasm-simd"), mv (one row: decode) and mm (pairs of
-rows: prefill, an odd count padded) give x @ W^T on awkward and on the real model's shapes, the
-shapes they take run on them (calls counted) and the ones they don't fall back to einsum.
+What this covers: the kernels load (BACKEND "wasm-simd"), fused (relaxed SIMD) exactly where the
+engine compiles relaxed SIMD (Chromium; not Node 20); mv (one row: decode) and mm (pairs of rows:
+prefill, an odd count padded) give x @ W^T on awkward and on the real model's
+shapes, the shapes they take run on them (calls counted) and the ones they don't fall back to
+einsum; causal attention over a KV cache (mm_b, softmax_b, mmn_b through blas.attend), the softmax
+and mmn kernels on their edge cases, SwiGLU, RMSNorm and RoPE, each through the NumpyDevice op and
+with its NumPy fallback. Where the fused kernels load, every check runs on them and on the plain ones.
 Needs no model: random weights.
 """
 
@@ -13,11 +17,19 @@ from pytest_pyodide import run_in_pyodide
 
 pytestmark = [pytest.mark.pyodide]
 
-# (n tokens, rows, cols): the real model's (SmolLM2-135M) products, then awkward ones.
+# (n tokens, rows, cols): the real model's (SmolLM2-135M) products (chat-prompt sizes too), then awkward ones.
 REAL = [(n, r, c) for n in (1, 2, 7, 40) for r, c in ((3072, 576), (576, 1536), (960, 576), (576, 576))]
-REAL += [(1, 49152, 576), (3, 49152, 576)]
+REAL += [(1, 49152, 576), (3, 49152, 576), (146, 960, 576), (129, 576, 576), (128, 64, 32)]
 AWKWARD = [(1, 1, 16), (1, 3, 32), (1, 5, 48), (1, 4, 20), (1, 7, 8), (1, 2, 3),
            (2, 4, 4), (3, 4, 4), (5, 8, 12), (4, 12, 36), (9, 20, 100), (2, 6, 16), (3, 4, 18), (2, 1, 1)]
+
+# (n query tokens, pos, kv heads, g query heads per kv head, head_dim, n_ctx): SmolLM2's attention
+# (3 kv heads x 3, hd 64) at a decode step, a chat prompt and past a block of ATTN_TOKENS = 64;
+# GQA ratios 1, 3, 4; n_ctx not a multiple of 4; a context filled to its last row; head_dim 8 (no kernel).
+ATTENTION = [(1, 0, 3, 3, 64, 64), (1, 39, 3, 3, 64, 4096), (39, 0, 3, 3, 64, 4096), (146, 0, 3, 3, 64, 4096),
+             (2, 0, 1, 1, 16, 5), (3, 1, 2, 4, 32, 9), (31, 2, 3, 3, 64, 37), (32, 1, 1, 4, 128, 33),
+             (33, 0, 2, 1, 16, 33), (63, 1, 3, 3, 64, 67), (64, 0, 3, 3, 64, 64), (65, 61, 3, 3, 64, 130),
+             (130, 3, 1, 3, 16, 133), (1, 132, 3, 3, 64, 133), (5, 0, 2, 2, 8, 7)]
 
 
 def _fits(n, rows, cols):
@@ -30,59 +42,211 @@ def cases() -> list[tuple[int, int, int, str]]:
     return [(n, r, c, _fits(n, r, c) or "einsum") for n, r, c in REAL + AWKWARD]
 
 
+@pytest.fixture(scope="module")
+def attention_cases() -> list[tuple[int, int, int, int, int, int]]:
+    return ATTENTION
+
+
 @run_in_pyodide
 def test_kernels_match_numpy(selenium_webinfer, cases):
+    import js
     import numpy as np
+    from pyodide.ffi import to_js
     from webinfer.device import blas
+    from webinfer.device.wasm_kernels import wasm_module
 
     kern = blas._simd()
     assert kern is not None, "the wasm kernels did not load"
     assert blas.BACKEND == "wasm-simd"
-    # count the calls of each product kernel; mm_b is mm over whole blocks of tokens
-    originals = {name: getattr(kern, name) for name in ("mv", "mm", "mm_b") if hasattr(kern, name)}
-    assert {"mv", "mm"} <= set(originals), f"blas.Kernels has {sorted(vars(kern))}"
-    calls = dict.fromkeys(originals, 0)
-
-    def counted(name, fn):
-        def call(*args):
-            calls[name] += 1
-            return fn(*args)
-        return call
-
-    for name, fn in originals.items():
-        setattr(kern, name, counted(name, fn))
-    rng = np.random.default_rng(0)
+    assert kern.fused == bool(js.WebAssembly.validate(to_js(wasm_module(True))))   # fused wherever it compiles
     errors, wrong_kernel = [], []
-    try:
-        for n, rows, cols, kernel in cases:
-            w = rng.standard_normal((rows, cols), dtype=np.float32)
-            x = rng.standard_normal((n, cols), dtype=np.float32)
-            before = dict(calls)
-            y = blas.matmul_t(x, w)
-            ref = x.astype(np.float64) @ w.T.astype(np.float64)
-            err = float(np.abs(y - ref).max() / (1 + np.abs(ref).max()))
-            used = sorted({k[:2] for k in calls if calls[k] > before[k]}) or ["einsum"]   # mm_b -> mm
-            if used != [kernel]:
-                wrong_kernel.append((n, rows, cols, used, kernel))
-            if y.shape != (n, rows) or y.dtype != np.float32 or not err < 1e-5:
-                errors.append((n, rows, cols, y.shape, str(y.dtype), err))
-        # a weight that is not C-contiguous, and a strided x, still give the right answer
-        w = rng.standard_normal((64, 96), dtype=np.float32)
-        x = rng.standard_normal((3, 192), dtype=np.float32)[:, ::2]
-        for ww in (w, np.asfortranarray(w)):
-            if not np.allclose(blas.matmul_t(x, ww), x @ ww.T, rtol=1e-4, atol=1e-4):
-                errors.append(("layout", ww.flags.c_contiguous))
-    finally:
+    for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+        # count the calls of each product kernel
+        originals = {name: getattr(ks, name) for name in ("mv", "mm", "mm_b")}
+        calls = dict.fromkeys(originals, 0)
+
+        def counted(name, fn):
+            def call(*args):
+                calls[name] += 1
+                return fn(*args)
+            return call
+
         for name, fn in originals.items():
-            setattr(kern, name, fn)
+            setattr(ks, name, counted(name, fn))
+        blas._SIMD = ks
+        rng = np.random.default_rng(0)
+        try:
+            for n, rows, cols, kernel in cases:
+                w = rng.standard_normal((rows, cols), dtype=np.float32)
+                x = rng.standard_normal((n, cols), dtype=np.float32)
+                before = dict(calls)
+                y = blas.matmul_t(x, w)
+                ref = x.astype(np.float64) @ w.T.astype(np.float64)
+                err = float(np.abs(y - ref).max() / (1 + np.abs(ref).max()))
+                used = sorted(k for k in calls if calls[k] > before[k]) or ["einsum"]
+                if used != [kernel]:
+                    wrong_kernel.append((ks.fused, n, rows, cols, used, kernel))
+                if y.shape != (n, rows) or y.dtype != np.float32 or not err < 1e-5:
+                    errors.append((ks.fused, n, rows, cols, y.shape, str(y.dtype), err))
+            # a weight that is not C-contiguous, and a strided x, still give the right answer
+            w = rng.standard_normal((64, 96), dtype=np.float32)
+            x = rng.standard_normal((3, 192), dtype=np.float32)[:, ::2]
+            for ww in (w, np.asfortranarray(w)):
+                if not np.allclose(blas.matmul_t(x, ww), x @ ww.T, rtol=1e-4, atol=1e-4):
+                    errors.append((ks.fused, "layout", ww.flags.c_contiguous))
+        finally:
+            for name, fn in originals.items():
+                setattr(ks, name, fn)
+            blas._SIMD = kern
     assert errors == []
-    assert wrong_kernel == []   # (n, rows, cols, kernels used, kernel expected)
+    assert wrong_kernel == []   # (fused, n, rows, cols, kernels used, kernel expected)
 
 
-# (n query tokens, pos, kv heads, g query heads per kv head, head_dim, n_ctx): SmolLM2's attention
-# (3 kv heads x 3, hd 64) at a decode step, a chat prompt and past a block of ATTN_TOKENS = 64;
-# GQA ratios 1, 3, 4; n_ctx not a multiple of 4; a context filled to its last row; head_dim 8 (no kernel).
-ATTENTION = [(1, 0, 3, 3, 64, 64), (1, 39, 3, 3, 64, 4096), (39, 0, 3, 3, 64, 4096), (146, 0, 3, 3, 64, 4096),
-             (2, 0, 1, 1, 16, 5), (3, 1, 2, 4, 32, 9), (31, 2, 3, 3, 64, 37), (32, 1, 1, 4, 128, 33),
-             (33, 0, 2, 1, 16, 33), (63, 1, 3, 3, 64, 67), (64, 0, 3, 3, 64, 64), (65, 61, 3, 3, 64, 130),
-             (130, 3, 1, 3, 16, 133), (1, 132, 3, 3, 64, 133), (5, 0, 2, 2, 8, 7)]
+@run_in_pyodide
+def test_attention_matches_float64(selenium_webinfer, attention_cases):
+    """NumpyDevice.attention (blas.attend's kernels: mm_b, softmax_b, mmn_b) against float64 softmax
+    attention, key by key, on the cases above; keys past a token's position hold huge garbage and
+    another layer NaN, which the causal mask and the layer offset must keep out."""
+    import numpy as np
+    from webinfer.device import blas
+    from webinfer.device.numpy_device import NumpyDevice
+
+    kern = blas._simd()
+    assert kern is not None and blas.BACKEND == "wasm-simd"
+    dev = NumpyDevice()
+    errors, paths = [], []
+    for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+        blas._SIMD, rng = ks, np.random.default_rng(1)
+        try:
+            for n, pos, kvh, g, hd, ctx in attention_cases:
+                cache = dev.kv_cache(2, kvh, hd, ctx)
+                t = pos + n
+                cache.k[1, :, :t] = rng.standard_normal((kvh, t, hd), dtype=np.float32) * 2
+                cache.v[1, :, :t] = rng.standard_normal((kvh, t, hd), dtype=np.float32)
+                cache.k[1, :, t:], cache.k[0], cache.v[0] = 1e30, np.nan, np.nan
+                q = rng.standard_normal((n, kvh * g * hd), dtype=np.float32) * 2
+                paths.append(blas.attend(q, cache.k, cache.v, 1, pos, g, cache.rows) is not None)
+                o = dev.attention(q, cache, 1, pos, kvh * g, kvh, hd)
+                k, v = cache.k[1].astype(np.float64), cache.v[1].astype(np.float64)
+                qh = q.reshape(n, kvh, g, hd).astype(np.float64)
+                ref = np.empty((n, kvh, g, hd))
+                for i in range(n):
+                    s = np.einsum("hgd,htd->hgt", qh[i], k[:, :pos + i + 1]) / np.sqrt(hd)
+                    p = np.exp(s - s.max(-1, keepdims=True))
+                    ref[i] = np.einsum("hgt,htd->hgd", p / p.sum(-1, keepdims=True), v[:, :pos + i + 1])
+                ref = ref.reshape(n, -1)
+                bad = ~(np.abs(o - ref) <= 2e-5 + 1e-4 * np.abs(ref))
+                if o.shape != ref.shape or o.dtype != np.float32 or bad.any():
+                    errors.append((ks.fused, (n, pos, kvh, g, hd, ctx), np.argwhere(bad)[:3].tolist(),
+                                   float(np.abs(o - ref).max())))
+        finally:
+            blas._SIMD = kern
+    assert errors == []   # (fused, case, first mismatches, largest error)
+    n_sets = 2 if kern.fused else 1
+    assert paths == [hd % 16 == 0 for *_, hd, _ in attention_cases] * n_sets   # kernels took every head_dim they can
+
+
+@run_in_pyodide
+def test_softmax_and_mmn_kernels_on_awkward_rows(selenium_webinfer):
+    """The two attention kernels called directly: softmax_b on rows that see 1 key, on scores far
+    apart (exp underflows to 0), with inf and NaN past each row's keys, over a batch of 2; mmn_b
+    with a sum length that is not a multiple of 4, rows further apart than it, 16 to 128 columns."""
+    import numpy as np
+    from webinfer.device import blas
+
+    kern = blas._simd()
+    errors = []
+    for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+        ptr, rng = ks.ptr, np.random.default_rng(2)
+        for rows, ld, lim0, g in ((2, 4, 1, 1), (6, 8, 1, 3), (4, 12, 9, 2), (8, 64, 3, 4), (2, 4, 4, 1)):
+            s = (rng.standard_normal((2, rows, ld)) * np.array([1, 300])[:, None, None]).astype(np.float32)
+            lim = np.minimum(lim0 + np.arange(rows) // g, ld)       # keys each row sees
+            ref = np.zeros(s.shape)
+            for b in range(2):
+                for r in range(rows):
+                    x = s[b, r, :lim[r]].astype(np.float64)
+                    ref[b, r, :lim[r]] = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+                    s[b, r, lim[r]:] = [np.inf, np.nan, -np.inf, 1e38][r % 4]
+            ks.softmax_b(ptr(s), rows, ld, lim0, g, 2, rows * ld * 4)
+            if not np.allclose(s, ref, rtol=1e-5, atol=1e-7):
+                errors.append((ks.fused, "softmax", rows, ld, lim0, g, float(np.nanmax(np.abs(s - ref)))))
+        for k, cols, ntok, ldx in ((1, 16, 2, 4), (5, 16, 4, 8), (37, 64, 6, 40), (64, 128, 2, 64), (130, 32, 10, 132)):
+            w = rng.standard_normal((2, k, cols), dtype=np.float32)
+            x = rng.standard_normal((2, ntok, ldx), dtype=np.float32)
+            y = np.zeros((2, ntok, cols), np.float32)
+            ks.mmn_b(ptr(w), ptr(x), ptr(y), k, cols, ntok, ldx, 2, k * cols * 4, ntok * ldx * 4, ntok * cols * 4)
+            ref = np.einsum("bnj,bjc->bnc", x[:, :, :k].astype(np.float64), w)
+            if not np.allclose(y, ref, rtol=1e-5, atol=1e-5):
+                errors.append((ks.fused, "mmn", k, cols, ntok, ldx, float(np.abs(y - ref).max())))
+    assert errors == []
+
+
+@run_in_pyodide
+def test_swiglu_and_rms_norm_match_numpy(selenium_webinfer):
+    """NumpyDevice.linear_swiglu's SwiGLU and rms_norm (the swiglu and rms_norm kernels) against
+    float64 on SmolLM2's widths, awkward ones, and gate values from -100 to 100 (exp clamped at the
+    ends); widths the kernels don't take fall back to NumPy and stay right."""
+    import numpy as np
+    from webinfer.device import blas
+    from webinfer.device.numpy_device import NumpyDevice
+
+    assert blas._simd() is not None
+    dev, rng = NumpyDevice(), np.random.default_rng(3)
+    errors, took = [], []
+    for n, d in ((1, 1536), (2, 4), (7, 12), (146, 1536), (3, 6)):
+        gu = rng.standard_normal((n, 2 * d), dtype=np.float32) * 4
+        gu[0, :4] = [-100, 100, 0, -0.0][:min(4, d)]
+        took.append(blas.swiglu(gu) is not None)
+        eye = (np.eye(2 * d, dtype=np.float32), None)               # linear_swiglu's product is then gu
+        y = dev.linear_swiglu(gu, eye)
+        g, u = gu[:, :d].astype(np.float64), gu[:, d:].astype(np.float64)
+        ref = g / (1 + np.exp(-g)) * u
+        if y.shape != (n, d) or not np.allclose(y, ref, rtol=1e-5, atol=1e-6):
+            errors.append(("swiglu", n, d, float(np.abs(y - ref).max())))
+    for n, d in ((1, 576), (2, 4), (146, 576), (3, 6)):
+        x = rng.standard_normal((n, d), dtype=np.float32) * 3
+        x[0] *= 1e-3                                                # a row near eps
+        w = rng.standard_normal(d, dtype=np.float32)
+        took.append(blas.rms_norm(x, w, 1e-5) is not None)
+        y = dev.rms_norm(x, w, 1e-5)
+        xd = x.astype(np.float64)
+        ref = xd / np.sqrt((xd * xd).mean(-1, keepdims=True) + 1e-5) * w
+        if y.shape != (n, d) or not np.allclose(y, ref, rtol=1e-5, atol=1e-6):
+            errors.append(("rms_norm", n, d, float(np.abs(y - ref).max())))
+    assert errors == []
+    assert took == [True, True, True, True, False, True, True, True, False]
+
+
+@run_in_pyodide
+def test_rope_kv_equals_numpy_bit_for_bit(selenium_webinfer):
+    """NumpyDevice.rope_kv through the rope kernels (adjacent and NeoX pairs) against its own NumPy
+    code (blas switched off): q, and the keys and values it writes into the cache, equal to the bit
+    (the kernel computes (x * c) + (partner * s) as NumPy does); head_dim 4 falls back to NumPy."""
+    import numpy as np
+    from webinfer.device import blas
+    from webinfer.device.numpy_device import NumpyDevice
+
+    kern = blas._simd()
+    assert kern is not None
+    dev, rng = NumpyDevice(), np.random.default_rng(4)
+    diffs, took = [], []
+    for neox in (False, True):
+        for n, pos, heads, kvh, hd, ctx in ((1, 0, 9, 3, 64, 64), (5, 3, 9, 3, 64, 9), (146, 0, 9, 3, 64, 4096),
+                                            (3, 7, 4, 2, 8, 10), (2, 0, 2, 1, 4, 2)):
+            qkv = rng.standard_normal((n, (heads + 2 * kvh) * hd), dtype=np.float32)
+            caches, qs = [dev.kv_cache(2, kvh, hd, ctx), dev.kv_cache(2, kvh, hd, ctx)], []
+            c, s = dev._rope_full(10000.0, hd, neox, pos + n)
+            took.append(blas.rope_kv(qkv, caches[0].k, caches[0].v, 1, pos, heads, caches[0].rows, c, s, neox)
+                        is not None)
+            for cache, simd in zip(caches, (kern, None)):
+                blas._SIMD, blas.BACKEND = simd, "wasm-simd" if simd else "numpy-einsum"
+                try:
+                    qs.append(dev.rope_kv(qkv, cache, 1, pos, heads, kvh, hd, 10000.0, neox))
+                finally:
+                    blas._SIMD, blas.BACKEND = kern, "wasm-simd"
+            same = [np.array_equal(qs[0], qs[1]), np.array_equal(caches[0].k, caches[1].k),
+                    np.array_equal(caches[0].v, caches[1].v)]
+            if not all(same) or qs[0].shape != (n, heads * hd):
+                diffs.append((neox, n, pos, heads, kvh, hd, same))
+    assert diffs == []   # (neox, case, [q, k, v equal])
+    assert took == [True, True, True, True, False] * 2

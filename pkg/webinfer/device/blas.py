@@ -1,175 +1,45 @@
-"""x @ W^T for float32, the fastest way this Python's NumPy offers.
+"""The NumPy device's heavy ops the fastest way this Python's NumPy offers: x @ W^T, and inside
+Pyodide also causal attention, SwiGLU and RMSNorm.
 
-CPython's numpy wheels link OpenBLAS, so ``x @ w.T`` is one sgemm/sgemv. Pyodide's numpy has no
-BLAS and no SIMD (its __cpu_baseline__ is empty): its matmul is a plain loop. There, in order:
+CPython's numpy wheels link OpenBLAS, so ``x @ w.T`` is one sgemm/sgemv and every function here but
+matmul_t answers None (numpy_device keeps its NumPy code). Pyodide's numpy has no BLAS and no SIMD
+(its __cpu_baseline__ is empty): its matmul is a plain loop, its exp ~12 ns a value. There, in order:
 
-1. "wasm-simd": a 1 KB WebAssembly module, assembled below, linked into Pyodide's own memory
-   (Emscripten's loadWebAssemblyModule, through ffi.make_kit) so it reads the numpy buffers in
-   place. Two f32x4 kernels:
-
-   mv, one token (decode). Memory-bound: a decode streams ~540 MB of float32 weights a token.
-   It reads one weight row after another (16 floats a step, 4 accumulators), so the matrix is
-   read start to end as ONE sequential stream, which the hardware prefetcher follows. That is
-   what counts: kernels reading 2-8 rows side by side (sharing each x load, as the first mm did
-   for decode too) read as many interleaved streams and got 13-18 GB/s, no better than einsum's
-   scalar loop (12-15 GB/s); one row at a time gets 31-34 GB/s, ~94% of a wasm loop that only
-   loads (35 GB/s) and on par with native one-thread OpenBLAS sgemv here (27-32). A packed layout
-   ([rows/R][cols/4][R][4]: R rows as one stream, R = 4, 8, 16) measured the same 32 GB/s, so
-   the weights keep their plain layout (embed, webinfer.inspect and the einsum fallback read
-   them as they are). 8 loads a step, or 1-2 accumulators, were equal or slower.
-   mm, several tokens (prefill). Compute-bound: blocks of 4 rows x 2 tokens, 8 accumulators,
-   so each w load feeds 2 tokens, each x load 4 rows, and 8 fadd chains run side by side; every
-   token pair runs against the 4-row block while it sits in cache. 4 rows x 1 token (the first
-   kernel) waits on its 4 fadd chains: 1.3x slower; 8x1, 4x3, 4x4, 2x4, 2x6 need more than 11
-   v128 locals, which V8 spills: 1.3-1.9x slower than 4x2. An odd token count repeats its last
-   token (the extra output row is dropped).
-
-   Measured on AMD EPYC (Zen 5, 2 cores; one used), Pyodide 0.27.7 under Node 20, with
-   ``python3 bench/wasm_kernel_bench.py`` (40 distinct 3072x576 matrices, so not in cache):
-   one token 12-15 GB/s (einsum) -> 31-34 GB/s (mv), the 49152x576 lm head 7.8 -> 3.5 ms;
-   40 tokens through 3072x576 18-19 ms (einsum), 3.3-3.6 ms (first mm), 2.6-2.9 ms (mm). The whole
-   model, ``python3 bench/pyodide_numpy_bench.py --reps 3`` (SmolLM2-135M, 40-token prompt),
-   4 runs each: decode 24.0-24.9 -> 44.5-46.3 tok/s (41 -> 22 ms a token, 18.4 ms of it the
-   linears), prefill 136-139 -> 166-185 tok/s; the chat page in Chromium 156 (noisier): decode
-   20-25 -> 32-45 tok/s, prefill 99-136 -> 98-157 (bench/RESULTS.md).
+1. "wasm-simd": the f32x4 kernels of wasm_kernels.py, one ~4 KB WebAssembly module linked into
+   Pyodide's own memory (Emscripten's loadWebAssemblyModule, through ffi.make_kit) so they read
+   and write the numpy buffers in place.
+   - matmul_t: mv for one token (decode: the weights read as one sequential stream, 31-34 GB/s
+     against einsum's 12-15), mm for more (prefill: 4 rows x 2 tokens, 15-26 GMAC/s here against
+     einsum's ~4; the same at 146 and 512 tokens, so no blocking of tokens for the cache). Where
+     the engine has relaxed SIMD (Chromium), mm and mmn use its fused multiply-add (~1.25x).
+   - attend: causal attention over the KV cache, per block of ATTN_TOKENS query tokens, every kv
+     head in one call of each of mm (scores), softmax (masked, in place) and mmn (probabilities @
+     V). NumPy's version builds the whole (rows x keys) score matrix with a mask and multiplies with
+     its plain-loop matmul: 641 ms of a 146-token prefill's 1682 and 9.9 s of a 512-token one's 14.3
+     under Node (bench/pyodide_numpy_bench.py --profile); with the kernels 45 and 474 ms.
+   - swiglu and rms_norm: one pass where NumPy makes five (the exp of SwiGLU alone cost ~8% of a
+     prefill), and one call where a decode step's many small NumPy calls each cost 3-5 us.
 2. "numpy-einsum": where that module can't load (no wasm SIMD, another Emscripten, a page that
    forbids it) or a shape doesn't fit (one token: columns not a multiple of 16; more tokens: rows
    or columns not a multiple of 4; weights not C-contiguous float32). ``np.einsum("ij,j->i", w,
    x)`` beats ``x @ w.T`` by 1.6-1.8x for one token (49152x576: 7.7 vs 13.0 ms) and "nj,ij->ni"
-   by 1.3x for a prefill. Pyodide's scipy links OpenBLAS, but through it the page decoded slower
-   (3.0 vs 5.3 tok/s) for 19 MB more download, so scipy is not used.
+   by 1.3x for a prefill.
+Pyodide's scipy links OpenBLAS (19 MB more download), but its wasm build is far slower than the
+kernels: sgemm 2-3 GMAC/s against mm's 14-24, sgemv 0.2-0.7 against mv's 3.7-6.7 (146 to 512
+tokens and one token through SmolLM2's shapes, Node and Chromium), so scipy is not used.
 
-The choice is made once (see _simd). Not here: quantized arithmetic, threads.
+The choice is made once (see _simd). Not here: the kernels' code (wasm_kernels), quantized
+arithmetic, threads.
 """
 
 from __future__ import annotations
 
 import sys
+import weakref
 
 import numpy as np
 
-
-# -- the wasm kernels -----------------------------------------------------------------------------
-# All float32 C-contiguous, addresses in the wasm heap, y[n, r] = sum_j w[r, j] * x[n, j]:
-# mm(w, x, y, rows, cols, ntok): rows % 4 == 0, cols % 4 == 0, ntok % 2 == 0, all > 0 (prefill);
-# mv(w, x, y, rows, cols): ntok = 1, cols % 16 == 0, rows and cols > 0 (decode).
-
-def _leb(n: int, signed: bool = False) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        done = (n == 0 and not (signed and b & 0x40)) or (signed and n == -1 and b & 0x40)
-        out.append(b if done else b | 0x80)
-        if done:
-            return bytes(out)
-
-
-def _vec(items) -> bytes:
-    return _leb(len(items)) + b"".join(items)
-
-
-def _name(s: str) -> bytes:
-    return _leb(len(s)) + s.encode()
-
-
-# The few instructions the kernels use (locals by index; "4" = f32x4).
-def _get(i: int) -> bytes:
-    return bytes([0x20, i])
-
-
-def _set(i: int) -> bytes:
-    return bytes([0x21, i])
-
-
-def _tee(i: int) -> bytes:
-    return bytes([0x22, i])
-
-
-def _const(n: int) -> bytes:
-    return b"\x41" + _leb(n, True)
-
-
-def _vload(offset: int = 0) -> bytes:
-    return b"\xfd\x00\x02" + _leb(offset)                        # v128.load align 4 offset
-
-
-def _hsum(a: int) -> bytes:
-    lane = lambda i: _get(a) + b"\xfd\x1f" + bytes([i])          # noqa: E731  f32x4.extract_lane
-    return lane(0) + lane(1) + _FADD + lane(2) + _FADD + lane(3) + _FADD
-
-
-_ADD, _MUL, _SHL, _LT_U, _FADD = b"\x6a", b"\x6c", b"\x74", b"\x49", b"\x92"
-_VZERO, _FADD4, _FMUL4 = b"\xfd\x0c" + bytes(16), b"\xfd\xe4\x01", b"\xfd\xe6\x01"
-_LOOP, _END, _BR_IF0 = b"\x03\x40", b"\x0b", b"\x0d\x00"
-_STORE = b"\x38\x02"                                              # f32.store align 4, then offset
-
-
-def _locals(i32: int, v128: int) -> bytes:
-    return _vec([_leb(i32) + b"\x7f", _leb(v128) + b"\x7b"])
-
-
-def _mm_body() -> bytes:
-    """Blocks of 4 weight rows x 2 tokens: each w load feeds 2 tokens, each x load 4 rows (8
-    independent accumulators); every token pair runs against the 4-row block while it sits in cache."""
-    W, X, Y, ROWS, COLS, NT, R, N, Q, PX, END, RB = range(12)   # 6 params, 6 i32 locals
-    ACC = ((12, 13), (14, 15), (16, 17), (18, 19))               # acc[k][t]: row r + k, token n + t
-    XV, WV = (20, 21), 22                                        # 11 v128 locals (more spill in V8)
-    b = _get(COLS) + _const(2) + _SHL + _set(RB)                 # rb = row bytes
-    b += _const(0) + _set(R) + _LOOP                             # for r in 0, 4, .. rows
-    b += _const(0) + _set(N) + _LOOP                             # for n in 0, 2, .. ntok
-    b += b"".join(_VZERO + _set(a) for pair in ACC for a in pair)
-    b += _get(W) + _get(R) + _get(RB) + _MUL + _ADD + _tee(Q) + _get(RB) + _ADD + _set(END)
-    b += _get(X) + _get(N) + _get(RB) + _MUL + _ADD + _set(PX)
-    b += _LOOP                                                   # for j in 0, 4, .. cols
-    b += _get(PX) + _vload() + _set(XV[0]) + _get(PX) + _get(RB) + _ADD + _vload() + _set(XV[1])
-    for k, pair in enumerate(ACC):                               # acc[k][t] += w[r+k, j:j+4] * x[n+t, j:j+4]
-        b += _get(Q) + (_get(RB) + _const(k) + _MUL + _ADD if k else b"") + _vload() + _set(WV)
-        for a, xv in zip(pair, XV):
-            b += _get(a) + _get(WV) + _get(xv) + _FMUL4 + _FADD4 + _set(a)
-    b += _get(PX) + _const(16) + _ADD + _set(PX)
-    b += _get(Q) + _const(16) + _ADD + _tee(Q) + _get(END) + _LT_U + _BR_IF0 + _END
-    b += _get(Y) + _get(N) + _get(ROWS) + _MUL + _get(R) + _ADD + _const(2) + _SHL + _ADD + _set(Q)
-    for t, ptr in enumerate((_get(Q), _get(Q) + _get(ROWS) + _const(2) + _SHL + _ADD)):
-        for k, pair in enumerate(ACC):                           # y[n + t, r + k] = horizontal sum
-            b += ptr + _hsum(pair[t]) + _STORE + _leb(4 * k)
-    b += _get(N) + _const(2) + _ADD + _tee(N) + _get(NT) + _LT_U + _BR_IF0 + _END
-    b += _get(R) + _const(4) + _ADD + _tee(R) + _get(ROWS) + _LT_U + _BR_IF0 + _END
-    return _locals(6, 11) + b + _END
-
-
-def _mv_body() -> bytes:
-    """One row at a time, so the weights are read as one sequential stream (w advances through
-    the whole matrix); 16 floats a step into 4 independent accumulators."""
-    W, X, Y, ROWS, COLS, PX, END, YEND = range(8)                # 5 params, 3 i32 locals
-    ACC = (8, 9, 10, 11)                                         # 4 v128 locals
-    b = _get(Y) + _get(ROWS) + _const(2) + _SHL + _ADD + _set(YEND)
-    b += _LOOP                                                   # for each row (w walks on)
-    b += b"".join(_VZERO + _set(a) for a in ACC)
-    b += _get(X) + _set(PX) + _get(W) + _get(COLS) + _const(2) + _SHL + _ADD + _set(END)
-    b += _LOOP                                                   # for j in 0, 16, .. cols
-    for k, a in enumerate(ACC):                                  # acc_k += w[r, j+4k:+4] * x[j+4k:+4]
-        b += _get(a) + _get(W) + _vload(16 * k) + _get(PX) + _vload(16 * k) + _FMUL4 + _FADD4 + _set(a)
-    b += _get(PX) + _const(64) + _ADD + _set(PX)
-    b += _get(W) + _const(64) + _ADD + _tee(W) + _get(END) + _LT_U + _BR_IF0 + _END
-    b += _get(ACC[0]) + _get(ACC[1]) + _FADD4 + _get(ACC[2]) + _get(ACC[3]) + _FADD4 + _FADD4 + _set(ACC[0])
-    b += _get(Y) + _hsum(ACC[0]) + _STORE + _leb(0)              # y[r] = horizontal sum
-    b += _get(Y) + _const(4) + _ADD + _tee(Y) + _get(YEND) + _LT_U + _BR_IF0 + _END
-    return _locals(3, 4) + b + _END
-
-
-def wasm_module() -> bytes:
-    """The side module: a dylink.0 section (no data, no table), env.memory imported, mm and mv exported."""
-    sec = lambda i, body: bytes([i]) + _leb(len(body)) + body    # noqa: E731
-    sig = lambda n: b"\x60" + _vec([b"\x7f"] * n) + _vec([])     # noqa: E731  n i32 params, no result
-    bodies = [_mm_body(), _mv_body()]
-    return (b"\x00asm\x01\x00\x00\x00"
-            + sec(0, _name("dylink.0") + b"\x01" + _leb(4) + bytes(4))
-            + sec(1, _vec([sig(6), sig(5)]))
-            + sec(2, _vec([_name("env") + _name("memory") + b"\x02\x00\x00"]))
-            + sec(3, _vec([_leb(0), _leb(1)]))
-            + sec(7, _vec([_name("mm") + b"\x00" + _leb(0), _name("mv") + b"\x00" + _leb(1)]))
-            + sec(10, _vec([_leb(len(body)) + body for body in bodies])))
-
+from .wasm_kernels import PREFIX, wasm_module
 
 # A constant (no formatting): the chat page's CSP forbids eval, so tools/build_site.py ships every
 # module-level *_JS string as static code, looked up by its hash (site/py/engine.py).
@@ -177,25 +47,65 @@ _MM_JS = """(Module) => ({
   load: (bytes) => Module.loadWebAssemblyModule(bytes, {loadAsync: false, nodelete: true}, "webinfer_mm.so", {}, 0),
 })"""
 
+ATTN_TOKENS = 64   # query tokens attention takes at a time: their scores over every key they see
+RELAXED = True     # try the module with fused multiply-adds (relaxed SIMD) first
 
-def _load_simd():
-    """(mm, mv, pointer): the kernels, each checked on a small product; None where they won't load."""
+
+class Kernels:
+    """The loaded wasm kernels (JS functions; arguments as in wasm_kernels), ffi.pointer, and whether
+    mm and mmn fuse their multiply-adds (relaxed SIMD)."""
+
+    NAMES = ("mm", "mv", "mm_b", "mmn_b", "softmax_b", "swiglu", "rms_norm", "rope", "rope_neox")
+
+    def __init__(self, lib, ptr, fused: bool):
+        for name in self.NAMES:
+            setattr(self, name, getattr(lib, PREFIX + name))
+        self.ptr, self.fused = ptr, fused
+
+
+def load_kernels(fused: bool) -> Kernels | None:
+    """A fresh load of the module (fused: the relaxed-SIMD one), checked on small products; None
+    where it doesn't compile or load (no wasm SIMD, no relaxed SIMD, no loadWebAssemblyModule)."""
     try:
         from .. import ffi
         kit = ffi.make_kit(_MM_JS, ["load"])
-        lib = kit.load(kit.to_js(wasm_module()))                # JS functions; wasm compile is allowed
-        mm, mv, ptr = lib.mm, lib.mv, ffi.pointer
-        w = np.arange(8 * 32, dtype=np.float32).reshape(8, 32) / 7
-        x = np.arange(4 * 32, dtype=np.float32).reshape(4, 32) / 5
-        y, y1 = np.zeros((4, 8), np.float32), np.zeros((1, 5), np.float32)
-        mm(ptr(w), ptr(x), ptr(y), 8, 32, 4)
-        mv(ptr(w), ptr(x), ptr(y1), 5, 32)
-        ref = np.einsum("nj,ij->ni", x, w)
-        if not (np.allclose(y, ref, rtol=1e-5) and np.allclose(y1, ref[:1, :5], rtol=1e-5)):
-            return None
-        return mm, mv, ptr
-    except Exception:   # no wasm SIMD, no loadWebAssemblyModule: einsum it is
+        kern = Kernels(kit.load(kit.to_js(wasm_module(fused))), ffi.pointer, fused)   # wasm compile is allowed
+        return kern if _self_check(kern) else None
+    except Exception:
         return None
+
+
+def _load_simd():
+    """The fused kernels where the engine compiles relaxed SIMD (Chromium does; Node 20 only behind
+    a flag), else the plain ones; None where neither loads (einsum it is)."""
+    return (RELAXED and load_kernels(True)) or load_kernels(False)
+
+
+def _self_check(kern) -> bool:
+    """Every kernel on a small product against NumPy (a module that computes wrong is not used)."""
+    ptr, close = kern.ptr, lambda a, b: np.allclose(a, b, rtol=1e-5, atol=1e-30)
+    w = np.arange(8 * 32, dtype=np.float32).reshape(8, 32) / 7
+    x = np.arange(4 * 32, dtype=np.float32).reshape(4, 32) / 5
+    ref = np.einsum("nj,ij->ni", x, w)
+    y, y1, y2 = np.zeros((4, 8), np.float32), np.zeros((1, 5), np.float32), np.zeros((4, 8), np.float32)
+    kern.mm(ptr(w), ptr(x), ptr(y), 8, 32, 4)
+    kern.mv(ptr(w), ptr(x), ptr(y1), 5, 32)
+    kern.mm_b(ptr(w), ptr(x), ptr(y2), 8, 32, 2, 2, 0, 2 * 32 * 4, 2 * 8 * 4)
+    wt = np.ascontiguousarray(np.concatenate([w.T, w.T[::-1]], 1))           # (32, 16)
+    z = np.zeros((4, 16), np.float32)
+    kern.mmn_b(ptr(wt), ptr(x), ptr(z), 32, 16, 4, 32, 1, 0, 0, 0)
+    s = np.array([[1, 2, 3, 4], [1, 2, 3, 4]], np.float32)
+    kern.softmax_b(ptr(s), 2, 4, 2, 1, 1, 0)                                 # rows see 2 and 3 entries
+    e = np.exp(np.array([-1, 0, -2, -1, 0]))
+    ref_s = [[e[0] / e[:2].sum(), e[1] / e[:2].sum(), 0, 0], [*(e[2:] / e[2:].sum()), 0]]
+    gu = np.linspace(-100, 100, 16, dtype=np.float32).reshape(2, 8)
+    sw, nrm = np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32)
+    kern.swiglu(ptr(gu), ptr(sw), 2, 4)
+    g = gu[:, :4].astype(np.float64)
+    kern.rms_norm(ptr(gu), ptr(w), ptr(nrm), 2, 4, 0.25, 1e-5)               # row 0 is gu[0, :4]
+    ref_n = g / np.sqrt((g * g).mean(-1, keepdims=True) + 1e-5) * w[0, :4]
+    return (close(y, ref) and close(y1, ref[:1, :5]) and close(y2, ref) and close(z, x @ wt)
+            and close(s, ref_s) and close(sw, g / (1 + np.exp(-g)) * gu[:, 4:]) and close(nrm[0], ref_n[0]))
 
 
 # Under Pyodide the kernels load on the first product, not at import: the chat page installs its
@@ -214,26 +124,172 @@ def _simd():
     return _SIMD
 
 
+def _kernels():
+    """The Kernels where they run (Pyodide, loaded); None in CPython or where they won't load."""
+    return None if BACKEND == "numpy-blas" else _simd()
+
+
+_addresses: dict = {}   # id(array) -> (weakref to it, its address, float32 and C-contiguous)
+
+
+def _lookup(kern, a: np.ndarray) -> tuple:
+    """(address, float32 and C-contiguous) of a long-lived array (weights, norms, the KV cache, RoPE
+    tables), worked out once while it lives: a pointer costs ~3 us in Pyodide, the dtype and flags
+    checks ~1 us more, and a decode step asks for hundreds."""
+    hit = _addresses.get(id(a))
+    if hit is None or hit[0]() is not a:
+        hit = (weakref.ref(a, lambda _, key=id(a): _addresses.pop(key, None)), kern.ptr(a),
+               a.dtype == np.float32 and a.flags.c_contiguous)
+        _addresses[id(a)] = hit
+    return hit[1], hit[2]
+
+
+def _address(kern, a: np.ndarray) -> int:
+    return _lookup(kern, a)[0]
+
+
 def matmul_t(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """x (n, in) @ w (out, in)^T -> (n, out) float32."""
     if BACKEND == "numpy-blas":
         return x @ w.T
     n, cols = x.shape
     rows = w.shape[0]
-    simd = _simd()
-    if simd and n and rows and cols and w.dtype == np.float32 and w.flags.c_contiguous:
-        mm, mv, ptr = simd
+    kern = _simd()
+    pw, ok = _lookup(kern, w) if kern else (0, False)
+    if ok and n and rows and cols:
+        ptr = kern.ptr
         if n == 1 and cols % 16 == 0:                            # decode
             x = np.ascontiguousarray(x, dtype=np.float32)
             y = np.empty((1, rows), np.float32)
-            mv(ptr(w), ptr(x), ptr(y), rows, cols)
+            kern.mv(pw, ptr(x), ptr(y), rows, cols)
             return y
         if n > 1 and rows % 4 == 0 and cols % 4 == 0:            # prefill: tokens in pairs, an odd
             m = n + n % 2                                        # count repeats its last (row dropped)
             x = np.ascontiguousarray(x if m == n else np.concatenate([x, x[-1:]]), dtype=np.float32)
             y = np.empty((m, rows), np.float32)
-            mm(ptr(w), ptr(x), ptr(y), rows, cols, m)
+            kern.mm(pw, ptr(x), ptr(y), rows, cols, m)
             return y[:n]
     if n == 1:
         return np.einsum("ij,j->i", w, x[0])[None, :]
     return np.einsum("nj,ij->ni", x, w)
+
+
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, layer: int, pos: int, g: int, rows: int) -> np.ndarray | None:
+    """Causal attention of q (n, KVH * g * hd), tokens at positions pos.., over a KV cache k, v
+    (n_layers, KVH, n_ctx, hd) whose layer `layer` holds the keys and values of positions
+    0..pos + n - 1 and whose heads have `rows` rows in memory (n_ctx rounded up to 4: mm reads keys
+    in fours). Returns (n, KVH * g * hd) float32, or None where the kernels don't take it (the
+    caller uses NumPy).
+
+    Per block of ATTN_TOKENS tokens, each kernel once for every kv head: scores = (q / sqrt(hd)) K^T
+    over the keys the block's last token sees (mm), a causal softmax in place (softmax), then
+    probabilities @ V (mmn). Blocks skip the keys after their last token: about half the work of the
+    full square for a long prompt."""
+    kern = _kernels()
+    _, kvh, _, hd = k.shape
+    n = q.shape[0]
+    hstride = rows * hd * 4                                      # bytes from one kv head to the next
+    if (kern is None or hd % 16 or q.dtype != np.float32 or k.dtype != np.float32 or v.dtype != np.float32
+            or k.strides[1:] != (hstride, hd * 4, 4) or v.strides != k.strides or pos + n > rows):
+        return None
+    pk = _address(kern, k) + layer * k.strides[0]
+    pv = _address(kern, v) + layer * v.strides[0]
+    scale = _scales.get(hd)
+    if scale is None:
+        scale = _scales[hd] = np.float32(1.0 / np.sqrt(hd))
+    qv = q.reshape(n, kvh, g, hd)
+    if n == 1:                                                   # decode: the block is the answer
+        return _attend_block(kern, qv[0][:, None], pk, pv, pos, hstride, scale)[:, :g].reshape(1, -1)
+    out = np.empty((n, kvh, g, hd), np.float32)
+    for i0 in range(0, n, ATTN_TOKENS):
+        b = min(ATTN_TOKENS, n - i0)
+        ob = _attend_block(kern, qv[i0:i0 + b].transpose(1, 0, 2, 3), pk, pv, pos + i0, hstride, scale)
+        out[i0:i0 + b] = ob[:, :b * g].reshape(kvh, b, g, hd).transpose(1, 0, 2, 3)
+    return out.reshape(n, kvh * g * hd)
+
+
+_scales: dict = {}   # head_dim -> float32 1 / sqrt(head_dim)
+
+
+def _attend_block(kern, qb4, pk, pv, pos, hstride, scale) -> np.ndarray:
+    """Attention of the tokens qb4 (KVH, b, g, hd) at positions pos..pos + b - 1, every kv head in
+    one call of each kernel -> (KVH, rows, hd) with rows = b * g (+ 1 if odd), token-major."""
+    kvh, b, g, hd = qb4.shape
+    r = b * g                                                    # query rows per kv head, token-major
+    rp = r + r % 2                                               # mm and mmn take rows in pairs
+    tb = pos + b                                                 # keys the block's last token sees
+    tp = (tb + 3) & ~3                                           # mm takes keys in fours
+    buf = np.empty(kvh * rp * (2 * hd + tp), np.float32)         # q, out, scores: one pointer
+    qb = buf[:kvh * rp * hd].reshape(kvh, rp, hd)                # (KVH, rows, hd), scaled
+    np.multiply(qb4, scale, out=qb[:, :r].reshape(kvh, b, g, hd))
+    if rp > r:
+        qb[:, r:] = 0
+    pq = kern.ptr(buf)
+    po, ps = pq + kvh * rp * hd * 4, pq + 2 * kvh * rp * hd * 4
+    kern.mm_b(pk, pq, ps, tp, hd, rp, kvh, hstride, rp * hd * 4, rp * tp * 4)      # scores (KVH, rows, tp)
+    kern.softmax_b(ps, rp, tp, pos + 1, g, kvh, rp * tp * 4)                     # row i sees pos+i//g+1 keys
+    kern.mmn_b(pv, ps, po, tb, hd, rp, tp, kvh, hstride, rp * tp * 4, rp * hd * 4)  # (KVH, rows, hd)
+    return buf[kvh * rp * hd:2 * kvh * rp * hd].reshape(kvh, rp, hd)
+
+
+def swiglu(gu: np.ndarray) -> np.ndarray | None:
+    """silu(g) * u for gu = [g | u] (n, 2 * d_ff) float32 C-contiguous -> (n, d_ff), or None where the
+    kernel doesn't take it."""
+    kern = _kernels()
+    n, two_d = gu.shape
+    if kern is None or two_d % 8 or not n or gu.dtype != np.float32 or not gu.flags.c_contiguous:
+        return None
+    y = np.empty((n, two_d // 2), np.float32)
+    kern.swiglu(kern.ptr(gu), kern.ptr(y), n, two_d // 2)
+    return y
+
+
+def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray | None:
+    """x / sqrt(mean(x^2) + eps) * w over rows of x (n, d) float32 C-contiguous, w (d,) float32
+    -> (n, d), or None where the kernel doesn't take it."""
+    kern = _kernels()
+    n, d = x.shape
+    if kern is None or d % 4 or not n or w.shape != (d,) or x.dtype != np.float32 or not x.flags.c_contiguous:
+        return None
+    pw, ok = _lookup(kern, w)
+    if not ok:
+        return None
+    y = np.empty((n, d), np.float32)
+    kern.rms_norm(kern.ptr(x), pw, kern.ptr(y), n, d, _inverse(d), float(eps))
+    return y
+
+
+_inverses: dict = {}   # d -> float32(1 / d) as a Python float
+
+
+def _inverse(d: int) -> float:
+    """float32(1 / d) as a Python float, as numpy_device's rms_norm scales by it."""
+    inv = _inverses.get(d)
+    if inv is None:
+        inv = _inverses[d] = float(np.float32(1.0 / d))
+    return inv
+
+
+def rope_kv(qkv: np.ndarray, k: np.ndarray, v: np.ndarray, layer: int, pos: int, n_heads: int, rows: int,
+            c: np.ndarray, s: np.ndarray, neox: bool) -> np.ndarray | None:
+    """numpy_device.rope_kv with the rope kernel: qkv (n, (H + 2 KVH) hd) -> rotated q (n, H hd);
+    the rotated keys and the values go to layer `layer` of the cache k, v (n_layers, KVH, n_ctx, hd)
+    at positions pos..pos + n - 1. c, s: numpy_device._rope_full's tables (rows for pos + n
+    positions at least). None where the kernel doesn't take it."""
+    kern = _kernels()
+    n, width = qkv.shape
+    _, kvh, _, hd = k.shape
+    hstride = rows * hd * 4
+    if (kern is None or hd % 8 or width != (n_heads + 2 * kvh) * hd or qkv.dtype != np.float32
+            or not qkv.flags.c_contiguous or k.strides[1:] != (hstride, hd * 4, 4) or k.dtype != np.float32
+            or c.shape[1:] != (hd,) or s.shape != c.shape or c.shape[0] < pos + n
+            or not (c.flags.c_contiguous and s.flags.c_contiguous and c.dtype == s.dtype == np.float32)):
+        return None
+    rope = kern.rope_neox if neox else kern.rope
+    q = np.empty((n, n_heads * hd), np.float32)
+    px, pc, ps = kern.ptr(qkv), _address(kern, c) + pos * hd * 4, _address(kern, s) + pos * hd * 4
+    rope(px, kern.ptr(q), pc, ps, n, n_heads, hd, width * 4, n_heads * hd * 4, hd * 4)
+    pk = _address(kern, k) + layer * k.strides[0] + pos * hd * 4
+    rope(px + n_heads * hd * 4, pk, pc, ps, n, kvh, hd, width * 4, hd * 4, hstride)
+    v[layer, :, pos:pos + n] = qkv[:, (n_heads + kvh) * hd:].reshape(n, kvh, hd).transpose(1, 0, 2)
+    return q

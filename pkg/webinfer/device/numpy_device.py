@@ -3,7 +3,9 @@
 It is the ground truth the WGSL kernels are tested against and the fallback where there is
 no GPU, so it favours clarity, but it is also the fast path on a CPU: weights are dequantized
 once at load to float32 (BLAS sgemm/sgemv then does the work), and every op is a handful of
-whole-array calls — no Python loop over heads or tokens.
+whole-array calls — no Python loop over heads or tokens. Inside Pyodide, whose NumPy has no BLAS
+and no SIMD, blas.py's wasm kernels take the products, attention, SwiGLU and RMSNorm (each op here
+asks blas first and keeps its NumPy code for where blas declines).
 
 Not here: quantized arithmetic (dequantize-once beats dequantize-per-token on a CPU by far),
 anything GPU-specific.
@@ -21,8 +23,9 @@ from . import blas
 
 @dataclass
 class NumpyKVCache:
-    k: np.ndarray   # (n_layers, n_kv_heads, n_ctx, head_dim) float32
+    k: np.ndarray   # (n_layers, n_kv_heads, n_ctx, head_dim) float32, a view of (.., rows, head_dim)
     v: np.ndarray   # same
+    rows: int       # rows each head has in memory: n_ctx rounded up to 4 (blas.attend reads keys in fours)
 
     @property
     def n_ctx(self) -> int:
@@ -45,8 +48,9 @@ class NumpyDevice:
         return np.ascontiguousarray(v, dtype=np.float32)
 
     def kv_cache(self, n_layers, n_kv_heads, head_dim, n_ctx) -> NumpyKVCache:
-        shape = (n_layers, n_kv_heads, n_ctx, head_dim)
-        return NumpyKVCache(np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+        rows = -(-n_ctx // 4) * 4
+        shape = (n_layers, n_kv_heads, rows, head_dim)
+        return NumpyKVCache(np.zeros(shape, np.float32)[:, :, :n_ctx], np.zeros(shape, np.float32)[:, :, :n_ctx], rows)
 
     # -- ops ---------------------------------------------------------------------------------
     def embed(self, table, tokens) -> np.ndarray:
@@ -54,6 +58,9 @@ class NumpyDevice:
         return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
 
     def rms_norm(self, x, w, eps) -> np.ndarray:
+        y = blas.rms_norm(x, w, eps)                                   # wasm kernel (Pyodide)
+        if y is not None:
+            return y
         # One einsum for the sums of squares: np.mean's Python wrapper alone cost more than the
         # whole norm of a decode row in Pyodide (28 -> 11 us a call there).
         ss = np.einsum("ij,ij->i", x, x)                               # (n,) float32
@@ -71,6 +78,9 @@ class NumpyDevice:
 
     def linear_swiglu(self, x, w_gate_up) -> np.ndarray:
         gu = self.linear(x, w_gate_up)                                 # (n, 2 * d_ff)
+        y = blas.swiglu(gu)                                            # wasm kernel (Pyodide)
+        if y is not None:
+            return y
         half = gu.shape[1] // 2
         g, u = gu[:, :half], gu[:, half:]
         t = np.negative(g)                                             # one temporary, reused in place
@@ -82,11 +92,14 @@ class NumpyDevice:
 
     def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
         n = qkv.shape[0]
+        c, s = self._rope_full(theta, head_dim, neox, pos + n)
+        q = blas.rope_kv(qkv, cache.k, cache.v, layer, pos, n_heads, cache.rows, c, s, neox)   # wasm kernel
+        if q is not None:
+            return q
         qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
         # q and k heads sit side by side in qkv: rotate them together, (n, H + KVH, hd).
         qk = qkv[:, :qd + kvd].reshape(n, n_heads + n_kv_heads, head_dim)
         v = qkv[:, qd + kvd:].reshape(n, n_kv_heads, head_dim)         # (n, KVH, hd)
-        c, s = self._rope_full(theta, head_dim, neox, pos + n)
         qk = _rotate_full(qk, c[pos:pos + n, None, :], s[pos:pos + n, None, :], neox)
         cache.k[layer, :, pos:pos + n] = qk[:, n_heads:].transpose(1, 0, 2)
         cache.v[layer, :, pos:pos + n] = v.transpose(1, 0, 2)
@@ -96,6 +109,9 @@ class NumpyDevice:
         n = q.shape[0]
         t = pos + n                                                    # keys visible to the last row
         g = n_heads // n_kv_heads                                      # query heads per kv head
+        o = blas.attend(q, cache.k, cache.v, layer, pos, g, cache.rows)   # wasm kernels (Pyodide)
+        if o is not None:
+            return o
         if n == 1:
             return _attend_one(q, cache.k[layer, :, :t], cache.v[layer, :, :t], g, head_dim)
         # Group the query heads that share a kv head into one matrix per kv head, rows (g, n).
