@@ -12,11 +12,13 @@ In Pyodide / notebooks use the async API: ``model = await webinfer.load_async(ur
 __version__ = "0.1.0"
 
 from .errors import (ChatTemplateError, ContextLengthError, DeviceError, GGUFError,  # noqa: E402
-                     TokenizerError, UnsupportedModelError, WebinferError)
+                     KitUnavailableError, TokenizerError, UnsupportedModelError, WebinferError)
 from .aload import aselftest, init_gpu, load_async  # noqa: E402
 from .device import selftest  # noqa: E402
 from .model import Model, load  # noqa: E402
+from .recommended import RecommendedSampling  # noqa: E402
 from .sampling import SamplingParams  # noqa: E402
 
-__all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "selftest", "aselftest", "WebinferError", "GGUFError", "UnsupportedModelError",
-           "TokenizerError", "ChatTemplateError", "ContextLengthError", "DeviceError", "__version__"]
+__all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "RecommendedSampling", "selftest", "aselftest",
+           "WebinferError", "GGUFError", "UnsupportedModelError", "TokenizerError", "ChatTemplateError",
+           "ContextLengthError", "DeviceError", "KitUnavailableError", "__version__"]
