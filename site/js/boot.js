@@ -2,10 +2,10 @@
 //
 // 1. PyScript starts with pyscript-no-eval.js, which lets it run under the page's CSP (no eval).
 // 2. Until Python runs, nothing else can say how far the download of the runtime is (Pyodide, numpy,
-//    the webinfer wheel: ~17 MB on a first visit). The files are fetched here with a byte count, and
-//    py/main.py starts the worker once this is done (webinferPage.runtime, a Promise), so Pyodide
-//    gets the same responses from the browser's HTTP cache instead of downloading them a second time
-//    alongside. main.py takes the progress bar over once it runs (webinferPage.progressOwner).
+//    the webinfer wheel: ~17 MB on a first visit). The files are fetched here with a byte count while
+//    the worker's Pyodide fetches them too: the browser's HTTP cache shares one download between the
+//    two (tests/site checks that the server sends pyodide.asm.wasm once). py/main.py takes the
+//    progress bar over when this is done (webinferPage.runtime, a Promise; webinferPage.progressOwner).
 // 3. window.webinferPage, the embedder interface (site/README.md), exists from the first moment,
 //    with every Content-Security-Policy violation of the page from then on (py/main.py adds the
 //    worker's), so a blocked request is never only a line in the console.

@@ -289,12 +289,14 @@ async def main() -> None:
     base = js.document.baseURI
     site = {"wheel": js.URL.new(config.wheel, base).href, "model": js.URL.new(config.default_model.url, base).href}
     el("default-model-name").textContent = config.default_model.name
-    # The worker starts once js/boot.js has the runtime's files in the HTTP cache (counted in bytes),
-    # so that Pyodide takes them from there rather than downloading them a second time alongside.
-    await PAGE.runtime
+    # The worker starts at once. Its Pyodide fetches the runtime's files while js/boot.js counts the
+    # same responses (the browser's HTTP cache shares them: one download), and the bar shows that
+    # count until the runtime is in.
     view.status("Starting Python in the worker…")
+    starting = asyncio.create_task(create_named_worker(src="./py/worker.py", name="engine"))
+    await PAGE.runtime
     view.progress("Starting Python in the worker…")
-    engine = await create_named_worker(src="./py/worker.py", name="engine")
+    engine = await starting
     for name, fn in (("stage", on_stage), ("progress", on_progress), ("delta", on_delta), ("violation", on_violation)):
         setattr(engine, name, create_proxy(fn))         # the worker calls them as pyscript.sync.<name>
     PAGE.timings.booted = now()
