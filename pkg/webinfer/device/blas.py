@@ -41,8 +41,8 @@ import numpy as np
 
 from .wasm_kernels import PREFIX, wasm_module
 
-# A constant (no formatting): the chat page's CSP forbids eval, so tools/build_site.py ships every
-# module-level *_JS string as static code, looked up by its hash (site/py/engine.py).
+# A constant (no formatting): a page whose CSP forbids eval gets every module-level *_JS string as
+# static code, looked up by its hash (ffi.kits_module).
 _MM_JS = """(Module) => ({
   load: (bytes) => Module.loadWebAssemblyModule(bytes, {loadAsync: false, nodelete: true}, "webinfer_mm.so", {}, 0),
 })"""
@@ -108,8 +108,8 @@ def _self_check(kern) -> bool:
             and close(s, ref_s) and close(sw, g / (1 + np.exp(-g)) * gu[:, 4:]) and close(nrm[0], ref_n[0]))
 
 
-# Under Pyodide the kernels load on the first product, not at import: the chat page installs its
-# static-kit hook (site/py/engine.py) after `import webinfer`. BACKEND then says which path won.
+# Under Pyodide the kernels load on the first product, not at import: a page may install its kits
+# table (ffi.install_kits) after `import webinfer`. BACKEND then says which path won.
 BACKEND = "numpy-einsum" if sys.platform == "emscripten" else "numpy-blas"
 _SIMD = None
 _tried = False
