@@ -1,6 +1,6 @@
 """The NumPy device's wasm SIMD kernels (device/blas.py) against einsum, inside Pyodide under Node.
 
-Boots Pyodide (tests/pyodide's runner) with pkg/ mounted, makes --mats distinct random float32
+Boots Pyodide (bench/node_pyodide.py) with pkg/ mounted, makes --mats distinct random float32
 matrices of each of the default model's linear shapes (40 x 7 MB: they don't fit in cache, as in
 a real decode, which streams ~540 MB of weights a token), and times x @ W^T over all of them:
 one token (einsum "ij,j->i" vs the mv kernel: GB/s of weights read) and --tokens tokens (einsum
@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "pyodide"))
+sys.path.insert(0, str(REPO / "bench"))
 
-from pyodide_node import NodePyodide, dist_dir  # noqa: E402
+from node_pyodide import run  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mats", type=int, default=40, help="distinct 3072x576 matrices (fewer of larger shapes)")
@@ -35,7 +35,8 @@ sys.path.insert(0, "/host/pkg")
 import numpy as np
 from webinfer.device import blas
 
-_, mv, ptr = blas._simd()
+kern = blas._simd()
+mv, ptr = kern.mv, kern.ptr
 rng = np.random.default_rng(0)
 
 def timed(fn, items):
@@ -75,9 +76,5 @@ for rows, cols in ((3072, 576), (576, 1536), (960, 576), (576, 576), (49152, 576
 out
 '''
 
-py = NodePyodide(dist_dir(), {"/host/pkg": REPO / "pkg"})
-try:
-    for shape, res in py.run(CODE, timeout=900).items():
-        print(shape, json.dumps(res))
-finally:
-    py.close()
+for shape, res in run(CODE, {"/host/pkg": REPO / "pkg"}, timeout=900).items():
+    print(shape, json.dumps(res))
