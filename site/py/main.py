@@ -2,8 +2,8 @@
 into the transcript, Stop, New chat, progress, status, and the model cache panel.
 
 It runs on PyScript's MicroPython, the model on Pyodide in the PyScript worker "engine"
-(py/worker.py): this module awaits the worker's exported functions and gives it four callbacks
-(stage, progress, delta, violation), so the main thread only ever does page work and stays responsive while
+(py/worker.py): this module awaits the worker's exported functions and gives it five callbacks
+(stage, progress, delta, notice, violation), so the main thread only ever does page work and stays responsive while
 the model computes. MicroPython starts in a fraction of a second where a second Pyodide on the
 main thread would compete with the worker's for the CPU at start-up (the page got ready about
 twice as late that way; bench/RESULTS.md). What the page shows is view.py's;
@@ -67,6 +67,10 @@ def on_delta(text: str) -> None:
         answer.add(text)
 
 
+def on_notice(text: str) -> None:
+    view.notice(text)
+
+
 def on_violation(report_json: str) -> None:
     PAGE.cspViolations.push(js.JSON.parse(report_json))
     js.console.warn("webinfer: the Content-Security-Policy blocked something in the worker: " + report_json)
@@ -120,8 +124,6 @@ async def load_model(src: dict, data=None) -> None:
     PAGE.timings.ready = now()
     PAGE.timings.loadMs = 1000 * out["load_s"]
     apply_recommended(out["recommended"])
-    if out.get("notice"):
-        view.notice(out["notice"])
     ready_status(" (model from cache)" if out["source"] == "cache" else "")
     view.set_state("ready")
     el("prompt").focus()
@@ -297,7 +299,9 @@ async def main() -> None:
     await PAGE.runtime
     view.progress("Starting Python in the worker…")
     engine = await starting
-    for name, fn in (("stage", on_stage), ("progress", on_progress), ("delta", on_delta), ("violation", on_violation)):
+    callbacks = (("stage", on_stage), ("progress", on_progress), ("delta", on_delta), ("notice", on_notice),
+                 ("violation", on_violation))
+    for name, fn in callbacks:
         setattr(engine, name, create_proxy(fn))         # the worker calls them as pyscript.sync.<name>
     PAGE.timings.booted = now()
     await load_model({"kind": "url", "url": site["model"]})

@@ -3,12 +3,13 @@
 py/main.py awaits these exported functions (__export__); each returns JSON text:
   load(request_json, data)  install the runtime (first call), get the model bytes (the site's cache,
                             the network, or a File from the page), load them with webinfer; only
-                            then replace the current model and cache the bytes
+                            then replace the current model, and cache the bytes meanwhile
   ask(text, settings_json)  one chat turn, streamed
   stop()                    end the running answer after its current token
   reset(system)             a new chat
 While they run, the worker reports through functions main.py set on it (pyscript.sync here):
-stage(text), progress(json), delta(text), and violation(json) for a CSP violation in the worker. They return Promises (no SharedArrayBuffer: the
+stage(text), progress(json), delta(text), notice(text) (e.g. a model that could not be cached),
+and violation(json) for a CSP violation in the worker. They return Promises (no SharedArrayBuffer: the
 page needs no special headers); nothing here waits for them.
 
 Everything model-related is plain webinfer API (load_async, Model.generate with
@@ -126,15 +127,21 @@ async def load(request_json: str, data=None) -> str:
         if _runtime.done() and _runtime.exception() is not None:
             _runtime = None                                 # a failed install is retried next time
         return json.dumps({"ok": False, "error": _words(e)})
-    notice = None
-    if source == "network":
-        notice = await store.remember(req["url"], buf)     # only a model that loaded is cached
+    if source == "network":     # only a model that loaded is cached; the page need not wait for it
+        asyncio.ensure_future(_remember(req["url"], buf))
     messages = _session.messages if _session is not None else []
     _model, _session = model, model.chat()
     _session.messages = messages
     name = req.get("name") or store.file_name(req.get("url", ""))
-    return json.dumps({"ok": True, **_describe(model, name), "source": source, "notice": notice,
+    return json.dumps({"ok": True, **_describe(model, name), "source": source,
                        "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3)})
+
+
+async def _remember(url: str, buf) -> None:
+    """Put the model's bytes in Cache Storage; a failure (a full disk, say) becomes a notice."""
+    notice = await store.remember(url, buf)
+    if notice:
+        sync.notice(notice)
 
 
 def _words(e: Exception) -> str:

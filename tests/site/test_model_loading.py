@@ -71,7 +71,8 @@ def test_local_file_full_disk_and_phone(open_page, model_file, screenshot):
     # cache it, and the page must still load it and say so.
     page, rec = open_page(webgpu=False, quota=16 << 20, viewport={"width": 390, "height": 700})
     wait_ready(page, rec)
-    assert "Not enough browser storage" in page.inner_text("#notice")
+    page.wait_for_function("() => document.getElementById('notice').textContent.includes('Not enough browser storage')",
+                           timeout=30_000)      # the model is cached after it loaded, while the page is ready
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, "the page overflows a phone screen"
     load_source(page, "file", str(model_file))
     wait_ready(page, rec)
