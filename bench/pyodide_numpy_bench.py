@@ -10,7 +10,7 @@ whole prefill and per decode token (wrappers time every call; they add ~1 us a c
 time includes its linear's.
 
     python3 bench/pyodide_numpy_bench.py [--prompt 40] [--decode 32] [--reps 3] [--profile] [--einsum]
-                                         [--n-ctx N] [--pkg DIR] [--runtime node|chromium] [--no-fma]
+                                         [--n-ctx N] [--pkg DIR] [--runtime node|chromium] [--no-fma] [--no-replay] [--ab PAIRS]
 
 Not a test: it asserts nothing; it needs build/pyodide (tools/fetch_pyodide or the site build) and
 the default model.
@@ -33,6 +33,9 @@ ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--profile", action="store_true", help="ms per op for one prefill and per decode token")
 ap.add_argument("--einsum", action="store_true", help="force blas's numpy-einsum path (no wasm kernel)")
 ap.add_argument("--no-fma", action="store_true", help="the plain kernels even where relaxed SIMD's fused ones load")
+ap.add_argument("--no-replay", action="store_true", help="decode through the plain forward (no recorded step)")
+ap.add_argument("--ab", type=int, default=0, metavar="PAIRS",
+                help="also time PAIRS decodes replayed and plain in turn, in this one runtime (pairwise ratios)")
 ap.add_argument("--n-ctx", type=int, default=None,
                 help="context to allocate (default: the model's default, as the page loads it)")
 ap.add_argument("--runtime", choices=("node", "chromium"), default="node",
@@ -54,6 +57,9 @@ if {a.no_fma} and hasattr(blas, "RELAXED"):
     blas.RELAXED = False
 m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device="numpy", n_ctx={a.n_ctx})
 dev = m.device
+REPLAY = not {a.no_replay} and hasattr(dev, "record_decode")
+if hasattr(dev, "record_decode"):
+    dev.record_decode = REPLAY
 ids = [int(t) for t in np.random.default_rng(0).integers(100, 40000, {a.prompt})]
 
 def prefill():
@@ -72,7 +78,9 @@ def decode(n):
     return time.perf_counter() - t0
 
 prefill(); decode(2)
-res = {{"backend": blas.BACKEND, "fused": getattr(blas._SIMD, "fused", False), "prompt": {a.prompt}, "n_ctx": m.n_ctx}}
+steps = [s for s in getattr(dev, "_steps", {{}}).values() if s is not None]
+res = {{"backend": blas.BACKEND, "fused": getattr(blas._SIMD, "fused", False), "prompt": {a.prompt}, "n_ctx": m.n_ctx,
+        "replay": bool(steps), "step_commands": steps[0].commands if steps else None}}
 pres = [prefill() for _ in range({a.reps})]
 decs = [(prefill(), decode({a.decode}))[1] for _ in range({a.reps})]
 pre, dec = min(pres), min(decs)
@@ -81,6 +89,23 @@ res["decode_tok_s"] = round({a.decode} / dec, 1)
 res["decode_ms_tok"] = round(1000 * dec / {a.decode}, 2)
 res["prefill_tok_s_runs"] = [round({a.prompt} / t, 1) for t in pres]
 res["decode_tok_s_runs"] = [round({a.decode} / t, 1) for t in decs]
+
+if {a.ab} and steps:
+    # replayed (A) and plain (B) decodes in turn on the same model and cache: the machine's drift
+    # hits both sides of a pair alike; the ratio is taken pair by pair.
+    pairs = []
+    for _ in range({a.ab}):
+        pair = []
+        for replay in (True, False):
+            dev.record_decode = replay
+            prefill()
+            pair.append({a.decode} / decode({a.decode}))
+        pairs.append(pair)
+    dev.record_decode = REPLAY
+    ratios = sorted(x / y for x, y in pairs)
+    res["ab_replay_tok_s"] = [round(x, 1) for x, _ in pairs]
+    res["ab_plain_tok_s"] = [round(y, 1) for _, y in pairs]
+    res["ab_ratio_min_median_max"] = [round(ratios[0], 3), round(ratios[len(ratios) // 2], 3), round(ratios[-1], 3)]
 
 if {a.profile}:
     acc = collections.defaultdict(float)
@@ -104,6 +129,22 @@ if {a.profile}:
     pre = prefill()
     res["prefill_ms_per_op"] = {{k: round(1000 * v, 2) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}}
     res["prefill_ms_per_op"]["(total, wrapped)"] = round(1000 * pre, 2)
+    if steps:
+        run0 = steps[0].run
+        def run_timed(*args):
+            t0 = time.perf_counter()
+            r = run0(*args)
+            acc["replay run"] += time.perf_counter() - t0
+            acc["replay calls"] += 1
+            return r
+        steps[0].run = run_timed
+        acc.clear()
+        dec = decode({a.decode})                         # {a.decode} steps timed, one more before them
+        steps[0].run = run0
+        per_run = acc["replay run"] / acc["replay calls"]
+        res["replay_ms_per_token"] = {{"replay run": round(1000 * per_run, 3),
+                                      "replay rest": round(1000 * (dec / {a.decode} - per_run), 3)}}
+        dev.record_decode = False
     acc.clear()
     dec = decode({a.decode})
     prof = {{k: round(1000 * v / {a.decode}, 3) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}}

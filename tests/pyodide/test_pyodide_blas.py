@@ -250,3 +250,82 @@ def test_rope_kv_equals_numpy_bit_for_bit(selenium_webinfer):
                 diffs.append((neox, n, pos, heads, kvh, hd, same))
     assert diffs == []   # (neox, case, [q, k, v equal])
     assert took == [True, True, True, True, False] * 2
+
+
+# (n_layers, d_model, n_heads, n_kv_heads, head_dim, d_ff, n_ctx, neox, qkv_bias): the recorded step on a
+# llama-like model (GQA 2, n_ctx not a multiple of 4, decoded to its last row), a qwen2-like one (NeoX
+# pairs, q/k/v biases, GQA 3: an odd group padded to a pair), and head_dim 8, which it doesn't take.
+STEP_MODELS = [(2, 64, 4, 2, 16, 64, 13, False, False), (2, 192, 6, 2, 32, 96, 9, True, True),
+               (1, 32, 4, 2, 8, 32, 6, False, False)]
+
+
+@pytest.fixture(scope="module")
+def step_models():
+    return STEP_MODELS
+
+
+@run_in_pyodide
+def test_recorded_decode_step_equals_the_plain_forward_bit_for_bit(selenium_webinfer, step_models):
+    """NumpyDevice.replay (numpy_step: the step recorded once, replayed in one JS call a token) against
+    the plain forward on the same random model, prompt and tokens: every step's logits and the whole KV
+    cache equal to the bit, one kit call a token, forward called only to record; a model the recorder
+    doesn't take (head_dim 8) runs the plain forward. Then a bad token and a full cache raise."""
+    import numpy as np
+    import pytest
+    from webinfer.config import ModelConfig
+    from webinfer.device import blas, numpy_step
+    from webinfer.device.numpy_device import NumpyDevice
+    from webinfer.errors import ContextLengthError, WebinferError
+    from webinfer.models.llama import Layer, Llama
+
+    kern = blas._simd()
+    assert kern is not None
+    rng, errors, recorded = np.random.default_rng(5), [], []
+    for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+        blas._SIMD = ks
+        try:
+            for n_layers, d, nh, kvh, hd, ff, ctx, neox, bias in step_models:
+                cfg = ModelConfig("llama", "random", n_layers, d, ff, nh, kvh, hd, 50, 64, 1e-5, 10000.0, hd,
+                                  neox, True, bias)
+                f32 = lambda *s: rng.standard_normal(s, dtype=np.float32) / np.float32(np.sqrt(s[-1]))   # noqa: E731
+                qkv_rows = (nh + 2 * kvh) * hd
+                layers = [Layer(1 + f32(d), (f32(qkv_rows, d), f32(qkv_rows) if bias else None), (f32(d, nh * hd), None),
+                                1 + f32(d), (f32(2 * ff, d), None), (f32(d, ff), None)) for _ in range(n_layers)]
+                emb, out_norm = (f32(50, d) * np.float32(4), None), 1 + f32(d)
+                runs = []
+                for replay in (False, True):
+                    dev = NumpyDevice()
+                    dev.record_decode = replay
+                    llama, cache = Llama(cfg, dev, layers, emb, out_norm, emb), dev.kv_cache(n_layers, kvh, hd, ctx)
+                    calls = [0]
+
+                    def forward(t, p, llama=llama, cache=cache, calls=calls):
+                        calls[0] += 1
+                        return llama.forward(t, p, cache)
+
+                    logits, steps = llama.forward([3, 1, 4], 0, cache), []
+                    kit_before = numpy_step._kit.calls if numpy_step._kit else 0
+                    for pos in range(3, ctx):
+                        logits = dev.replay(("decode", id(cache)), forward, int(np.argmax(logits)), pos)
+                        steps.append(logits)
+                    step = dev._steps.get(("decode", id(cache)))
+                    kit_calls = (numpy_step._kit.calls if numpy_step._kit else 0) - kit_before
+                    runs.append((steps, cache, calls[0], step, kit_calls))
+                (plain, c0, n0, _, _), (rep, c1, n1, step, kit_calls) = runs
+                recorded.append(step is not None)
+                same = [bool(np.array_equal(a, b)) for a, b in zip(plain, rep)]
+                cache_same = np.array_equal(c0.k, c1.k) and np.array_equal(c0.v, c1.v)
+                # recorded: forward once (to record); kit: to_js and define once, then one run a token.
+                # Not recorded: forward for the try, then for every step.
+                calls_ok = (n1 == 1 and kit_calls == 2 + (ctx - 3)) if step else n1 == 1 + (ctx - 3)
+                if not all(same) or not cache_same or n0 != ctx - 3 or not calls_ok:
+                    errors.append((ks.fused, hd, same, cache_same, n0, n1, kit_calls))
+                if step is not None:
+                    with pytest.raises(WebinferError, match="token id 50 is outside"):
+                        step.run(50, 3)
+                    with pytest.raises(ContextLengthError, match=f"position {ctx} is outside"):
+                        step.run(1, ctx)
+        finally:
+            blas._SIMD = kern
+    assert errors == []   # (fused, head_dim, steps equal, cache equal, forward calls plain/replay, kit calls)
+    assert recorded == [True, True, False] * (2 if kern.fused else 1)

@@ -52,15 +52,16 @@ RELAXED = True     # try the module with fused multiply-adds (relaxed SIMD) firs
 
 
 class Kernels:
-    """The loaded wasm kernels (JS functions; arguments as in wasm_kernels), ffi.pointer, and whether
-    mm and mmn fuse their multiply-adds (relaxed SIMD)."""
+    """The loaded wasm kernels (JS functions; arguments as in wasm_kernels), the module's exports
+    (lib: numpy_step's replay calls them from JS), ffi.pointer, and whether mm and mmn fuse their
+    multiply-adds (relaxed SIMD)."""
 
     NAMES = ("mm", "mv", "mm_b", "mmn_b", "softmax_b", "swiglu", "rms_norm", "rope", "rope_neox")
 
     def __init__(self, lib, ptr, fused: bool):
         for name in self.NAMES:
             setattr(self, name, getattr(lib, PREFIX + name))
-        self.ptr, self.fused = ptr, fused
+        self.lib, self.ptr, self.fused = lib, ptr, fused
 
 
 def load_kernels(fused: bool) -> Kernels | None:

@@ -5,7 +5,9 @@ no GPU, so it favours clarity, but it is also the fast path on a CPU: weights ar
 once at load to float32 (BLAS sgemm/sgemv then does the work), and every op is a handful of
 whole-array calls — no Python loop over heads or tokens. Inside Pyodide, whose NumPy has no BLAS
 and no SIMD, blas.py's wasm kernels take the products, attention, SwiGLU and RMSNorm (each op here
-asks blas first and keeps its NumPy code for where blas declines).
+asks blas first and keeps its NumPy code for where blas declines), and a decode step is recorded
+once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
+recorder while it records).
 
 Not here: quantized arithmetic (dequantize-once beats dequantize-per-token on a CPU by far),
 anything GPU-specific.
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..weights import QWeight
-from . import blas
+from . import blas, numpy_step
 
 
 @dataclass
@@ -34,10 +36,13 @@ class NumpyKVCache:
 
 class NumpyDevice:
     name = "numpy"
+    record_decode = True   # replay decode steps recorded by numpy_step where it can (Pyodide's wasm kernels)
 
     def __init__(self, reason: str = "requested"):
         self.description = f"numpy: {reason}"
         self._rope_cache: dict = {}   # (theta, head_dim, neox) -> (cos, sin) tables, grown on demand
+        self._steps: dict = {}        # replay's key -> numpy_step.DecodeStep, or None: not recordable
+        self._recorder = None         # while numpy_step records a step, the ops go to its _Recorder
 
     # -- memory ------------------------------------------------------------------------------
     def weight(self, w: QWeight) -> tuple[np.ndarray, np.ndarray | None]:
@@ -54,10 +59,14 @@ class NumpyDevice:
 
     # -- ops ---------------------------------------------------------------------------------
     def embed(self, table, tokens) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.embed(table, tokens)
         w, _ = table
         return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
 
     def rms_norm(self, x, w, eps) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.rms_norm(x, w, eps)
         y = blas.rms_norm(x, w, eps)                                   # wasm kernel (Pyodide)
         if y is not None:
             return y
@@ -70,6 +79,8 @@ class NumpyDevice:
         return y
 
     def linear(self, x, w, bias=None) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.linear(x, w, bias)
         mat, b = w
         y = blas.matmul_t(x, mat)                                      # (n, out)
         if b is not None:
@@ -77,6 +88,8 @@ class NumpyDevice:
         return y
 
     def linear_swiglu(self, x, w_gate_up) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.linear_swiglu(x, w_gate_up)
         gu = self.linear(x, w_gate_up)                                 # (n, 2 * d_ff)
         y = blas.swiglu(gu)                                            # wasm kernel (Pyodide)
         if y is not None:
@@ -91,6 +104,8 @@ class NumpyDevice:
         return t                                                       # (n, d_ff)
 
     def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+        if self._recorder is not None:
+            return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox)
         n = qkv.shape[0]
         c, s = self._rope_full(theta, head_dim, neox, pos + n)
         q = blas.rope_kv(qkv, cache.k, cache.v, layer, pos, n_heads, cache.rows, c, s, neox)   # wasm kernel
@@ -106,6 +121,8 @@ class NumpyDevice:
         return qk[:, :n_heads].reshape(n, qd)
 
     def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.attention(q, cache, layer, pos, n_heads, n_kv_heads, head_dim)
         n = q.shape[0]
         t = pos + n                                                    # keys visible to the last row
         g = n_heads // n_kv_heads                                      # query heads per kv head
@@ -131,9 +148,13 @@ class NumpyDevice:
         return o.reshape(n_kv_heads, g, n, head_dim).transpose(2, 0, 1, 3).reshape(n, n_heads * head_dim)
 
     def add(self, a, b) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.add(a, b)
         return a + b
 
     def last_row(self, x) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.last_row(x)
         return x[-1:]
 
     def argmax(self, logits) -> np.ndarray:
@@ -146,7 +167,14 @@ class NumpyDevice:
         return np.asarray(x)
 
     def replay(self, key, forward, token, pos) -> np.ndarray:
-        return forward(np.asarray(token, dtype=np.int64).reshape(-1), pos)   # nothing to record on a CPU
+        """One decode step. Inside Pyodide the step is recorded on first use for `key` and replayed
+        in one Python->JS call (numpy_step); elsewhere, or where it can't be recorded, forward runs."""
+        step = self._steps.get(key, _UNSET) if self.record_decode else None
+        if step is _UNSET:
+            step = self._steps[key] = numpy_step.record(self, forward, token, pos)
+        if step is None:
+            return forward(np.asarray(token, dtype=np.int64).reshape(-1), pos)
+        return step.run(token, pos)
 
     # -- helpers -----------------------------------------------------------------------------
     def _rope_full(self, theta, head_dim, neox, n_pos):
@@ -172,6 +200,9 @@ class NumpyDevice:
             tabs = rope_tables(theta, head_dim, size)
             self._rope_cache[key] = tabs
         return tabs
+
+
+_UNSET = object()
 
 
 def rope_tables(theta: float, head_dim: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
