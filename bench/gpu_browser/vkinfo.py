@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Print what a Vulkan loader offers: instance extensions, and per physical device its name,
+type, API version, and whether it has the extensions/features Chromium and Dawn need for WebGPU
+on Linux (external memory and semaphore fds, dma-buf, DRM format modifiers, samplerYcbcrConversion).
+
+    python3 vkinfo.py [LIBVULKAN]        (default libvulkan.so.1; ICDs from the usual env vars)
+
+A diagnostic for the GPU machine, which has no vulkaninfo. It uses ctypes only.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import sys
+
+WANTED = ["VK_KHR_external_memory_fd", "VK_EXT_external_memory_dma_buf", "VK_EXT_image_drm_format_modifier",
+          "VK_KHR_external_semaphore_fd", "VK_KHR_swapchain", "VK_EXT_queue_family_foreign",
+          "VK_KHR_sampler_ycbcr_conversion", "VK_EXT_headless_surface", "VK_KHR_surface"]
+TYPES = {0: "other", 1: "integrated", 2: "discrete", 3: "virtual", 4: "cpu"}
+
+
+class ExtProps(C.Structure):
+    _fields_ = [("name", C.c_char * 256), ("spec", C.c_uint32)]
+
+
+class AppInfo(C.Structure):
+    _fields_ = [("sType", C.c_int), ("pNext", C.c_void_p), ("app", C.c_char_p), ("appv", C.c_uint32),
+                ("eng", C.c_char_p), ("engv", C.c_uint32), ("api", C.c_uint32)]
+
+
+class InstInfo(C.Structure):
+    _fields_ = [("sType", C.c_int), ("pNext", C.c_void_p), ("flags", C.c_uint32), ("app", C.POINTER(AppInfo)),
+                ("nl", C.c_uint32), ("layers", C.c_void_p), ("ne", C.c_uint32), ("exts", C.c_void_p)]
+
+
+def exts(fn, *args) -> list[str]:
+    n = C.c_uint32(0)
+    fn(*args, None, C.byref(n), None)
+    arr = (ExtProps * n.value)()
+    fn(*args, None, C.byref(n), arr)
+    return sorted(e.name.decode() for e in arr)
+
+
+def main() -> int:
+    vk = C.CDLL(sys.argv[1] if len(sys.argv) > 1 else "libvulkan.so.1")
+    inst_exts = exts(vk.vkEnumerateInstanceExtensionProperties)
+    print("instance extensions:", " ".join(inst_exts))
+    app = AppInfo(0, None, b"vkinfo", 1, b"none", 1, (1 << 22) | (1 << 12))  # VK_API_VERSION_1_1
+    info = InstInfo(1, None, 0, C.pointer(app), 0, None, 0, None)
+    inst = C.c_void_p()
+    r = vk.vkCreateInstance(C.byref(info), None, C.byref(inst))
+    if r != 0:
+        print("vkCreateInstance failed:", r)
+        return 1
+    n = C.c_uint32(0)
+    vk.vkEnumeratePhysicalDevices(inst, C.byref(n), None)
+    devs = (C.c_void_p * n.value)()
+    vk.vkEnumeratePhysicalDevices(inst, C.byref(n), devs)
+    props = (C.c_uint8 * 1024)()                 # VkPhysicalDeviceProperties (~824 bytes)
+    for d in devs:
+        vk.vkGetPhysicalDeviceProperties(C.c_void_p(d), props)
+        raw = bytes(props)
+        api, drv, vendor, device, typ = (int.from_bytes(raw[i:i + 4], "little") for i in range(0, 20, 4))
+        name = raw[20:276].split(b"\0")[0].decode()
+        have = set(exts(vk.vkEnumerateDeviceExtensionProperties, C.c_void_p(d)))
+        print(f"device: {name} vendor=0x{vendor:04x} device=0x{device:04x} type={TYPES.get(typ, typ)} "
+              f"api={api >> 22}.{(api >> 12) & 0x3ff}.{api & 0xfff} extensions={len(have)}")
+        print("   ", " ".join(f"{w}={'yes' if w in have else 'NO'}" for w in WANTED if not w.endswith("surface")))
+    vk.vkDestroyInstance(inst, None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
