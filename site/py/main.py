@@ -16,7 +16,7 @@ import asyncio
 import json
 
 import js
-from pyscript import create_named_worker, when
+from pyscript import when, workers
 from pyscript.ffi import create_proxy
 
 import store
@@ -291,11 +291,12 @@ async def main() -> None:
     base = js.document.baseURI
     site = {"wheel": js.URL.new(config.wheel, base).href, "model": js.URL.new(config.default_model.url, base).href}
     el("default-model-name").textContent = config.default_model.name
-    # The worker starts at once. Its Pyodide fetches the runtime's files while js/boot.js counts the
-    # same responses (the browser's HTTP cache shares them: one download), and the bar shows that
-    # count until the runtime is in.
+    # PyScript starts the worker from its tag in index.html as it starts this module (not from here:
+    # that would wait for MicroPython). Its Pyodide fetches the runtime's files while js/boot.js
+    # counts the same responses (the browser's HTTP cache shares them: one download), and the bar
+    # shows that count until the runtime is in.
     view.status("Starting Python in the worker…")
-    starting = asyncio.create_task(create_named_worker(src="./py/worker.py", name="engine"))
+    starting = workers["engine"]                        # a promise, resolved once the worker runs
     await PAGE.runtime
     view.progress("Starting Python in the worker…")
     engine = await starting
