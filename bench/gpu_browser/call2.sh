@@ -2,7 +2,7 @@
 # The second device call: unpack the browser (machine.sh stage2), probe every flag set
 # (probe.sh all), then on the first set that gives a non-fallback adapter: the probe again with
 # the 512 MiB streaming read, and gen_bench.sh (native wgpu-py vs the browser, then the browser's
-# NumPy path on a short prompt). Everything lands in $OUT/gpu_browser.tgz (and on stdout).
+# NumPy path on a short prompt; PROBE_BW=0 and GEN_DEVICES= skip those). Everything lands in $OUT/gpu_browser.tgz (and on stdout).
 #   (repo root) bench/gpu_browser/call2.sh          carry: .gpu_browser/b
 set -u
 here=bench/gpu_browser
@@ -21,9 +21,9 @@ PY
 )
 echo "first flag set with a hardware adapter: ${best:-none}"
 if [ -n "$best" ]; then
-  PROBE_QUERY=bw=1 $here/probe.sh "$CHROME" $o/probe-bw "$best"
+  [ "${PROBE_BW:-1}" = 0 ] || PROBE_QUERY=bw=1 $here/probe.sh "$CHROME" $o/probe-bw "$best"
   GB_SITE=$PWD/.gpu_browser/b/site GB_WHEELS=$PWD/.gpu_browser/b/wheels \
     BROWSER_QUERY_numpy=${BROWSER_QUERY_numpy:-prompt=64&decode=16&repeats=1} \
-    timeout 420 $here/gen_bench.sh "$best" $o/gen webgpu ${GEN_DEVICES:-numpy}
+    timeout 420 $here/gen_bench.sh "$best" $o/gen webgpu ${GEN_DEVICES-numpy}
 fi
 tar czf "${OUT:-/tmp}/gpu_browser.tgz" -C $o .

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Which Chromium flag set gives a page a WebGPU adapter on the real GPU?
 #
-#   probe.sh CHROMIUM OUTDIR VARIANT...        ("all" = the four that can work with @sparticuz/chromium)
+#   probe.sh CHROMIUM OUTDIR VARIANT...        ("all" = anglevk-vknative swangle-vknative swangle)
 #
 # Variants are flags.sh's. For each: serve probe.html on 127.0.0.1, open it headless with that variant's flags,
 # wait up to $PROBE_TIMEOUT s (default 25) for the page's POST, and print one line:
@@ -19,7 +19,7 @@ mkdir -p "$outdir"
 timeout_s=${PROBE_TIMEOUT:-25}
 port=${PROBE_PORT:-8311}
 variants=("$@")
-[ "${variants[0]:-}" = all ] && variants=(anglevk-vknative swangle-vknative anglevk-interop swangle)
+[ "${variants[0]:-}" = all ] && variants=(anglevk-vknative swangle-vknative swangle)
 
 . "$here/flags.sh"
 
