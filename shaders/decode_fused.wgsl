@@ -134,6 +134,7 @@ var<workgroup> sc: array<f32, 256>;         // attention scores
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> redss: array<f32, 256>;     // NORM: each thread's sum of squares of x
 var<workgroup> wflag: u32;
+var<workgroup> wpos: u32;                  // the step's position, for workgroupUniformLoad (see main)
 var<workgroup> bv: array<f32, 256>;        // ARGMAX (argmax_best.wgsl)
 var<workgroup> bi: array<u32, 256>;
 var<workgroup> bv2: array<f32, 16>;
@@ -394,7 +395,9 @@ fn stage_x(ci: u32, k: MvK, wg: u32, lid: u32) {
     // of xs (a workgroup barrier costs ~115 ns here: bench/latency_probe.py).
     if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl (ends with a barrier); workgroup 0 also writes x
         // (the current key's split first: position pos + A_SL - 1 makes merge_partials count it)
-        merge_partials(wg, lid, A_HD, A_NS, A_SL, cols, spos + A_SL - 1u,
+        // (the position through workgroupUniformLoad: merge_partials's barriers depend on it, and
+        // WGSL's uniformity analysis, which Dawn enforces, takes a private variable as non-uniform)
+        merge_partials(wg, lid, A_HD, A_NS, A_SL, cols, workgroupUniformLoad(&wpos) + A_SL - 1u,
                        cw(ci, C_PART), cw(ci, C_X));
         return;
     }
@@ -855,7 +858,7 @@ fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
 // the KV cache row this step writes (the ROPE command before) is not read in this step, and that
 // command needs no fence before its arrival. One split (NORMALIZED, short contexts): keys 0 ..= pos
 // from the cache, the ROPE command fenced (F_FENCE).
-fn attn_block(ci: u32, vb: u32, lid: u32) {
+fn attn_block(ci: u32, vb: u32, lid: u32, pos: u32) {
     let nh = A_NH;
     let h = vb % nh;
     let zs = vb / nh;
@@ -865,7 +868,7 @@ fn attn_block(ci: u32, vb: u32, lid: u32) {
     let qb = cw(ci, C_X) + h * hd;
     if ((cw(ci, C_FLAGS) & F_NORMALIZED) != 0u) {
         let row4 = kvh * cw(ci, C_NCTX) * (hd / 4u);          // vec4 index of key 0's row in a layer
-        split_block(lid, hd, 0u, spos + 1u, qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
+        split_block(lid, hd, 0u, pos + 1u, qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
                     cf(ci, C_SCALE), cw(ci, C_Y) + h * hd, true);
     } else {
         let pb = cw(ci, C_PART) + (h * A_NS + zs) * (hd + 2u);
@@ -874,7 +877,7 @@ fn attn_block(ci: u32, vb: u32, lid: u32) {
         } else {
             let k0 = (zs - 1u) * sl;
             let row4 = (kvh * cw(ci, C_NCTX) + k0) * (hd / 4u);
-            split_block(lid, hd, k0, min(spos, k0 + sl), qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
+            split_block(lid, hd, k0, min(pos, k0 + sl), qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
                         cf(ci, C_SCALE), pb, false);
         }
     }
@@ -905,7 +908,9 @@ fn cur_block(ci: u32, qb: u32, kvh: u32, lid: u32, pb: u32) {
 fn op_attn(ci: u32, wg: u32, lid: u32, n_wg: u32) {
     let nv = cw(ci, C_NVWG);
     if (wg >= nv) { prefetch(ci, wg - nv, n_wg - nv, lid); }
-    for (var b = wg; b < nv; b += n_wg) { attn_block(ci, b, lid); }
+    // the position through workgroupUniformLoad: split_block's barriers depend on it (see stage_x)
+    let pos = workgroupUniformLoad(&wpos);
+    for (var b = wg; b < nv; b += n_wg) { attn_block(ci, b, lid, pos); }
 }
 
 @compute @workgroup_size(256)
@@ -914,6 +919,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_wg = cmds[1];
     let wg = wid.x;
     spos = atomicLoad(&sync[S_POS]);
+    if (lid == 0u) { wpos = spos; }     // read by workgroupUniformLoad, after its barrier
     let par = atomicLoad(&sync[S_PARITY]) & 1u;
     spar = par;
     abase = par * ASIZE;

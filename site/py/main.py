@@ -176,8 +176,9 @@ async def send() -> None:
         PAGE.lastResult = js.JSON.parse(json.dumps(out))
         why = " · stopped" if cancelled else ""
         view.status("{} · {:.1f} tok/s · {} tokens{}".format(label, out["decode_tok_s"], out["completion_tokens"], why),
-                    "{}\nprefill {:.1f} tok/s ({} prompt tokens), decode {:.1f} tok/s, finish reason: {}".format(
-                        detail, out["prefill_tok_s"], out["prompt_tokens"], out["decode_tok_s"], out["finish_reason"]))
+                    "{}\nprefill {:.1f} tok/s ({} prompt tokens), decode {:.1f} tok/s, finish reason: {}\ndecode step: {}".format(
+                        detail, out["prefill_tok_s"], out["prompt_tokens"], out["decode_tok_s"], out["finish_reason"],
+                        out["decode_path"]))
     view.set_state("ready")
     el("prompt").focus()
 

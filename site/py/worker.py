@@ -194,7 +194,8 @@ async def ask(text: str, settings_json: str) -> str:
         session.messages.append({"role": "assistant", "content": gen.result.text if gen.result else ""})
         session.last = gen.result
     c = gen.result
-    return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3)})
+    return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
+                       "decode_path": _model.device.decode_path()})
 
 
 def stop() -> None:

@@ -310,9 +310,12 @@ def test_recorded_decode_step_equals_the_plain_forward_bit_for_bit(selenium_webi
                         steps.append(logits)
                     step = dev._steps.get(("decode", id(cache)))
                     kit_calls = (numpy_step._kit.calls if numpy_step._kit else 0) - kit_before
-                    runs.append((steps, cache, calls[0], step, kit_calls))
-                (plain, c0, n0, _, _), (rep, c1, n1, step, kit_calls) = runs
+                    runs.append((steps, cache, calls[0], step, kit_calls, dev.decode_path()))
+                (plain, c0, n0, _, _, path0), (rep, c1, n1, step, kit_calls, path1) = runs
                 recorded.append(step is not None)
+                # the device says how its decode steps ran
+                assert path0 == "op by op (recording off)"
+                assert path1.startswith("replayed: ") if step is not None else path1 == "op by op", path1
                 same = [bool(np.array_equal(a, b)) for a, b in zip(plain, rep)]
                 cache_same = np.array_equal(c0.k, c1.k) and np.array_equal(c0.v, c1.v)
                 # recorded: forward once (to record); kit: to_js and define once, then one run a token.

@@ -64,6 +64,9 @@ def test_boot_stages_answer_stop_html_and_cache(open_page, site_server, model_fi
     assert "CPU (NumPy)" in status and "tok/s" in status, status
     result = page.evaluate("() => window.webinferPage.lastResult")
     assert result["completion_tokens"] == n and result["finish_reason"] == "length", result
+    # the recorded NumPy decode step ran (one Python->JS call a token), and the detail says so
+    assert result["decode_path"].startswith("replayed: "), result["decode_path"]
+    assert "decode step: replayed" in page.text_content("#status-detail")
 
     # The main thread keeps drawing while the worker decodes (frame gaps, p95 and max).
     set_greedy(page, 24)

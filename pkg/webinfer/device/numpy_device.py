@@ -176,6 +176,12 @@ class NumpyDevice:
             return forward(np.asarray(token, dtype=np.int64).reshape(-1), pos)
         return step.run(token, pos)
 
+    def decode_path(self) -> str:
+        """How decode steps run: a recorded step replayed by one Python->JS call (Pyodide), or op by op."""
+        if any(step is not None for step in self._steps.values()):
+            return "replayed: the recorded step, one Python->JS call a token"
+        return "op by op" + ("" if self.record_decode else " (recording off)")
+
     # -- helpers -----------------------------------------------------------------------------
     def _rope_full(self, theta, head_dim, neox, n_pos):
         """Full-width (n_pos, hd) tables for _rotate_full: cos on both elements of a pair; sin with

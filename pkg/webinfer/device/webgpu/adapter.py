@@ -49,7 +49,7 @@ class Adapter(Protocol):
     is_cpu_emulation: bool  # a software rasterizer (llvmpipe, SwiftShader): see is_cpu_emulation()
     limits: dict[str, int]  # max_storage_buffer_binding_size, max_buffer_size,
                             # max_compute_workgroups_per_dimension, max_compute_workgroup_storage_size
-    in_browser: bool        # navigator.gpu (a page's GPU time is watched: no spinning kernels)
+    in_browser: bool        # navigator.gpu (a page's GPU time is watched: kernels must not spin for long)
 
     def create_buffer(self, size: int, usage: str, label: str = "") -> Any:
         """A zero-filled buffer of `size` bytes (a multiple of 4)."""

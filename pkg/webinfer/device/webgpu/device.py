@@ -12,8 +12,8 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   grids) are kept; later steps write the position into one uniform buffer, copy the input token
   (left on the GPU by ``argmax``) into the step's token buffer, and re-issue the same list:
   one compute pass, one submit, a 4-byte readback.
-* Fused where it is safe (``fused = "auto"``, the default; env WEBINFER_FUSED): on a native GPU
-  (wgpu-py, not a CPU adapter, not a browser) the recorded step is rebuilt as one dispatch of
+* Fused where it is safe (``fused = "auto"``, the default; env WEBINFER_FUSED): on a GPU (wgpu-py
+  or a browser's WebGPU, not a CPU-emulated adapter) the recorded step is rebuilt as one dispatch of
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
   step; if it failed (its grid barrier timed out: workgroups not all resident; or a value was read
   before it was written) it is rebuilt with half the workgroups, down to FUSED_MIN_WORKGROUPS,
@@ -125,9 +125,10 @@ class WebGPUDevice:
         self._rope: dict = {}
         self._programs: dict = {}
         self._step = None                # the recording's step uniform, else None (eager)
-        # The fused decode step (fused.py): "auto" (the default: on native GPUs; not on CPU-emulated
-        # adapters, where workgroups may run one after another, nor in a browser, which may treat
-        # a spinning kernel as a hung GPU), "on" anywhere, "off". It copies the weights once more.
+        # The fused decode step (fused.py): "auto" (the default: on GPUs, native or in a browser;
+        # not on CPU-emulated adapters, where workgroups may run one after another), "on" anywhere,
+        # "off". It copies the weights once more. A browser watches a page's GPU time: the step's
+        # barrier gives up after fused.SPIN_LIMIT polls (~0.3 s), far below a GPU watchdog.
         # WEBINFER_FUSED / WEBINFER_FUSED_WORKGROUPS set them from the environment (benchmarks).
         self.fused = os.environ.get("WEBINFER_FUSED", "auto")
         self.fused_workgroups = int(os.environ.get("WEBINFER_FUSED_WORKGROUPS", FUSED_WORKGROUPS))
@@ -397,7 +398,7 @@ class WebGPUDevice:
         mode = self.fused
         if mode == "off":
             return None
-        if mode == "auto" and (self._matvec_rows() == MATVEC_ROWS_CPU or self.adapter.in_browser):
+        if mode == "auto" and self._matvec_rows() == MATVEC_ROWS_CPU:
             return None
         try:
             return fused.build(self, prog.recorded, prog.out, prog.token, self._step_buf, n_wg)

@@ -1,0 +1,83 @@
+"""The fused decode step (decode_fused.wgsl) in real Chromium: Dawn and Tint, not wgpu-native.
+
+Dawn validates and translates WGSL on its own (Tint) and has its own limits and robustness
+rewrites, so a shader wgpu-py accepts may still fail here. This runs the fused step on Chromium's
+SwiftShader adapter inside Pyodide against the plain replay and the NumPy device on a tiny random
+model: the step must build, pass its first-step check, and give the replay's logits and NumPy's
+greedy tokens. One persistent workgroup, as on llvmpipe (tests/kernels/test_fused.py): a CPU
+adapter need not run several workgroups at once, which the step's grid barrier needs; several
+workgroups are checked on real GPUs (bench/fused_check.py, bench/gpu_browser/).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_pyodide import run_in_pyodide
+
+pytestmark = [pytest.mark.slow]
+
+
+
+@pytest.mark.driver_timeout(900)
+@pytest.mark.parametrize("n_ctx", [64, 512])      # one-split attention / split attention + merge
+@run_in_pyodide
+async def test_fused_step_on_dawn_equals_replay_and_numpy(selenium_webgpu, n_ctx):
+    import numpy as np
+
+    import webinfer
+    import webinfer.aload as aload
+    from webinfer.bench import build_synthetic_model
+    from webinfer.device import select_device
+
+    shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
+    path = build_synthetic_model("/tmp/tiny_fused.gguf", seed=3, shapes=shapes)
+    prompt = [1, 5, 9, 33, 7, 120, 250, 3]
+    init = await aload.init_gpu(device="webgpu")
+    assert init.startswith("webgpu: "), init
+
+    async def steps(mode, n=6):
+        if mode is None:
+            m = webinfer.load(path, device="numpy", n_ctx=n_ctx)
+        else:
+            dev = select_device("webgpu")
+            dev.fused, dev.fused_workgroups = mode, 1
+            m = webinfer.load(path, device=dev, n_ctx=n_ctx)
+        logits, _ = m._prefill(prompt)
+        out = []
+        for _ in range(n):
+            lg = np.asarray(await m.device.read(logits)).reshape(-1).astype(np.float64)
+            out.append(lg)
+            logits = m._decode(int(np.argmax(lg)))
+        return out, m.device
+
+    ref, _ = await steps(None)
+    plain, pdev = await steps("off")
+    got, dev = await steps("on")
+    assert pdev.decode_path().startswith("replayed"), pdev.decode_path()
+    assert dev.decode_path().startswith("fused"), (dev.decode_path(), dev.notes)
+    for i, (r, p, g) in enumerate(zip(ref, plain, got)):
+        assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r))), f"step {i}: fused vs numpy {np.max(np.abs(g - r)):.3g}"
+        assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p))), f"step {i}: fused vs replay"
+    assert [int(np.argmax(g)) for g in got] == [int(np.argmax(r)) for r in ref]
+
+
+@run_in_pyodide
+async def test_auto_keeps_the_replay_on_a_cpu_emulated_adapter(selenium_webgpu):
+    """device.fused = "auto" (the default) builds the fused step on a browser's GPU, not on
+    SwiftShader, whose workgroups need not run at once: the replay stays and says why."""
+    import numpy as np
+
+    import webinfer
+    import webinfer.aload as aload
+    from webinfer.bench import build_synthetic_model
+    from webinfer.device import select_device
+
+    shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 64}
+    path = build_synthetic_model("/tmp/tiny_auto.gguf", seed=3, shapes=shapes)
+    assert (await aload.init_gpu(device="webgpu")).startswith("webgpu: ")
+    dev = select_device("webgpu")
+    assert dev.fused == "auto" and dev.adapter.in_browser and dev.adapter.is_cpu_emulation
+    m = webinfer.load(path, device=dev)
+    res = await m.acomplete([1, 5, 9], max_tokens=4, temperature=0)
+    assert len(res.token_ids) == 4 and np.all(np.asarray(res.token_ids) < 300)
+    assert dev.decode_path() == "replayed (fused decode auto)", dev.decode_path()
