@@ -81,3 +81,36 @@ async def test_auto_keeps_the_replay_on_a_cpu_emulated_adapter(selenium_webgpu):
     res = await m.acomplete([1, 5, 9], max_tokens=4, temperature=0)
     assert len(res.token_ids) == 4 and np.all(np.asarray(res.token_ids) < 300)
     assert dev.decode_path() == "replayed (fused decode auto)", dev.decode_path()
+
+
+@pytest.mark.driver_timeout(900)
+@run_in_pyodide
+async def test_greedy_generation_through_the_fused_step_costs_at_most_3_js_calls_a_token(selenium_webgpu):
+    """Greedy generation on the fused step (its own greedy pick, one dispatch a token): the tokens
+    equal NumPy's, and a decoded token costs at most 3 Python->JS calls in the steady state."""
+    import webinfer
+    import webinfer.aload as aload
+    from webinfer.bench import build_synthetic_model
+    from webinfer.device import select_device
+
+    shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 64}
+    path = build_synthetic_model("/tmp/tiny_calls.gguf", seed=3, shapes=shapes)
+    prompt, n = [1, 5, 9, 33, 7], 10
+    ref = await webinfer.load(path, device="numpy").acomplete(prompt, max_tokens=n, temperature=0)
+    assert (await aload.init_gpu(device="webgpu")).startswith("webgpu: ")
+    dev = select_device("webgpu")
+    dev.fused, dev.fused_workgroups = "on", 1
+    m = webinfer.load(path, device=dev)
+    marks, decode = [], m._decode
+
+    def counted(token):
+        marks.append(dev.adapter.js_calls)
+        return decode(token)
+    m._decode = counted
+    res = await m.acomplete(prompt, max_tokens=n, temperature=0)
+    marks.append(dev.adapter.js_calls)
+    assert dev.decode_path().startswith("fused"), (dev.decode_path(), dev.notes)
+    assert list(res.token_ids) == list(ref.token_ids)
+    # step 0 records and builds the step, step 1 runs its first-step check; the last interval is the tail
+    steady = [b - a for a, b in zip(marks, marks[1:])][2:-1]
+    assert len(steady) >= 5 and max(steady) <= 3, (steady, marks)

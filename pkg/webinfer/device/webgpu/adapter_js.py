@@ -15,7 +15,9 @@ functions made once (``_KIT_JS`` via ffi.make_kit), so the crossings are few and
   Small writes (the per-token step uniform) are held and issued by the next submit call, in
   order and before its command buffer, as queue.writeBuffer would have been: no call of their own.
 A decoded token costs: a submit for the replayed step (with its step-uniform write), a submit
-for argmax + the 4-byte copy, and read_buffer's call + await: 4 (tests/browser counts them).
+for argmax + the 4-byte copy, and read_buffer's call + await: 4; with the fused step (its greedy
+pick inside, device.py) one submit for the dispatch and the copy, and the read: 3 (tests/browser
+counts both).
 
 Errors: the browser reports WebGPU validation errors asynchronously. Pipelines are created in
 an error scope (its message, with the WGSL compiler's line numbers, is collected when the
