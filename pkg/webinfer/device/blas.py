@@ -8,17 +8,16 @@ matmul_t answers None (numpy_device keeps its NumPy code). Pyodide's numpy has n
 1. "wasm-simd": the f32x4 kernels of wasm_kernels.py, one ~4 KB WebAssembly module linked into
    Pyodide's own memory (Emscripten's loadWebAssemblyModule, through ffi.make_kit) so they read
    and write the numpy buffers in place.
-   - matmul_t: mv for one token (decode: the weights read as one sequential stream, 31-34 GB/s
-     against einsum's 12-15), mm for more (prefill: 4 rows x 2 tokens, 15-26 GMAC/s here against
-     einsum's ~4; the same at 146 and 512 tokens, so no blocking of tokens for the cache). Where
-     the engine has relaxed SIMD (Chromium), mm and mmn use its fused multiply-add (~1.25x).
+   - matmul_t: mv for one token (decode: the weights read as one sequential stream, over twice
+     einsum's bandwidth), mm for more (prefill: 4 rows x 2 tokens, several times einsum; as fast
+     at 512 tokens as at 146, so no blocking of tokens for the cache). Where the engine has relaxed
+     SIMD (Chromium), mm and mmn use its fused multiply-add. Numbers: bench/RESULTS.md.
    - attend: causal attention over the KV cache, per block of ATTN_TOKENS query tokens, every kv
      head in one call of each of mm (scores), softmax (masked, in place) and mmn (probabilities @
      V). NumPy's version builds the whole (rows x keys) score matrix with a mask and multiplies with
-     its plain-loop matmul: 641 ms of a 146-token prefill's 1682 and 9.9 s of a 512-token one's 14.3
-     under Node (bench/pyodide_numpy_bench.py --profile); with the kernels 45 and 474 ms.
-   - swiglu and rms_norm: one pass where NumPy makes five (the exp of SwiGLU alone cost ~8% of a
-     prefill), and one call where a decode step's many small NumPy calls each cost 3-5 us.
+     its plain-loop matmul, which made a long prompt's prefill mostly attention.
+   - swiglu and rms_norm: one pass where NumPy makes five, and one call where a decode step made
+     many small NumPy calls.
 2. "numpy-einsum": where that module can't load (no wasm SIMD, another Emscripten, a page that
    forbids it) or a shape doesn't fit (one token: columns not a multiple of 16; more tokens: rows
    or columns not a multiple of 4; weights not C-contiguous float32). ``np.einsum("ij,j->i", w,
@@ -135,8 +134,8 @@ _addresses: dict = {}   # id(array) -> (weakref to it, its address, float32 and 
 
 def _lookup(kern, a: np.ndarray) -> tuple:
     """(address, float32 and C-contiguous) of a long-lived array (weights, norms, the KV cache, RoPE
-    tables), worked out once while it lives: a pointer costs ~3 us in Pyodide, the dtype and flags
-    checks ~1 us more, and a decode step asks for hundreds."""
+    tables), worked out once while it lives: a pointer and the dtype and flags checks cost
+    microseconds in Pyodide, and a decode step asks for hundreds."""
     hit = _addresses.get(id(a))
     if hit is None or hit[0]() is not a:
         hit = (weakref.ref(a, lambda _, key=id(a): _addresses.pop(key, None)), kern.ptr(a),

@@ -2,7 +2,7 @@
 
 A decode step in Pyodide is ~500 small kernel calls (blas.py's wasm kernels) around the matrix-
 vector products; from Python each costs a pointer lookup, a numpy allocation and a Python->JS
-crossing (~15 us a linear), ~5 ms of a ~28 ms step. So, as the WebGPU device replays its recorded
+crossing, together a sixth of a step or so (bench/RESULTS.md). So, as the WebGPU device replays its recorded
 dispatches, NumpyDevice.replay records the step once (record): the model's forward runs with the
 device's ops handed to a _Recorder, which appends one command per op to a flat list and returns a
 buffer of the op's shape at an address fixed for the step's life (nothing is computed while

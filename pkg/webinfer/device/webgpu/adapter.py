@@ -36,8 +36,8 @@ def is_cpu_emulation(info: dict) -> bool:
     """Whether an adapter emulates a GPU on the CPU, from what it says about itself: WebGPU's
     ``isFallbackAdapter``, wgpu-native's ``adapter_type`` "CPU", or a known software rasterizer's
     name (browsers that hide adapter details still name SwiftShader in ``architecture``).
-    On such an adapter every WGSL kernel runs as emulated threads: NumPy on the same CPU is far
-    faster (llvmpipe 0.86 tok/s vs NumPy 33 in the CLI), so device "auto" prefers NumPy there."""
+    On such an adapter every WGSL kernel runs as emulated threads: NumPy on the same CPU decodes
+    tens of times faster (bench/RESULTS.md), so device "auto" prefers NumPy there."""
     if info.get("is_fallback_adapter") or str(info.get("adapter_type") or "").upper() == "CPU":
         return True
     words = " ".join(str(info.get(k) or "") for k in ("vendor", "architecture", "device", "description")).lower()
