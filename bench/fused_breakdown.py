@@ -26,8 +26,8 @@ from webinfer.device.webgpu import fused, open_device  # noqa: E402
 
 def timed(dev, fp, table, pos, n=200):
     """ms per step of n back-to-back fused steps at position pos running `table` (not chained: the
-    host writes the position each step), and the final sync words [arrivals, abort, token, position]."""
-    dev.adapter.write_buffer(fp.cmds, 0, table)
+    host writes the position each step), and the final status words (fused.STATUS_WORDS)."""
+    dev.adapter.write_buffer(fp.cmds, 0, fused.both_tables(table, fp.stride))
     for _ in range(3):
         fp.queue(dev.gpu, pos)
         dev.gpu.flush()

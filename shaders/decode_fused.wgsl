@@ -8,10 +8,16 @@
 // command a workgroup takes virtual workgroups wg, wg + G, ... of that command's grid, then all
 // meet at a barrier in storage memory (an atomic counter) before the next command.
 //
-// A grid barrier needs every workgroup resident at once, which WebGPU does not promise. So:
-// G is modest (device.fused_workgroups), every wait is bounded (spin_limit polls, then the abort
-// word is set and every workgroup leaves), the host reads the abort word with every token, and
-// the program is compared with the plain replay on its first step before it is used (fused.py).
+// A grid barrier needs every workgroup that takes part resident at once, which WebGPU does not
+// promise. So the workgroups that take part are the ones that have started (discovery): each
+// takes a ticket as it starts, and ticket 0, after the step's first command, closes the window
+// once all G have a ticket or after `window` polls; the tickets then number the step's
+// workgroups 0 .. n - 1 (n <= G), and one that starts after the window closed leaves at once.
+// Every command's virtual workgroups are spread over the n. G is modest as well
+// (device.fused_workgroups), every wait is bounded (spin_limit polls, then the abort word is set
+// and every workgroup leaves), the host reads the abort word with every token, and the program
+// is compared with the plain replay on its first step before it is used (fused.py), where the
+// host also learns n (and rebuilds for n where fewer than G took part).
 //
 // Memory: every activation a command writes is a fresh region of `act` (write-once within a
 // step, 256-byte aligned), its values stored with their bits complemented into one of two arenas
@@ -51,8 +57,9 @@
 // too: loading more of attention's keys and values ahead, or batches of 8 weight groups, measured
 // slower.
 //
-// Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, n_wg, spin_limit):
-//   EMBED   row of the table for the token in sync[S_TOKEN]               -> act
+// Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, G, spin_limit, parity,
+// window; the host binds one copy of the table a parity, so a step's parity is its dispatch's):
+//   EMBED   row of the table for the token in sync[S_TOKEN] (the first command; ticket 0) -> act
 //   MATVEC  matvec.wgsl's decode kernel with its variants as flag bits      -> act (+ KV cache)
 //   ATTN    attention.wgsl SPLIT: one (head, key run) per virtual workgroup -> act (partials);
 //           with one run (NORMALIZED, contexts up to 256) the finished output, as attention.wgsl
@@ -81,19 +88,25 @@ const F_ARGMAX: u32 = 1024u;      // MATVEC (F_RAW, the last command): the greed
 const F_FENCE: u32 = 2048u;       // MATVEC ROPE before a one-split attention, which reads the KV row it wrote
 const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
 const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
+const ARR_MASK: u32 = 0xFFFFFu;     // ... its low bits count arrivals; bits 20-29 hold n (ticket 0's first arrival)
+const N_SHIFT: u32 = 20u;
+const CLOSED: u32 = 0x80000000u;    // in the ticket word: the window is closed (no more workgroups take part)
+const NO_TICKET: u32 = 0xFFFFFFFFu;
+const WAITING: u32 = 0xFFFFFFFFu;   // grid_wait: thread 0 has not seen the arrivals yet
+const POLL_ROUND: u32 = 64u;        // polls between two workgroup barriers in a wait (grid_wait)
 const TIMED_OUT: u32 = 1u;         // the abort word's bits (fused.py reads them): a barrier wait gave up,
 const LATE: u32 = 2u;              // a value was read before it was written (act_ld)
-// sync words (fused.py: S_ABORT, S_TOKEN, S_POS, S_PARITY): a barrier counter and an ARGMAX count
-// per parity (a step resets the other parity's for the next one), the step's position and parity
-// (ARGMAX advances both for the next step: the host writes them only where it does not follow),
-// then two words a workgroup and parity (ARGMAX: its best logit and row)
+// sync words (fused.py: S_*): a barrier counter, a ticket word and an ARGMAX count per parity (a
+// step resets the other parity's for the next one), the step's position (ARGMAX advances it for
+// the next step: the host writes it only where a step does not follow), then two words a
+// workgroup and parity (ARGMAX: its best logit and row)
 const S_ABORT: u32 = 1u;           // TIMED_OUT | LATE, kept until the host drops the program
 const S_TOKEN: u32 = 2u;           // the step's input token (EMBED), then its greedy token (ARGMAX)
 const S_POS: u32 = 3u;             // the step's position
-const S_PARITY: u32 = 4u;          // the step's arena (0 / 1)
-const S_CNT: u32 = 0u;             // arrivals: sync[S_CNT + 5 * parity]
-const S_DONE: u32 = 6u;            // ARGMAX: workgroups done, sync[S_DONE + parity]
-const S_SLOTS: u32 = 8u;
+const S_CNT1: u32 = 4u;            // arrivals: sync[0] (parity 0), sync[S_CNT1] (parity 1)
+const S_TICKET: u32 = 5u;          // tickets: sync[S_TICKET + parity]
+const S_DONE: u32 = 8u;            // ARGMAX: workgroups done, sync[S_DONE + parity]
+const S_SLOTS: u32 = 16u;
 const NO_ROW: u32 = 0x7FFFFFFFu;   // ARGMAX: no row yet (its complement is not 0)
 const ASIZE: u32 = {{ASIZE}}u;     // words of one activation arena (act holds two)
 
@@ -101,7 +114,7 @@ const ASIZE: u32 = {{ASIZE}}u;     // words of one activation arena (act holds t
 const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
 const C_ROWS: u32 = 4u;  const C_COLS: u32 = 5u;  const C_ROW_WORDS: u32 = 6u;  const C_HALF: u32 = 7u;
 const C_EPS: u32 = 8u;  const C_QDIM: u32 = 9u;  const C_KVDIM: u32 = 10u;  const C_HD: u32 = 11u;
-const C_ARR: u32 = 12u;  const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u;  const C_SPLIT_LEN: u32 = 15u;
+const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u;  const C_SPLIT_LEN: u32 = 15u;
 const C_NHEADS: u32 = 16u;  const C_NKV: u32 = 17u;  const C_SCALE: u32 = 18u;  const C_RPV: u32 = 19u;
 const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW: u32 = 23u;  const C_BIAS: u32 = 24u;
 const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
@@ -134,6 +147,7 @@ var<workgroup> sc: array<f32, 256>;         // attention scores
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> redss: array<f32, 256>;     // NORM: each thread's sum of squares of x
 var<workgroup> wflag: u32;
+var<workgroup> wticket: u32;               // the workgroup's ticket (main), n (close_window)
 var<workgroup> wpos: u32;                  // the step's position, for workgroupUniformLoad (see main)
 var<workgroup> bv: array<f32, 256>;        // ARGMAX (argmax_best.wgsl)
 var<workgroup> bi: array<u32, 256>;
@@ -160,11 +174,12 @@ var<workgroup> bi2: array<u32, 16>;
 // each read) made the step 1.0-1.25 ms, not 0.64, on an H200. The logits (F_RAW) are stored as
 // plain bits, for the host and the sampler after the dispatch.
 var<private> late: u32;
+var<private> polls: u32;     // thread 0: barrier polls so far in the step (grid_wait gives up at spin_limit)
 var<private> abase: u32;     // this step's arena: parity * ASIZE
 var<private> obase: u32;     // the next step's
-var<private> cnt: u32;       // this step's barrier counter: sync[S_CNT + 5 * parity]
+var<private> cnt: u32;       // this step's barrier counter: sync[0] or sync[S_CNT1], by parity
 var<private> spos: u32;      // the step's position (sync[S_POS])
-var<private> spar: u32;      // ... and parity (sync[S_PARITY])
+var<private> spar: u32;      // ... and parity (the header's)
 
 fn act_dec(r: u32) -> f32 { return bitcast<f32>(~r); }
 
@@ -262,40 +277,81 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 // floats (F_FENCE); a storageBarrier() puts those stores out before the arrival is counted (as
 // every command did before activations carried their own check: act_ld; split attention takes
 // the current key and value from the activations instead, cur_block: ~15 us a step on an H100).
-fn grid_arrive(lid: u32, fence: bool) -> u32 {
+// add: 1, and ticket 0's first arrival also puts n in the counter's bits 20-29 (close_window).
+fn grid_arrive(lid: u32, fence: bool, add: u32) -> u32 {
     if (fence) { storageBarrier(); }
     var before = 0u;
-    if (lid == 0u) { before = atomicAdd(&sync[cnt], 1u); }
+    if (lid == 0u) { before = atomicAdd(&sync[cnt], add); }
     return before;
 }
 
-fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> bool {
+// Returns the counter as thread 0 last saw it (so its bits 20-29 give n to the workgroups that
+// learn it at the first barrier), or 0 where the wait gave up. Thread 0 polls in rounds of
+// POLL_ROUND; between rounds the whole workgroup meets at a barrier, where an implementation
+// that runs several workgroups on one CPU thread (SwiftShader's coroutines) may switch to
+// another: a workgroup that polled without end would keep those from arriving. On a GPU most
+// waits end in the first round.
+fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> u32 {
     if (lid == 0u) {
         // A workgroup that gives up sets ABORTED in the counter itself (and the abort word the
         // host reads): every later arrival or poll sees it. A workgroup that was not resident
         // and arrives after the others gave up must not take the full count for a pass (it
         // would run the next commands alone and write the KV cache).
-        let limit = cmds[2];
-        var ok = select(1u, 0u, (before & ABORTED) != 0u);
-        var n = 0u;
-        if (ok == 1u && (!arrived || before + 1u < arrivals)) {      // the last to arrive need not poll
-            loop {
-                let c = atomicLoad(&sync[cnt]);
-                if ((c & ABORTED) != 0u) { ok = 0u; break; }
-                if (c >= arrivals) { break; }
-                n += 1u;
-                if (n >= limit) { atomicOr(&sync[cnt], ABORTED); atomicOr(&sync[S_ABORT], TIMED_OUT); ok = 0u; break; }
-            }
-        }
-        wflag = ok;
+        if ((before & ABORTED) != 0u) { wflag = 0u; }
+        else if (arrived && (before & ARR_MASK) + 1u >= arrivals) { wflag = before + 1u; }   // the last to arrive need not poll
+        else { wflag = poll_round(arrivals); }
     }
     // No storageBarrier() after the wait (it costs ~450 ns): a line of `act` read too early (in
     // an L1 too) holds 0 where the value was not yet written, which act_ld reports; the KV cache's
     // row pos is read in this step only by a one-split attention, after the fenced arrival of the
     // command that wrote it, and no line read ahead holds it (prefetch). The first step's check
     // against the replay (fused.py) would see a stale read as wrong logits.
-    let ok = workgroupUniformLoad(&wflag);
-    return ok != 0u;
+    var seen = WAITING;
+    loop {
+        seen = workgroupUniformLoad(&wflag);
+        if (seen != WAITING) { break; }
+        if (lid == 0u) { wflag = poll_round(arrivals); }
+    }
+    return seen;
+}
+
+// Thread 0: up to POLL_ROUND polls of the counter: what it saw once `arrivals` have arrived, 0
+// where a workgroup gave up (or this one: past spin_limit polls in all), else WAITING.
+fn poll_round(arrivals: u32) -> u32 {
+    for (var k = 0u; k < POLL_ROUND; k++) {
+        let c = atomicLoad(&sync[cnt]);
+        if ((c & ABORTED) != 0u) { return 0u; }
+        if ((c & ARR_MASK) >= arrivals) { return c; }
+    }
+    polls += POLL_ROUND;
+    if (polls >= cmds[2]) {
+        atomicOr(&sync[cnt], ABORTED);
+        atomicOr(&sync[S_ABORT], TIMED_OUT);
+        return 0u;
+    }
+    return WAITING;
+}
+
+// Ticket 0, after the step's first command: wait until all G workgroups have a ticket or `window`
+// polls have passed, then close the window; n is the number of tickets given before it closed.
+fn close_window(lid: u32, g: u32) -> u32 {
+    let t = S_TICKET + spar;
+    let window = cmds[4];
+    var k = 0u;
+    loop {       // in rounds, with a barrier between them (as grid_wait, for the same reason)
+        if (lid == 0u) {
+            var r = 0u;
+            loop {
+                if (atomicLoad(&sync[t]) >= g || r >= POLL_ROUND) { break; }
+                r += 1u;
+            }
+            wflag = u32(r < POLL_ROUND);
+        }
+        k += POLL_ROUND;
+        if (workgroupUniformLoad(&wflag) != 0u || k >= window) { break; }
+    }
+    if (lid == 0u) { wticket = atomicOr(&sync[t], CLOSED) & ARR_MASK; }
+    return workgroupUniformLoad(&wticket);
 }
 
 // -- prefetch ---------------------------------------------------------------------------------
@@ -805,7 +861,7 @@ fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
     stage_x(ci, k, wg, lid);
     let use_pre = (k.fl & F_PRE) != 0u;
     for (var b = wg; b < nv; b += n_wg) { mv_block(ci, k, b, lid, b + n_wg < nv, pre, use_pre && b == wg); }
-    if ((k.fl & F_ARGMAX) != 0u) { argmax_finish(wg, lid, min(nv, n_wg), n_wg); }
+    if ((k.fl & F_ARGMAX) != 0u) { argmax_finish(wg, lid, min(nv, n_wg)); }
 }
 
 // -- ARGMAX: the greedy token inside the step -------------------------------------------------
@@ -819,12 +875,13 @@ fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
 // (once a step, ~450 ns each); argmax.wgsl's rule: the largest logit, the lowest row on a tie.
 var<private> am: Best = Best(-3.4e38, NO_ROW);
 
-fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
+fn argmax_finish(wg: u32, lid: u32, writers: u32) {
     let par = spar;
+    let g = cmds[1];           // slots a parity: G (a step's n may differ from the next one's)
     let c = best_of_workgroup(lid, am);
     if (lid == 0u) {
-        let s = S_SLOTS + (par * n_wg + wg) * 2u;
-        let o = S_SLOTS + ((1u - par) * n_wg + wg) * 2u;
+        let s = S_SLOTS + (par * g + wg) * 2u;
+        let o = S_SLOTS + ((1u - par) * g + wg) * 2u;
         atomicStore(&sync[s], ~bitcast<u32>(c.v));
         atomicStore(&sync[s + 1u], ~c.i);
         atomicStore(&sync[o], 0u);
@@ -836,7 +893,7 @@ fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
     storageBarrier();
     var b = Best(-3.4e38, NO_ROW);
     for (var k = lid; k < writers; k += 256u) {
-        let s = S_SLOTS + (par * n_wg + k) * 2u;
+        let s = S_SLOTS + (par * g + k) * 2u;
         let rv = atomicLoad(&sync[s]);
         let ri = atomicLoad(&sync[s + 1u]);
         late |= u32(rv == 0u || ri == 0u);
@@ -845,10 +902,10 @@ fn argmax_finish(wg: u32, lid: u32, writers: u32, n_wg: u32) {
     let t = best_of_workgroup(lid, b);
     if (lid == 0u) {
         atomicStore(&sync[S_TOKEN], select(t.i, 0u, t.i == NO_ROW));
-        // the next step's position and parity: every workgroup has read this step's (each counted
-        // itself done above, and fused.py chains steps only where every workgroup has logits' rows)
+        // the next step's position: every workgroup taking part has read this step's (each
+        // counted itself done above, and fused.py chains steps only where every workgroup has
+        // logits' rows); one that starts late reads it too, but leaves without using it (main)
         atomicStore(&sync[S_POS], spos + 1u);
-        atomicStore(&sync[S_PARITY], 1u - par);
     }
 }
 
@@ -914,21 +971,29 @@ fn op_attn(ci: u32, wg: u32, lid: u32, n_wg: u32) {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(local_invocation_index) lid: u32) {
     let n_cmds = cmds[0];
-    let n_wg = cmds[1];
-    let wg = wid.x;
-    spos = atomicLoad(&sync[S_POS]);
-    if (lid == 0u) { wpos = spos; }     // read by workgroupUniformLoad, after its barrier
-    let par = atomicLoad(&sync[S_PARITY]) & 1u;
+    let g = cmds[1];
+    let par = cmds[3] & 1u;
     spar = par;
     abase = par * ASIZE;
     obase = (1u - par) * ASIZE;
-    cnt = S_CNT + 5u * par;
-    if (wg == 0u && lid == 0u) {        // the next step's counters (the last step of this parity is done)
-        atomicStore(&sync[S_CNT + 5u * (1u - par)], 0u);
+    cnt = select(0u, S_CNT1, par == 1u);
+    // the workgroup's ticket: its number in the step, or none where the window has closed
+    if (lid == 0u) {
+        let t = atomicAdd(&sync[S_TICKET + par], 1u);
+        wticket = select(t, NO_TICKET, (t & CLOSED) != 0u);
+    }
+    let wg = workgroupUniformLoad(&wticket);
+    if (wg == NO_TICKET) { return; }
+    spos = atomicLoad(&sync[S_POS]);
+    if (lid == 0u) { wpos = spos; }     // read by workgroupUniformLoad, after its barrier
+    if (wg == 0u && lid == 0u) {        // the next step's words (the last step of that parity is done)
+        atomicStore(&sync[select(S_CNT1, 0u, par == 1u)], 0u);
+        atomicStore(&sync[S_TICKET + 1u - par], 0u);
         atomicStore(&sync[S_DONE + 1u - par], 0u);
     }
+    var n = g;           // the workgroups taking part: ticket 0 learns it in close_window, the others at the first barrier
     var before = 0u;
     var arrived = false;
     var goal = 0u;
@@ -937,17 +1002,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let op = cmds[ci];
         let pre = mv_pre(ci, wg, lid);       // loads out before the wait, used after it
         if (c > 0u) {
-            if (!grid_wait(lid, goal, before, arrived)) { return; }
+            let seen = grid_wait(lid, goal, before, arrived);
+            if (seen == 0u) { return; }
+            if (c == 1u && wg != 0u) { n = (seen >> N_SHIFT) & 0x3FFu; }
         }
-        if (op == OP_EMBED) { op_embed(ci, wg, lid, n_wg); }
-        else if (op == OP_MATVEC) { mv_kinds(ci, wg, lid, n_wg, pre); }
-        else if (op == OP_ATTN) { op_attn(ci, wg, lid, n_wg); }
+        if (op == OP_EMBED) { op_embed(ci, wg, lid, n); }
+        else if (op == OP_MATVEC) { mv_kinds(ci, wg, lid, n, pre); }
+        else if (op == OP_ATTN) { op_attn(ci, wg, lid, n); }
+        var add = 1u;
+        if (c == 0u && wg == 0u) {           // the first command is ticket 0's alone (EMBED)
+            n = close_window(lid, g);
+            add += n << N_SHIFT;
+        }
         if (c + 1u < n_cmds) {
-            // only the workgroups that had a block in the command arrive (C_ARR: the count
-            // after this command's arrivals); the others go on to wait
-            goal = cw(ci, C_ARR);
-            arrived = wg < min(cw(ci, C_NVWG), n_wg);
-            if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_FENCE) != 0u); }
+            // only the workgroups that had a block in the command arrive; the others go on to wait
+            let writers = min(cw(ci, C_NVWG), n);
+            goal += writers;
+            arrived = wg < writers;
+            if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_FENCE) != 0u, add); }
         }
     }
     if (late != 0u) { atomicOr(&sync[S_ABORT], LATE); }      // a word this thread used was not written yet

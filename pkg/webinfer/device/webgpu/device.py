@@ -307,13 +307,21 @@ class WebGPUDevice:
         got = await self.gpu.finish_read(started) if started is not None else None
         vals = [await self.gpu.finish_read(e) for e in extra]
         aborted = int(vals[0][0, fused.S_ABORT])
+        f = (probe or watch)[1]
+        f.took = f.took_part(vals[0])
         if got is None:
             got = vals[0][:, fused.S_TOKEN:fused.S_TOKEN + 1].copy()
         if probe is not None:
             prog, f = probe
             prog.probing = False
             why = fused.check(vals[1], vals[2], aborted, int(vals[0][0, fused.S_TOKEN]) if f.argmax else None)
-            if why is None:
+            ran = f.took
+            if why is None and ran < f.n_wg and ran >= FUSED_MIN_WORKGROUPS:
+                # fewer started than were launched: the step waited for the others every time
+                # (decode_fused.wgsl, close_window); a program of that many need not
+                self.notes.append(f"decode step fused with {ran} of {f.n_wg} workgroups taking part: rebuilt for {ran}")
+                prog.fused = self._fuse(prog, ran)
+            elif why is None:
                 prog.fused_ok = True
             else:
                 self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}")

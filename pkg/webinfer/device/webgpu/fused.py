@@ -20,7 +20,8 @@ Memory it adds, made once per recorded step:
   step writes (write-once, see the WGSL); each store also zeroes its word in the other arena, for
   the next step: a value still 0 when it is read was not written yet, and the step says so in
   its abort word (LATE) rather than use it.
-* the sync words: barrier counters, the abort word, the token (the step's input, then its greedy
+* the sync words: barrier counters (which also carry how many workgroups took part: those that
+  had started when ticket 0 closed the step's window, decode_fused.wgsl), ticket words, the abort word, the token (the step's input, then its greedy
   output: the logits' command picks it, so a greedy token costs no argmax dispatch, and the next
   step reads it where it is), the position and parity (which a step advances for the next one:
   the host writes them only where a step does not follow), and two words a workgroup for that
@@ -57,20 +58,25 @@ F_NORMALIZED = 128          # ATTN with one split: write the normalised output, 
 F_RAW = 512                 # MATVEC: its y is the step's logits, stored as plain f32 bits (others: act_st)
 F_ARGMAX = 1024             # ... and the step's last command: the greedy token to the sync words (S_TOKEN)
 F_FENCE = 2048              # MATVEC ROPE before a one-split attention (which reads the KV row it writes)
-S_ABORT, S_TOKEN, S_POS, S_PARITY, S_SLOTS = 1, 2, 3, 4, 8   # sync words (decode_fused.wgsl)
+S_ABORT, S_TOKEN, S_POS, S_CNT1, S_TICKET, S_SLOTS = 1, 2, 3, 4, 5, 16   # sync words (decode_fused.wgsl):
+                            # counters at 0 and S_CNT1, tickets at S_TICKET + parity
+STATUS_WORDS = 8            # the sync words read back after a step: both parities' counters among them
+N_SHIFT = 20                # a counter's bits 20-29: the workgroups that took part in its step (n)
 QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
 C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
-         head_dim=11, arr=12, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
+         head_dim=11, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
          w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31,
-         ngroups=16, kind=17, cur=25)  # (MATVEC's weight groups a row and kind share ATTN's n_heads, n_kv;
+         ngroups=16, kind=17, cur=25)  # (word 12 is free; MATVEC's weight groups a row and kind share ATTN's n_heads, n_kv;
                                         # the current key and value, ROPE and ATTN, a residual's word)
 BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
 XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
 MERGE_SPLITS = 1024         # ... and its merge's weights (wz): heads x splits
 KG = 6                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1 + 2 * (256 + 16)) + 16 * (256 + 64)   # its workgroup memory (23,748 B)
-SPIN_LIMIT = 1 << 20        # polls of the barrier counter before a workgroup gives up: ~0.28 s at the
+SPIN_LIMIT = 1 << 20        # polls of the barrier counters in a step before a workgroup gives up: ~0.28 s at the
                             # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
+WINDOW = 1 << 12            # polls ticket 0 waits for every workgroup to start before the step goes on
+                            # with those that have (decode_fused.wgsl, close_window): ~1 ms on an H100
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
 PF_MAX_WORDS = 1 << 20      # the most weight words a command's idle workgroups prefetch (4 MiB)
 PRELOAD = True              # F_PRE where it applies (False: every batch loaded after the barrier)
@@ -78,42 +84,62 @@ PRELOAD = True              # F_PRE where it applies (False: every batch loaded 
 
 @dataclass(eq=False)
 class FusedProgram:
-    dispatch: tuple         # the one dispatch of a step (gpu.command)
+    dispatches: tuple       # the one dispatch of a step, by parity (gpu.command; each binds its table's copy)
     outs: tuple             # the logits: views of activation arena 0 and 1 (the step's parity)
     weights: object         # the weight arena (held here as well as by the dispatch's bind group)
-    sync: object            # buffer: [arrivals, abort, token, pos, parity, arrivals', done, done', slots ...]
-    status: GTensor         # its first 4 words, read back with each step: [0, S_ABORT], [0, S_TOKEN]
+    sync: object            # buffer: [arrivals, abort, token, pos, arrivals', tickets, tickets', -, done, done', -, slots ...]
+    status: GTensor         # its first STATUS_WORDS, read back with each step: [0, S_ABORT], [0, S_TOKEN]
     token: GTensor          # word S_TOKEN: the step's input token, then (argmax) its greedy token
     argmax: bool            # the step writes its greedy token (F_ARGMAX)
     table: np.ndarray       # the command table as uploaded: header row, then one row a command
-    cmds: object            # ... its buffer
+    cmds: object            # ... its buffer: one copy a parity, `stride` bytes apart (both_tables)
     n_wg: int
-    chained: bool = False   # a step sets the next one's position and parity (ARGMAX, every workgroup in it)
+    stride: int = 0
+    chained: bool = False   # a step sets the next one's position (ARGMAX, every workgroup in it)
     parity: int = 0         # the arena of the next step queued
     next_pos: int = -1      # the position the step queued last left for the next one (chained)
+    took: int = 0           # workgroups that took part in the last step whose status was read (took_part)
 
     @property
     def out(self) -> GTensor:
         """The logits of the step queued last (the arena before the next one's)."""
         return self.outs[self.parity ^ 1]
 
+    def took_part(self, status: np.ndarray) -> int:
+        """How many workgroups took part in the step queued last (its counter's bits 20-29), from
+        the status words read after it."""
+        word = int(np.asarray(status).reshape(-1)[S_CNT1 if self.parity ^ 1 else 0])
+        return (word >> N_SHIFT) & 0x3FF
+
     def queue(self, gpu, pos: int, token=None) -> GTensor:
         """Append one step at position pos to gpu.pending and return its logits. token: an int, a
         (1, 1) u32 GTensor to copy in, or None where the token word holds it already (the step
-        before was greedy). The position and parity are written only where the step before did
-        not leave them (chained: a step of decoding after a step of this program). Every dispatch
-        must run (steps alternate arenas: one left out would leave an arena unzeroed)."""
+        before was greedy). The position is written only where the step before did not leave it
+        (chained: a step of decoding after a step of this program). Every dispatch must run
+        (steps alternate arenas: one left out would leave an arena unzeroed)."""
         if not (self.chained and pos == self.next_pos):
-            gpu.adapter.write_buffer(self.sync, 4 * S_POS, np.array([pos, self.parity], np.uint32))
+            gpu.adapter.write_buffer(self.sync, 4 * S_POS, np.array([pos], np.uint32))
         self.next_pos = pos + 1
         if isinstance(token, GTensor):
             gpu.copy(token.buf, token.offset, self.sync, 4 * S_TOKEN, 4)
         elif token is not None:
             gpu.adapter.write_buffer(self.sync, 4 * S_TOKEN, np.asarray(token, np.uint32).reshape(-1)[:1])
-        gpu.pending.append(self.dispatch)
+        gpu.pending.append(self.dispatches[self.parity])
         gpu.dispatches += 1
         self.parity ^= 1
         return self.out
+
+
+def both_tables(table: np.ndarray, stride: int) -> np.ndarray:
+    """The command buffer's contents: the table twice, `stride` bytes apart (a multiple of 256, a
+    binding offset), each copy's header with its parity. A step's parity is its dispatch's, which
+    binds its copy: a workgroup that starts after its step's window closed must not read the next
+    step's parity (decode_fused.wgsl, main)."""
+    both = np.zeros((2, stride // 4), np.uint32)
+    for p in (0, 1):
+        both[p, :table.size] = table.reshape(-1)
+        both[p, 3] = p
+    return both
 
 
 class Refused(Exception):
@@ -339,11 +365,9 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
             raise Refused(f"no fused command for {shader} {sorted(defines)}")
         table.append(c)
 
+    if not table or table[0][C["op"]] != OP_EMBED:
+        raise Refused("the step does not start with its token's embedding")   # ticket 0's command (close_window)
     _prefetch_ranges(table)
-    arrivals = 0
-    for c in table:                       # the barrier after a command: its writers arrive (grid_wait)
-        arrivals += min(int(c[C["nvwg"]]), n_wg)
-        c[C["arr"]] = arrivals
     key = (id(out.buf), out.offset)
     if key not in regions:
         raise Refused("the step's logits are not written by the step")
@@ -368,23 +392,25 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
         gpu.copy(buf, 0, warena, 4 * off, buf.size)
     gpu.flush()
     header = np.zeros(CMD_WORDS, np.uint32)
-    header[:3] = (len(table), n_wg, SPIN_LIMIT)
+    header[:5] = (len(table), n_wg, SPIN_LIMIT, 0, WINDOW)
     table = np.stack([header] + table)
-    cmds = gpu.upload(table, "fused decode: command table")
+    stride = -(-table.nbytes // 256) * 256
+    cmds = gpu.upload(both_tables(table, stride), "fused decode: command table (a copy a parity)")
     sync = gpu.zeros(4 * (S_SLOTS + 4 * n_wg), "fused decode: sync words")
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
-    dispatch, _ = gpu.command("decode_fused.wgsl", wtypes, {0: cmds, 2: warena, 3: aarena, 4: kv_buf, 5: sync},
-                              (n_wg, 1, 1), values)
+    dispatches = tuple(gpu.command("decode_fused.wgsl", wtypes, {0: (cmds, p * stride, table.nbytes), 2: warena,
+                                                                  3: aarena, 4: kv_buf, 5: sync}, (n_wg, 1, 1), values)[0]
+                       for p in (0, 1))
     outs = tuple(GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * (p * asize + regions[key]), pooled=False)
                  for p in (0, 1))
-    status = GTensor(gpu, sync, 1, 4, "u32", pooled=False)
+    status = GTensor(gpu, sync, 1, STATUS_WORDS, "u32", pooled=False)
     tok = GTensor(gpu, sync, 1, 1, "u32", offset=4 * S_TOKEN, pooled=False)
-    # a step leaves the next one its position and parity where every workgroup takes part in its
-    # ARGMAX (so every one has read them before they change)
+    # a step leaves the next one its position where every workgroup takes part in its ARGMAX (so
+    # every one has read it before it changes)
     chained = argmax and int(last[0][C["nvwg"]]) >= n_wg
-    return FusedProgram(dispatch, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, chained)
+    return FusedProgram(dispatches, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, stride, chained)
 
 
 TIMED_OUT, LATE = 1, 2      # the abort word's bits (decode_fused.wgsl): a barrier wait gave up; a

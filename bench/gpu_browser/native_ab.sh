@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# On the GPU machine, after call2.sh (or any call that left /tmp/gb/site): webinfer's native
+# decode and prefill (CPython + wgpu-py, `webinfer bench --synthetic`) of two versions of the
+# package in turn, in one command, for before/after numbers on the same card:
+#   A = the wheel gen_bench.sh installed in /tmp/gb/site (what prepare.sh packed: the last build/site)
+#   B = the working tree's pkg/ (the carried checkout)
+#   bench/gpu_browser/native_ab.sh [PROMPTS...]     (default: 512 4000; 128 decode tokens each)
+set -u
+prompts=("${@:-512 4000}"); [ $# -eq 0 ] && prompts=(512 4000)
+export VK_DRIVER_FILES=${VK_ICD_JSON:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+export LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+a=/tmp/gb/site; b=$PWD/pkg:/tmp/gb/site     # (B finds wgpu-py in A's folder, its webinfer first in pkg/)
+for round in 1 2; do
+  for p in "${prompts[@]}"; do
+    for v in A B; do
+      path=$a; [ $v = B ] && path=$b
+      r=$(PYTHONPATH=$path timeout 240 python3 -m webinfer bench --synthetic --device webgpu --no-hf --json \
+            --prompt-tokens "$p" --decode-tokens 128 --n-ctx $((p + 256)) 2>/tmp/ab.err |
+          python3 -c "import json, sys; d = json.load(sys.stdin); print({k: d[k] for k in ('prefill_tok_s', 'decode_tok_s', 'decode_path')})")
+      echo "round $round prompt $p $v: $r"; [ -n "$r" ] || tail -3 /tmp/ab.err
+    done
+  done
+done

@@ -1,0 +1,55 @@
+"""Run by test_fused_several_workgroups.py in a process of its own, whose Vulkan loader sees only
+SwiftShader (VK_ICD_FILENAMES): the fused decode step with G workgroups that meet at its grid
+barrier, against NumPy, step by step. Prints one JSON line per attempt (a fresh device and model):
+the steps' largest error relative to NumPy, how many workgroups took part in each fused step, the
+decode path and the device's notes. Stops after the first attempt where several took part.
+
+    python fused_several.py MODEL.gguf N_CTX G ATTEMPTS
+"""
+
+import asyncio
+import json
+import sys
+
+import numpy as np
+
+import webinfer
+from webinfer.device.webgpu import fused, open_device
+
+PROMPT = [1, 5, 9, 33, 7, 120, 250, 3]
+STEPS = 10
+fused.SPIN_LIMIT = 1 << 22      # a CPU emulator's workgroups take far longer than a GPU's to arrive
+fused.WINDOW = 1 << 14
+
+
+def steps(path, device, n_ctx):
+    m = webinfer.load(path, device=device, n_ctx=n_ctx)
+    read = np.asarray if device == "numpy" else (lambda t: asyncio.run(device.read(t)))
+    logits, _ = m._prefill(PROMPT)
+    out, ran = [], []
+    for i in range(STEPS):
+        lg = np.asarray(read(logits)).reshape(-1).astype(np.float64)
+        out.append(lg)
+        if device != "numpy":
+            f = next((p.fused for p in device._programs.values() if p.fused is not None and p.fused_ok), None)
+            ran.append(f.took_part(device.read_sync(f.status)) if f is not None else 0)
+        logits = m._decode(int(np.argmax(lg)) if i % 2 else 7)     # (a tiny model's argmax repeats itself)
+    return out, ran
+
+
+def main():
+    path, n_ctx, g, attempts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    ref, _ = steps(path, "numpy", n_ctx)
+    for _ in range(attempts):
+        dev = open_device()
+        dev.fused, dev.fused_workgroups = "on", g
+        got, ran = steps(path, dev, n_ctx)
+        err = max(float(np.max(np.abs(a - b) / (1 + np.abs(b)))) for a, b in zip(got, ref))
+        print(json.dumps({"adapter": dev.description, "err": err, "took_part": ran, "path": dev.decode_path(),
+                          "notes": dev.notes}), flush=True)
+        if max(ran) > 1:
+            break
+
+
+if __name__ == "__main__":
+    main()
