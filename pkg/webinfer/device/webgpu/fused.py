@@ -21,11 +21,11 @@ Memory it adds, made once per recorded step:
   the next step: a value still 0 when it is read was not written yet, and the step says so in
   its abort word (LATE) rather than use it.
 * the sync words: barrier counters (which also carry how many workgroups took part: those that
-  had started when ticket 0 closed the step's window, decode_fused.wgsl), ticket words, the abort word, the token (the step's input, then its greedy
-  output: the logits' command picks it, so a greedy token costs no argmax dispatch, and the next
-  step reads it where it is), the position and parity (which a step advances for the next one:
-  the host writes them only where a step does not follow), and two words a workgroup for that
-  argmax.
+  had started when ticket 0 closed the step's window, decode_fused.wgsl), ticket words, the abort
+  word, the token (the step's input, then its greedy output: the logits' command picks it, so a
+  greedy token costs no argmax dispatch, and the next step reads it where it is), the position
+  (which a step advances for the next one: the host writes it only where a step does not follow),
+  and two words a workgroup for that argmax. The parity is the dispatch's (both_tables).
 * a region for each layer's current key and value: split attention reads them there (checked
   like every activation), not from the KV cache row the step writes, so no command needs a fence
   but a rotary matvec before a one-split attention (F_FENCE).
