@@ -163,6 +163,10 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
     from build_lite import build_lite
     build_lite(out / "lite", pyodide_source=pyodide_source)
     shutil.rmtree(out / "_lite-src", ignore_errors=True)   # build_lite's work folder: not for serving
+    # JupyterLite's pages also ask the site's root for /favicon.ico: its own icon, not a 404 in the console
+    icon = out / "lite" / "tree" / "favicon.ico"
+    if icon.exists():
+        shutil.copyfile(icon, out / "favicon.ico")
     for folder, path in EXAMPLES.items():
         copy_tree(REPO / "examples" / folder, out / path)
     n_kits = write_kits(out / "js" / "kits.js")

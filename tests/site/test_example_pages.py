@@ -38,3 +38,13 @@ def test_library_example(open_page, model_file):
                            timeout=TIMEOUT_MS)
     assert "Paris" in page.inner_text("#out"), page.inner_text("#out")
     assert_clean(page, rec)
+
+
+def test_lite_opens_clean(open_page):
+    """/lite/ (JupyterLite) as a new user opens it: the notebooks listed, nothing blocked by the CSP,
+    no console error (its pages also ask for /favicon.ico at the site's root: build_site puts its
+    icon there)."""
+    page, rec = open_page(webgpu=False, path="lite/")
+    page.wait_for_selector("text=quickstart.ipynb", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(3000)              # late requests (icons, settings) land in rec
+    assert_clean(page, rec)

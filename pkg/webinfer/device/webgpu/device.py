@@ -312,15 +312,14 @@ class WebGPUDevice:
         if got is None:
             got = vals[0][:, fused.S_TOKEN:fused.S_TOKEN + 1].copy()
         if probe is not None:
-            prog, f = probe
+            prog = probe[0]
             prog.probing = False
             why = fused.check(vals[1], vals[2], aborted, int(vals[0][0, fused.S_TOKEN]) if f.argmax else None)
-            ran = f.took
-            if why is None and ran < f.n_wg and ran >= FUSED_MIN_WORKGROUPS:
+            if why is None and FUSED_MIN_WORKGROUPS <= f.took < f.n_wg:
                 # fewer started than were launched: the step waited for the others every time
                 # (decode_fused.wgsl, close_window); a program of that many need not
-                self.notes.append(f"decode step fused with {ran} of {f.n_wg} workgroups taking part: rebuilt for {ran}")
-                prog.fused = self._fuse(prog, ran)
+                self.notes.append(f"decode step fused with {f.took} of {f.n_wg} workgroups taking part: rebuilt for {f.took}")
+                prog.fused = self._fuse(prog, f.took)
             elif why is None:
                 prog.fused_ok = True
             else:
