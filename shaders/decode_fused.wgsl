@@ -29,20 +29,15 @@
 // leaves the next step its position: a greedy token is one dispatch, one 16-byte readback, and no
 // host write.
 //
-// Measured on an H100 and an H200 (bench/RESULTS.md, sessions 3-7): correct at G = 66-396; at
-// G = 528 the first-step check finds the barrier timed out and the device rebuilds with half as
-// many; G = 264 is the fastest. A step took ~0.67 ms on an H200 (152 barriers ~1.7 us each, a
-// matvec command ~2-2.7 us, attention ~3.9 us, the lm head ~21 us), 0.65 ms without the fences
-// (session 7), against ~1.25 ms of GPU time for the replay's 153 dispatches, whose encoding on the
-// CPU also bounded it: 1379-1383 tok/s on an H100 and 1407-1410 on an H200 with the fences
-// (session 6), 1439-1441 and 1454-1461 without (and a faster argmax after the step), against the
-// replay's 653-673; with the argmax inside the step, no copies, no fences and no host writes,
-// 1509-1532 on an H100 and 1541-1551 on an H200 (session 8). On by default on native GPUs
-// (device.py, "auto").
+// A step takes about half the GPU time of the replay's ~153 dispatches and none of their CPU
+// encoding, so it decodes about twice as fast on an H100 or H200; G = 264 is the fastest there
+// (bench/RESULTS.md has the numbers, the breakdown per command and what was tried). On by default
+// on GPUs (device.py, "auto").
 //
-// What makes a command slow here is chains of waits and instructions, not bytes: a
-// workgroupBarrier() ~115 ns, a storageBarrier() ~450 ns, a load from L2 ~200 ns
-// (bench/latency_probe.py; a workgroup barrier does not wait for loads in flight). So loads are
+// What makes a command slow here is chains of waits and instructions, not bytes: each
+// workgroupBarrier(), storageBarrier() (several times dearer) and load from L2 is a wait of
+// hundreds of cycles (bench/latency_probe.py; a workgroup barrier does not wait for loads in
+// flight). So loads are
 // issued in batches before their values are used (row_dot, stage_x), in straight-line code: a
 // load in a loop or a branch that uses it waits for the one before (reads of workgroup memory
 // too); a workgroup's first weights are loaded before the barrier that precedes their command
@@ -52,10 +47,8 @@
 // time is ~20 instructions, and every workgroup of an SM shares its issue slots. So the step's
 // shapes are compile-time constants where they can be: the attention shape (A_*), each kind
 // of matvec's flags, layout and sizes (mv_kinds, pre_kinds, written by fused.py), the weight
-// types (W_*). In session 6 these, with the last runtime divisions gone (kv_sector, the merge)
-// and batches of 6 weight groups, took a step from 0.88 to 0.71 ms on an H200. Registers count
-// too: loading more of attention's keys and values ahead, or batches of 8 weight groups, measured
-// slower.
+// types (W_*). Registers count too: loading more of attention's keys and values ahead, or
+// batches of 8 weight groups, measured slower.
 //
 // Commands (CMD_WORDS u32 each, after a header of CMD_WORDS: n_cmds, G, spin_limit, parity,
 // window; the host binds one copy of the table a parity, so a step's parity is its dispatch's):
@@ -70,58 +63,18 @@
 
 #include "quant.wgsl"
 
-const CMD_WORDS: u32 = 32u;      // 128 bytes: a command is one cache line
-const OP_EMBED: u32 = 1u;
-const OP_MATVEC: u32 = 2u;
-const OP_ATTN: u32 = 3u;
-const F_NORM: u32 = 1u;
-const F_BIAS: u32 = 2u;
-const F_RESIDUAL: u32 = 4u;
-const F_SWIGLU: u32 = 8u;
-const F_ROPE: u32 = 16u;
-const F_COMBINE: u32 = 32u;
-const F_NEOX: u32 = 256u;         // ROPE: NeoX rotary pairs (i, i + head_dim / 2)
-const F_PRE: u32 = 64u;           // MATVEC: a lane's groups of a row take one batch (mv_pre)
-const F_NORMALIZED: u32 = 128u;   // ATTN, one split (short contexts): write o / l to y, not partials
-const F_RAW: u32 = 512u;          // MATVEC: y is the step's output (the logits), stored as plain bits
-const F_ARGMAX: u32 = 1024u;      // MATVEC (F_RAW, the last command): the greedy token to sync[S_TOKEN]
-const F_FENCE: u32 = 2048u;       // MATVEC ROPE before a one-split attention, which reads the KV row it wrote
-const XS: u32 = 2048u;     // widest staged input row (cols, padded to 32)
+// The words fused.py and this shader share (fused_layout.py, as WGSL constants): CMD_WORDS, the
+// header's H_*, OP_*, the flags F_*, the quant types QT_*, a command's words C_*, the sync
+// words S_*, the abort bits TIMED_OUT and LATE, N_SHIFT, XS, and block_words().
+{{LAYOUT}}
 const ABORTED: u32 = 0x80000000u;   // in the arrival counter: a workgroup gave up waiting (grid_wait)
 const ARR_MASK: u32 = 0xFFFFFu;     // ... its low bits count arrivals; bits 20-29 hold n (ticket 0's first arrival)
-const N_SHIFT: u32 = 20u;
 const CLOSED: u32 = 0x80000000u;    // in the ticket word: the window is closed (no more workgroups take part)
 const NO_TICKET: u32 = 0xFFFFFFFFu;
 const WAITING: u32 = 0xFFFFFFFFu;   // grid_wait: thread 0 has not seen the arrivals yet
 const POLL_ROUND: u32 = 64u;        // polls between two workgroup barriers in a wait (grid_wait)
-const TIMED_OUT: u32 = 1u;         // the abort word's bits (fused.py reads them): a barrier wait gave up,
-const LATE: u32 = 2u;              // a value was read before it was written (act_ld)
-// sync words (fused.py: S_*): a barrier counter, a ticket word and an ARGMAX count per parity (a
-// step resets the other parity's for the next one), the step's position (ARGMAX advances it for
-// the next step: the host writes it only where a step does not follow), then two words a
-// workgroup and parity (ARGMAX: its best logit and row)
-const S_ABORT: u32 = 1u;           // TIMED_OUT | LATE, kept until the host drops the program
-const S_TOKEN: u32 = 2u;           // the step's input token (EMBED), then its greedy token (ARGMAX)
-const S_POS: u32 = 3u;             // the step's position
-const S_CNT1: u32 = 4u;            // arrivals: sync[0] (parity 0), sync[S_CNT1] (parity 1)
-const S_TICKET: u32 = 5u;          // tickets: sync[S_TICKET + parity]
-const S_DONE: u32 = 8u;            // ARGMAX: workgroups done, sync[S_DONE + parity]
-const S_SLOTS: u32 = 16u;
 const NO_ROW: u32 = 0x7FFFFFFFu;   // ARGMAX: no row yet (its complement is not 0)
 const ASIZE: u32 = {{ASIZE}}u;     // words of one activation arena (act holds two)
-
-// command word indices
-const C_OP: u32 = 0u;  const C_FLAGS: u32 = 1u;  const C_QT: u32 = 2u;  const C_NVWG: u32 = 3u;
-const C_ROWS: u32 = 4u;  const C_COLS: u32 = 5u;  const C_ROW_WORDS: u32 = 6u;  const C_HALF: u32 = 7u;
-const C_EPS: u32 = 8u;  const C_QDIM: u32 = 9u;  const C_KVDIM: u32 = 10u;  const C_HD: u32 = 11u;
-const C_NCTX: u32 = 13u;  const C_NSPLITS: u32 = 14u;  const C_SPLIT_LEN: u32 = 15u;
-const C_NHEADS: u32 = 16u;  const C_NKV: u32 = 17u;  const C_SCALE: u32 = 18u;  const C_RPV: u32 = 19u;
-const C_W: u32 = 20u;  const C_X: u32 = 21u;  const C_Y: u32 = 22u;  const C_NW: u32 = 23u;  const C_BIAS: u32 = 24u;
-const C_RES: u32 = 25u;  const C_K: u32 = 26u;  const C_V: u32 = 27u;  const C_ROPE: u32 = 28u;  const C_PART: u32 = 29u;
-const C_PF: u32 = 30u;  const C_PFN: u32 = 31u;
-const C_NGROUPS: u32 = 16u;      // MATVEC: weight groups (8 weights) a row (ATTN: C_NHEADS)
-const C_KIND: u32 = 17u;         // MATVEC: its kind (mv_kinds; ATTN: C_NKV)
-const C_CUR: u32 = 25u;          // MATVEC ROPE and ATTN: the current key and value (C_RES of other matvecs)
 
 // The step's attention shape, the same in every layer (fused.py checks and fills these in):
 // divisions by them fold at compile time (attn_block, split_block, the merge, ROPE's pairs).
@@ -163,15 +116,15 @@ var<workgroup> bi2: array<u32, 16>;
 // and every region is written once a step: a word read as 0 was not written yet, and any other
 // word read is this step's value (the previous step's zeros reach this one through the dispatch
 // boundary, and no line of a region holds another's). The two arenas replace a copy of zeros
-// before each step (~8 us of GPU time on an H200, session 7). Readers check
+// before each step. Readers check
 // without branching: `late` keeps whether any word they used was still 0, and main then sets bit 2
 // of the abort word, which the host reads with the token (device.py: the step is not trusted).
-// So a command needs no memory fence before its arrival at the barrier (a storageBarrier() is
-// ~450 ns, 152 a step; only a rotary matvec before a one-split attention, which reads the KV cache
+// So a command needs no memory fence before its arrival at the barrier (a storageBarrier() in
+// each of a step's ~150 barriers; only a rotary matvec before a one-split attention, which reads the KV cache
 // row it wrote as plain floats, keeps its: F_FENCE, grid_arrive): the barrier paces the
 // workgroups, and the values say
-// whether they came in time. Waiting on a word that came back 0 instead (a branch and a loop at
-// each read) made the step 1.0-1.25 ms, not 0.64, on an H200. The logits (F_RAW) are stored as
+// whether they came in time (waiting on a word that came back 0 instead, a branch and a loop at
+// each read, measured far slower). The logits (F_RAW) are stored as
 // plain bits, for the host and the sampler after the dispatch.
 var<private> late: u32;
 var<private> polls: u32;     // thread 0: barrier polls so far in the step (grid_wait gives up at spin_limit)
@@ -225,30 +178,21 @@ fn merge_store(i: u32, v: f32) { act_st(i, v); }
 fn cw(ci: u32, k: u32) -> u32 { return cmds[ci + k]; }
 fn cf(ci: u32, k: u32) -> f32 { return bitcast<f32>(cmds[ci + k]); }
 
-fn block_words(qt: u32) -> u32 {
-    switch qt {
-        case 0u, 1u: { return 5u; }
-        case 2u: { return 9u; }
-        case 3u: { return 16u; }
-        default: { return 32u; }
-    }
-}
-
 // W_<type>: the weight types the step uses (fused.py); the others' code is left out (smaller
-// code measured faster: 1096-1098 -> 1128-1130 tok/s on an H200, bench/RESULTS.md, session 6)
+// code measured faster)
 fn dq(qt: u32, base: u32, sub: u32) -> W8 {
     switch qt {
 #ifdef W_Q4_0
-        case 0u: { return dq8_q4_0(base, sub); }
+        case QT_Q4_0: { return dq8_q4_0(base, sub); }
 #endif
 #ifdef W_Q4_1
-        case 1u: { return dq8_q4_1(base, sub); }
+        case QT_Q4_1: { return dq8_q4_1(base, sub); }
 #endif
 #ifdef W_Q8_0
-        case 2u: { return dq8_q8_0(base, sub); }
+        case QT_Q8_0: { return dq8_q8_0(base, sub); }
 #endif
 #ifdef W_F16
-        case 3u: { return dq8_f16(base, sub); }
+        case QT_F16: { return dq8_f16(base, sub); }
 #endif
         default: {
 #ifdef W_F32
@@ -276,7 +220,7 @@ fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
 // fence: the command wrote the KV cache row that the one-split attention after it reads as plain
 // floats (F_FENCE); a storageBarrier() puts those stores out before the arrival is counted (as
 // every command did before activations carried their own check: act_ld; split attention takes
-// the current key and value from the activations instead, cur_block: ~15 us a step on an H100).
+// the current key and value from the activations instead, cur_block).
 // add: 1, and ticket 0's first arrival also puts n in the counter's bits 20-29 (close_window).
 fn grid_arrive(lid: u32, fence: bool, add: u32) -> u32 {
     if (fence) { storageBarrier(); }
@@ -301,7 +245,7 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> u32 {
         else if (arrived && (before & ARR_MASK) + 1u >= arrivals) { wflag = before + 1u; }   // the last to arrive need not poll
         else { wflag = poll_round(arrivals); }
     }
-    // No storageBarrier() after the wait (it costs ~450 ns): a line of `act` read too early (in
+    // No storageBarrier() after the wait (one costs several workgroup barriers): a line of `act` read too early (in
     // an L1 too) holds 0 where the value was not yet written, which act_ld reports; the KV cache's
     // row pos is read in this step only by a one-split attention, after the fenced arrival of the
     // command that wrote it, and no line read ahead holds it (prefetch). The first step's check
@@ -324,7 +268,7 @@ fn poll_round(arrivals: u32) -> u32 {
         if ((c & ARR_MASK) >= arrivals) { return c; }
     }
     polls += POLL_ROUND;
-    if (polls >= cmds[2]) {
+    if (polls >= cmds[H_SPIN_LIMIT]) {
         atomicOr(&sync[cnt], ABORTED);
         atomicOr(&sync[S_ABORT], TIMED_OUT);
         return 0u;
@@ -336,7 +280,7 @@ fn poll_round(arrivals: u32) -> u32 {
 // polls have passed, then close the window; n is the number of tickets given before it closed.
 fn close_window(lid: u32, g: u32) -> u32 {
     let t = S_TICKET + spar;
-    let window = cmds[4];
+    let window = cmds[H_WINDOW];
     var k = 0u;
     loop {       // in rounds, with a barrier between them (as grid_wait, for the same reason)
         if (lid == 0u) {
@@ -358,7 +302,7 @@ fn close_window(lid: u32, g: u32) -> u32 {
 // Workgroups with nothing to do in a command read a word of each 32-byte sector of the weights
 // a later command uses (fused.py picks them: C_PF, C_PFN words) and, in a ROPE command, of the
 // keys and values 0 .. pos - 1 the next attention reads, so that those commands find them in L2
-// rather than in memory: 926 -> 972 tok/s on an H100 (bench/RESULTS.md, session 5). At most two
+// rather than in memory (measured faster, bench/RESULTS.md). At most two
 // rounds of two loads a thread, so that they do not hold up the barrier after the command;
 // the words are combined and tested so that the loads are kept.
 fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
@@ -378,7 +322,7 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
     let hd = A_HD;
     if ((cw(ci, C_FLAGS) & F_ROPE) != 0u && hd >= 32u) {
         let per = spos * (hd / 8u);       // sectors of a head's keys (rows of hd floats)
-        let nk = min(2u * (cw(ci, C_KVDIM) / hd) * per, 4u * st);
+        let nk = min(2u * (cw(ci, C_KV_DIM) / hd) * per, 4u * st);
         let inv = 1.0 / f32(max(per, 1u));
         for (var s = s0; s < nk; s += 2u * st) {
             let a = kv[kv_sector(ci, s, per, inv)].x;
@@ -394,13 +338,13 @@ fn prefetch(ci: u32, i: u32, n: u32, lid: u32) {
 // per sectors a KV head. s / per by its float reciprocal inv (an integer division by a runtime
 // value is ~20 instructions, and idle workgroups share their SM with busy ones), corrected by one.
 fn kv_sector(ci: u32, s: u32, per: u32, inv: f32) -> u32 {
-    let nkv = cw(ci, C_KVDIM) / A_HD;
+    let nkv = cw(ci, C_KV_DIM) / A_HD;
     var j = u32(f32(s) * inv);
     j = select(j, j - 1u, j > 0u && j * per > s);
     j = select(j, j + 1u, (j + 1u) * per <= s);
     let o = s - j * per;
     let isv = j >= nkv;
-    return (select(cw(ci, C_K), cw(ci, C_V), isv) + select(j, j - nkv, isv) * cw(ci, C_NCTX) * A_HD + o * 8u) / 4u;
+    return (select(cw(ci, C_K), cw(ci, C_V), isv) + select(j, j - nkv, isv) * cw(ci, C_N_CTX) * A_HD + o * 8u) / 4u;
 }
 
 // -- EMBED -----------------------------------------------------------------------------------
@@ -434,7 +378,7 @@ struct MvK { fl: u32, qt: u32, rpv: u32, ngroups: u32, cols: u32, rows: u32, row
 
 fn mv_table(ci: u32) -> MvK {
     return MvK(cw(ci, C_FLAGS), cw(ci, C_QT), clamp(cw(ci, C_RPV), 4u, 32u), cw(ci, C_NGROUPS), cw(ci, C_COLS),
-               cw(ci, C_ROWS), cw(ci, C_ROW_WORDS), cw(ci, C_HALF), cw(ci, C_QDIM), cw(ci, C_KVDIM), cw(ci, C_NVWG));
+               cw(ci, C_ROWS), cw(ci, C_ROW_WORDS), cw(ci, C_HALF), cw(ci, C_Q_DIM), cw(ci, C_KV_DIM), cw(ci, C_NVWG));
 }
 
 {{MV_KINDS}}
@@ -448,7 +392,7 @@ fn stage_x(ci: u32, k: MvK, wg: u32, lid: u32) {
     let padded = k.ngroups * 8u;
     for (var c = cols + lid; c < padded; c += 256u) { xs[c] = 0.0; }
     // No barrier of its own where the merge's or the norm's barriers already follow the writes
-    // of xs (a workgroup barrier costs ~115 ns here: bench/latency_probe.py).
+    // of xs (each barrier is a wait: bench/latency_probe.py).
     if ((fl & F_COMBINE) != 0u) {       // attention_merge.wgsl (ends with a barrier); workgroup 0 also writes x
         // (the current key's split first: position pos + A_SL - 1 makes merge_partials count it)
         // (the position through workgroupUniformLoad: merge_partials's barriers depend on it, and
@@ -530,11 +474,11 @@ fn raw_group(qt: u32, bw: u32, wb: u32, g: u32) -> vec4<u32> {
     let base = wb + (g / 4u) * bw;
     let sub = g % 4u;
     var a = vec4<u32>(base, 0u, 0u, 0u);
-    if (qt == 3u) {
+    if (qt == QT_F16) {
         let i = base + sub * 4u;
         a = vec4<u32>(i, i + 1u, i + 2u, i + 3u);
     } else {
-        let q = select(base + 1u + (sub & 1u) * 2u, base + 1u + sub * 2u, qt == 2u);
+        let q = select(base + 1u + (sub & 1u) * 2u, base + 1u + sub * 2u, qt == QT_Q8_0);
         a = vec4<u32>(base, q, q + 1u, q + 1u);
     }
     return vec4<u32>(w[a.x], w[a.y], w[a.z], w[a.w]);
@@ -571,8 +515,8 @@ fn rd_f16(r: vec4<u32>, g: u32) -> f32 {
 }
 
 // A batch: a lane's groups g0, g0 + lanes, ... (up to 6, clamped to the row: every matvec of a
-// SmolLM2 layer is one batch a lane; 8 measured 1252.6-1255.5 against 1266.7-1268.0 tok/s on an
-// H200, its registers and predicated loads for nothing): all their words
+// SmolLM2 layer is one batch a lane; 8 measured slower: its registers and predicated loads for
+// nothing): all their words
 // are loaded first (straight-line code, so the loads go out together: load_batch), then the n groups
 // that are the row's are decoded and dotted (dot_batch; a switch per group around its loads made each
 // group's loads wait for the last; decoding the clamped repeats cost ALU for nothing).
@@ -602,11 +546,11 @@ fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
     let r0 = b.r0; let r1 = b.r1; let r2 = b.r2; let r3 = b.r3;
     let r4 = b.r4; let r5 = b.r5;
     // One switch around the 6 decodes, each type's 6 written out: a switch per group (an rd(qt, ..)
-    // dispatcher) measured 879-880 against 894 tok/s on an H100 (bench/RESULTS.md, session 4).
+    // dispatcher) measured slower.
     var acc = 0.0;
     switch qt {
 #ifdef W_Q4_0
-        case 0u: {
+        case QT_Q4_0: {
             acc = rd_q4_0(r0, g0);
             if (n > 1u) { acc += rd_q4_0(r1, g1); }
             if (n > 2u) { acc += rd_q4_0(r2, g2); }
@@ -616,7 +560,7 @@ fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
         }
 #endif
 #ifdef W_Q4_1
-        case 1u: {
+        case QT_Q4_1: {
             acc = rd_q4_1(r0, g0);
             if (n > 1u) { acc += rd_q4_1(r1, g1); }
             if (n > 2u) { acc += rd_q4_1(r2, g2); }
@@ -626,7 +570,7 @@ fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
         }
 #endif
 #ifdef W_Q8_0
-        case 2u: {
+        case QT_Q8_0: {
             acc = rd_q8_0(r0, g0);
             if (n > 1u) { acc += rd_q8_0(r1, g1); }
             if (n > 2u) { acc += rd_q8_0(r2, g2); }
@@ -636,7 +580,7 @@ fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
         }
 #endif
 #ifdef W_F16
-        case 3u: {
+        case QT_F16: {
             acc = rd_f16(r0, g0);
             if (n > 1u) { acc += rd_f16(r1, g1); }
             if (n > 2u) { acc += rd_f16(r2, g2); }
@@ -655,7 +599,7 @@ fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
 fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f32 {
     var acc = 0.0;
 #ifdef W_F32
-    if (qt == 4u) {
+    if (qt == QT_F32) {
         for (var g = lane; g < ngroups; g += lanes) { acc += gdot(qt, bw, wb, g); }
         return acc;
     }
@@ -722,8 +666,7 @@ fn mv_block(ci: u32, k: MvK, blk: u32, lid: u32, more: bool, pre: Batch, use_pre
     var acc = 0.0;
     let ngroups = k.ngroups;
     // PRE: the batch mv_pre loaded before the barrier (a separate dot_batch from row_dot's loop: one
-    // loop for both, the first batch's loads under a branch, measured 1128-1130 -> 1104-1109
-    // tok/s on an H200)
+    // loop for both, the first batch's loads under a branch, measured slower)
     if (use_pre) {
         if (valid && lane < ngroups) { acc = dot_batch(qt, pre, lane, lanes, ngroups - 1u); }
     } else if (valid) {
@@ -814,7 +757,7 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
         let qd = k.qd;
         let kvd = k.kvd;
         let hd = A_HD;
-        let nctx = cw(ci, C_NCTX);
+        let nctx = cw(ci, C_N_CTX);
         let pos = spos;
         if (row < qd + kvd) {
             let rb = rope_at(ci, fl, row);
@@ -872,12 +815,12 @@ fn op_matvec(ci: u32, k: MvK, wg: u32, lid: u32, n_wg: u32, pre: Batch) {
 // no argmax dispatch after the step and no copy of the token into the next one. Slots are stored
 // complemented, per parity, the other parity's zeroed (as act_st): a slot still 0 sets LATE.
 // A storageBarrier() puts the slot out before the count, and another follows the count
-// (once a step, ~450 ns each); argmax.wgsl's rule: the largest logit, the lowest row on a tie.
+// (once a step each); argmax.wgsl's rule: the largest logit, the lowest row on a tie.
 var<private> am: Best = Best(-3.4e38, NO_ROW);
 
 fn argmax_finish(wg: u32, lid: u32, writers: u32) {
     let par = spar;
-    let g = cmds[1];           // slots a parity: G (a step's n may differ from the next one's)
+    let g = cmds[H_G];           // slots a parity: G (a step's n may differ from the next one's)
     let c = best_of_workgroup(lid, am);
     if (lid == 0u) {
         let s = S_SLOTS + (par * g + wg) * 2u;
@@ -924,7 +867,7 @@ fn attn_block(ci: u32, vb: u32, lid: u32, pos: u32) {
     let kvh = h / (nh / A_NKV);
     let qb = cw(ci, C_X) + h * hd;
     if ((cw(ci, C_FLAGS) & F_NORMALIZED) != 0u) {
-        let row4 = kvh * cw(ci, C_NCTX) * (hd / 4u);          // vec4 index of key 0's row in a layer
+        let row4 = kvh * cw(ci, C_N_CTX) * (hd / 4u);          // vec4 index of key 0's row in a layer
         split_block(lid, hd, 0u, pos + 1u, qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
                     cf(ci, C_SCALE), cw(ci, C_Y) + h * hd, true);
     } else {
@@ -933,7 +876,7 @@ fn attn_block(ci: u32, vb: u32, lid: u32, pos: u32) {
             cur_block(ci, qb, kvh, lid, pb);
         } else {
             let k0 = (zs - 1u) * sl;
-            let row4 = (kvh * cw(ci, C_NCTX) + k0) * (hd / 4u);
+            let row4 = (kvh * cw(ci, C_N_CTX) + k0) * (hd / 4u);
             split_block(lid, hd, k0, min(pos, k0 + sl), qb, cw(ci, C_K) / 4u + row4, cw(ci, C_V) / 4u + row4,
                         cf(ci, C_SCALE), pb, false);
         }
@@ -972,9 +915,9 @@ fn op_attn(ci: u32, wg: u32, lid: u32, n_wg: u32) {
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32) {
-    let n_cmds = cmds[0];
-    let g = cmds[1];
-    let par = cmds[3] & 1u;
+    let n_cmds = cmds[H_N_CMDS];
+    let g = cmds[H_G];
+    let par = cmds[H_PARITY] & 1u;
     spar = par;
     abase = par * ASIZE;
     obase = (1u - par) * ASIZE;

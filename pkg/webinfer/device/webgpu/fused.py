@@ -8,9 +8,8 @@ decode_fused.wgsl, whose persistent workgroups run the commands in order with a 
 between them (the WGSL header says how and what guards it), and picks each matvec's layout
 (``rows_per_block``). The pipeline is compiled for the step: its attention shape
 (``_attention_shape``), each kind of matvec (``_matvec_kinds``) and its weight types are
-constants in the WGSL, so a program costs one compile per model (seconds on llvmpipe, where it
-is only tested; well under a second on an H100 or H200) and runs ~20% faster than with those
-read from the table (bench/RESULTS.md, session 6).
+constants in the WGSL, so a program costs one compile per model and runs faster than with those
+read from the table (bench/RESULTS.md).
 
 Memory it adds, made once per recorded step:
 * a weight arena: a GPU-side copy of every weight, norm, bias and rope table the step reads (one
@@ -49,34 +48,21 @@ import numpy as np
 from ...errors import DeviceError
 from .gpu import GTensor
 
-CMD_WORDS = 32              # 128 bytes: a command is one cache line, read before the barrier that precedes it
-OP_EMBED, OP_MATVEC, OP_ATTN = 1, 2, 3
-FLAGS = {"NORM": 1, "BIAS": 2, "RESIDUAL": 4, "SWIGLU": 8, "ROPE": 16, "COMBINE": 32}
-F_NEOX = 256                # MATVEC ROPE: NeoX rotary pairs
-F_PRE = 64                  # MATVEC: a lane's groups of a row take one batch, loaded before the barrier (mv_pre)
-F_NORMALIZED = 128          # ATTN with one split: write the normalised output, not partials
-F_RAW = 512                 # MATVEC: its y is the step's logits, stored as plain f32 bits (others: act_st)
-F_ARGMAX = 1024             # ... and the step's last command: the greedy token to the sync words (S_TOKEN)
-F_FENCE = 2048              # MATVEC ROPE before a one-split attention (which reads the KV row it writes)
-S_ABORT, S_TOKEN, S_POS, S_CNT1, S_TICKET, S_SLOTS = 1, 2, 3, 4, 5, 16   # sync words (decode_fused.wgsl):
-                            # counters at 0 and S_CNT1, tickets at S_TICKET + parity
+from .fused_layout import ABORT_BITS, BLOCK_WORDS, C, CMD_WORDS, FLAGS, HEADER, N_SHIFT, OPS, QTYPES, STEP_FLAGS, SYNC, XS
+from .fused_layout import wgsl as layout_wgsl
+
+OP_EMBED, OP_MATVEC, OP_ATTN = OPS["EMBED"], OPS["MATVEC"], OPS["ATTN"]
+F_PRE, F_NORMALIZED, F_NEOX, F_RAW, F_ARGMAX, F_FENCE = (STEP_FLAGS[k] for k in ("PRE", "NORMALIZED", "NEOX", "RAW", "ARGMAX", "FENCE"))
+S_ABORT, S_TOKEN, S_POS, S_CNT1, S_TICKET, S_SLOTS = (SYNC[k] for k in ("ABORT", "TOKEN", "POS", "CNT1", "TICKET", "SLOTS"))
+TIMED_OUT, LATE = ABORT_BITS["TIMED_OUT"], ABORT_BITS["LATE"]
 STATUS_WORDS = 8            # the sync words read back after a step: both parities' counters among them
-N_SHIFT = 20                # a counter's bits 20-29: the workgroups that took part in its step (n)
-QTYPES = {"Q4_0": 0, "Q4_1": 1, "Q8_0": 2, "F16": 3, "F32": 4}
-C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8, q_dim=9, kv_dim=10,
-         head_dim=11, n_ctx=13, n_splits=14, split_len=15, n_heads=16, n_kv=17, scale=18, rpv=19,
-         w=20, x=21, y=22, nw=23, bias=24, res=25, k=26, v=27, rope=28, part=29, pf=30, pfn=31,
-         ngroups=16, kind=17, cur=25)  # (word 12 is free; MATVEC's weight groups a row and kind share ATTN's n_heads, n_kv;
-                                        # the current key and value, ROPE and ATTN, a residual's word)
-BLOCK_WORDS = (5, 5, 9, 16, 32)     # u32 words of a 32-weight block, by QTYPES value
-XS = 2048                   # decode_fused.wgsl's staged row (cols padded to 32)
-MERGE_SPLITS = 1024         # ... and its merge's weights (wz): heads x splits
+MERGE_SPLITS = 1024         # decode_fused.wgsl's merge weights (wz): heads x splits
 KG = 6                      # ... and the weight groups a matvec lane decodes in one batch (row_dot)
 SMEM_BYTES = 4 * (2048 + 1024 + 256 + 256 + 16 + 256 + 256 + 1 + 2 * (256 + 16)) + 16 * (256 + 64)   # its workgroup memory (23,748 B)
-SPIN_LIMIT = 1 << 20        # polls of the barrier counters in a step before a workgroup gives up: ~0.28 s at the
-                            # ~265 ns a poll measured on an H100, whose longest command (the lm head) takes ~31 us
+SPIN_LIMIT = 1 << 20        # polls of the barrier counters in a step before a workgroup gives up: a fraction
+                            # of a second on a GPU, far longer than its longest command (bench/RESULTS.md)
 WINDOW = 1 << 12            # polls ticket 0 waits for every workgroup to start before the step goes on
-                            # with those that have (decode_fused.wgsl, close_window): ~1 ms on an H100
+                            # with those that have (decode_fused.wgsl, close_window)
 ALIGN = 64                  # floats: regions start on 256 bytes (binding offsets, no shared cache lines)
 PF_MAX_WORDS = 1 << 20      # the most weight words a command's idle workgroups prefetch (4 MiB)
 PRELOAD = True              # F_PRE where it applies (False: every batch loaded after the barrier)
@@ -138,7 +124,7 @@ def both_tables(table: np.ndarray, stride: int) -> np.ndarray:
     both = np.zeros((2, stride // 4), np.uint32)
     for p in (0, 1):
         both[p, :table.size] = table.reshape(-1)
-        both[p, 3] = p
+        both[p, HEADER["PARITY"]] = p
     return both
 
 
@@ -381,6 +367,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     values = _attention_shape(table)
     values["MV_KINDS"] = _matvec_kinds(table)
     values["ASIZE"] = asize
+    values["LAYOUT"] = layout_wgsl()
     if 4 * wsize > lim or 8 * asize > lim:
         raise Refused(f"an arena of {4 * max(wsize, 2 * asize) / 2**20:.0f} MiB passes the binding limit "
                       f"({lim / 2**20:.0f} MiB)")
@@ -392,7 +379,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
         gpu.copy(buf, 0, warena, 4 * off, buf.size)
     gpu.flush()
     header = np.zeros(CMD_WORDS, np.uint32)
-    header[:5] = (len(table), n_wg, SPIN_LIMIT, 0, WINDOW)
+    header[[HEADER[k] for k in ("N_CMDS", "G", "SPIN_LIMIT", "WINDOW")]] = (len(table), n_wg, SPIN_LIMIT, WINDOW)
     table = np.stack([header] + table)
     stride = -(-table.nbytes // 256) * 256
     cmds = gpu.upload(both_tables(table, stride), "fused decode: command table (a copy a parity)")
@@ -413,8 +400,6 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     return FusedProgram(dispatches, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, stride, chained)
 
 
-TIMED_OUT, LATE = 1, 2      # the abort word's bits (decode_fused.wgsl): a barrier wait gave up; a
-                            # value was read before it was written
 
 
 def abort_reason(abort: int) -> str:
