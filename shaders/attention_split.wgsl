@@ -10,13 +10,11 @@
 // A decode step is a chain of memory latencies, not a bandwidth problem, so each phase issues
 // its loads at once: a key's dot product is spread over head_dim/16 threads (4 vec4 loads each;
 // 64 keys per round of 256 threads at head_dim 64), and the values are read as vec4 by
-// (part, dim/4) threads, 4 keys' loads in flight per thread. The one-key-per-thread loop of
-// attention.wgsl's main (serial vec4 loads per key) took 21.4 us a layer at split_len 256 on an
-// H200 (ctx 512, timestamps between dispatches, which add ~5 us each); this 13.8-14.3 us at 128.
-// Reads of workgroup memory are straight-line where they can be (sc_max16, the merge's weights):
-// in a loop each read waited for the one before, and folding the exp sums into the value pass
-// saves reduce_sum's two barriers; with the merge's straight-line weights, 983 -> 1033 tok/s in
-// the fused step on an H100 (bench/RESULTS.md, session 5).
+// (part, dim/4) threads, 4 keys' loads in flight per thread (faster than the one-key-per-thread
+// loop of attention.wgsl's main, whose vec4 loads per key are serial). Reads of workgroup memory
+// are straight-line where they can be (sc_max16, the merge's weights): in a loop each read waits
+// for the one before; and folding the exp sums into the value pass saves reduce_sum's two
+// barriers. (Measurements: bench/RESULTS.md.)
 
 // max of sc[b .. b + 16) below nk: all 16 read at once, then folded
 fn sc_max16(b: u32, nk: u32) -> f32 {

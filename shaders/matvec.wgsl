@@ -7,9 +7,8 @@
 // measured on an H200: a 576-wide decode matvec went from 16 x 16) spreads a small matrix
 // over many more compute units; decode matvecs are latency-bound, not bandwidth-bound.
 // ROWS16 (CPU-emulated adapters: llvmpipe, SwiftShader): 16 rows x 16 lanes. There a
-// workgroup runs as SIMD loops on one core, so 64 lanes only add reduction and barrier work.
-// Measured on llvmpipe (LLVM 15, 256 bits, 2 shared cores), synthetic SmolLM2-135M, 16-token
-// prompt, 8 decoded tokens, best of 3: 4 x 64 1442 ms/token, 16 x 16 732 ms/token (2.0x).
+// workgroup runs as SIMD loops on one core, so 64 lanes only add reduction and barrier work
+// (16 x 16 decodes about twice as fast there: bench/RESULTS.md).
 // Grid: (x, y) = row blocks (2-D so more than 65535 blocks fit), z = token.
 //
 // Variants (#ifdef), each one removes a dispatch from the decode step:
@@ -206,9 +205,8 @@ fn merge_store(i: u32, v: f32) { x[i] = v; }
 #ifdef WIDE
 // WIDE (big matrices on GPUs: the lm head's 49152 rows): each slot computes 4 consecutive rows
 // in one pass over x, so a workgroup keeps 4 rows' weight loads in flight and the grid is 4x
-// smaller. H200, timestamps between dispatches (they add ~5 us each): the 49152 x 576 Q8_0 head
-// took 90.6 us with 1 row per slot, 42-43 us with 4; its 32 MB at ~2.8 TB/s take ~11 us. With 1
-// row per slot it is 12288 short workgroups in ~12 waves, each a few memory latencies long.
+// smaller (about twice as fast for SmolLM2's head: bench/RESULTS.md). With 1 row per slot it is
+// 12288 short workgroups in ~12 waves, each a few memory latencies long.
 // Plain, NORM, BIAS, RESIDUAL only.
 var<workgroup> red4: array<vec4<f32>, 256>;
 var<workgroup> red24: array<vec4<f32>, 32>;

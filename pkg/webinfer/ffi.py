@@ -8,8 +8,8 @@ crosses the Python->JS boundary a counted number of times:
   ``to_js`` conversion made through a Kit adds one to ``kit.calls``: that counter is how tests
   check that a decoded token costs O(1) Python->JS calls, not O(dispatches).
 * ``pointer(array)`` the wasm address of a numpy array, so JS can read or fill Python memory
-  through ``Module.HEAPU8`` with no copy into a JS ArrayBuffer (DESIGN.md: ~9 ms instead of
-  ~55 ms for 50 MiB).
+  through ``Module.HEAPU8`` with no copy into a JS ArrayBuffer (several times faster for a
+  model's bytes).
 * ``fetch_bytes(url)`` the browser's fetch, for model bytes.
 
 Where a kit's factory comes from (the kit hook): a page whose Content-Security-Policy forbids

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ def _cols(t):
 @pytest.mark.parametrize("t", TYPES)
 @pytest.mark.parametrize("n", [1, 3, 9, 65])   # 1-8 tokens: matvec; more: tiled matmul
 def test_linear(gdev, layout, t, n):
-    rng = np.random.default_rng(hash((t, n)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{t}/{n}".encode()))
     for rows in ROWS:
         for cols in _cols(t):
             w = random_qweight(rng, t, rows, cols)

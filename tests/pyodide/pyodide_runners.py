@@ -45,7 +45,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 BASE_FLAGS = ["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update",
               "--disable-sync", "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
               "--disable-backgrounding-occluded-windows"]
-# WebGPU on the CPU (SwiftShader): DESIGN.md, "Offline, self-hosted runtime". Without these the
+# WebGPU on the CPU (SwiftShader), offline. Without these the
 # same browser is the no-GPU case (navigator.gpu exists, requestAdapter() gives null).
 WEBGPU_FLAGS = ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--use-webgpu-adapter=swiftshader",
                 "--enable-features=Vulkan"]

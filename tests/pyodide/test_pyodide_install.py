@@ -1,6 +1,6 @@
 """Pyodide 0.27.7 offline, on Node and in Chromium: the dist boots, numpy loads, webinfer installs.
 
-What this covers: the runtime half of DESIGN.md's "Offline, self-hosted runtime": the trimmed
+What this covers: the offline, self-hosted runtime (tools/pyodide_dist.py): the trimmed
 lock resolves numpy locally; micropip installs our wheel from a local URL and from the file
 system; the wheel carries the WGSL shaders as package data; every request stays on 127.0.0.1
 (the runners fail a test that tries another host, pyodide_runners.py); and the dist tool

@@ -3,7 +3,7 @@
 What this is: the site assembled by tools/build_site.py into a temp folder (Pyodide, PyScript and
 MicroPython, the webinfer wheel built from this checkout, the default model hard-linked), served by
 tools/serve.py's server with the CSP it sends in production, on 127.0.0.1; and the system Chromium
-driven by Playwright, with or without the WebGPU-on-SwiftShader flags (DESIGN.md). ``open_page``
+driven by Playwright, with or without the WebGPU-on-SwiftShader flags (tests/pyodide/pyodide_runners.py). ``open_page``
 gives a page in a fresh browser profile on disk (empty caches, an HTTP cache that works as a
 user's does: Playwright's request routing and its in-memory incognito contexts would both change
 what is cached), where no host but 127.0.0.1 resolves; it records every request of the page and

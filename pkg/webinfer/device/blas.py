@@ -21,8 +21,7 @@ matmul_t answers None (numpy_device keeps its NumPy code). Pyodide's numpy has n
 2. "numpy-einsum": where that module can't load (no wasm SIMD, another Emscripten, a page that
    forbids it) or a shape doesn't fit (one token: columns not a multiple of 16; more tokens: rows
    or columns not a multiple of 4; weights not C-contiguous float32). ``np.einsum("ij,j->i", w,
-   x)`` beats ``x @ w.T`` by 1.6-1.8x for one token (49152x576: 7.7 vs 13.0 ms) and "nj,ij->ni"
-   by 1.3x for a prefill.
+   x)`` beats ``x @ w.T`` for one token and "nj,ij->ni" for a prefill (bench/RESULTS.md).
 Pyodide's scipy links OpenBLAS (19 MB more download), but its wasm build is far slower than the
 kernels: sgemm 2-3 GMAC/s against mm's 14-24, sgemv 0.2-0.7 against mv's 3.7-6.7 (146 to 512
 tokens and one token through SmolLM2's shapes, Node and Chromium), so scipy is not used.

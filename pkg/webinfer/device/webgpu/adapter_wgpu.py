@@ -142,10 +142,10 @@ class WgpuAdapter:
     def prepare(self, commands):
         """Start encoding commands into a command buffer on a helper thread: a Future of it.
         The replayed decode step is encoded while the GPU runs the current one: through wgpu-py
-        a 152-dispatch step costs ~1.2 ms of CPU on the H200 host (0.44 ms recording, 0.73 ms in
-        wgpu-core's end/finish, which releases the GIL), as much as the GPU takes to run it.
-        One thread: two (the step cut into 2 command buffers) decoded slower there, 447-484 vs
-        580-676 tok/s (512-token prompt, 256 decoded), contending for the GIL and wgpu-core's locks."""
+        encoding a step costs about as much CPU time as the GPU takes to run it (most of it in
+        wgpu-core's end/finish, which releases the GIL). One thread: two (the step cut into 2
+        command buffers) decoded slower, contending for the GIL and wgpu-core's locks
+        (bench/RESULTS.md)."""
         if self._encoder is None:
             from concurrent.futures import ThreadPoolExecutor
             self._encoder = ThreadPoolExecutor(1, thread_name_prefix="webinfer-encode")
@@ -205,7 +205,6 @@ class _RawPass:
     """wgpu-native's compute-pass entry points as plain cffi functions: not wgpu-py's checked
     wrappers, nor its `libf` proxies (which arm an error handler around every call). Recording
     into a pass reports its errors at end()/finish(), which still go through wgpu-py and raise.
-    Encoding a 152-dispatch decode step on llvmpipe's host: 0.33-0.46 ms through `libf`.
 
     Also the readback (``read``): wgpu-py's map_sync wakes a thread that calls wgpuDevicePoll
     with wait=true, which returns only when EVERY submitted command buffer has finished. With the

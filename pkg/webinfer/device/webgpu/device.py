@@ -15,14 +15,16 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
 * Fused where it is safe (``fused = "auto"``, the default; env WEBINFER_FUSED): on a GPU (wgpu-py
   or a browser's WebGPU, not a CPU-emulated adapter) the recorded step is rebuilt as one dispatch of
   persistent workgroups (fused.py, decode_fused.wgsl), checked against the replay on its first
-  step; if it failed (its grid barrier timed out: workgroups not all resident; or a value was read
-  before it was written) it is rebuilt with half the workgroups, down to FUSED_MIN_WORKGROUPS,
-  then the replay stays; a failure mid-generation raises fused.abort_error. The fused step also
+  step. Where fewer workgroups took part than were launched (those that had not started when the
+  step went on), it is rebuilt for that many; where the check failed (its grid barrier timed out,
+  or a value was read before it was written) it is rebuilt with half the workgroups, down to
+  FUSED_MIN_WORKGROUPS, then the replay stays; a failure mid-generation raises
+  fused.abort_error. The fused step also
   picks its greedy token (``argmax`` of its logits is then no dispatch: ``FusedProgram.token``)
   and leaves the next step its position, so a greedy token is one dispatch, no host write, and
-  one 16-byte readback (the token with the abort word). It decoded 1509-1532 tok/s on an H100
-  against the replay's 653-673, whose CPU encoding of 153 dispatches a token was the bound there
-  (GPU step ~0.65 against ~1.25 ms; bench/RESULTS.md, sessions 4-8), and 1541-1551 on an H200.
+  one 16-byte readback (the token with the abort word). On an H100 or H200 it decodes about
+  twice as fast as the replay, whose CPU encoding of ~150 dispatches a token bounds it there
+  (bench/RESULTS.md).
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """

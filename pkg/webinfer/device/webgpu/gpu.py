@@ -121,7 +121,7 @@ class GPU:
         # Free buffers kept in creation order (the oldest popped first): a forward pass of the
         # same shape then gets the same buffers, so its bind groups come from the cache. Handed
         # out in release order, the pool permuted from one prefill to the next and 155 of a
-        # 64-token prefill's 243 bind groups were made anew each time (~80 us each, wgpu-py).
+        # 64-token prefill's 243 bind groups were made anew each time.
         bisect.insort(self._pool.setdefault(cap, []), buf, key=lambda b: -self._serial[id(b)])
 
     def uniform(self, *fields) -> object:
@@ -174,8 +174,8 @@ class GPU:
             else:
                 entries[b] = (v, 0, v.size)
         # Bind groups are cached: a prefill of the same length re-binds the same pooled buffers,
-        # and creating ~240 bind groups per prefill cost more CPU time than the GPU took (H200:
-        # 15 ms GPU-only vs ~33 ms end to end for 512 tokens). The entry holds its buffers, so an
+        # and creating ~240 bind groups per prefill cost more CPU time than the GPU took
+        # (bench/RESULTS.md). The entry holds its buffers, so an
         # id() in the key cannot be reused by a new buffer while the entry lives.
         key = (id(pipe), tuple((b, id(e[0]), e[1], e[2]) for b, e in sorted(entries.items())))
         hit = self._bind_groups.get(key)

@@ -22,9 +22,9 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 def shader_dir() -> Path:
-    """webinfer/shaders/ inside an installed wheel, else the source tree's top-level shaders/."""
-    import webinfer
-    pkg = Path(webinfer.__file__).parent
+    """webinfer/shaders/ inside an installed wheel, else the source tree's top-level shaders/
+    (found from this file's place: no import of the package)."""
+    pkg = Path(__file__).resolve().parents[2]          # .../webinfer (device/webgpu/shaders.py)
     for d in (pkg / "shaders", pkg.parents[1] / "shaders"):
         if d.is_dir():
             return d
