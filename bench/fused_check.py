@@ -36,11 +36,11 @@ def run(path, mode, workgroups, prompt, n_tokens, n_ctx):
     dt = time.perf_counter() - t0
     # logits of a few steps, read one by one (slow path, for the comparison only)
     m.reset()
-    lg, _ = m._prefill(prompt)
+    lg, _ = m.prefill(prompt)
     logits = []
     for _ in range(8):
         logits.append(dev.read_sync(lg).reshape(-1))
-        lg = m._decode(int(np.argmax(logits[-1])))
+        lg = m.step(int(np.argmax(logits[-1])))
     return gen.token_ids, logits, dev.decode_path(), n_tokens / dt
 
 

@@ -35,10 +35,10 @@ path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"))
 m = webinfer.load(path, device="webgpu", n_ctx=a.ctx + 256)
 dev = m.device
 ids = [int(t) for t in np.random.default_rng(0).integers(0, m.config.n_vocab, a.ctx)]
-logits, _ = m._prefill(ids)
+logits, _ = m.prefill(ids)
 tok = int(dev.read_sync(dev.argmax(logits)).reshape(-1)[0])
 for _ in range(4):
-    logits = m._decode(tok)
+    logits = m.step(tok)
     tok = int(dev.read_sync(dev.argmax(logits)).reshape(-1)[0])
 (prog,) = dev._programs.values()
 ad = dev.adapter
@@ -54,7 +54,7 @@ def sync():
 t0 = time.perf_counter()
 n = 64
 for _ in range(n):
-    logits = m._decode(tok)
+    logits = m.step(tok)
     tok = int(dev.read_sync(dev.argmax(logits)).reshape(-1)[0])
 full = (time.perf_counter() - t0) / n
 # submit-only: n programs back to back, one read at the end
@@ -85,7 +85,7 @@ async def parts(n):
         t1 = time.perf_counter()
         tok_i = int(np.asarray(await pending).reshape(-1)[0])
         t2 = time.perf_counter()
-        logits = m._decode(tok_i)
+        logits = m.step(tok_i)
         t3 = time.perf_counter()
         acc += [t1 - t0, t3 - t2, t2 - t1]
     return 1e3 * acc / n
@@ -95,7 +95,7 @@ asyncio.run(parts(4))
 a_, r_, w_ = asyncio.run(parts(32))
 print(f"no-ahead loop, ms/token: argmax + read submit {a_:.3f} | replay (encode + submit) {r_:.3f} | "
       f"wait for the token {w_:.3f}")
-# the real decode loop (bench._decode, decode-ahead), with the time spent waiting split out
+# the real decode loop (webinfer.bench._decode, decode-ahead), with the time spent waiting split out
 from webinfer import bench as wbench  # noqa: E402
 waits = {"submit (incl. waiting for the encoder thread)": 0.0, "token read (waiting for the GPU)": 0.0}
 orig_submit, orig_finish = ad.submit, dev.gpu.finish_read
@@ -119,7 +119,7 @@ async def timed_finish(started):
 
 ad.submit, dev.gpu.finish_read = timed_submit, timed_finish
 nd = 128
-dt = wbench._decode(m, nd)
+dt = wbench.step(m, nd)
 ad.submit, dev.gpu.finish_read = orig_submit, orig_finish
 print(f"decode loop: {1e3 * dt / nd:.3f} ms/token; of it " +
       ", ".join(f"{k} {1e3 * v / nd:.3f}" for k, v in waits.items()))

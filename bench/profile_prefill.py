@@ -33,11 +33,11 @@ dev, ad = m.device, m.device.adapter
 ids = [int(t) for t in np.random.default_rng(0).integers(0, m.config.n_vocab, a.tokens)]
 for _ in range(2):                      # warm-up: pipelines compiled
     m.reset()
-    logits, _ = m._prefill(ids)
+    logits, _ = m.prefill(ids)
     dev.read_sync(dev.argmax(logits))
 m.reset()
 gpu_mod.FLUSH_EVERY = 1 << 30          # keep the whole prefill queued, unsubmitted
-logits, _ = m._prefill(ids)
+logits, _ = m.prefill(ids)
 logits = dev._t(logits)                 # materialise the deferred logits projection
 cmds = list(dev.gpu.pending)            # the whole prefill, not yet submitted
 dev.read_sync(dev.argmax(logits))

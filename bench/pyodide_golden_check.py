@@ -46,7 +46,7 @@ kern = blas._simd()
 out = {{"backend": blas.BACKEND, "fused": bool(getattr(kern, "fused", False)), "cases": {{}}}}
 for case in goldens["cases"]:
     m.reset()
-    logits, _ = m._prefill(case["prompt_ids"])
+    logits, _ = m.prefill(case["prompt_ids"])
     logits = np.asarray(logits).reshape(-1)
     ref = case["last_position"]
     rel = np.abs(logits[ref["top_ids"]] - np.array(ref["top_logits"])) / np.abs(np.array(ref["top_logits"]))

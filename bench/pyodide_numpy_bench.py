@@ -65,16 +65,16 @@ ids = [int(t) for t in np.random.default_rng(0).integers(100, 40000, {a.prompt})
 def prefill():
     m.reset()
     t0 = time.perf_counter()
-    logits, _ = m._prefill(ids)
+    logits, _ = m.prefill(ids)
     int(np.asarray(dev.argmax(logits)).reshape(-1)[0])
     return time.perf_counter() - t0
 
 def decode(n):
-    logits = m._decode(0)
+    logits = m.step(0)
     t0 = time.perf_counter()
     for _ in range(n):
         tok = int(np.asarray(dev.argmax(logits)).reshape(-1)[0])
-        logits = m._decode(tok)
+        logits = m.step(tok)
     return time.perf_counter() - t0
 
 prefill(); decode(2)

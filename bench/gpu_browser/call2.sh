@@ -9,7 +9,7 @@ here=bench/gpu_browser
 bash $here/machine.sh stage2 || exit 3
 . /tmp/gb/env.sh
 o=/tmp/gb/out; mkdir -p $o
-PROBE_TIMEOUT=${PROBE_TIMEOUT:-25} $here/probe.sh "$CHROME" $o/probe all
+PROBE_TIMEOUT=${PROBE_TIMEOUT:-25} $here/probe.sh "$CHROME" $o/probe ${PROBE_VARIANTS:-all}
 best=$(python3 - $o/probe <<'PY'
 import json, os, sys
 for v in ("anglevk-vknative", "swangle-vknative", "anglevk-interop", "swangle"):

@@ -2,15 +2,20 @@
 # On the GPU machine, after call2.sh (or any call that left /tmp/gb/site): webinfer's native
 # decode and prefill (CPython + wgpu-py, `webinfer bench --synthetic`) of two versions of the
 # package in turn, in one command, for before/after numbers on the same card:
-#   A = the wheel gen_bench.sh installed in /tmp/gb/site (what prepare.sh packed: the last build/site)
+#   A = .gpu_browser/b/old/webinfer-*.whl if the carry has one (put the wheel of the version to
+#       compare against there), else the wheel gen_bench.sh installed in /tmp/gb/site
 #   B = the working tree's pkg/ (the carried checkout)
-#   bench/gpu_browser/native_ab.sh [PROMPTS...]     (default: 512 4000; 128 decode tokens each)
+#   [ROUNDS=2] bench/gpu_browser/native_ab.sh [PROMPTS...]     (default: 512 4000; 128 decode tokens each)
 set -u
 prompts=("${@:-512 4000}"); [ $# -eq 0 ] && prompts=(512 4000)
 export VK_DRIVER_FILES=${VK_ICD_JSON:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-a=/tmp/gb/site; b=$PWD/pkg:/tmp/gb/site     # (B finds wgpu-py in A's folder, its webinfer first in pkg/)
-for round in 1 2; do
+a=/tmp/gb/site; b=$PWD/pkg:/tmp/gb/site     # (B finds wgpu-py in /tmp/gb/site, its webinfer first in pkg/)
+if ls .gpu_browser/b/old/webinfer-*.whl >/dev/null 2>&1; then
+  rm -rf /tmp/gb/old && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gb/old .gpu_browser/b/old/webinfer-*.whl
+  a=/tmp/gb/old:/tmp/gb/site
+fi
+for round in $(seq "${ROUNDS:-2}"); do
   for p in "${prompts[@]}"; do
     for v in A B; do
       path=$a; [ $v = B ] && path=$b

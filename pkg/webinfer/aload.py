@@ -81,9 +81,7 @@ async def load_async(source=None, device: str = "auto", n_ctx: int | None = None
         from .ffi import fetch_bytes
         source = await fetch_bytes(source)
     model = load(source, device=device, n_ctx=n_ctx, progress=progress)
-    check = getattr(getattr(model.device, "adapter", None), "check_errors", None)
-    if check is not None:
-        await check()
+    await model.device.check_errors()
     return model
 
 
@@ -135,7 +133,5 @@ async def aselftest(dev=None) -> dict[str, float]:
     await cmp("attention", dev.attention(gq, gc, 0, 3, H, KV, hd), ref.attention(rq, rc, 0, 3, H, KV, hd))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     await cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
-    check = getattr(dev.adapter, "check_errors", None)
-    if check is not None:
-        await check()
+    await dev.check_errors()
     return errs

@@ -90,19 +90,16 @@ def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 
     _decode(m, 4)
     res["prefill_s"] = min(_prefill(m, ids) for _ in range(3))
     res["prefill_tok_s"] = round(prompt_len / res["prefill_s"], 1)
-    count = getattr(m.device, "dispatch_count", None)
-    d0 = count() if count else 0
+    d0 = m.device.dispatch_count()
     res["decode_s"] = _decode(m, n_decode)
     res["decode_tok_s"] = round(n_decode / res["decode_s"], 1)
     res["ms_per_token"] = round(1000 * res["decode_s"] / n_decode, 3)
-    if count:
-        res["dispatches_per_token"] = round((count() - d0) / n_decode, 1)
+    if m.device.dispatch_count():
+        res["dispatches_per_token"] = round((m.device.dispatch_count() - d0) / n_decode, 1)
     print_fn(f"prefill {prompt_len} tokens: {res['prefill_tok_s']} tok/s   decode: {res['decode_tok_s']} tok/s "
              f"({res['ms_per_token']} ms/token, {res.get('dispatches_per_token', '-')} dispatches/token)")
-    path = getattr(m.device, "decode_path", None)
-    if path:
-        res["decode_path"] = path()
-        print_fn(f"decode step: {res['decode_path']}")
+    res["decode_path"] = m.device.decode_path()
+    print_fn(f"decode step: {res['decode_path']}")
     if hf_baseline:
         hf = hf_eager_bench(m.config, prompt_len, n_decode)
         res["hf"] = hf
@@ -119,7 +116,7 @@ def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 
 def _prefill(m, ids) -> float:
     m.reset()
     t0 = time.perf_counter()
-    logits, _ = m._prefill(ids)
+    logits, _ = m.prefill(ids)
     asyncio.run(m.device.read(m.device.argmax(logits)))
     return time.perf_counter() - t0
 
@@ -127,19 +124,19 @@ def _prefill(m, ids) -> float:
 def _decode(m, n) -> float:
     """n greedy steps after the cached prompt, exactly as Generation runs them."""
     dev = m.device
-    logits = m._decode(0)
+    logits = m.step(0)
 
     async def loop():
         nonlocal logits
-        ahead = getattr(dev, "decode_ahead", False)
+        ahead = dev.caps.decode_ahead
         for i in range(n):
             tok_t = dev.argmax(logits)
             pending = dev.read(tok_t)
-            nxt = m._decode(tok_t) if ahead and i + 1 < n else None
+            nxt = m.step(tok_t) if ahead and i + 1 < n else None
             tok = int(np.asarray(await pending).reshape(-1)[0])
             if nxt is not None:
-                m._cache_ids[-1] = tok
-            logits = nxt if nxt is not None else (m._decode(tok) if i + 1 < n else None)
+                m.confirm(tok)
+            logits = nxt if nxt is not None else (m.step(tok) if i + 1 < n else None)
 
     t0 = time.perf_counter()
     asyncio.run(loop())

@@ -94,7 +94,7 @@ class Generation:
         reason, stop_hit = "length", None
         t0 = time.perf_counter()
         try:
-            logits_t, cached = m._prefill(self.prompt_ids)
+            logits_t, cached = m.prefill(self.prompt_ids)
         except DeviceError as e:
             logits_t, cached = self._fall_back(e, history), 0
         t_prefill = t_first = None
@@ -105,9 +105,9 @@ class Generation:
                     reason = "cancelled"
                     break
                 dev = m.device
-                on_dev = greedy or (self._rng is not None and hasattr(dev, "sample"))
-                ahead = (on_dev and getattr(dev, "decode_ahead", False) and len(out_ids) + 1 < self.max_tokens
-                         and m._cache_len() < m.n_ctx)
+                on_dev = greedy or (self._rng is not None and dev.caps.samples)
+                ahead = (on_dev and dev.caps.decode_ahead and len(out_ids) + 1 < self.max_tokens
+                         and m.cache_len < m.n_ctx)
                 try:
                     tok, next_logits = await self._choose(dev, logits_t, sampler, history, greedy, ahead)
                 except DeviceError as e:   # the GPU failed: finish on NumPy from the same history
@@ -126,15 +126,15 @@ class Generation:
                     text.append(emit)
                     yield emit
                 if hit:
-                    reason, stop_hit = "stop", getattr(matcher, "matched", None)
+                    reason, stop_hit = "stop", matcher.matched
                     break
                 if self._cancelled:
                     reason = "cancelled"
                     break
-                if len(out_ids) == self.max_tokens or m._cache_len() >= m.n_ctx:
+                if len(out_ids) == self.max_tokens or m.cache_len >= m.n_ctx:
                     break   # "length": asked-for tokens done, or the context is full
                 try:
-                    logits_t = next_logits if next_logits is not None else m._decode(tok)
+                    logits_t = next_logits if next_logits is not None else m.step(tok)
                 except DeviceError as e:
                     logits_t = self._fall_back(e, history)
                 steps += 1
@@ -160,29 +160,29 @@ class Generation:
         """Rebuild the model on NumPy and prefill every token so far (prompt + generated); returns the
         logits of the last one. Raises if this is already the NumPy device or the rebuild fails."""
         m = self.model
-        if self._fallback is not None or m.device.name == "numpy":
+        if self._fallback is not None or m.device.caps.reference:
             raise err
         self._fallback = f"{m.device.description.split(':')[0]} failed mid-generation ({err})"
         m._fall_back_to_numpy(self._fallback)
-        return m._prefill(list(history))[0]
+        return m.prefill(list(history))[0]
 
     async def _choose(self, dev, logits_t, sampler, history, greedy, ahead=False):
         """The next token id, and the logits of the following step when `ahead` queued it already:
-        on a decode_ahead device read() submits at once, so the next step (fed the token that is
+        on a device with caps.decode_ahead read() submits at once, so the next step (fed the token that is
         still on the GPU) runs while this token travels back -- the readback leaves the critical path."""
         p = self.params
-        if greedy or (self._rng is not None and hasattr(dev, "sample")):
+        if greedy or (self._rng is not None and dev.caps.samples):
             tok_t = dev.argmax(logits_t) if greedy else dev.sample(
                 logits_t, p.temperature, min(p.top_k, self.model.config.n_vocab), p.top_p, p.min_p, self._rng.random())
             pending = dev.read(tok_t)
             try:
-                next_logits = self.model._decode(tok_t) if ahead else None
+                next_logits = self.model.step(tok_t) if ahead else None
             except DeviceError:
                 getattr(pending, "close", lambda: None)()   # the read will never be awaited now
                 raise
             tok = int(np.asarray(await pending).reshape(-1)[0])
             if ahead:
-                self.model._cache_ids[-1] = tok     # _decode could not know the id yet
+                self.model.confirm(tok)             # step could not know the id yet
             return tok, next_logits
         logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
         if self._rng is not None and self._fallback is not None:

@@ -156,7 +156,7 @@ def ablate_heads(heads: dict[int, Sequence[int]]) -> dict[str, Hook]:
 def numpy_twin(model, source=None):
     """The Llama that traces run on: the model's own on the NumPy device, else a NumPy copy of the
     same GGUF (built once and kept on the model)."""
-    if model.device.name == "numpy":
+    if model.device.caps.reference:
         return model.llama
     twin = getattr(model, "_numpy_twin", None)
     if twin is not None:

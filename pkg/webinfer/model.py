@@ -165,12 +165,15 @@ class Model:
         from .inspect import atrace
         return await atrace(self, prompt, **kw)
 
-    # -- the cache and the forward pass (used by Generation) ---------------------------------------
-    def _cache_len(self) -> int:
+    # -- the cache and the forward pass: what Generation, bench and inspect drive ------------------
+    @property
+    def cache_len(self) -> int:
+        """Positions the KV cache holds (prompt and generated tokens so far)."""
         return len(self._cache_ids)
 
-    def _prefill(self, ids: list[int]):
-        """Feed the prompt, re-using the cached prefix; returns (last logits tensor, reused count)."""
+    def prefill(self, ids: list[int]):
+        """Feed the prompt, re-using the cached prefix; returns (last logits tensor, reused count).
+        The logits stay on the device: ``await model.device.read(logits)`` brings them back."""
         common = 0
         for a, b in zip(self._cache_ids, ids):
             if a != b:
@@ -197,15 +200,17 @@ class Model:
         self.cache = dev.kv_cache(self.config.n_layers, self.config.n_kv_heads, self.config.head_dim, self.n_ctx)
         self._cache_ids = []
 
-    def _decode(self, token):
-        """One token through the model. token: an id, or the (1, 1) device tensor argmax gave (the id
-        is then unknown here until read: the caller fixes _cache_ids[-1]). The device may replay a
-        recorded step (see Device.replay)."""
+    def step(self, token):
+        """One token through the model at the next position; returns its logits tensor. token: an
+        id, or the (1, 1) device tensor ``device.argmax`` / ``device.sample`` gave, which the step
+        reads where it is (its id is then unknown here until read: tell it with ``confirm``). The
+        device may replay a recorded step (Device.replay)."""
         pos = len(self._cache_ids)
-        forward = getattr(self.device, "replay", None)
-        if forward is None:
-            logits = self.llama.forward([token], pos, self.cache)
-        else:
-            logits = forward(("decode", id(self.cache)), lambda t, p: self.llama.forward(t, p, self.cache), token, pos)
+        logits = self.device.replay(("decode", id(self.cache)), lambda t, p: self.llama.forward(t, p, self.cache),
+                                    token, pos)
         self._cache_ids.append(token if isinstance(token, int) else -1)
         return logits
+
+    def confirm(self, token: int) -> None:
+        """The id of the last step's token, once read (after ``step`` was given a device tensor)."""
+        self._cache_ids[-1] = int(token)

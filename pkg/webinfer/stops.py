@@ -31,6 +31,7 @@ class StopMatcher:
         self.stop_strings = list(dict.fromkeys(stops))  # dedupe, keep order
         self._held = ""  # tail of the text that is a proper prefix of some stop string
         self._done = False  # a stop string was hit: everything after it is dropped
+        self.matched: str | None = None  # ... and which one
 
     def push(self, text_delta: str) -> tuple[str, bool]:
         """Feed the next delta; return (text safe to emit now, whether a stop string completed)."""
@@ -57,14 +58,17 @@ class StopMatcher:
         would have been caught by an earlier push), and any stop that started in text
         already emitted would have kept that text held, so scanning buf sees every match.
         """
-        best: tuple[int, int] | None = None  # (end, start): earliest end, then earliest start
+        best: tuple[int, int, str] | None = None  # (end, start, s): earliest end, then earliest start
         for s in self.stop_strings:
             start = buf.find(s)  # first occurrence = earliest end for a fixed length
             if start >= 0:
-                key = (start + len(s), start)
-                if best is None or key < best:
+                key = (start + len(s), start, s)
+                if best is None or key[:2] < best[:2]:
                     best = key
-        return None if best is None else best[1]
+        if best is None:
+            return None
+        self.matched = best[2]
+        return best[1]
 
     def _hold_length(self, buf: str) -> int:
         """Length of the longest suffix of buf that is a proper prefix of some stop string."""

@@ -41,12 +41,12 @@ async def test_fused_step_on_dawn_equals_replay_and_numpy(selenium_webgpu, n_ctx
             dev = select_device("webgpu")
             dev.fused, dev.fused_workgroups = mode, 1
             m = webinfer.load(path, device=dev, n_ctx=n_ctx)
-        logits, _ = m._prefill(prompt)
+        logits, _ = m.prefill(prompt)
         out = []
         for _ in range(n):
             lg = np.asarray(await m.device.read(logits)).reshape(-1).astype(np.float64)
             out.append(lg)
-            logits = m._decode(int(np.argmax(lg)))
+            logits = m.step(int(np.argmax(lg)))
         return out, m.device
 
     ref, _ = await steps(None)
@@ -82,14 +82,14 @@ async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu):
 
     async def steps(dev, n=8):
         m = webinfer.load(path, device=dev, n_ctx=512)
-        logits, _ = m._prefill(prompt)
+        logits, _ = m.prefill(prompt)
         out, took = [], []
         for i in range(n):
             lg = np.asarray(await m.device.read(logits)).reshape(-1).astype(np.float64)
             out.append(lg)
             f = next((p.fused for p in m.device._programs.values() if p.fused is not None), None) if dev != "numpy" else None
             took.append(f.took if f is not None and f.n_wg == 2 else 0)
-            logits = m._decode(int(np.argmax(lg)) if i % 2 else 7)
+            logits = m.step(int(np.argmax(lg)) if i % 2 else 7)
         return out, took
 
     ref, _ = await steps("numpy")
@@ -147,12 +147,12 @@ async def test_greedy_generation_through_the_fused_step_costs_at_most_3_js_calls
     dev = select_device("webgpu")
     dev.fused, dev.fused_workgroups = "on", 1
     m = webinfer.load(path, device=dev)
-    marks, decode = [], m._decode
+    marks, decode = [], m.step
 
     def counted(token):
         marks.append(dev.adapter.js_calls)
         return decode(token)
-    m._decode = counted
+    m.step = counted
     res = await m.acomplete(prompt, max_tokens=n, temperature=0)
     marks.append(dev.adapter.js_calls)
     assert dev.decode_path().startswith("fused"), (dev.decode_path(), dev.notes)

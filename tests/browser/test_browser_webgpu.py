@@ -64,12 +64,12 @@ async def generate_on_webgpu(selenium, model_url, prompt, n_tokens):
     t_load = time.perf_counter() - t0
     adapter, gpu = model.device.adapter, model.device.gpu
     marks = []                                   # (crossings, dispatches) at each decode step
-    decode = model._decode
+    decode = model.step
 
     def counted_decode(token):
         marks.append((adapter.js_calls, gpu.dispatches))
         return decode(token)
-    model._decode = counted_decode
+    model.step = counted_decode
     res = await model.acomplete(prompt, max_tokens=n_tokens, temperature=0)
     marks.append((adapter.js_calls, gpu.dispatches))
     return {"ids": list(res.token_ids), "text": res.text, "device": res.device, "load_s": t_load,
@@ -79,7 +79,7 @@ async def generate_on_webgpu(selenium, model_url, prompt, n_tokens):
 @pytest.mark.driver_timeout(900)
 def test_greedy_tokens_on_webgpu_equal_numpy_and_cost_few_js_calls(selenium_webgpu, model_url, numpy_greedy_ids):
     """(b) and (c) in one generation, because SwiftShader needs seconds per token: the tokens
-    must equal NumPy's, and each decode step (wrapped Model._decode: from one step to the next
+    must equal NumPy's, and each decode step (wrapped Model.step: from one step to the next
     the loop does argmax, read, replay) may cost at most MAX_CALLS_PER_TOKEN Python->JS calls."""
     t0 = time.perf_counter()
     got = generate_on_webgpu(selenium_webgpu, model_url, PROMPT, N_TOKENS)

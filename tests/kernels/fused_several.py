@@ -25,7 +25,7 @@ fused.WINDOW = 1 << 14
 def steps(path, device, n_ctx):
     m = webinfer.load(path, device=device, n_ctx=n_ctx)
     read = np.asarray if device == "numpy" else (lambda t: asyncio.run(device.read(t)))
-    logits, _ = m._prefill(PROMPT)
+    logits, _ = m.prefill(PROMPT)
     out, ran = [], []
     for i in range(STEPS):
         lg = np.asarray(read(logits)).reshape(-1).astype(np.float64)
@@ -33,7 +33,7 @@ def steps(path, device, n_ctx):
         if device != "numpy":
             f = next((p.fused for p in device._programs.values() if p.fused is not None and p.fused_ok), None)
             ran.append(f.took if f is not None else 0)      # (the device reads it with the logits)
-        logits = m._decode(int(np.argmax(lg)) if i % 2 else 7)     # (a tiny model's argmax repeats itself)
+        logits = m.step(int(np.argmax(lg)) if i % 2 else 7)     # (a tiny model's argmax repeats itself)
     return out, ran
 
 

@@ -42,12 +42,12 @@ def _steps(path, mode, n_ctx, n=6, device="numpy", prompt=PROMPT):
     m = webinfer.load(path, device=dev, n_ctx=n_ctx)
     # device.read, as generation reads: it also settles the fused program's first-step check
     read = (lambda t: np.asarray(t)) if device == "numpy" else (lambda t: asyncio.run(m.device.read(t)))
-    logits, _ = m._prefill(prompt)
+    logits, _ = m.prefill(prompt)
     out = []
     for _ in range(n):
         lg = read(logits).reshape(-1).astype(np.float64)
         out.append(lg)
-        logits = m._decode(int(np.argmax(lg)))
+        logits = m.step(int(np.argmax(lg)))
     return out, m.device
 
 

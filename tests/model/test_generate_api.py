@@ -50,7 +50,7 @@ def test_stop_string_ends_generation_and_is_not_emitted(numpy_model):
     full = numpy_model.complete("1, 2, 3, 4,", max_tokens=20, temperature=0)
     assert " 6" in full.text, full.text   # the model counts on
     res = numpy_model.complete("1, 2, 3, 4,", max_tokens=20, temperature=0, stop=[" 6"])
-    assert res.finish_reason == "stop"
+    assert res.finish_reason == "stop" and res.stop == " 6"
     assert res.text == full.text[:full.text.index(" 6")]
 
 

@@ -36,7 +36,7 @@ def test_top10_logits_at_last_prompt_position(numpy_model, goldens):
     worst = 0.0
     for case in goldens["cases"]:
         m.reset()
-        logits_t, _ = m._prefill(case["prompt_ids"])
+        logits_t, _ = m.prefill(case["prompt_ids"])
         logits = m.device.read_sync(logits_t).reshape(-1)
         ref = case["last_position"]
         ours = logits[ref["top_ids"]]

@@ -141,8 +141,10 @@ def test_trace_leaves_the_model_cache_alone_and_atrace_matches(numpy_model, trac
 
 def test_non_numpy_device_traces_on_a_numpy_twin(numpy_model, model_path):
     # A stand-in for a GPU model: same config/tokenizer, a device that is not numpy.
+    from webinfer.device.base import Capabilities
+
     class FakeGpu:
-        name, description = "webgpu", "webgpu: test stand-in"
+        name, description, caps = "webgpu", "webgpu: test stand-in", Capabilities()
 
     import copy
     gpu_model = copy.copy(numpy_model)

@@ -31,7 +31,7 @@ def runs(model_path, goldens):
     out = {}
     for case in goldens["cases"]:
         m.reset()
-        logits = m.device.read_sync(m._prefill(case["prompt_ids"])[0]).reshape(-1)
+        logits = m.device.read_sync(m.prefill(case["prompt_ids"])[0]).reshape(-1)
         res = None
         if case["name"] in greedy:
             res = m.complete(case["prompt_ids"], max_tokens=N_TOKENS, temperature=0)

@@ -38,8 +38,8 @@ def test_prefill_logits_close(gpu_model, numpy_model):
     ids = numpy_model.tokenize("Once upon a time, in a small village,")
     numpy_model.reset()
     gpu_model.reset()
-    ref = np.asarray(numpy_model._prefill(ids)[0]).reshape(-1)
-    got = asyncio.run(gpu_model.device.read(gpu_model._prefill(ids)[0])).reshape(-1)
+    ref = np.asarray(numpy_model.prefill(ids)[0]).reshape(-1)
+    got = asyncio.run(gpu_model.device.read(gpu_model.prefill(ids)[0])).reshape(-1)
     err = np.abs(got - ref)
     tol = 2e-3 + 2e-3 * np.abs(ref)
     bad = np.nonzero(err > tol)[0]

@@ -47,8 +47,8 @@ def test_split_model_matches_numpy(models):
     ids = [1, 299, 150, 60, 230]       # ids in 5 of the table's 6 chunks (the decoded ones roam)
     for m in models:
         m.reset()
-    want = np.asarray(ref._prefill(ids)[0]).reshape(-1)
-    got = gpu.device.read_sync(gpu._prefill(ids)[0]).reshape(-1)
+    want = np.asarray(ref.prefill(ids)[0]).reshape(-1)
+    got = gpu.device.read_sync(gpu.prefill(ids)[0]).reshape(-1)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     for m in models:
         m.reset()

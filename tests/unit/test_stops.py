@@ -153,3 +153,11 @@ def test_streaming_equals_the_whole_text_answer(stops, case):
     text, deltas = case
     _, total, hit = stream(stops, deltas)
     assert (total, hit) == whole_text_answer(stops, text)
+
+
+def test_the_matcher_names_the_stop_that_ended_it():
+    m = StopMatcher(["abcd", "bc"])
+    assert m.matched is None and m.push("xab") == ("x", False) and m.matched is None
+    assert m.push("cd") == ("a", True) and m.matched == "bc"
+    m = StopMatcher(["bc", "abc"])
+    assert m.push("xabc") == ("x", True) and m.matched == "abc"

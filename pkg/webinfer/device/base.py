@@ -15,6 +15,7 @@ file formats (webinfer.formats).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -28,9 +29,18 @@ class KVCache(Protocol):
     n_ctx: int          # positions the cache can hold
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a device can do beyond the ops every device has; callers read these, never probe."""
+    reference: bool = False      # the NumPy device: the ground truth, and nothing to fall back to from it
+    samples: bool = False        # ``sample(logits, temperature, top_k, top_p, min_p, u)`` picks a token on the device
+    decode_ahead: bool = False   # read() submits at once: step t + 1 may be queued before token t arrives
+
+
 class Device(Protocol):
     name: str            # "numpy" or "webgpu"
     description: str     # shown to users: "webgpu: NVIDIA H100 (Vulkan)", "numpy: no GPU adapter"
+    caps: Capabilities
 
     # -- memory, at load time --------------------------------------------------------------
     def weight(self, w: QWeight) -> Any:
@@ -77,10 +87,18 @@ class Device(Protocol):
     async def read(self, x: Tensor) -> np.ndarray:
         """Copy a tensor back to NumPy."""
 
-    # -- optional: decode-step hooks (a device without them gets the plain path) -------------------
+    # -- the decode step and what the device says of itself -----------------------------------------
     def replay(self, key: Any, forward, token: Any, pos: int) -> Tensor:
         """One decode step: ``forward(tokens, pos)`` -> logits, where tokens is [token] or the (1, 1)
         tensor ``argmax`` returned. A device may record the ops forward issues the first time for
         ``key`` and replay them for later positions (WebGPU); NumPy just calls it."""
 
-    decode_ahead: bool  # True: read() submits at once, so step t+1 may be queued before token t arrives
+    def decode_path(self) -> str:
+        """How decode steps run here, and why (shown by bench and the page's status)."""
+
+    def dispatch_count(self) -> int:
+        """GPU dispatches so far (0 where there are none)."""
+
+    async def check_errors(self) -> None:
+        """Raise DeviceError for an error the device reported late (a browser's WebGPU reports
+        them asynchronously); nothing on a device that reports at once."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..weights import QWeight
 from . import blas, numpy_step
+from .base import Capabilities
 
 
 @dataclass
@@ -36,6 +37,7 @@ class NumpyKVCache:
 
 class NumpyDevice:
     name = "numpy"
+    caps = Capabilities(reference=True)
     record_decode = True   # replay decode steps recorded by numpy_step where it can (Pyodide's wasm kernels)
 
     def __init__(self, reason: str = "requested"):
@@ -181,6 +183,12 @@ class NumpyDevice:
         if any(step is not None for step in self._steps.values()):
             return "replayed: the recorded step, one Python->JS call a token"
         return "op by op" + ("" if self.record_decode else " (recording off)")
+
+    def dispatch_count(self) -> int:
+        return 0
+
+    async def check_errors(self) -> None:
+        """Errors here raise where they happen."""
 
     # -- helpers -----------------------------------------------------------------------------
     def _rope_full(self, theta, head_dim, neox, n_pos):

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import DeviceError
+from ..base import Capabilities
 from ..numpy_device import rope_tables
 from .gpu import GPU, GSlice, GTensor
 from . import fused, split
@@ -117,7 +118,8 @@ class _Program:       # a recorded decode step
 
 class WebGPUDevice:
     name = "webgpu"
-    decode_ahead = True     # reads are submitted eagerly: generate may queue step t+1 before token t arrives
+    # reads are submitted eagerly (generate may queue step t+1 before token t arrives); sample.wgsl
+    caps = Capabilities(samples=True, decode_ahead=True)
 
     def __init__(self, adapter):
         self.adapter = adapter
@@ -308,34 +310,43 @@ class WebGPUDevice:
     async def _finish_read(self, started, probe, watch, extra):
         got = await self.gpu.finish_read(started) if started is not None else None
         vals = [await self.gpu.finish_read(e) for e in extra]
-        aborted = int(vals[0][0, fused.S_ABORT])
-        f = (probe or watch)[1]
-        f.took = f.took_part(vals[0])
         if got is None:
             got = vals[0][:, fused.S_TOKEN:fused.S_TOKEN + 1].copy()
         if probe is not None:
-            prog = probe[0]
-            prog.probing = False
-            why = fused.check(vals[1], vals[2], aborted, int(vals[0][0, fused.S_TOKEN]) if f.argmax else None)
-            if why is None and FUSED_MIN_WORKGROUPS <= f.took < f.n_wg:
-                # fewer started than were launched: the step waited for the others every time
-                # (decode_fused.wgsl, close_window); a program of that many need not
-                self.notes.append(f"decode step fused with {f.took} of {f.n_wg} workgroups taking part: rebuilt for {f.took}")
-                prog.fused = self._fuse(prog, f.took)
-            elif why is None:
-                prog.fused_ok = True
-            else:
-                self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}")
-                prog.fused = None
-                if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
-                    prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too
-        elif aborted:
-            prog = watch[0]
+            self._judge(*probe, *vals)
+        else:
+            self._watch_step(*watch, vals[0])
+        return got
+
+    def _judge(self, prog: _Program, f, status, fused_logits, plain_logits) -> None:
+        """The verdict on a fused program's first step, run beside the plain replay: use it, rebuild
+        it (for the workgroups that took part, or with half as many after an abort), or drop it."""
+        prog.probing = False
+        aborted = int(status[0, fused.S_ABORT])
+        f.took = f.took_part(status)
+        why = fused.check(fused_logits, plain_logits, aborted, int(status[0, fused.S_TOKEN]) if f.argmax else None)
+        if why is None and FUSED_MIN_WORKGROUPS <= f.took < f.n_wg:
+            # fewer started than were launched: the step waited for the others every time
+            # (decode_fused.wgsl, close_window); a program of that many need not
+            self.notes.append(f"decode step fused with {f.took} of {f.n_wg} workgroups taking part: rebuilt for {f.took}")
+            prog.fused = self._fuse(prog, f.took)
+        elif why is None:
+            prog.fused_ok = True
+        else:
+            self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}")
+            prog.fused = None
+            if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
+                prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too
+
+    def _watch_step(self, prog: _Program, f, status) -> None:
+        """A used fused program's step: raise fused.abort_error (and drop the program) where it aborted."""
+        f.took = f.took_part(status)
+        aborted = int(status[0, fused.S_ABORT])
+        if aborted:
             prog.fused, prog.fused_ok = None, False
             err = fused.abort_error(aborted)
             self.notes.append(f"decode step no longer fused: {err}")
             raise err
-        return got
 
     def read_sync(self, x) -> np.ndarray:
         stage, cap, size, t = self.gpu.start_read(self._t(x))
@@ -350,6 +361,11 @@ class WebGPUDevice:
             return f"fused: 1 dispatch a step, {used[0].n_wg} persistent workgroups"
         why = [n for n in self.notes if n.startswith("decode step")]
         return "replayed" + (f" ({why[-1]})" if why else f" (fused decode {self.fused})")
+
+    async def check_errors(self) -> None:
+        """A browser's WebGPU reports validation errors late (adapter_js); wgpu-py raises at once."""
+        if self.adapter.in_browser:
+            await self.adapter.check_errors()
 
     def dispatch_count(self) -> int:
         """Compute dispatches issued so far (the benchmark reports dispatches per token)."""
