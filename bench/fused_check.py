@@ -4,8 +4,11 @@
 
 Builds the synthetic SmolLM2-135M-shaped model (or a smaller one), decodes greedily with the
 fused step off and on, and prints whether the tokens agree, the largest logit difference over
-the decoded steps, the decode path the device chose and tokens/s of both. Prints numbers;
-asserts nothing (tests/kernels/test_fused.py holds the kernel to NumPy on CI).
+the decoded steps, the decode path the device chose and tokens/s of both. Exits 1 (after
+printing) where a G's tokens differ from the replay's, its logits differ by more than the device's
+first-step check allows (fused.check), or its program was not used; tokens/s are printed, not
+judged. CI holds the kernel to NumPy on emulators (tests/kernels/test_fused*.py); this is the
+check for a real GPU.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pkg"))
 
 import webinfer  # noqa: E402
 from webinfer.bench import build_synthetic_model  # noqa: E402
-from webinfer.device.webgpu import open_device  # noqa: E402
+from webinfer.device.webgpu import fused, open_device  # noqa: E402
 
 
 def run(path, mode, workgroups, prompt, n_tokens, n_ctx):
@@ -56,13 +59,20 @@ def main():
     prompt = [int(t) for t in np.random.default_rng(1).integers(0, 49152, a.prompt)]
     ref, ref_logits, ref_path, ref_tps = run(path, "off", 1, prompt, a.tokens, a.ctx)
     print(f"plain replay: {ref_tps:.1f} tok/s (complete(), {a.tokens} tokens, incl. prefill) [{ref_path}]")
+    failed = []
     for g in a.workgroups:
         got, logits, p, tps = run(path, "on", g, prompt, a.tokens, a.ctx)
         same = sum(x == y for x, y in zip(got, ref))
         err = max(float(np.max(np.abs(x - y))) for x, y in zip(logits, ref_logits))
         print(f"fused G={g}: {tps:.1f} tok/s, tokens equal {same}/{len(ref)}, max |logit diff| {err:.3g} "
               f"over 8 steps [{p}]")
+        why = next(filter(None, (fused.check(x, y, 0) for x, y in zip(logits, ref_logits))), None)
+        if got != ref or why or not p.startswith("fused"):
+            failed.append(f"G={g}: " + (why or ("tokens differ" if got != ref else f"not fused: {p}")))
+    for f in failed:
+        print("FAIL", f)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
