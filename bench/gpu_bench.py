@@ -2,7 +2,7 @@
 
     python3 bench/gpu_bench.py [--prompt 512] [--decode 128] [--model PATH] [--no-hf]
 
-Prints the summary and one JSON line to paste into bench/RESULTS.md. Works from the source
+Prints the summary and one JSON line to paste into bench/log/runs.md. Works from the source
 tree without installing (adds pkg/ to sys.path).
 """
 

@@ -8,7 +8,7 @@ round and counts the wrong values (and the polls that gave up after 10^8). Print
 wrong reads, the give-ups and the final counter (G * ROUNDS when every round completed). With
 --fence, storageBarrier() after the writes and after the wait. Run it with VK_ICD_FILENAMES to pick
 a Vulkan driver (Mesa's llvmpipe; SwiftShader's vk_swiftshader_icd.json). Results in
-bench/RESULTS.md; why it matters: decode_fused.wgsl and tests/kernels/test_fused_several_workgroups.py.
+bench/RESULTS.md (runs: bench/log/runs.md); why it matters: decode_fused.wgsl and tests/kernels/test_fused_several_workgroups.py.
 """
 
 import sys

@@ -12,7 +12,7 @@ of about 40, 146 and 512 tokens (chat template included) with the page's own pre
 window.webinferPage.lastResult). "webgpu" runs Chromium with WebGPU on SwiftShader (CPU
 emulation) and picks WebGPU in the page's Settings where it has a device selector (auto prefers
 NumPy there); it answers the 40-token prompt only, 4 tokens, as SwiftShader is slow.
---record appends the table to bench/RESULTS.md.
+--record appends the table to bench/log/runs.md (the log; bench/RESULTS.md reports the current numbers).
 
 Not a test: it asserts nothing about speed (tests/site checks behaviour).
 """
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="visits per site and device (default 2)")
     ap.add_argument("--tokens", type=int, default=32, help="greedy tokens per NumPy answer (default 32)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds to wait for any one step")
-    ap.add_argument("--record", action="store_true", help="append the results to bench/RESULTS.md")
+    ap.add_argument("--record", action="store_true", help="append the results to bench/log/runs.md")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         head = (f"\n### Chat pages in headless Chromium (bench/site_bench.py), {when}\n\n{os.cpu_count()} cores "
                 f"{platform.machine()}, Chromium at {CHROMIUM}, {args.rounds} visits per row (min-max), pages "
                 f"taking turns. `python3 bench/site_bench.py {' '.join(argv or sys.argv[1:])}`\n\n")
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
+        with open(REPO / "bench" / "log" / "runs.md", "a") as f:
             f.write(head + text + "\n")
     return 0
 
