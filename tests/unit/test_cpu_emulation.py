@@ -12,7 +12,7 @@ from webinfer.device.webgpu.adapter_js import JsAdapter
 # wgpu-py 0.32 on Mesa 22.3 (this machine, CI)
 LLVMPIPE = {"vendor": "llvmpipe", "architecture": "", "device": "llvmpipe (LLVM 15.0.6, 256 bits)",
             "description": "Mesa 22.3.6 (LLVM 15.0.6)", "adapter_type": "CPU", "backend_type": "Vulkan"}
-# headless Chromium with --use-webgpu-adapter=swiftshader (bench/RESULTS.md: "google swiftshader")
+# headless Chromium with --use-webgpu-adapter=swiftshader (bench/log/runs.md: "google swiftshader")
 SWIFTSHADER = {"vendor": "google", "architecture": "swiftshader", "device": "", "description": ""}
 NVIDIA = {"vendor": "NVIDIA", "architecture": "", "device": "NVIDIA H100 80GB HBM3", "description": "570.124.06",
           "adapter_type": "DiscreteGPU", "backend_type": "Vulkan"}
