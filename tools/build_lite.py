@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
-from build_site import SiteError, build_wheel  # noqa: E402
+from webinfer_wheel import WheelError, build_wheel  # noqa: E402
 from pyodide_dist import DistError, build_dist, sha256_file  # noqa: E402
 
 # Pyodide packages the notebooks use, plus the ones jupyterlite-pyodide-kernel 0.6.1 installs
@@ -87,7 +87,7 @@ def prepare_lite_dir(src: Path, pyodide_source: str) -> dict:
         raise LiteError(f"Pyodide dist: {e}") from e
     try:
         wheel = build_wheel(src / "wheels")
-    except SiteError as e:
+    except WheelError as e:
         raise LiteError(str(e)) from e
     pypi = src / "pypi"
     shutil.rmtree(pypi, ignore_errors=True)

@@ -30,13 +30,10 @@ and the page files are always re-copied (they are small). A no-change run takes 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +42,8 @@ sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(1, str(REPO / "pkg"))
 from pyodide_dist import DistError, build_dist, sha256_file  # noqa: E402
 from pyscript_dist import PyScriptDistError, build_pyscript  # noqa: E402
+import webinfer_wheel  # noqa: E402
+from build_lite import build_lite  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_FILE as MODEL_FILE  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_SHA256 as MODEL_SHA256  # noqa: E402
 from webinfer.sources import default_model_path  # noqa: E402  (WEBINFER_MODEL, else the cache)
@@ -61,48 +60,14 @@ class SiteError(RuntimeError):
     """The site cannot be assembled (missing model, wheel build failure, dist failure)."""
 
 
-
-
-def _tree_digest(paths) -> str:
-    """sha256 over the relative names and bytes of every file under `paths` (the wheel's inputs)."""
-    h = hashlib.sha256()
-    for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for p in files:
-            if "__pycache__" in p.parts or ".egg-info" in str(p):
-                continue
-            h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
 def build_wheel(out: Path) -> Path:
-    """The webinfer wheel in out/, rebuilt only when its sources changed.
+    """webinfer_wheel.build_wheel, its failure as a SiteError."""
+    try:
+        return webinfer_wheel.build_wheel(out)
+    except webinfer_wheel.WheelError as e:
+        raise SiteError(str(e)) from e
 
-    Built from a copy in a temp folder (an in-place setuptools build writes build/ and
-    *.egg-info into the checkout, which parallel builds race on); --no-build-isolation keeps
-    it offline."""
-    digest = _tree_digest([REPO / "pkg", REPO / "shaders", REPO / "pyproject.toml"])
-    stamp = out / ".source-sha256"
-    wheels = sorted(out.glob("webinfer-*.whl"))
-    if len(wheels) == 1 and stamp.is_file() and stamp.read_text().strip() == digest:
-        return wheels[0]
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "src"
-        src.mkdir()
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
-            if (REPO / name).exists():
-                shutil.copy2(REPO / name, src / name)
-        for name in ("pkg", "shaders"):
-            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SiteError(f"building the webinfer wheel failed:\n{proc.stdout}\n{proc.stderr}")
-    (wheel,) = out.glob("webinfer-*.whl")
-    stamp.write_text(digest + "\n")
-    return wheel
+
 
 
 def place_model(src: Path, dest_dir: Path) -> Path:
@@ -160,7 +125,6 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
     for name in PAGE_FILES:
         copy_tree(REPO / "site" / name, out / name)
     # The notebooks (JupyterLite, /lite/) and the example pages ride along.
-    from build_lite import build_lite
     build_lite(out / "lite", pyodide_source=pyodide_source)
     shutil.rmtree(out / "_lite-src", ignore_errors=True)   # build_lite's work folder: not for serving
     # JupyterLite's pages also ask the site's root for /favicon.ico: its own icon, not a 404 in the console
