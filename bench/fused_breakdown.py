@@ -11,16 +11,12 @@ counted; --prompt sets the positions before the step (199: the attention reads 2
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pkg"))
+import _common  # noqa: E402  (this checkout's pkg/ first)
 import numpy as np  # noqa: E402
 
 import webinfer  # noqa: E402
-from webinfer.bench import build_synthetic_model  # noqa: E402
 from webinfer.device.webgpu import fused, open_device  # noqa: E402
 
 
@@ -47,7 +43,7 @@ def main():
     ap.add_argument("--prompt", type=int, default=199)
     ap.add_argument("--kinds", action="store_true")
     a = ap.parse_args()
-    path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"))
+    path = _common.synthetic_model()
     for g in a.workgroups:
         dev = open_device()
         dev.fused = "off"

@@ -14,17 +14,14 @@ check for a real GPU.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pkg"))
+import _common  # noqa: E402  (this checkout's pkg/ first)
 
 import webinfer  # noqa: E402
-from webinfer.bench import build_synthetic_model  # noqa: E402
 from webinfer.device.webgpu import fused, open_device  # noqa: E402
 
 
@@ -55,7 +52,7 @@ def main():
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--prompt", type=int, default=200, help="prompt tokens (positions before the decoded ones)")
     a = ap.parse_args()
-    path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"), shapes={"n_layers": a.layers})
+    path = _common.synthetic_model(n_layers=a.layers)
     prompt = [int(t) for t in np.random.default_rng(1).integers(0, 49152, a.prompt)]
     ref, ref_logits, ref_path, ref_tps = run(path, "off", 1, prompt, a.tokens, a.ctx)
     print(f"plain replay: {ref_tps:.1f} tok/s (complete(), {a.tokens} tokens, incl. prefill) [{ref_path}]")

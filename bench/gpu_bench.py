@@ -9,12 +9,10 @@ tree without installing (adds pkg/ to sys.path).
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pkg"))
+import _common  # noqa: E402,F401  (this checkout's pkg/ first: its side effect)
 
 from webinfer.bench import run_bench  # noqa: E402
 

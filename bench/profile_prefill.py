@@ -8,16 +8,13 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pkg"))
+import _common  # noqa: E402  (this checkout's pkg/ first)
 
 import numpy as np  # noqa: E402
 
 import webinfer  # noqa: E402
-from webinfer.bench import build_synthetic_model  # noqa: E402
 from webinfer.device.webgpu import gpu as gpu_mod  # noqa: E402
 from gpu_timing import gpu_time, kernel_times, per_kernel, print_kernel_times, request_timestamps  # noqa: E402
 
@@ -27,7 +24,7 @@ ap.add_argument("--reps", type=int, default=5)
 a = ap.parse_args()
 
 request_timestamps()
-path = build_synthetic_model(os.path.join(tempfile.mkdtemp(), "s.gguf"))
+path = _common.synthetic_model()
 m = webinfer.load(path, device="webgpu", n_ctx=a.tokens + 64)
 dev, ad = m.device, m.device.adapter
 ids = [int(t) for t in np.random.default_rng(0).integers(0, m.config.n_vocab, a.tokens)]
