@@ -9,7 +9,8 @@ import re
 
 from webinfer.device.webgpu import fused, fused_layout, shaders
 
-SOURCE = (shaders.shader_dir() / "decode_fused.wgsl").read_text()
+# decode_fused.wgsl and the parts it includes (fused_*.wgsl)
+SOURCE = "\n".join(p.read_text() for p in sorted(shaders.shader_dir().glob("*fused*.wgsl")))
 
 
 def expanded() -> str:
