@@ -207,9 +207,146 @@ def _matvec_kinds(table: list) -> str:
             "        default: { return pre_at(ci, mv_table(ci), wg, lid); }\n    }\n}")
 
 
+class _Arenas:
+    """Where a step's data go in the fused program: every weight-like binding it reads, once, in the
+    weight arena (``weight``); every value it writes, a fresh region of an activation arena
+    (``write``, ``alloc``), which later commands find by the binding they read (``read``); offsets
+    into the model's KV cache (``kv``). Offsets are words; regions start on ALIGN words."""
+
+    def __init__(self, kv_buf):
+        self.kv_buf = kv_buf
+        self.weights: dict[int, list] = {}    # id(buffer) -> [buffer, word offset in the weight arena]
+        self.wsize = 0
+        self.regions: dict[tuple, int] = {}   # (id(buffer), byte offset) -> its current region
+        self.asize = 0
+
+    def weight(self, entry) -> int:
+        buf, off, size = entry
+        hit = self.weights.get(id(buf))
+        if hit is None:
+            hit = self.weights[id(buf)] = [buf, self.wsize]
+            self.wsize += -(-buf.size // 4 // ALIGN) * ALIGN
+        return hit[1] + off // 4
+
+    def alloc(self, words) -> int:
+        r = self.asize
+        self.asize += -(-words // ALIGN) * ALIGN
+        return r
+
+    def write(self, entry) -> int:
+        buf, off, size = entry
+        r = self.regions[(id(buf), off)] = self.alloc(-(-size // 4))
+        return r
+
+    def read(self, entry, what) -> int:
+        buf, off, size = entry
+        r = self.regions.get((id(buf), off))
+        if r is None:
+            raise Refused(f"{what} reads a value made outside the step")
+        return r
+
+    def kv(self, entry) -> int:
+        buf, off, size = entry
+        if buf is not self.kv_buf:
+            raise Refused("the KV cache is not one buffer (it passes the binding limit)")
+        return off // 4
+
+
+def _embed(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
+    row_words, cols, n_rows, first_row, split = (int(v) for v in pw[:5])
+    if split or entries[3][0] is not token.buf or grid != (1, 1, 1):
+        raise Refused("embed of a split table or of another input")
+    qt = next(d for d in defines if d in QTYPES)
+    c[[C["op"], C["qt"], C["nvwg"], C["rows"], C["cols"], C["row_words"]]] = (
+        OP_EMBED, QTYPES[qt], 1, n_rows, cols, row_words)
+    c[C["w"]] = ar.weight(entries[2])
+    c[C["y"]] = ar.write(entries[4])
+    return rope
+
+
+def _matvec(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
+    """matvec.wgsl's decode kernel and its variants (flags); returns the step's last ROPE command."""
+    extra = set(defines) - set(QTYPES) - set(FLAGS) - {"ROWS16", "WIDE"}   # (layouts: fused picks its own)
+    rows, cols, row_words = (int(v) for v in pw[:3])
+    if extra or grid[2] != 1:
+        raise Refused(f"matvec variant {sorted(extra)} or {grid[2]} tokens")
+    if -(-cols // 32) * 32 > XS:
+        raise Refused(f"a {cols}-wide matvec input (decode_fused.wgsl stages up to {XS})")
+    qt = QTYPES[next(d for d in defines if d in QTYPES)]
+    fl = sum(FLAGS[d] for d in defines if d in FLAGS)
+    # matvec.wgsl's Params: rows cols row_words nwg_x half eps q_dim kv_dim head_dim neox
+    # n_ctx layer_off n_splits split_len
+    for name, i in (("rows", 0), ("cols", 1), ("row_words", 2), ("half", 4), ("eps", 5), ("q_dim", 6),
+                    ("kv_dim", 7), ("head_dim", 8), ("n_ctx", 10), ("n_splits", 12), ("split_len", 13)):
+        c[C[name]] = pw[i]
+    c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl | (F_NEOX if pw[9] else 0), qt)
+    c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
+    c[C["nvwg"]] = -(-rows // rpv)
+    c[C["ngroups"]] = row_words // BLOCK_WORDS[qt] * 4
+    if PRELOAD and qt != QTYPES["F32"] and -(-cols // 8) <= KG * (256 // rpv):
+        c[C["flags"]] |= F_PRE
+    c[C["w"]] = ar.weight(entries[2])
+    if fl & FLAGS["NORM"]:
+        c[C["nw"]] = ar.weight(entries[5])
+    if fl & FLAGS["BIAS"]:
+        c[C["bias"]] = ar.weight(entries[6])
+    if fl & FLAGS["RESIDUAL"]:
+        c[C["res"]] = ar.read(entries[7], "a residual")
+    if fl & FLAGS["ROPE"]:
+        if fl & FLAGS["RESIDUAL"]:
+            raise Refused("a rotary matvec with a residual")      # (C_CUR is C_RES's word)
+        c[C["k"]], c[C["v"]] = ar.kv(entries[8]) + pw[11], ar.kv(entries[9]) + pw[11]
+        c[C["rope"]] = ar.weight(entries[10])
+        c[C["cur"]] = ar.alloc(2 * int(pw[7]))      # the current key and value, for the attention
+        rope = c
+    if fl & FLAGS["COMBINE"]:
+        c[C["part"]] = ar.read(entries[10], "attention partials")
+        c[C["x"]] = ar.write(entries[3])
+    else:
+        c[C["x"]] = ar.read(entries[3], "a matvec")
+    c[C["y"]] = ar.write(entries[4])
+    return rope
+
+
+def _attention(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
+    """attention.wgsl over one query token: split (partials, the current key's split first) or one split."""
+    n_heads, n_kv, head_dim, n_ctx = (int(v) for v in pw[:4])
+    if defines - {"SPLIT"} or grid[1] != 1 or head_dim % 4 or head_dim > 256:
+        raise Refused("attention over more than one query token")
+    c[[C["op"], C["head_dim"], C["n_ctx"], C["n_heads"], C["n_kv"]]] = (OP_ATTN, head_dim, n_ctx, n_heads, n_kv)
+    c[C["scale"]] = pw[4]
+    c[C["k"]], c[C["v"]] = ar.kv(entries[8]), ar.kv(entries[9])
+    c[C["x"]] = ar.read(entries[3], "attention")
+    if rope is None or (rope[C["k"]], rope[C["v"]]) != (c[C["k"]], c[C["v"]]):
+        raise Refused("an attention whose keys no rotary matvec of the step wrote")
+    if "SPLIT" in defines:
+        # the current key's split (from the ROPE command's C_CUR), then pw[5] over the cache
+        ns = int(pw[5])
+        c[C["n_splits"]], c[C["split_len"]] = ns, pw[6]
+        if n_heads * (ns + 1) > MERGE_SPLITS:
+            raise Refused(f"{n_heads} heads x {ns + 1} splits to merge (decode_fused.wgsl's wz: {MERGE_SPLITS})")
+        buf, off, _ = entries[10]
+        c[C["part"]] = ar.write((buf, off, 4 * n_heads * (ns + 1) * (head_dim + 2)))
+        c[C["cur"]] = rope[C["cur"]]
+        c[C["nvwg"]] = n_heads * (ns + 1)
+    else:
+        if n_ctx > 256:
+            raise Refused("one-split attention over more than 256 keys")
+        c[C["n_splits"]], c[C["split_len"]] = 1, n_ctx
+        c[C["flags"]] = F_NORMALIZED
+        c[C["y"]] = ar.write(entries[4])
+        c[C["nvwg"]] = n_heads
+        rope[C["flags"]] |= F_FENCE          # it reads the KV cache row rope writes
+    return rope
+
+
+TRANSLATORS = {"embed.wgsl": _embed, "matvec.wgsl": _matvec, "attention.wgsl": _attention}
+
+
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
     """A FusedProgram for the dispatches `recorded` (gpu.recorded) while the device recorded a
-    decode step whose logits are `out` and whose input token is `token`. Raises Refused with the reason."""
+    decode step whose logits are `out` and whose input token is `token`: each dispatch becomes a
+    command (TRANSLATORS), its data placed by an _Arenas. Raises Refused with the reason."""
     gpu = dev.gpu
     kv_buf = next((e[8][0] for _, _, e, _ in recorded if e is not None and 8 in e), None)
     lim = min(gpu.limits["max_storage_buffer_binding_size"], gpu.limits["max_buffer_size"])
@@ -218,45 +355,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
                       f"workgroup memory, decode_fused.wgsl needs {SMEM_BYTES}")
     if kv_buf is None:
         raise Refused("the step reads no KV cache")
-    weights: dict[int, list] = {}         # id(buffer) -> [buffer, word offset in the arena]
-    wsize = 0
-
-    def wword(entry) -> int:              # word offset of a weight-like binding in the arena
-        nonlocal wsize
-        buf, off, size = entry
-        hit = weights.get(id(buf))
-        if hit is None:
-            hit = weights[id(buf)] = [buf, wsize]
-            wsize += -(-buf.size // 4 // ALIGN) * ALIGN
-        return hit[1] + off // 4
-
-    regions: dict[tuple, int] = {}        # (id(buffer), byte offset) -> current region (float offset)
-    asize = 0
-
-    def alloc(words) -> int:              # a fresh region of `words` floats
-        nonlocal asize
-        r = asize
-        asize += -(-words // ALIGN) * ALIGN
-        return r
-
-    def write(entry) -> int:              # ... for a recorded binding, which later commands read
-        buf, off, size = entry
-        r = regions[(id(buf), off)] = alloc(-(-size // 4))
-        return r
-
-    def read(entry, what) -> int:
-        buf, off, size = entry
-        r = regions.get((id(buf), off))
-        if r is None:
-            raise Refused(f"{what} reads a value made outside the step")
-        return r
-
-    def kvoff(entry) -> int:
-        buf, off, size = entry
-        if buf is not kv_buf:
-            raise Refused("the KV cache is not one buffer (it passes the binding limit)")
-        return off // 4
-
+    ar = _Arenas(kv_buf)
     words = gpu.uniform_contents()
     table = []
     rope = None                           # the last ROPE command: its attention reads its current key and value
@@ -268,92 +367,17 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
         pw = words.get(id(entries[0][0])) if 0 in entries else None
         if pw is None:
             raise Refused(f"{shader}: its parameters are unknown")
-        c = np.zeros(CMD_WORDS, np.uint32)
-        qt = [d for d in defines if d in QTYPES]
-        if shader == "embed.wgsl":
-            row_words, cols, n_rows, first_row, split = (int(v) for v in pw[:5])
-            if split or entries[3][0] is not token.buf or grid != (1, 1, 1):
-                raise Refused("embed of a split table or of another input")
-            c[[C["op"], C["qt"], C["nvwg"], C["rows"], C["cols"], C["row_words"]]] = (
-                OP_EMBED, QTYPES[qt[0]], 1, n_rows, cols, row_words)
-            c[C["w"]] = wword(entries[2])
-            c[C["y"]] = write(entries[4])
-        elif shader == "matvec.wgsl":
-            extra = set(defines) - set(QTYPES) - set(FLAGS) - {"ROWS16", "WIDE"}   # (layouts: fused picks its own)
-            rows, cols, row_words = (int(v) for v in pw[:3])
-            if extra or grid[2] != 1:
-                raise Refused(f"matvec variant {sorted(extra)} or {grid[2]} tokens")
-            if -(-cols // 32) * 32 > XS:
-                raise Refused(f"a {cols}-wide matvec input (decode_fused.wgsl stages up to {XS})")
-            fl = sum(FLAGS[d] for d in defines if d in FLAGS)
-            # matvec.wgsl's Params: rows cols row_words nwg_x half eps q_dim kv_dim head_dim neox
-            # n_ctx layer_off n_splits split_len
-            for name, i in (("rows", 0), ("cols", 1), ("row_words", 2), ("half", 4), ("eps", 5), ("q_dim", 6),
-                            ("kv_dim", 7), ("head_dim", 8), ("n_ctx", 10), ("n_splits", 12),
-                            ("split_len", 13)):
-                c[C[name]] = pw[i]
-            c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl | (F_NEOX if pw[9] else 0), QTYPES[qt[0]])
-            c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
-            c[C["nvwg"]] = -(-rows // rpv)
-            c[C["ngroups"]] = row_words // BLOCK_WORDS[QTYPES[qt[0]]] * 4
-            if PRELOAD and QTYPES[qt[0]] != QTYPES["F32"] and -(-cols // 8) <= KG * (256 // rpv):
-                c[C["flags"]] |= F_PRE
-            c[C["w"]] = wword(entries[2])
-            if fl & FLAGS["NORM"]:
-                c[C["nw"]] = wword(entries[5])
-            if fl & FLAGS["BIAS"]:
-                c[C["bias"]] = wword(entries[6])
-            if fl & FLAGS["RESIDUAL"]:
-                c[C["res"]] = read(entries[7], "a residual")
-            if fl & FLAGS["ROPE"]:
-                if fl & FLAGS["RESIDUAL"]:
-                    raise Refused("a rotary matvec with a residual")      # (C_CUR is C_RES's word)
-                c[C["k"]], c[C["v"]] = kvoff(entries[8]) + pw[11], kvoff(entries[9]) + pw[11]
-                c[C["rope"]] = wword(entries[10])
-                c[C["cur"]] = alloc(2 * int(pw[7]))      # the current key and value, for the attention
-                rope = c
-            if fl & FLAGS["COMBINE"]:
-                c[C["part"]] = read(entries[10], "attention partials")
-                c[C["x"]] = write(entries[3])
-            else:
-                c[C["x"]] = read(entries[3], "a matvec")
-            c[C["y"]] = write(entries[4])
-        elif shader == "attention.wgsl":
-            n_heads, n_kv, head_dim, n_ctx = (int(v) for v in pw[:4])
-            split = "SPLIT" in defines
-            if defines - {"SPLIT"} or grid[1] != 1 or head_dim % 4 or head_dim > 256:
-                raise Refused("attention over more than one query token")
-            c[[C["op"], C["head_dim"], C["n_ctx"], C["n_heads"], C["n_kv"]]] = (OP_ATTN, head_dim, n_ctx, n_heads, n_kv)
-            c[C["scale"]] = pw[4]
-            c[C["k"]], c[C["v"]] = kvoff(entries[8]), kvoff(entries[9])
-            c[C["x"]] = read(entries[3], "attention")
-            if rope is None or (rope[C["k"]], rope[C["v"]]) != (c[C["k"]], c[C["v"]]):
-                raise Refused("an attention whose keys no rotary matvec of the step wrote")
-            if split:
-                # the current key's split (from the ROPE command's C_CUR), then pw[5] over the cache
-                ns = int(pw[5])
-                c[C["n_splits"]], c[C["split_len"]] = ns, pw[6]
-                if n_heads * (ns + 1) > MERGE_SPLITS:
-                    raise Refused(f"{n_heads} heads x {ns + 1} splits to merge (decode_fused.wgsl's wz: {MERGE_SPLITS})")
-                buf, off, _ = entries[10]
-                c[C["part"]] = write((buf, off, 4 * n_heads * (ns + 1) * (head_dim + 2)))
-                c[C["cur"]] = rope[C["cur"]]
-                c[C["nvwg"]] = n_heads * (ns + 1)
-            else:
-                if n_ctx > 256:
-                    raise Refused("one-split attention over more than 256 keys")
-                c[C["n_splits"]], c[C["split_len"]] = 1, n_ctx
-                c[C["flags"]] = F_NORMALIZED
-                c[C["y"]] = write(entries[4])
-                c[C["nvwg"]] = n_heads
-                rope[C["flags"]] |= F_FENCE          # it reads the KV cache row rope writes
-        else:
+        translate = TRANSLATORS.get(shader)
+        if translate is None:
             raise Refused(f"no fused command for {shader} {sorted(defines)}")
+        c = np.zeros(CMD_WORDS, np.uint32)
+        rope = translate(c, pw, set(defines), entries, grid, ar, token, n_wg, rope)
         table.append(c)
 
     if not table or table[0][C["op"]] != OP_EMBED:
         raise Refused("the step does not start with its token's embedding")   # ticket 0's command (close_window)
     _prefetch_ranges(table)
+    regions, asize, wsize = ar.regions, ar.asize, ar.wsize
     key = (id(out.buf), out.offset)
     if key not in regions:
         raise Refused("the step's logits are not written by the step")
@@ -375,7 +399,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # the arenas, filled on the GPU (one submit)
     warena = gpu.zeros(4 * max(wsize, 1), "fused decode: weight arena")
     aarena = gpu.zeros(8 * max(asize, 1), "fused decode: activations (two arenas)")
-    for buf, off in weights.values():
+    for buf, off in ar.weights.values():
         gpu.copy(buf, 0, warena, 4 * off, buf.size)
     gpu.flush()
     header = np.zeros(CMD_WORDS, np.uint32)
