@@ -21,15 +21,16 @@
 // meet at a barrier in storage memory (an atomic counter) before the next command.
 //
 // A grid barrier needs every workgroup that takes part resident at once, which WebGPU does not
-// promise. So the workgroups that take part are the ones that have started (discovery): each
-// takes a ticket as it starts, and ticket 0, after the step's first command, closes the window
-// once all G have a ticket or after `window` polls; the tickets then number the step's
-// workgroups 0 .. n - 1 (n <= G), and one that starts after the window closed leaves at once.
-// Every command's virtual workgroups are spread over the n. G is modest as well
-// (device.fused_workgroups), every wait is bounded (spin_limit polls, then the abort word is set
-// and every workgroup leaves), the host reads the abort word with every token, and the program
-// is compared with the plain replay on its first step before it is used (fused.py), where the
-// host also learns n (and rebuilds for n where fewer than G took part).
+// promise. On CPU emulators (TICKETS, fused.py) the workgroups that take part are the ones that
+// have started (discovery): each takes a ticket as it starts, and ticket 0, after the step's first
+// command, closes the window once all G have a ticket or after `window` polls; the tickets then
+// number the step's workgroups 0 .. n - 1 (n <= G), one that starts after the window closed leaves
+// at once, and every command's virtual workgroups are spread over the n. On a GPU all G take part,
+// numbered by their builtin id, and G is modest (device.fused_workgroups). Every wait is bounded
+// (spin_limit polls, then the abort word is set and every workgroup leaves), the host reads the
+// abort word with every token, and the program is compared with the plain replay on its first step
+// before it is used (fused.py), where the host also learns n (and rebuilds for n where fewer than
+// G took part).
 //
 // Memory: every activation a command writes is a fresh region of `act` (write-once within a
 // step, 256-byte aligned), its values stored with their bits complemented into one of two arenas
@@ -131,7 +132,7 @@ fn cw(ci: u32, k: u32) -> u32 { return cmds[ci + k]; }
 fn cf(ci: u32, k: u32) -> f32 { return bitcast<f32>(cmds[ci + k]); }
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n_cmds = cmds[H_N_CMDS];
     let g = cmds[H_G];
     let par = cmds[H_PARITY] & 1u;
@@ -139,6 +140,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     abase = par * ASIZE;
     obase = (1u - par) * ASIZE;
     cnt = select(0u, S_CNT1, par == 1u);
+#ifdef TICKETS
     // the workgroup's ticket: its number in the step, or none where the window has closed
     if (lid == 0u) {
         let t = atomicAdd(&sync[S_TICKET + par], 1u);
@@ -146,6 +148,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     let wg = workgroupUniformLoad(&wticket);
     if (wg == NO_TICKET) { return; }
+#else
+    // a GPU: every workgroup takes part, numbered by its builtin id (the tickets, which CPU
+    // emulators need, are left out where they were measured to cost: bench/RESULTS.md)
+    let wg = wid.x;
+#endif
     spos = atomicLoad(&sync[S_POS]);
     if (lid == 0u) { wpos = spos; }     // read by workgroupUniformLoad, after its barrier
     if (wg == 0u && lid == 0u) {        // the next step's words (the last step of that parity is done)
@@ -164,16 +171,20 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         if (c > 0u) {
             let seen = grid_wait(lid, goal, before, arrived);
             if (seen == 0u) { return; }
+#ifdef TICKETS
             if (c == 1u && wg != 0u) { n = (seen >> N_SHIFT) & 0x3FFu; }
+#endif
         }
         if (op == OP_EMBED) { op_embed(ci, wg, lid, n); }
         else if (op == OP_MATVEC) { mv_kinds(ci, wg, lid, n, pre); }
         else if (op == OP_ATTN) { op_attn(ci, wg, lid, n); }
         var add = 1u;
+#ifdef TICKETS
         if (c == 0u && wg == 0u) {           // the first command is ticket 0's alone (EMBED)
             n = close_window(lid, g);
             add += n << N_SHIFT;
         }
+#endif
         if (c + 1u < n_cmds) {
             // only the workgroups that had a block in the command arrive; the others go on to wait
             let writers = min(cw(ci, C_NVWG), n);

@@ -1,5 +1,5 @@
 # Chromium flag sets for WebGPU on the GPU machine; sourced by probe.sh and gen_bench.sh.
-#   variant_flags NAME CHROME   sets `flags` (an array) and `icds` (VK_ADD_DRIVER_FILES value)
+#   variant_flags NAME CHROME   sets `flags` (an array) and `icds` (VK_DRIVER_FILES value: the only drivers the loader loads)
 # VK_ICD_JSON (NVIDIA's Vulkan ICD manifest) is added to the Vulkan loader's drivers in each set.
 common_flags=(--headless --no-sandbox --disable-gpu-sandbox --no-first-run --no-default-browser-check
               --disable-background-networking --disable-component-update --disable-sync

@@ -42,7 +42,7 @@ for dev in "${devices[@]}"; do
   res=$outdir/browser-$dev.json; log=$outdir/browser-$dev.log; rm -f "$res"
   python3 "$here/serve.py" --root $www --port 8312 --out "$res" --timeout "${GEN_TIMEOUT:-300}" >/dev/null 2>&1 & srv=$!
   sleep 0.5; prof=$(mktemp -d)
-  env ${icds:+VK_ADD_DRIVER_FILES=$icds} VK_LOADER_DEBUG=error "$CHROME" "${common_flags[@]}" "${flags[@]}" \
+  env ${icds:+VK_DRIVER_FILES=$icds} VK_LOADER_DEBUG=error "$CHROME" "${common_flags[@]}" "${flags[@]}" \
       --user-data-dir="$prof" "http://127.0.0.1:8312/bench.html?device=$dev&$dq" > "$log" 2>&1 & cr=$!
   wait $srv; kill $cr 2>/dev/null; sleep 1; kill -9 $cr 2>/dev/null; wait $cr 2>/dev/null; rm -rf "$prof"
   [ -f "$res" ] || { echo "no result; log tail:"; grep -v dbus "$log" | tail -15; }

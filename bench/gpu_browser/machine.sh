@@ -14,6 +14,9 @@ set -euo pipefail
 gb=${GB:-/tmp/gb}     # another GB lets this run on a machine without the GPU, for a check
 case ${1:-} in
   stage1)
+    # the NVIDIA Vulkan driver (libGLX_nvidia.so.0) needs glvnd's libGLdispatch: without these the
+    # loader "could not get vkCreateInstance" from it and the browser saw SwiftShader only
+    if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
     mkdir -p $gb/chrome && cp .gpu_browser/a/* $gb/
     PYTHONPATH=$gb/py python3 -c "import brotli" 2>/dev/null ||
       python3 -m pip install -q --no-index --no-deps --no-compile --target $gb/py $gb/brotli-*.whl

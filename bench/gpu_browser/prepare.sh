@@ -35,4 +35,9 @@ cp -r build/site/pyodide build/site/wheels .gpu_browser/b/site/
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
   -d .gpu_browser/b/wheels "wgpu==$(python3 -c 'import wgpu; print(wgpu.__version__)')" cffi pycparser
-du -sh .gpu_browser/a .gpu_browser/b
+# .gl/: glvnd and the Vulkan loader as .debs (carried with call 1; machine.sh stage1 unpacks them)
+grep -qx '/.gl/' .git/info/exclude || echo '/.gl/' >> .git/info/exclude
+lists=$(mktemp -d); mkdir -p .gl "$lists/partial"
+o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
+apt-get $o update >/dev/null && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)
+du -sh .gpu_browser/a .gpu_browser/b .gl

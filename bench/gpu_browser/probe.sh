@@ -9,7 +9,7 @@
 # or the page's error / "no result", then the GPU-process log lines that say why.
 # OUTDIR/<variant>.json holds the page's result, OUTDIR/<variant>.log the browser's stderr.
 #
-# Environment: VK_ICD_JSON (a Vulkan ICD manifest to add through VK_ADD_DRIVER_FILES, e.g. the
+# Environment: VK_ICD_JSON (a Vulkan ICD manifest for VK_DRIVER_FILES, e.g. the
 # NVIDIA one), EGL_VENDOR_JSON (a glvnd EGL vendor file), PROBE_QUERY (e.g. "bw=1").
 # This is not the webinfer bench (gen_bench.sh is).
 set -u
@@ -29,7 +29,7 @@ for v in "${variants[@]}"; do
   python3 "$here/serve.py" --root "$here" --port "$port" --out "$res" --timeout "$timeout_s" >/dev/null 2>&1 & srv=$!
   sleep 0.5
   prof=$(mktemp -d)
-  env ${icds:+VK_ADD_DRIVER_FILES=$icds} ${EGL_VENDOR_JSON:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR_JSON} \
+  env ${icds:+VK_DRIVER_FILES=$icds} ${EGL_VENDOR_JSON:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR_JSON} \
       VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn} \
       "$exe" "${common_flags[@]}" "${flags[@]}" --user-data-dir="$prof" \
       "http://127.0.0.1:$port/probe.html?${PROBE_QUERY:-}" >"$log" 2>&1 & cr=$!

@@ -107,6 +107,32 @@ async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu):
     assert seen[-1][1] == "fused: 1 dispatch a step, 2 persistent workgroups", seen
 
 
+@pytest.mark.driver_timeout(900)
+@run_in_pyodide
+async def test_the_gpu_variant_on_dawn(selenium_webgpu):
+    """The step as a GPU builds it (no TICKETS: every workgroup takes part, numbered by its
+    builtin id) compiles under Tint and gives NumPy's greedy tokens (one workgroup here)."""
+    import webinfer
+    import webinfer.aload as aload
+    from webinfer.bench import build_synthetic_model
+    from webinfer.device import select_device
+
+    shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
+    path = build_synthetic_model("/tmp/tiny_gpuvar.gguf", seed=3, shapes=shapes)
+    prompt = [1, 5, 9, 33, 7, 120, 250, 3]
+    ref = await webinfer.load(path, device="numpy", n_ctx=512).acomplete(prompt, max_tokens=8, temperature=0)
+    assert (await aload.init_gpu(device="webgpu")).startswith("webgpu: ")
+    dev = select_device("webgpu")
+    dev.adapter.is_cpu_emulation = False          # as on a GPU
+    dev.fused, dev.fused_workgroups = "on", 1
+    m = webinfer.load(path, device=dev, n_ctx=512)
+    res = await m.acomplete(prompt, max_tokens=8, temperature=0)
+    await dev.check_errors()
+    f = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    assert not f.tickets and dev.decode_path().startswith("fused"), (dev.decode_path(), dev.notes)
+    assert list(res.token_ids) == list(ref.token_ids)
+
+
 @run_in_pyodide
 async def test_auto_keeps_the_replay_on_a_cpu_emulated_adapter(selenium_webgpu):
     """device.fused = "auto" (the default) builds the fused step on a browser's GPU, not on

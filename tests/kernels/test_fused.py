@@ -421,3 +421,24 @@ def test_off_and_cpu_auto_keep_the_replay(model_path):
         m.complete(PROMPT, max_tokens=3, temperature=0)
         assert dev.decode_path().startswith("replayed")
         assert all(p.fused is None for p in dev._programs.values())
+
+
+@pytest.mark.parametrize("n_ctx", [64, 512])
+def test_the_gpu_variant_without_tickets(model_path, n_ctx):
+    """On a GPU the step is built without TICKETS (every workgroup takes part, numbered by its
+    builtin id): that variant, on one workgroup here, against NumPy."""
+    ref, _ = _steps(model_path, None, n_ctx)
+    dev = open_webgpu()
+    dev.adapter.is_cpu_emulation = False          # as on a GPU
+    dev.fused, dev.fused_workgroups = "on", 1
+    m = webinfer.load(model_path, device=dev, n_ctx=n_ctx)
+    logits, _ = m.prefill(PROMPT)
+    got = []
+    for _ in range(len(ref)):
+        lg = asyncio.run(dev.read(logits)).reshape(-1).astype(np.float64)
+        got.append(lg)
+        logits = m.step(int(np.argmax(lg)))
+    f = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    assert not f.tickets and dev.decode_path().startswith("fused"), dev.notes
+    for r, g in zip(ref, got):
+        assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r)))

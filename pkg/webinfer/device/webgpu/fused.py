@@ -85,6 +85,7 @@ class FusedProgram:
     parity: int = 0         # the arena of the next step queued
     next_pos: int = -1      # the position the step queued last left for the next one (chained)
     took: int = 0           # workgroups that took part in the last step whose status was read (took_part)
+    tickets: bool = True    # built with TICKETS (CPU emulators: only the workgroups that started take part)
 
     @property
     def out(self) -> GTensor:
@@ -93,7 +94,9 @@ class FusedProgram:
 
     def took_part(self, status: np.ndarray) -> int:
         """How many workgroups took part in the step queued last (its counter's bits 20-29), from
-        the status words read after it."""
+        the status words read after it; all of them where the program has no tickets."""
+        if not self.tickets:
+            return self.n_wg
         word = int(np.asarray(status).reshape(-1)[S_CNT1 if self.parity ^ 1 else 0])
         return (word >> N_SHIFT) & 0x3FF
 
@@ -409,9 +412,14 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     cmds = gpu.upload(both_tables(table, stride), "fused decode: command table (a copy a parity)")
     sync = gpu.zeros(4 * (S_SLOTS + 4 * n_wg), "fused decode: sync words")
     # only the weight types the step uses are compiled in (dot_batch's and dq's cases: less code)
+    # CPU emulators need not run every workgroup at once: there the workgroups that started take
+    # part (decode_fused.wgsl, TICKETS); on a GPU every one does, numbered by its builtin id, which
+    # measured faster (bench/RESULTS.md)
+    tickets = bool(dev.adapter.is_cpu_emulation)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
-    dispatches = tuple(gpu.command("decode_fused.wgsl", wtypes, {0: (cmds, p * stride, table.nbytes), 2: warena,
+    defines = wtypes + (("TICKETS",) if tickets else ())
+    dispatches = tuple(gpu.command("decode_fused.wgsl", defines, {0: (cmds, p * stride, table.nbytes), 2: warena,
                                                                   3: aarena, 4: kv_buf, 5: sync}, (n_wg, 1, 1), values)[0]
                        for p in (0, 1))
     outs = tuple(GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * (p * asize + regions[key]), pooled=False)
@@ -421,7 +429,8 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # a step leaves the next one its position where every workgroup takes part in its ARGMAX (so
     # every one has read it before it changes)
     chained = argmax and int(last[0][C["nvwg"]]) >= n_wg
-    return FusedProgram(dispatches, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, stride, chained)
+    return FusedProgram(dispatches, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, stride, chained,
+                        tickets=tickets)
 
 
 
