@@ -123,11 +123,14 @@ async def test_the_gpu_variant_on_dawn(selenium_webgpu):
     ref = await webinfer.load(path, device="numpy", n_ctx=512).acomplete(prompt, max_tokens=8, temperature=0)
     assert (await aload.init_gpu(device="webgpu")).startswith("webgpu: ")
     dev = select_device("webgpu")
-    dev.adapter.is_cpu_emulation = False          # as on a GPU
-    dev.fused, dev.fused_workgroups = "on", 1
-    m = webinfer.load(path, device=dev, n_ctx=512)
-    res = await m.acomplete(prompt, max_tokens=8, temperature=0)
-    await dev.check_errors()
+    dev.adapter.is_cpu_emulation = False          # as on a GPU (the adapter is shared: put back below)
+    try:
+        dev.fused, dev.fused_workgroups = "on", 1
+        m = webinfer.load(path, device=dev, n_ctx=512)
+        res = await m.acomplete(prompt, max_tokens=8, temperature=0)
+        await dev.check_errors()
+    finally:
+        dev.adapter.is_cpu_emulation = True
     f = next(p.fused for p in dev._programs.values() if p.fused is not None)
     assert not f.tickets and dev.decode_path().startswith("fused"), (dev.decode_path(), dev.notes)
     assert list(res.token_ids) == list(ref.token_ids)

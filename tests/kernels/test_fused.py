@@ -429,15 +429,18 @@ def test_the_gpu_variant_without_tickets(model_path, n_ctx):
     builtin id): that variant, on one workgroup here, against NumPy."""
     ref, _ = _steps(model_path, None, n_ctx)
     dev = open_webgpu()
-    dev.adapter.is_cpu_emulation = False          # as on a GPU
-    dev.fused, dev.fused_workgroups = "on", 1
-    m = webinfer.load(model_path, device=dev, n_ctx=n_ctx)
-    logits, _ = m.prefill(PROMPT)
-    got = []
-    for _ in range(len(ref)):
-        lg = asyncio.run(dev.read(logits)).reshape(-1).astype(np.float64)
-        got.append(lg)
-        logits = m.step(int(np.argmax(lg)))
+    was, dev.adapter.is_cpu_emulation = dev.adapter.is_cpu_emulation, False     # as on a GPU
+    try:
+        dev.fused, dev.fused_workgroups = "on", 1
+        m = webinfer.load(model_path, device=dev, n_ctx=n_ctx)
+        logits, _ = m.prefill(PROMPT)
+        got = []
+        for _ in range(len(ref)):
+            lg = asyncio.run(dev.read(logits)).reshape(-1).astype(np.float64)
+            got.append(lg)
+            logits = m.step(int(np.argmax(lg)))
+    finally:
+        dev.adapter.is_cpu_emulation = was        # (the adapter may be shared with later tests)
     f = next(p.fused for p in dev._programs.values() if p.fused is not None)
     assert not f.tickets and dev.decode_path().startswith("fused"), dev.notes
     for r, g in zip(ref, got):
