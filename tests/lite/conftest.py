@@ -90,9 +90,8 @@ class NotebookRun:
         self.t0 = time.perf_counter()
         self.page.goto(f"{base}/lite/lab/index.html?path={name}")
         self.page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=90_000)
-        self._wait_kernel_idle(120)
-        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        self.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        self.kernel_idle = self._wait_kernel_idle(120)
+        self._run_all()
         self.finished = self._wait_all_ran(timeout_s)
         self.seconds = time.perf_counter() - self.t0
 
@@ -102,19 +101,34 @@ class NotebookRun:
                 self.external.append(req.url)
         return on_request
 
-    def _wait_kernel_idle(self, timeout_s):
+    def _run_all(self):
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+    def _wait_kernel_idle(self, timeout_s) -> bool:
         deadline = time.perf_counter() + timeout_s
         while time.perf_counter() < deadline:
             if self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count():
-                return
+                return True
             time.sleep(0.5)
+        return False
 
     def _wait_all_ran(self, timeout_s) -> bool:
+        """True once every cell has an execution count. A Run All given while the kernel was
+        still starting can be dropped (no cell queued: every prompt still "[ ]:"): then, once the
+        kernel is idle, it is given once more (self.reruns says so)."""
         deadline = time.perf_counter() + timeout_s
+        self.reruns = 0
         time.sleep(2)
         while time.perf_counter() < deadline:
-            if all(any(ch.isdigit() for ch in p) for p in self.prompts()):
+            prompts = self.prompts()
+            if all(any(ch.isdigit() for ch in p) for p in prompts):
                 return True
+            if (not self.reruns and all(p.strip() == "[ ]:" for p in prompts)
+                    and self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
+                    and time.perf_counter() - self.t0 > 60):
+                self.reruns += 1
+                self._run_all()
             time.sleep(2)
         return False
 

@@ -20,7 +20,8 @@ ERROR_MARKERS = ("Traceback (most recent call last)", "Error:", "Exception:")
 def _check_ran(run, name):
     outs = run.outputs()
     errors = [t for mime, t in outs if "stderr" in mime or "error" in mime if any(m in t for m in ERROR_MARKERS)]
-    detail = f"{name}: {run.seconds:.0f} s; prompts {run.prompts()}; last logs:\n" + "\n".join(run.logs[-15:])
+    detail = (f"{name}: {run.seconds:.0f} s; kernel idle before Run All: {run.kernel_idle}; Run All given again: "
+              f"{run.reruns}; prompts {run.prompts()}; last logs:\n" + "\n".join(run.logs[-15:]))
     assert run.finished, "not every cell ran: " + detail
     assert not errors, f"{name} has error output:\n" + "\n---\n".join(e[-1500:] for e in errors)
     assert not run.external, f"{name} requested other origins: {run.external[:5]}"
