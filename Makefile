@@ -6,7 +6,7 @@ export WEBINFER_CACHE := $(CACHE)
 DIST    := build/pyodide
 SITE    := build/site
 
-.PHONY: serve test deps site-deps sysdeps model pyodide site lite wheel chat bench bench-site clean
+.PHONY: serve test deps site-deps sysdeps model pyodide site lite wheel wasm chat bench bench-site clean
 
 ## make serve: build the offline site (chat page, /pyscript-example/, /library/, /lite/) and serve it
 serve: site
@@ -42,6 +42,10 @@ lite: site-deps
 
 wheel:
 	$(PY) -m pip wheel -q --no-deps -w build/wheels .
+
+# Reassemble pkg/webinfer/device/wasm/*.wasm after editing kernels.wat (needs wasmtime: make deps).
+wasm:
+	$(PY) tools/build_wasm.py
 
 ## the command-line chat, without a browser
 chat: site-deps model

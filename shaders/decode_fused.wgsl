@@ -10,8 +10,8 @@
 //   fused_attention.wgsl  ATTN (attention_split.wgsl and attention_merge.wgsl over the arenas)
 //   fused_argmax.wgsl     the greedy token inside the logits' command
 // The table's layout (C_*, S_*, flags, quant types) is device/webgpu/fused_layout.py's, which
-// fused.py fills in; fused.py also compiles each kind of matvec in (MV_KINDS) and the step's
-// attention shape (A_*).
+// fused.py fills in; fused.py also compiles in each kind of matvec (fused_kinds.wgsl's MVK<i>)
+// and the step's attention shape (A_*).
 //
 // Why: a decode step of SmolLM2-135M is ~152 small dependent dispatches, and on wgpu/Vulkan each
 // costs ~4 us of GPU time however little it does, plus CPU time to encode it; reading the
@@ -59,7 +59,7 @@
 // Each thread's arithmetic counts as much: an integer division by a value known only at run
 // time is ~20 instructions, and every workgroup of an SM shares its issue slots. So the step's
 // shapes are compile-time constants where they can be: the attention shape (A_*), each kind
-// of matvec's flags, layout and sizes (mv_kinds, pre_kinds, written by fused.py), the weight
+// of matvec's flags, layout and sizes (mv_kinds, pre_kinds in fused_kinds.wgsl), the weight
 // types (W_*). Registers count too: loading more of attention's keys and values ahead, or
 // batches of 8 weight groups, measured slower.
 //

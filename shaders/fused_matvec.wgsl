@@ -104,7 +104,7 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
 
 // -- MATVEC ----------------------------------------------------------------------------------
 // A matvec's shape and variant. fused.py gives each kind of matvec in the step (SmolLM2: qkv,
-// output projection, gate/up, down, lm head) a number (C_KIND) and writes mv_kinds, which calls
+// output projection, gate/up, down, lm head) a number (C_KIND); mv_kinds (fused_kinds.wgsl) calls
 // op_matvec with that kind's MvK as constants: its flags, layout and sizes fold at compile time
 // (kind 0: read from the table).
 struct MvK { fl: u32, qt: u32, rpv: u32, ngroups: u32, cols: u32, rows: u32, row_words: u32, half: u32,
@@ -115,7 +115,7 @@ fn mv_table(ci: u32) -> MvK {
                cw(ci, C_ROWS), cw(ci, C_ROW_WORDS), cw(ci, C_HALF), cw(ci, C_Q_DIM), cw(ci, C_KV_DIM), cw(ci, C_NVWG));
 }
 
-{{MV_KINDS}}
+#include "fused_kinds.wgsl"
 
 // The input row goes to workgroup memory once per command (a workgroup then serves all its
 // virtual workgroups from it): COMBINE merges the attention partials into it, NORM multiplies

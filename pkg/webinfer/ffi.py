@@ -3,8 +3,9 @@
 What this is: the few things Python needs from the JavaScript side of Pyodide, each of which
 crosses the Python->JS boundary a counted number of times:
 
-* ``make_kit(source, names)`` turns a JS factory ``(Module) => ({name: function, ...})`` into a
-  ``Kit`` whose attributes call those functions. Every call, every awaited promise and every
+* ``make_kit(name, names)`` turns the JS factory ``(Module) => ({function name: function, ...})``
+  in ``webinfer/js/<name>.js`` (a "kit": the whole file is that one expression) into a ``Kit``
+  whose attributes call those functions. Every call, every awaited promise and every
   ``to_js`` conversion made through a Kit adds one to ``kit.calls``: that counter is how tests
   check that a decoded token costs O(1) Python->JS calls, not O(dispatches).
 * ``pointer(array)`` the wasm address of a numpy array, so JS can read or fill Python memory
@@ -15,21 +16,23 @@ crosses the Python->JS boundary a counted number of times:
 Where a kit's factory comes from (the kit hook): a page whose Content-Security-Policy forbids
 ``eval`` (no 'unsafe-eval') cannot evaluate the factory text. So make_kit first looks the
 factory up in ``globalThis.webinferKits``, a JS object mapping ``kit_key(source)`` (the sha256
-hex of the exact source string) to the factory function; only if it is not there does it
-evaluate ``source`` (Pyodide's run_js). ``kits_module()`` writes the ES module that provides
+hex of the file's exact text) to the factory function; only if it is not there does it
+evaluate the text (Pyodide's run_js). ``kits_module()`` writes the ES module that provides
 that object: serve it from the page's origin and import it where webinfer runs (a
 ``<script type="module">`` on a page, PyScript's ``[js_modules.worker]`` in a worker, or
 ``install_kits(module)`` from Python); importing it sets ``globalThis.webinferKits``.
 A kit that is neither provided nor evaluable raises KitUnavailableError saying which and how.
 
-What it is not: the browser code itself. In CPython only ``kit_key`` and ``kits_module`` work
-(the build runs them); everything else needs Pyodide, and callers import this module lazily.
+What it is not: the browser code itself (that is the js/*.js files). In CPython only
+``kit_source``, ``kit_sources``, ``kit_key`` and ``kits_module`` work (the build runs them);
+everything else needs Pyodide, and callers import this module lazily.
 """
 
 from __future__ import annotations
 
-import ast
+import functools
 import hashlib
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +44,11 @@ try:
     import pyodide_js
     from pyodide.code import run_js
     from pyodide.ffi import to_js as _to_js
-except ImportError:   # CPython: kit_key / kits_module only
+except ImportError:   # CPython: the kit texts, kit_key and kits_module only
     js = pyodide_js = run_js = _to_js = None
 
 KITS_GLOBAL = "webinferKits"   # globalThis.<this>: {kit_key(source): factory}
+KITS_DIR = "js"                # the kits: webinfer/js/<name>.js, package data
 
 
 class Kit:
@@ -78,14 +82,15 @@ def kit_key(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def make_kit(source: str, names) -> Kit:
-    """The kit of JS factory `source` (called with Pyodide's Module, for HEAPU8), wrapping
-    `names`: from globalThis.webinferKits if the page provides it, else by evaluating `source`.
-    Raises KitUnavailableError when neither works (a CSP without 'unsafe-eval')."""
-    return Kit(_factory(source, names)(pyodide_js._module), names)
+def make_kit(name: str, names) -> Kit:
+    """The kit js/<name>.js (its factory called with Pyodide's Module, for HEAPU8), wrapping the
+    functions `names`: from globalThis.webinferKits if the page provides it, else by evaluating
+    the file's text. Raises KitUnavailableError when neither works (a CSP without 'unsafe-eval')."""
+    return Kit(_factory(name, names)(pyodide_js._module), names)
 
 
-def _factory(source: str, names):
+def _factory(name: str, names):
+    source = kit_source(name)
     key = kit_key(source)
     kits = _js_get(js.globalThis, KITS_GLOBAL)
     factory = _js_get(kits, key) if kits is not None else None
@@ -100,9 +105,9 @@ def _factory(source: str, names):
                 "globalThis.webinferKits does not have it (built from another webinfer version?)")
         raise KitUnavailableError(
             f"this page's Content-Security-Policy forbids eval, and {have}: webinfer's JS kit "
-            f"{key[:12]} ({', '.join(list(names)[:3])}, ...) cannot be built. Fix: serve webinfer's kits "
-            f"module (webinfer.ffi.kits_module()) from your origin and import it before webinfer runs "
-            f"(it sets globalThis.webinferKits), or allow 'unsafe-eval' in script-src") from None
+            f"{KITS_DIR}/{name}.js {key[:12]} ({', '.join(list(names)[:3])}, ...) cannot be built. Fix: "
+            f"serve webinfer's kits module (webinfer.ffi.kits_module()) from your origin and import it "
+            f"before webinfer runs (it sets globalThis.webinferKits), or allow 'unsafe-eval' in script-src") from None
 
 
 def _js_get(obj, key: str):
@@ -128,18 +133,24 @@ def install_kits(kits) -> None:
     setattr(js.globalThis, KITS_GLOBAL, table)
 
 
+@functools.cache
+def kit_source(name: str) -> str:
+    """The exact text of kit `name` (webinfer/js/<name>.js), read once from the package data."""
+    path = resources.files(__package__) / KITS_DIR / f"{name}.js"
+    if not path.is_file():
+        raise ValueError(f"webinfer has no JS kit {name!r} ({KITS_DIR}/{name}.js is not in the package)")
+    return path.read_text(encoding="utf-8")
+
+
 def kit_sources(package: Path | None = None) -> dict[str, tuple[str, str]]:
-    """Every kit source in the package: {kit_key: (module path, source)}. A kit is a module-level
-    string constant whose name ends in ``_JS`` (what make_kit is given: tests/unit/test_ffi_kits.py
-    checks that every make_kit call passes one). Read with `ast`: nothing is imported."""
-    root = Path(package) if package is not None else Path(__file__).resolve().parent
+    """Every kit in the package: {kit_key: ("js/<name>.js", source)}, in file-name order.
+    `package` is the webinfer directory to read (default: this installed package)."""
+    root = resources.files(__package__) if package is None else Path(package)
     out: dict[str, tuple[str, str]] = {}
-    for path in sorted(root.rglob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) \
-                    and isinstance(node.value.value, str) \
-                    and any(isinstance(t, ast.Name) and t.id.endswith("_JS") for t in node.targets):
-                out[kit_key(node.value.value)] = (path.relative_to(root).as_posix(), node.value.value)
+    for path in sorted((root / KITS_DIR).iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".js"):
+            source = kit_source(path.name[:-3]) if package is None else path.read_text(encoding="utf-8")
+            out[kit_key(source)] = (f"{KITS_DIR}/{path.name}", source)
     return out
 
 
@@ -147,7 +158,7 @@ def kits_module(package: Path | None = None) -> str:
     """The text of an ES module holding every kit of the package as static code, keyed by
     kit_key; importing it sets globalThis.webinferKits (merged with any earlier table) and its
     default export is the table. Serve it from the page's own origin (script-src 'self')."""
-    lines = ["// Generated by webinfer.ffi.kits_module() from webinfer's sources: do not edit.",
+    lines = ["// Generated by webinfer.ffi.kits_module() from webinfer's js/*.js: do not edit.",
              "// The JS factories webinfer.ffi.make_kit would otherwise eval (forbidden by a CSP",
              "// without 'unsafe-eval'), keyed by the sha256 of their source text.",
              "const kits = {"]

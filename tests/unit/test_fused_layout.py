@@ -10,21 +10,35 @@ import re
 from webinfer.device.webgpu import fused, fused_layout, shaders
 
 # decode_fused.wgsl and the parts it includes (fused_*.wgsl)
-SOURCE = "\n".join(p.read_text() for p in sorted(shaders.shader_dir().glob("*fused*.wgsl")))
+PARTS = {p.name: p.read_text() for p in sorted(shaders.shader_dir().glob("*fused*.wgsl"))}
+SOURCE = "\n".join(PARTS.values())
 
 
 def expanded() -> str:
-    values = {"ASIZE": 64, "A_HD": 64, "A_NH": 9, "A_NKV": 3, "A_SL": 128, "A_NS": 5, "MV_KINDS": "",
+    kind = ", ".join(["1u"] * len(fused.MV_KIND_FIELDS))
+    values = {"ASIZE": 64, "A_HD": 64, "A_NH": 9, "A_NKV": 3, "A_SL": 128, "A_NS": 5, "MVK1": kind,
               "LAYOUT": fused_layout.wgsl()}
-    return shaders.expand("decode_fused.wgsl", frozenset({"W_Q4_1"}), values)
+    return shaders.expand("decode_fused.wgsl", frozenset({"W_Q4_1", "MVK1"}), values)
 
 
 def test_the_shader_takes_the_shared_names_from_the_layout_only():
     assert SOURCE.count("{{LAYOUT}}") == 1
     declared = set(re.findall(r"^\s*(?:const|fn)\s+(\w+)", SOURCE, re.M))
     assert declared & fused_layout.names() == set()
-    # quant types and header words by name, not by number
-    assert re.findall(r"case \d+u|qt [=!]= \d+u|cmds\[\d+u?\]", SOURCE) == []
+    # quant types and header words by name, not by number (fused_kinds.wgsl's cases are kinds)
+    assert re.findall(r"qt [=!]= \d+u|cmds\[\d+u?\]", SOURCE) == []
+    assert [name for name, text in PARTS.items() if name != "fused_kinds.wgsl" and re.search(r"case \d+u", text)] == []
+
+
+def test_each_matvec_kind_fused_py_can_number_has_its_case():
+    """fused.py numbers up to MAX_KINDS kinds (MVK1..): each has one case in mv_kinds and one in
+    pre_kinds, compiled in by its define and filled by its value; no more, no fewer."""
+    text = PARTS["fused_kinds.wgsl"]
+    n = fused.MAX_KINDS
+    assert re.findall(r"#ifdef MVK(\d+)", text) == [str(i) for i in range(1, n + 1)] * 2
+    assert re.findall(r"case (\d+)u: \{ op_matvec\(ci, MvK\(\{\{MVK(\d+)\}\}\)", text) == [(str(i), str(i)) for i in range(1, n + 1)]
+    assert re.findall(r"case (\d+)u: \{ return pre_at\(ci, MvK\(\{\{MVK(\d+)\}\}\)", text) == [(str(i), str(i)) for i in range(1, n + 1)]
+    assert "case 1u: { op_matvec(ci, MvK(1u, 1u" in expanded() and "case 2u" not in expanded()
 
 
 def test_every_shared_name_is_declared_once():

@@ -5,7 +5,7 @@ CPython's numpy wheels link OpenBLAS, so ``x @ w.T`` is one sgemm/sgemv and ever
 matmul_t answers None (numpy_device keeps its NumPy code). Pyodide's numpy has no BLAS and no SIMD
 (its __cpu_baseline__ is empty): its matmul is a plain loop, its exp ~12 ns a value. There, in order:
 
-1. "wasm-simd": the f32x4 kernels of wasm_kernels.py, one ~4 KB WebAssembly module linked into
+1. "wasm-simd": the f32x4 kernels of device/wasm/kernels.wat (wasm_kernels.py), one ~4 KB WebAssembly module linked into
    Pyodide's own memory (Emscripten's loadWebAssemblyModule, through ffi.make_kit) so they read
    and write the numpy buffers in place.
    - matmul_t: mv for one token (decode: the weights read as one sequential stream, over twice
@@ -26,7 +26,7 @@ Pyodide's scipy links OpenBLAS (19 MB more download), but its wasm build is far 
 kernels: sgemm 2-3 GMAC/s against mm's 14-24, sgemv 0.2-0.7 against mv's 3.7-6.7 (146 to 512
 tokens and one token through SmolLM2's shapes, Node and Chromium), so scipy is not used.
 
-The choice is made once (see _simd). Not here: the kernels' code (wasm_kernels), quantized
+The choice is made once (see _simd). Not here: the kernels' code (wasm/kernels.wat), quantized
 arithmetic, threads.
 """
 
@@ -39,18 +39,12 @@ import numpy as np
 
 from .wasm_kernels import PREFIX, wasm_module
 
-# A constant (no formatting): a page whose CSP forbids eval gets every module-level *_JS string as
-# static code, looked up by its hash (ffi.kits_module).
-_MM_JS = """(Module) => ({
-  load: (bytes) => Module.loadWebAssemblyModule(bytes, {loadAsync: false, nodelete: true}, "webinfer_mm.so", {}, 0),
-})"""
-
 ATTN_TOKENS = 64   # query tokens attention takes at a time: their scores over every key they see
 RELAXED = True     # try the module with fused multiply-adds (relaxed SIMD) first
 
 
 class Kernels:
-    """The loaded wasm kernels (JS functions; arguments as in wasm_kernels), the module's exports
+    """The loaded wasm kernels (JS functions; arguments as in wasm/kernels.wat), the module's exports
     (lib: numpy_step's replay calls them from JS), ffi.pointer, and whether mm and mmn fuse their
     multiply-adds (relaxed SIMD)."""
 
@@ -67,7 +61,7 @@ def load_kernels(fused: bool) -> Kernels | None:
     where it doesn't compile or load (no wasm SIMD, no relaxed SIMD, no loadWebAssemblyModule)."""
     try:
         from .. import ffi
-        kit = ffi.make_kit(_MM_JS, ["load"])
+        kit = ffi.make_kit("wasm_load", ["load"])   # js/wasm_load.js
         kern = Kernels(kit.load(kit.to_js(wasm_module(fused))), ffi.pointer, fused)   # wasm compile is allowed
         return kern if _self_check(kern) else None
     except Exception:

@@ -189,10 +189,10 @@ MV_KIND_FIELDS = ("flags", "qt", "rpv", "ngroups", "cols", "rows", "row_words", 
 MAX_KINDS = 8
 
 
-def _matvec_kinds(table: list) -> str:
-    """decode_fused.wgsl's mv_kinds and pre_kinds: each kind of matvec (its MvK fields, up to
-    MAX_KINDS kinds; C_KIND in its commands) calls op_matvec and pre_at with them as constants;
-    kind 0 reads the table."""
+def _matvec_kinds(table: list) -> tuple[tuple[str, ...], dict]:
+    """fused_kinds.wgsl's variant: each kind of matvec in `table` (its MvK fields; the first
+    MAX_KINDS kinds) gets a number, written to its commands' C_KIND, a define MVK<i> and the value
+    {{MVK<i>}} (its fields as u32 literals); commands of further kinds get 0 (read from the table)."""
     kinds: dict[tuple, int] = {}
     for c in table:
         if c[C["op"]] == OP_MATVEC:
@@ -200,14 +200,8 @@ def _matvec_kinds(table: list) -> str:
             if key not in kinds and len(kinds) < MAX_KINDS:
                 kinds[key] = len(kinds) + 1
             c[C["kind"]] = kinds.get(key, 0)
-    mvk = {i: f"MvK({', '.join(f'{v}u' for v in key)})" for key, i in kinds.items()}
-    run = "".join(f"        case {i}u: {{ op_matvec(ci, {k}, wg, lid, n_wg, pre); }}\n" for i, k in mvk.items())
-    pre = "".join(f"        case {i}u: {{ return pre_at(ci, {k}, wg, lid); }}\n" for i, k in mvk.items())
-    return ("fn mv_kinds(ci: u32, wg: u32, lid: u32, n_wg: u32, pre: Batch) {\n    switch cw(ci, C_KIND) {\n" + run +
-            "        default: { op_matvec(ci, mv_table(ci), wg, lid, n_wg, pre); }\n    }\n}\n\n"
-            "fn pre_kinds(ci: u32, wg: u32, lid: u32) -> PreAt {\n"
-            "    switch select(0u, cw(ci, C_KIND), cw(ci, C_OP) == OP_MATVEC) {\n" + pre +
-            "        default: { return pre_at(ci, mv_table(ci), wg, lid); }\n    }\n}")
+    return (tuple(f"MVK{i}" for i in kinds.values()),
+            {f"MVK{i}": ", ".join(f"{v}u" for v in key) for key, i in kinds.items()})
 
 
 class _Arenas:
@@ -392,7 +386,8 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     if argmax:
         last[0][C["flags"]] |= F_ARGMAX
     values = _attention_shape(table)
-    values["MV_KINDS"] = _matvec_kinds(table)
+    kind_defines, kind_values = _matvec_kinds(table)
+    values.update(kind_values)
     values["ASIZE"] = asize
     values["LAYOUT"] = layout_wgsl()
     if 4 * wsize > lim or 8 * asize > lim:
@@ -418,7 +413,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     tickets = bool(dev.adapter.is_cpu_emulation)
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
-    defines = wtypes + (("TICKETS",) if tickets else ())
+    defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
     dispatches = tuple(gpu.command("decode_fused.wgsl", defines, {0: (cmds, p * stride, table.nbytes), 2: warena,
                                                                   3: aarena, 4: kv_buf, 5: sync}, (n_wg, 1, 1), values)[0]
                        for p in (0, 1))

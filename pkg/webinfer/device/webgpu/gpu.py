@@ -144,7 +144,7 @@ class GPU:
         key = (shader, frozenset(defines), vals)
         p = self._pipelines.get(key)
         if p is None:
-            # (a value that is WGSL code, fused.py's MV_KINDS, is named, not spelled out: errors quote the label)
+            # (a value with a line break is named, not spelled out: errors quote the label)
             label = shader.removesuffix(".wgsl") + "".join(f"+{d}" for d in sorted(defines)) + \
                 "".join(f"+{k}={v}" if "\n" not in str(v) else f"+{k}" for k, v in vals)
             p = self.adapter.create_compute_pipeline(shaders.expand(shader, key[1], dict(vals)), label)
