@@ -12,7 +12,8 @@ o=/tmp/gb/out; mkdir -p $o
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-25} $here/probe.sh "$CHROME" $o/probe ${PROBE_VARIANTS:-all}
 best=$(python3 - $o/probe <<'PY'
 import json, os, sys
-for v in ("anglevk-vknative", "swangle-vknative", "anglevk-interop", "swangle"):
+for v in ("anglevk-vknative", "graphite-anglevk", "graphite-gldisabled", "gldisabled-vknative",
+          "swangle-vknative", "anglevk-interop", "swangle"):
     p = os.path.join(sys.argv[1], v + ".json")
     a = (json.load(open(p)).get("adapter") or {}) if os.path.exists(p) else {}
     if a and a.get("isFallbackAdapter") is False:

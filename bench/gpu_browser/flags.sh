@@ -28,6 +28,12 @@ variant_flags() {
     egl-vknative)        flags=(--use-gl=angle --use-angle=gl-egl "${vknative_flags[@]}") ;;
     egl-interop)         flags=(--use-gl=angle --use-angle=gl-egl --enable-features=ForceEnableWebGpuInterop) ;;
     gldisabled-vknative) flags=(--use-gl=disabled "${vknative_flags[@]}") ;;
+    # Skia on Graphite over Dawn's Vulkan instead of Chromium's own Vulkan device (whose creation
+    # crashed the GPU process on the H100): webgpu_decoder_impl.cc accepts Graphite-Dawn-Vulkan too
+    graphite-anglevk)    flags=(--use-gl=angle --use-angle=vulkan --enable-features=SkiaGraphite --enable-skia-graphite
+                                --skia-graphite-backend=dawn-vulkan --disable-vulkan-surface); icds=$icds${icds:+:}$sw_icd ;;
+    graphite-gldisabled) flags=(--use-gl=disabled --enable-features=SkiaGraphite --enable-skia-graphite
+                                --skia-graphite-backend=dawn-vulkan --disable-vulkan-surface) ;;
     *) return 1 ;;
   esac
 }

@@ -10,7 +10,10 @@
 # OUTDIR/<variant>.json holds the page's result, OUTDIR/<variant>.log the browser's stderr.
 #
 # Environment: VK_ICD_JSON (a Vulkan ICD manifest for VK_DRIVER_FILES, e.g. the
-# NVIDIA one), EGL_VENDOR_JSON (a glvnd EGL vendor file), PROBE_QUERY (e.g. "bw=1").
+# NVIDIA one), EGL_VENDOR_JSON (a glvnd EGL vendor file), PROBE_QUERY (e.g. "bw=1"),
+# SEGV_TRACE (segv_trace.so: preloaded into the browser's processes, so a process that dies on a
+# signal writes its backtrace, by module and offset, to the log; the summary prints it),
+# VK_LOADER_DEBUG (default error,warn).
 # This is not the webinfer bench (gen_bench.sh is).
 set -u
 exe=$1; outdir=$2; shift 2
@@ -30,6 +33,7 @@ for v in "${variants[@]}"; do
   sleep 0.5
   prof=$(mktemp -d)
   env ${icds:+VK_DRIVER_FILES=$icds} ${EGL_VENDOR_JSON:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR_JSON} \
+      ${SEGV_TRACE:+LD_PRELOAD=$SEGV_TRACE} \
       VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn} \
       "$exe" "${common_flags[@]}" "${flags[@]}" --user-data-dir="$prof" \
       "http://127.0.0.1:$port/probe.html?${PROBE_QUERY:-}" >"$log" 2>&1 & cr=$!
@@ -52,6 +56,9 @@ print(line)
 noise = re.compile(r"dbus|bluez|bluetooth|idle_linux|UPower|vaapi|unexpected operator|InitializeSandbox|fontconfig|^\s*$")
 keys = re.compile(r"vulkan|VK_|webgpu|adapter|ANGLE|EGL|GrContext|Skia|GPU process|gpu_init|Dawn|SwiftShader|loader|CONSOLE|ERROR|FATAL", re.I)
 seen = set()
+trace = [l.rstrip() for l in open(log, errors="replace") if l.startswith("segv_trace: ") and " map " not in l]
+for l in trace[:40]:
+    print("   !", l)
 for l in open(log, errors="replace"):
     k = re.sub(r"^\[[^\]]*:(INFO|WARNING|ERROR|VERBOSE\d|FATAL):", r"\1:", l.rstrip())[:220]
     if keys.search(k) and not noise.search(k) and k not in seen and len(seen) < 16:

@@ -3,7 +3,12 @@
 type, API version, and whether it has the extensions/features Chromium and Dawn need for WebGPU
 on Linux (external memory and semaphore fds, dma-buf, DRM format modifiers, samplerYcbcrConversion).
 
-    python3 vkinfo.py [LIBVULKAN]        (default libvulkan.so.1; ICDs from the usual env vars)
+    python3 vkinfo.py [LIBVULKAN]           (default libvulkan.so.1; ICDs from the usual env vars)
+    python3 vkinfo.py --create [LIBVULKAN]  also: vkCreateDevice on each device with no extension,
+                                            each wanted one alone (with what it requires), and all
+                                            of them, each in a child process (a crash is reported
+                                            with its signal, not fatal): which extension a crashing
+                                            browser GPU process may have asked for
 
 A diagnostic for the GPU machine, which has no vulkaninfo. It uses ctypes only.
 """
@@ -41,11 +46,49 @@ def exts(fn, *args) -> list[str]:
     return sorted(e.name.decode() for e in arr)
 
 
+class QueueInfo(C.Structure):
+    _fields_ = [("sType", C.c_int), ("pNext", C.c_void_p), ("flags", C.c_uint32), ("family", C.c_uint32),
+                ("count", C.c_uint32), ("prio", C.POINTER(C.c_float))]
+
+
+class DevInfo(C.Structure):
+    _fields_ = [("sType", C.c_int), ("pNext", C.c_void_p), ("flags", C.c_uint32), ("nq", C.c_uint32),
+                ("queues", C.POINTER(QueueInfo)), ("nl", C.c_uint32), ("layers", C.c_void_p),
+                ("ne", C.c_uint32), ("exts", C.POINTER(C.c_char_p)), ("features", C.c_void_p)]
+
+
+# what each wanted device extension needs enabled with it (beyond Vulkan 1.1 core)
+REQUIRES = {"VK_EXT_external_memory_dma_buf": ["VK_KHR_external_memory_fd"],
+            "VK_EXT_image_drm_format_modifier": ["VK_KHR_image_format_list"]}
+
+
+def try_create(vk, inst, dev, names: list[str]) -> None:
+    """vkCreateDevice on `dev` with extensions `names` in a child process; prints the outcome."""
+    import os
+    pid = os.fork()
+    if pid == 0:
+        prio = (C.c_float * 1)(1.0)
+        q = QueueInfo(2, None, 0, 0, 1, prio)
+        arr = (C.c_char_p * max(len(names), 1))(*[n.encode() for n in names])
+        info = DevInfo(3, None, 0, 1, C.pointer(q), 0, None, len(names), arr, None)
+        out = C.c_void_p()
+        r = vk.vkCreateDevice(C.c_void_p(dev), C.byref(info), None, C.byref(out))
+        if r == 0:
+            vk.vkDestroyDevice(out, None)
+        os._exit(0 if r == 0 else 100 + (r & 0x7f))
+    _, status = os.waitpid(pid, 0)
+    what = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else
+            "created" if os.WEXITSTATUS(status) == 0 else f"VkResult error (exit {os.WEXITSTATUS(status)})")
+    print(f"    vkCreateDevice [{' '.join(names) or 'no extensions'}]: {what}", flush=True)
+
+
 def main() -> int:
-    vk = C.CDLL(sys.argv[1] if len(sys.argv) > 1 else "libvulkan.so.1")
+    create = "--create" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--create"]
+    vk = C.CDLL(args[0] if args else "libvulkan.so.1")
     inst_exts = exts(vk.vkEnumerateInstanceExtensionProperties)
     print("instance extensions:", " ".join(inst_exts))
-    app = AppInfo(0, None, b"vkinfo", 1, b"none", 1, (1 << 22) | (1 << 12))  # VK_API_VERSION_1_1
+    app = AppInfo(0, None, b"vkinfo", 1, b"none", 1, (1 << 22) | (3 << 12))  # VK_API_VERSION_1_3
     info = InstInfo(1, None, 0, C.pointer(app), 0, None, 0, None)
     inst = C.c_void_p()
     r = vk.vkCreateInstance(C.byref(info), None, C.byref(inst))
@@ -66,6 +109,13 @@ def main() -> int:
         print(f"device: {name} vendor=0x{vendor:04x} device=0x{device:04x} type={TYPES.get(typ, typ)} "
               f"api={api >> 22}.{(api >> 12) & 0x3ff}.{api & 0xfff} extensions={len(have)}")
         print("   ", " ".join(f"{w}={'yes' if w in have else 'NO'}" for w in WANTED if not w.endswith("surface")))
+        if create:
+            sys.stdout.flush()
+            wanted = [w for w in WANTED if w in have and not w.endswith("surface")]
+            try_create(vk, inst, d, [])
+            for w in wanted:
+                try_create(vk, inst, d, [x for x in REQUIRES.get(w, []) if x in have] + [w])
+            try_create(vk, inst, d, sorted({x for w in wanted for x in REQUIRES.get(w, []) if x in have} | set(wanted)))
     vk.vkDestroyInstance(inst, None)
     return 0
 
