@@ -4,7 +4,7 @@
 # package in turn, in one command, for before/after numbers on the same card:
 #   A = $AB_OLD/webinfer-*.whl (default .gpu_browser/b/old) if the carry has one (put the wheel
 #       of the version to compare against there), else the wheel gen_bench.sh installed in /tmp/gb/site
-#   B = the working tree's pkg/ (the carried checkout)
+#   B = $AB_NEW/webinfer-*.whl if set and there, else the working tree's pkg/ (the carried checkout)
 #   [ROUNDS=2] [AB_HF=1] bench/gpu_browser/native_ab.sh [PROMPTS...]   (default: 512 4000; 128 decode tokens each)
 # wgpu-py comes from /tmp/gb/site, installed there from .wheels/dep or .gpu_browser/b/wheels if it
 # is not yet. AB_HF=1: then B once more at the first prompt length with HF transformers' baseline
@@ -20,6 +20,11 @@ old=${AB_OLD:-.gpu_browser/b/old}
 if ls $old/webinfer-*.whl >/dev/null 2>&1; then
   rm -rf /tmp/gb/old && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gb/old $old/webinfer-*.whl
   a=/tmp/gb/old:/tmp/gb/site
+fi
+new=${AB_NEW:-}
+if [ -n "$new" ] && ls $new/webinfer-*.whl >/dev/null 2>&1; then
+  rm -rf /tmp/gb/new && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gb/new $new/webinfer-*.whl
+  b=/tmp/gb/new:/tmp/gb/site
 fi
 for round in $(seq "${ROUNDS:-2}"); do
   for p in "${prompts[@]}"; do
