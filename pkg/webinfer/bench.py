@@ -3,9 +3,10 @@
     webinfer bench --synthetic --device webgpu        # random weights, SmolLM2-135M's shapes
     python3 bench/gpu_bench.py                        # the same, for the GPU machine
 
-Decode is timed through the same hooks the generation loop uses (argmax on the device, the
-recorded decode step, the next step queued before the token is read back), on random prompt
-ids so no end-of-text token cuts the run short. When torch and transformers import, the same
+Decode is timed through the token loop itself (generate.Generation, what Model.generate runs:
+argmax on the device, the recorded decode step, the next step queued before the token is read
+back, the text decoded as it streams), greedy on random prompt ids with no stop token, so the
+run is exactly as long as asked. When torch and transformers import, the same
 shapes run in HF transformers eager (LlamaForCausalLM, random weights, fp32, cuda if present)
 in the same process, and the ratio is reported.
 
@@ -87,11 +88,11 @@ def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 
     rng = np.random.default_rng(0)
     ids = [int(t) for t in rng.integers(0, m.config.n_vocab, prompt_len)]
     _prefill(m, ids[:64])                        # warm-up: compiles every pipeline
-    _decode(m, 4)
+    _decode(m, ids[:64], 4)
     res["prefill_s"] = min(_prefill(m, ids) for _ in range(3))
     res["prefill_tok_s"] = round(prompt_len / res["prefill_s"], 1)
     d0 = m.device.dispatch_count()
-    res["decode_s"] = _decode(m, n_decode)
+    res["decode_s"] = _decode(m, ids, n_decode)
     res["decode_tok_s"] = round(n_decode / res["decode_s"], 1)
     res["ms_per_token"] = round(1000 * res["decode_s"] / n_decode, 3)
     if m.device.dispatch_count():
@@ -121,26 +122,22 @@ def _prefill(m, ids) -> float:
     return time.perf_counter() - t0
 
 
-def _decode(m, n) -> float:
-    """n greedy steps after the cached prompt, exactly as Generation runs them."""
-    dev = m.device
-    logits = m.step(0)
+def _decode(m, ids, n) -> float:
+    """Seconds for n greedy steps after the prompt `ids` (cached by the _prefill before it: only its
+    last token runs again), through the one token loop, from the first token on."""
+    from .generate import Generation
+    from .sampling import SamplingParams
 
-    async def loop():
-        nonlocal logits
-        ahead = dev.caps.decode_ahead
-        for i in range(n):
-            tok_t = dev.argmax(logits)
-            pending = dev.read(tok_t)
-            nxt = m.step(tok_t) if ahead and i + 1 < n else None
-            tok = int(np.asarray(await pending).reshape(-1)[0])
-            if nxt is not None:
-                m.confirm(tok)
-            logits = nxt if nxt is not None else (m.step(tok) if i + 1 < n else None)
+    async def run():
+        gen = Generation(m, list(ids), n + 1, SamplingParams(temperature=0.0), [], set())
+        async for _ in gen:
+            pass
+        return gen.result
 
-    t0 = time.perf_counter()
-    asyncio.run(loop())
-    return time.perf_counter() - t0
+    r = asyncio.run(run())
+    if r.decode_steps != n:
+        raise RuntimeError(f"bench: the decode ran {r.decode_steps} steps, not {n} ({r.finish_reason})")
+    return r.decode_s
 
 
 def hf_eager_bench(cfg, prompt_len: int, n_decode: int) -> dict:
