@@ -2,22 +2,13 @@
 // its variants as flags, a layout picked per command), the weight decoders they share, and the
 // prefetch idle workgroups run.
 
-// W_<type>: the weight types the step uses (fused.py); the others' code is left out (smaller
-// code measured faster)
+// W_<type>: the weight types the step uses (fused.py), W_BATCHED the list of those but F32; the
+// others' code is left out (smaller code measured faster)
 fn dq(qt: u32, base: u32, sub: u32) -> W8 {
     switch qt {
-#ifdef W_Q4_0
-        case QT_Q4_0: { return dq8_q4_0(base, sub); }
-#endif
-#ifdef W_Q4_1
-        case QT_Q4_1: { return dq8_q4_1(base, sub); }
-#endif
-#ifdef W_Q8_0
-        case QT_Q8_0: { return dq8_q8_0(base, sub); }
-#endif
-#ifdef W_F16
-        case QT_F16: { return dq8_f16(base, sub); }
-#endif
+#each T in W_BATCHED
+        case QT_{{T}}: { return dq8_{{t}}(base, sub); }
+#endeach
         default: {
 #ifdef W_F32
             return dq8_f32(base, sub);
@@ -204,6 +195,7 @@ fn xs8(g: u32) -> array<vec4<f32>, 2> {
 
 // Group g's words as loaded (the type's switch comes after all the loads of a batch):
 // Q4_0 / Q4_1 / Q8_0 (scale word, two quant words, the second again), F16 its four words.
+// A type whose block is not a scale word then quant words adds its words here.
 fn raw_group(qt: u32, bw: u32, wb: u32, g: u32) -> vec4<u32> {
     let base = wb + (g / 4u) * bw;
     let sub = g % 4u;
@@ -218,8 +210,9 @@ fn raw_group(qt: u32, bw: u32, wb: u32, g: u32) -> vec4<u32> {
     return vec4<u32>(w[a.x], w[a.y], w[a.z], w[a.w]);
 }
 
-// Group g (8 weights) dotted with xs from its words r: quant.wgsl's layouts, the scale applied
-// once to the sum, 4-bit codes unpacked 4 at a time (unpack4xU8 on the masked word).
+// rd_<type>: group g (8 weights) dotted with xs from its words r (raw_group): quant.wgsl's
+// layouts, the scale applied once to the sum, 4-bit codes unpacked 4 at a time (unpack4xU8 on
+// the masked word). dot_batch calls the one of each type in W_BATCHED.
 fn rd_q4_0(r: vec4<u32>, g: u32) -> f32 {
     let x = xs8(g);
     let sh = ((g % 4u) >> 1u) * 4u;
@@ -283,46 +276,16 @@ fn dot_batch(qt: u32, b: Batch, g0: u32, lanes: u32, last: u32) -> f32 {
     // dispatcher) measured slower.
     var acc = 0.0;
     switch qt {
-#ifdef W_Q4_0
-        case QT_Q4_0: {
-            acc = rd_q4_0(r0, g0);
-            if (n > 1u) { acc += rd_q4_0(r1, g1); }
-            if (n > 2u) { acc += rd_q4_0(r2, g2); }
-            if (n > 3u) { acc += rd_q4_0(r3, g3); }
-            if (n > 4u) { acc += rd_q4_0(r4, g4); }
-            if (n > 5u) { acc += rd_q4_0(r5, g5); }
+#each T in W_BATCHED
+        case QT_{{T}}: {
+            acc = rd_{{t}}(r0, g0);
+            if (n > 1u) { acc += rd_{{t}}(r1, g1); }
+            if (n > 2u) { acc += rd_{{t}}(r2, g2); }
+            if (n > 3u) { acc += rd_{{t}}(r3, g3); }
+            if (n > 4u) { acc += rd_{{t}}(r4, g4); }
+            if (n > 5u) { acc += rd_{{t}}(r5, g5); }
         }
-#endif
-#ifdef W_Q4_1
-        case QT_Q4_1: {
-            acc = rd_q4_1(r0, g0);
-            if (n > 1u) { acc += rd_q4_1(r1, g1); }
-            if (n > 2u) { acc += rd_q4_1(r2, g2); }
-            if (n > 3u) { acc += rd_q4_1(r3, g3); }
-            if (n > 4u) { acc += rd_q4_1(r4, g4); }
-            if (n > 5u) { acc += rd_q4_1(r5, g5); }
-        }
-#endif
-#ifdef W_Q8_0
-        case QT_Q8_0: {
-            acc = rd_q8_0(r0, g0);
-            if (n > 1u) { acc += rd_q8_0(r1, g1); }
-            if (n > 2u) { acc += rd_q8_0(r2, g2); }
-            if (n > 3u) { acc += rd_q8_0(r3, g3); }
-            if (n > 4u) { acc += rd_q8_0(r4, g4); }
-            if (n > 5u) { acc += rd_q8_0(r5, g5); }
-        }
-#endif
-#ifdef W_F16
-        case QT_F16: {
-            acc = rd_f16(r0, g0);
-            if (n > 1u) { acc += rd_f16(r1, g1); }
-            if (n > 2u) { acc += rd_f16(r2, g2); }
-            if (n > 3u) { acc += rd_f16(r3, g3); }
-            if (n > 4u) { acc += rd_f16(r4, g4); }
-            if (n > 5u) { acc += rd_f16(r5, g5); }
-        }
-#endif
+#endeach
         default: {}
     }
     return acc;

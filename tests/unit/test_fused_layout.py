@@ -17,7 +17,7 @@ SOURCE = "\n".join(PARTS.values())
 def expanded() -> str:
     kind = ", ".join(["1u"] * len(fused.MV_KIND_FIELDS))
     values = {"ASIZE": 64, "A_HD": 64, "A_NH": 9, "A_NKV": 3, "A_SL": 128, "A_NS": 5, "MVK1": kind,
-              "LAYOUT": fused_layout.wgsl()}
+              "LAYOUT": fused_layout.wgsl(), "W_BATCHED": "Q4_1"}
     return shaders.expand("decode_fused.wgsl", frozenset({"W_Q4_1", "MVK1"}), values)
 
 

@@ -414,6 +414,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
                            for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
     defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
+    values["W_BATCHED"] = " ".join(t for t in QTYPES if "W_" + t in wtypes and t != "F32")   # table order
     dispatches = tuple(gpu.command("decode_fused.wgsl", defines, {0: (cmds, p * stride, table.nbytes), 2: warena,
                                                                   3: aarena, 4: kv_buf, 5: sync}, (n_wg, 1, 1), values)[0]
                        for p in (0, 1))

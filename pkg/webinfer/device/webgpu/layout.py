@@ -14,8 +14,13 @@ import numpy as np
 
 from ...weights import QWeight
 
-GPU_TYPES = {2: "Q4_0", 3: "Q4_1", 8: "Q8_0", 1: "F16", 0: "F32"}
-BLOCK_WORDS = {"Q4_0": 5, "Q4_1": 5, "Q8_0": 9, "F16": 16, "F32": 32}
+# The weight types the shaders decode, one row each: (name, ggml type id, u32 words of a block of
+# 32 weights as uploaded). The fused step numbers them in this order (fused_layout.QTYPES).
+# A new type: its row here, its upload in gpu_blocks if its blocks are not word-aligned, and its
+# WGSL decoders (quant.wgsl's dq8_<type>; fused_matvec.wgsl's rd_<type>).
+GPU_QUANTS = (("Q4_0", 2, 5), ("Q4_1", 3, 5), ("Q8_0", 8, 9), ("F16", 1, 16), ("F32", 0, 32))
+GPU_TYPES = {ggml: name for name, ggml, _ in GPU_QUANTS}           # ggml type id -> name
+BLOCK_WORDS = {name: words for name, _, words in GPU_QUANTS}       # name -> words a block
 
 
 def gpu_blocks(w: QWeight) -> tuple[str, np.ndarray, int, str | None]:

@@ -3,8 +3,11 @@
 The shaders live as real files (the repo's ``shaders/``, shipped as ``webinfer/shaders/`` in
 the wheel). A variant is a set of names: ``#ifdef NAME`` / ``#ifndef`` / ``#else`` / ``#endif``
 keep or drop lines, ``#include "file.wgsl"`` pastes another file, ``{{NAME}}`` is replaced by a
-value. Anything left over (an unknown directive, an unmatched ``#endif``, a ``{{NAME}}`` with
-no value) is an error here, not a confusing WGSL compile error later.
+value. ``#each T in NAME`` ... ``#endeach`` repeats the lines between once per word of the value
+NAME (a space-separated list), ``{{T}}`` in them replaced by the word and ``{{t}}`` by it in
+lower case (a switch with one case per weight type the variant uses, say). Anything left over
+(an unknown directive, an unmatched ``#endif``, a ``{{NAME}}`` with no value) is an error here,
+not a confusing WGSL compile error later.
 
 Not here: compiling (the adapter) or choosing variants (the device).
 """
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from ...errors import DeviceError
 
-_DIRECTIVE = re.compile(r"^\s*#(ifdef|ifndef|else|endif|include)\b\s*(.*?)\s*$")
+_DIRECTIVE = re.compile(r"^\s*#(ifdef|ifndef|else|endif|include|each|endeach)\b\s*(.*?)\s*$")
+_EACH = re.compile(r"^(\w+) in (\w+)$")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
@@ -41,8 +45,8 @@ def _read(name: str) -> str:
 
 def expand(name: str, defines: frozenset[str] = frozenset(), values: dict | None = None) -> str:
     """The WGSL of shader `name` for the variant `defines` (+ `{{NAME}}` values)."""
-    out = _expand_lines(name, defines, depth=0)
     values = values or {}
+    out = _expand_lines(name, _read(name).splitlines(), defines, values, depth=0)
     text = _PLACEHOLDER.sub(lambda m: _value(m.group(1), values, name), "\n".join(out))
     return text + "\n"
 
@@ -53,14 +57,29 @@ def _value(key: str, values: dict, name: str) -> str:
     return str(values[key])
 
 
-def _expand_lines(name: str, defines: frozenset[str], depth: int) -> list[str]:
+def _expand_lines(name: str, lines: list[str], defines: frozenset[str], values: dict, depth: int) -> list[str]:
     if depth > 4:
         raise DeviceError(f"{name}: #include nested too deeply")
     out: list[str] = []
     stack: list[tuple[bool, bool]] = []   # (this branch active, enclosing active)
     active = True
-    for lineno, line in enumerate(_read(name).splitlines(), 1):
+    each: tuple[int, str, str, list[str]] | None = None   # an open #each: line, variable, list name, its lines
+    for lineno, line in enumerate(lines, 1):
         m = _DIRECTIVE.match(line)
+        if each is not None:                 # collect up to #endeach; the copies are expanded then
+            if m is not None and m.group(1) == "each":
+                raise DeviceError(f"{name}:{lineno}: #each inside #each")
+            if m is None or m.group(1) != "endeach":
+                each[3].append(line)
+                continue
+            start, var, key, body = each
+            each = None
+            if active:
+                for word in _value(key, values, name).split():
+                    copy = [b.replace("{{" + var + "}}", word).replace("{{" + var.lower() + "}}", word.lower())
+                            for b in body]
+                    out.extend(_expand_lines(f"{name}:{start} ({var}={word})", copy, defines, values, depth + 1))
+            continue
         if m is None:
             if line.lstrip().startswith("#"):
                 raise DeviceError(f"{name}:{lineno}: unknown directive {line.strip()!r}")
@@ -82,8 +101,18 @@ def _expand_lines(name: str, defines: frozenset[str], depth: int) -> list[str]:
             if not stack:
                 raise DeviceError(f"{name}:{lineno}: #endif without #ifdef")
             _, active = stack.pop()
+        elif kind == "each":
+            e = _EACH.match(arg)
+            if e is None:
+                raise DeviceError(f"{name}:{lineno}: expected '#each VAR in NAME', got {line.strip()!r}")
+            each = (lineno, e.group(1), e.group(2), [])
+        elif kind == "endeach":
+            raise DeviceError(f"{name}:{lineno}: #endeach without #each")
         elif active:  # include
-            out.extend(_expand_lines(arg.strip('"'), defines, depth + 1))
+            inc = arg.strip('"')
+            out.extend(_expand_lines(inc, _read(inc).splitlines(), defines, values, depth + 1))
+    if each is not None:
+        raise DeviceError(f"{name}:{each[0]}: #each not closed")
     if stack:
         raise DeviceError(f"{name}: {len(stack)} #ifdef block(s) not closed")
     return out
