@@ -9,7 +9,7 @@
 # pyodide/ (the site's Pyodide dist) and wheels/ (the webinfer wheel); GB_WHEELS, a folder of
 # cp312 wheels for CPython (wgpu, cffi, pycparser); GEN_QUERY (default prompt=512&decode=128).
 # VARIANT is one of flags.sh's. The model: $GB_MODEL, or the synthetic SmolLM2-135M-shaped one
-# that webinfer.bench builds here (random weights; the 98 MB real model does not travel).
+# that tests/synthetic_model.py builds here (random weights; the 98 MB real model does not travel).
 # Browser devices other than webgpu (numpy) run with BROWSER_QUERY_<device> if set.
 set -u
 variant=$1; outdir=$2; shift 2
@@ -25,7 +25,8 @@ export PYTHONPATH=$py
 model=${GB_MODEL:-$www/model/synthetic.gguf}
 if [ ! -f "$model" ]; then
   t0=$(date +%s.%N)
-  python3 -c "import sys; from webinfer.bench import build_synthetic_model as b; b(sys.argv[1])" "$model" || exit 3
+  python3 -c "import sys; sys.path.append(sys.argv[2]); from synthetic_model import build_synthetic_model as b; b(sys.argv[1])" \
+    "$model" "$here/../../tests" || exit 3
   echo "synthetic model built in $(python3 -c "print(round($(date +%s.%N)-$t0,1))") s: $(du -h "$model" | cut -f1)"
 fi
 [ "$model" = "$www/model/$(basename "$model")" ] || ln -sf "$model" "$www/model/"

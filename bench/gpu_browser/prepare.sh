@@ -36,7 +36,7 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
   -d .gpu_browser/b/wheels "wgpu==$(python3 -c 'import wgpu; print(wgpu.__version__)')" cffi pycparser
 # segv_trace.so: a crashing process's backtrace (probe.sh SEGV_TRACE=...)
-gcc -O1 -shared -fPIC -o .gpu_browser/b/segv_trace.so bench/gpu_browser/segv_trace.c
+gcc -O1 -shared -fPIC -o .gpu_browser/b/segv_trace.so bench/gpu_browser/segv_trace.c -ldl
 # .gl/: glvnd and the Vulkan loader as .debs (carried with call 1; machine.sh stage1 unpacks them)
 grep -qx '/.gl/' .git/info/exclude || echo '/.gl/' >> .git/info/exclude
 lists=$(mktemp -d); mkdir -p .gl "$lists/partial"

@@ -13,7 +13,8 @@
 # NVIDIA one), EGL_VENDOR_JSON (a glvnd EGL vendor file), PROBE_QUERY (e.g. "bw=1"),
 # SEGV_TRACE (segv_trace.so: preloaded into the browser's processes, so a process that dies on a
 # signal writes its backtrace, by module and offset, to the log; the summary prints it),
-# VK_LOADER_DEBUG (default error,warn).
+# VK_LOADER_DEBUG (default error,warn), PROBE_LD (the browser's LD_LIBRARY_PATH instead of env.sh's:
+# without /tmp/gb/chrome in it, the browser's dlopen of libvulkan.so.1 finds the system loader).
 # This is not the webinfer bench (gen_bench.sh is).
 set -u
 exe=$1; outdir=$2; shift 2
@@ -33,7 +34,7 @@ for v in "${variants[@]}"; do
   sleep 0.5
   prof=$(mktemp -d)
   env ${icds:+VK_DRIVER_FILES=$icds} ${EGL_VENDOR_JSON:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR_JSON} \
-      ${SEGV_TRACE:+LD_PRELOAD=$SEGV_TRACE} \
+      ${SEGV_TRACE:+LD_PRELOAD=$SEGV_TRACE} ${PROBE_LD:+LD_LIBRARY_PATH=$PROBE_LD} \
       VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn} \
       "$exe" "${common_flags[@]}" "${flags[@]}" --user-data-dir="$prof" \
       "http://127.0.0.1:$port/probe.html?${PROBE_QUERY:-}" >"$log" 2>&1 & cr=$!
