@@ -1,28 +1,44 @@
 """Run the WebGPU benchmark on the GPU machine: synthetic SmolLM2-135M shapes, HF eager baseline.
 
-    python3 bench/gpu_bench.py [--prompt 512] [--decode 128] [--model PATH] [--no-hf]
+    python3 bench/gpu_bench.py [--prompt 512] [--decode 128] [--model PATH] [--device webgpu] [--no-hf] [--json]
 
-Prints the summary and one JSON line to paste into bench/log/runs.md. Works from the source
-tree without installing (adds pkg/ to sys.path).
+The model is a GGUF given with --model, else a random-weight one of SmolLM2-135M-Instruct's shapes
+and types (tests/synthetic_model.py, built in a temp folder and removed afterwards); the timing is
+webinfer.bench.run_bench's (`webinfer bench` on a model file). Prints the summary and one JSON
+line to paste into bench/log/runs.md; with --json only the JSON object (prefill_tok_s,
+decode_tok_s, decode_path, ...; with the HF baseline also hf, decode_vs_hf, prefill_vs_hf).
+
+Works from the source tree without installing: the checkout's pkg/ goes first on sys.path, unless
+PYTHONPATH names a folder holding a webinfer (bench/_common.py), which is then the one timed (any
+version: run_bench's arguments used here have not changed since it was written).
 """
 
 import argparse
 import json
 import os
+import tempfile
 import time
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-import _common  # noqa: E402,F401  (this checkout's pkg/ first: its side effect)
+import _common  # noqa: E402,F401  (this checkout's pkg/ and tests/ on sys.path: its side effect)
 
+from synthetic_model import build_synthetic_model  # noqa: E402
 from webinfer.bench import run_bench  # noqa: E402
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--prompt", type=int, default=512)
-ap.add_argument("--decode", type=int, default=128)
+ap.add_argument("--prompt", type=int, default=512, help="prompt tokens")
+ap.add_argument("--decode", type=int, default=128, help="decoded tokens")
 ap.add_argument("--model", default=None, help="a GGUF instead of the synthetic model")
-ap.add_argument("--device", default="webgpu")
-ap.add_argument("--no-hf", action="store_true")
+ap.add_argument("--device", default="webgpu", choices=["auto", "numpy", "webgpu"])
+ap.add_argument("--no-hf", action="store_true", help="skip the HF transformers baseline")
+ap.add_argument("--json", action="store_true", help="print only the JSON object")
 a = ap.parse_args()
-res = run_bench(a.model, a.device, a.prompt, a.decode, synthetic=a.model is None, hf_baseline=not a.no_hf)
+say = (lambda *x: None) if a.json else print
+with tempfile.TemporaryDirectory(prefix="webinfer-bench-") as tmp:
+    model = a.model
+    if model is None:
+        say("building the synthetic model ...")
+        model = build_synthetic_model(os.path.join(tmp, "synthetic.gguf"))
+    res = run_bench(model, a.device, a.prompt, a.decode, hf_baseline=not a.no_hf, print_fn=say)
 res["date"] = time.strftime("%Y-%m-%d %H:%M")
 print(json.dumps(res, default=str))

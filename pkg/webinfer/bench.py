@@ -1,7 +1,8 @@
 """`webinfer bench`: prefill and decode tokens/s of a model on a device, with an HF baseline.
 
-    webinfer bench --synthetic --device webgpu        # random weights, SmolLM2-135M's shapes
-    python3 bench/gpu_bench.py                        # the same, for the GPU machine
+    webinfer bench --device webgpu [--model PATH]     # the default model, or a GGUF
+    python3 bench/gpu_bench.py                        # a synthetic model of SmolLM2-135M's shapes
+                                                      # (tests/synthetic_model.py), for the GPU machine
 
 Decode is timed through the token loop itself (generate.Generation, what Model.generate runs:
 argmax on the device, the recorded decode step, the next step queued before the token is read
@@ -16,70 +17,14 @@ Not here: the CLI parsing (cli.py), the forward pass (models/llama.py).
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 
 import numpy as np
 
-SMOLLM2_135M = dict(n_layers=30, d_model=576, d_ff=1536, n_heads=9, n_kv_heads=3, n_vocab=49152,
-                    n_ctx=8192, rope_theta=100000.0, rms_eps=1e-5)
-
-
-def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None) -> str:
-    """Write a random-weight GGUF with SmolLM2-135M-Instruct's shapes and types (Q4_1 layers,
-    Q8_0 tied embedding, F32 norms) and a placeholder byte-level vocabulary. Returns the path."""
-    from .formats.gguf_write import write_gguf
-    s = dict(SMOLLM2_135M, **(shapes or {}))
-    d, ff, hd = s["d_model"], s["d_ff"], s["d_model"] // s["n_heads"]
-    kvd = s["n_kv_heads"] * hd
-
-    def rand(rows, cols, scale):
-        return lambda: (np.random.default_rng(seed + rows * 7 + cols).standard_normal((rows, cols)) * scale
-                        ).astype(np.float32)
-
-    meta = {
-        "general.architecture": "llama", "general.name": "synthetic SmolLM2-135M shapes",
-        "llama.block_count": s["n_layers"], "llama.embedding_length": d, "llama.feed_forward_length": ff,
-        "llama.attention.head_count": s["n_heads"], "llama.attention.head_count_kv": s["n_kv_heads"],
-        "llama.context_length": s["n_ctx"], "llama.rope.freq_base": s["rope_theta"],
-        "llama.attention.layer_norm_rms_epsilon": s["rms_eps"], "llama.vocab_size": s["n_vocab"],
-        "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "smollm",
-        "tokenizer.ggml.tokens": [f"<t{i}>" for i in range(s["n_vocab"])],
-        "tokenizer.ggml.token_type": [1] * s["n_vocab"], "tokenizer.ggml.merges": ["<t a"][:0],
-    }
-    ones = np.ones(d, np.float32)
-    tensors = {"token_embd.weight": (rand(s["n_vocab"], d, 0.05), "Q8_0", (s["n_vocab"], d)),
-               "output_norm.weight": ones}
-    for i in range(s["n_layers"]):
-        p = f"blk.{i}."
-        tensors.update({
-            p + "attn_norm.weight": ones, p + "ffn_norm.weight": ones,
-            p + "attn_q.weight": (rand(d, d, 0.05), "Q4_1", (d, d)),
-            p + "attn_k.weight": (rand(kvd, d, 0.05), "Q4_1", (kvd, d)),
-            p + "attn_v.weight": (rand(kvd, d, 0.05), "Q4_1", (kvd, d)),
-            p + "attn_output.weight": (rand(d, d, 0.05), "Q4_1", (d, d)),
-            p + "ffn_gate.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
-            p + "ffn_up.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
-            p + "ffn_down.weight": (rand(d, ff, 0.03), "Q4_1", (d, ff)),
-        })
-    write_gguf(path, meta, tensors)
-    return str(path)
-
-
-def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 128, synthetic: bool = False,
+def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 128,
               hf_baseline: bool = True, print_fn=print) -> dict:
-    """Benchmark; `model` is a path / URL / None (default model), or argparse args from the CLI."""
-    if hasattr(model, "synthetic"):              # called by `webinfer bench`
-        a = model
-        return run_bench(a.model, a.device, a.prompt_tokens, a.decode_tokens, a.synthetic, not a.no_hf,
-                         print_fn=(lambda *x: None) if a.json else print)
+    """Benchmark `model`: a GGUF path, URL, bytes, or None (the default model)."""
     import webinfer
-    tmp = None
-    if synthetic:
-        tmp = tempfile.mkdtemp(prefix="webinfer-bench-")
-        print_fn("building the synthetic model ...")
-        model = build_synthetic_model(os.path.join(tmp, "synthetic.gguf"))
     t0 = time.perf_counter()
     m = webinfer.load(model, device=device, n_ctx=prompt_len + n_decode + 64)
     res = {"model": m.config.name, "device": m.device.description, "load_s": round(time.perf_counter() - t0, 2),

@@ -86,7 +86,6 @@ def _parser() -> argparse.ArgumentParser:
     model_args(b)
     b.add_argument("--prompt-tokens", type=int, default=128)
     b.add_argument("--decode-tokens", type=int, default=64)
-    b.add_argument("--synthetic", action="store_true", help="random weights of SmolLM2-135M's shapes (no file needed)")
     b.add_argument("--no-hf", action="store_true", help="skip the HF transformers baseline")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
@@ -264,7 +263,8 @@ def cmd_info(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import run_bench
-    res = run_bench(args)
+    res = run_bench(args.model, args.device, args.prompt_tokens, args.decode_tokens, hf_baseline=not args.no_hf,
+                    print_fn=(lambda *x: None) if args.json else print)
     if args.json:
         print(json.dumps(res, indent=1, default=str))
     return 0

@@ -20,12 +20,12 @@ pytestmark = [pytest.mark.slow]
 @pytest.mark.driver_timeout(900)
 @pytest.mark.parametrize("n_ctx", [64, 512])      # one-split attention / split attention + merge
 @run_in_pyodide
-async def test_fused_step_on_dawn_equals_replay_and_numpy(selenium_webgpu, n_ctx):
+async def test_fused_step_on_dawn_equals_replay_and_numpy(selenium_webgpu_synthetic, n_ctx):
     import numpy as np
 
     import webinfer
     import webinfer.aload as aload
-    from webinfer.bench import build_synthetic_model
+    from synthetic_model import build_synthetic_model
     from webinfer.device import select_device
 
     shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
@@ -62,7 +62,7 @@ async def test_fused_step_on_dawn_equals_replay_and_numpy(selenium_webgpu, n_ctx
 
 @pytest.mark.driver_timeout(900)
 @run_in_pyodide
-async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu):
+async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu_synthetic):
     """Two workgroups on SwiftShader under Dawn: every step agrees with NumPy, and in one attempt
     (of up to 3: an emulator's threads need not start both in time, and then the step goes on with
     one, decode_fused.wgsl close_window) both took part in the steps after the first-step check."""
@@ -70,7 +70,7 @@ async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu):
 
     import webinfer
     import webinfer.aload as aload
-    from webinfer.bench import build_synthetic_model
+    from synthetic_model import build_synthetic_model
     from webinfer.device import select_device
     from webinfer.device.webgpu import fused
 
@@ -109,12 +109,12 @@ async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu):
 
 @pytest.mark.driver_timeout(900)
 @run_in_pyodide
-async def test_the_gpu_variant_on_dawn(selenium_webgpu):
+async def test_the_gpu_variant_on_dawn(selenium_webgpu_synthetic):
     """The step as a GPU builds it (no TICKETS: every workgroup takes part, numbered by its
     builtin id) compiles under Tint and gives NumPy's greedy tokens (one workgroup here)."""
     import webinfer
     import webinfer.aload as aload
-    from webinfer.bench import build_synthetic_model
+    from synthetic_model import build_synthetic_model
     from webinfer.device import select_device
 
     shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
@@ -137,14 +137,14 @@ async def test_the_gpu_variant_on_dawn(selenium_webgpu):
 
 
 @run_in_pyodide
-async def test_auto_keeps_the_replay_on_a_cpu_emulated_adapter(selenium_webgpu):
+async def test_auto_keeps_the_replay_on_a_cpu_emulated_adapter(selenium_webgpu_synthetic):
     """device.fused = "auto" (the default) builds the fused step on a browser's GPU, not on
     SwiftShader, whose workgroups need not run at once: the replay stays and says why."""
     import numpy as np
 
     import webinfer
     import webinfer.aload as aload
-    from webinfer.bench import build_synthetic_model
+    from synthetic_model import build_synthetic_model
     from webinfer.device import select_device
 
     shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 64}
@@ -160,12 +160,12 @@ async def test_auto_keeps_the_replay_on_a_cpu_emulated_adapter(selenium_webgpu):
 
 @pytest.mark.driver_timeout(900)
 @run_in_pyodide
-async def test_greedy_generation_through_the_fused_step_costs_at_most_3_js_calls_a_token(selenium_webgpu):
+async def test_greedy_generation_through_the_fused_step_costs_at_most_3_js_calls_a_token(selenium_webgpu_synthetic):
     """Greedy generation on the fused step (its own greedy pick, one dispatch a token): the tokens
     equal NumPy's, and a decoded token costs at most 3 Python->JS calls in the steady state."""
     import webinfer
     import webinfer.aload as aload
-    from webinfer.bench import build_synthetic_model
+    from synthetic_model import build_synthetic_model
     from webinfer.device import select_device
 
     shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 64}

@@ -17,9 +17,9 @@ import asyncio
 import numpy as np
 import pytest
 from gpu_available import open_webgpu
+from synthetic_model import build_synthetic_model
 
 import webinfer
-from webinfer.bench import build_synthetic_model
 from webinfer.device.webgpu import fused
 from webinfer.device.webgpu.gpu import GTensor
 

@@ -21,8 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from webinfer.bench import build_synthetic_model
+from synthetic_model import build_synthetic_model
 
 SHAPES = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
 ICDS = ("/usr/lib/chromium/vk_swiftshader_icd.json",)      # Debian's chromium (tools/sysdeps.sh installs it)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 from gpu_available import open_webgpu
+from synthetic_model import build_synthetic_model
 
 import webinfer
-from webinfer.bench import build_synthetic_model
 
 TINY = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 128}
 PROMPT = [5, 17, 200, 42, 42, 9]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gpu_available import open_webgpu
+from synthetic_model import build_synthetic_model
 
 import webinfer
-from webinfer.bench import build_synthetic_model
 from webinfer.device.webgpu.split import GSplitWeight
 from webinfer.errors import DeviceError
 

@@ -4,9 +4,9 @@ else webinfer's default; and Model.generate using it for whatever the caller lea
 from __future__ import annotations
 
 import pytest
+from synthetic_model import build_synthetic_model
 
 import webinfer
-from webinfer.bench import build_synthetic_model
 from webinfer.errors import GGUFError, WebinferError
 from webinfer.recommended import DEFAULT_MAX_TOKENS, WEBINFER_DEFAULT, WHOLE_HISTORY, recommended_sampling
 

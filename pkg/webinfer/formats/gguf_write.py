@@ -1,9 +1,10 @@
 """GGUF writer: metadata + float32 tensors in, a valid GGUF v2/v3 file out.
 
 What this is: ``write_gguf`` for synthetic models -- the tests' small files and
-``webinfer bench --synthetic`` (random weights in a real model's shapes) -- quantizing with
-``quants.py`` so the bytes match ggml's reference quantizers. It also copies already-encoded
-blocks (``RawTensor``), which is how a test writes a tensor of a type we cannot compute.
+``tests/synthetic_model.py`` (random weights in a real model's shapes, for the tests and the bench
+scripts, in CPython and in Pyodide) -- quantizing with ``quants.py`` so the bytes match ggml's
+reference quantizers. It also copies already-encoded blocks (``RawTensor``), which is how a
+test writes a tensor of a type we cannot compute.
 What this is not: a model converter (no tensor renaming, no tokenizer building) or a reader.
 
 Metadata value types are chosen from the Python value, the way llama.cpp expects its keys:

@@ -1,0 +1,63 @@
+"""A random-weight GGUF with SmolLM2-135M-Instruct's shapes and types, for tests and benchmarks.
+
+What this is: the one builder of synthetic llama models that the tests (CPython, and inside
+Pyodide: tests/browser/conftest.py copies this file there) and the bench scripts
+(bench/_common.py puts tests/ on sys.path) share; smaller shapes through `shapes`. It writes
+through webinfer.formats.gguf_write, so it runs wherever webinfer does (CPython, Pyodide).
+
+What it is not: part of the webinfer package (`webinfer bench` benchmarks a model file), or a
+model that says anything (random weights, placeholder vocabulary `<t0>`, `<t1>`, ...).
+
+    from synthetic_model import build_synthetic_model
+    path = build_synthetic_model(tmp_path / "tiny.gguf", seed=3, shapes={"n_layers": 2, "d_model": 64})
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SMOLLM2_135M = dict(n_layers=30, d_model=576, d_ff=1536, n_heads=9, n_kv_heads=3, n_vocab=49152,
+                    n_ctx=8192, rope_theta=100000.0, rms_eps=1e-5)
+
+
+def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None) -> str:
+    """Write a random-weight GGUF with SmolLM2-135M-Instruct's shapes (SMOLLM2_135M, `shapes`
+    overriding some) and types (Q4_1 layers, Q8_0 tied embedding, F32 norms) and a placeholder
+    byte-level vocabulary. The same seed and shapes give the same file. Returns the path."""
+    from webinfer.formats.gguf_write import write_gguf
+    s = dict(SMOLLM2_135M, **(shapes or {}))
+    d, ff, hd = s["d_model"], s["d_ff"], s["d_model"] // s["n_heads"]
+    kvd = s["n_kv_heads"] * hd
+
+    def rand(rows, cols, scale):
+        # made when written (write_gguf calls it): one tensor of the model in memory at a time
+        return lambda: (np.random.default_rng(seed + rows * 7 + cols).standard_normal((rows, cols)) * scale
+                        ).astype(np.float32)
+
+    meta = {
+        "general.architecture": "llama", "general.name": "synthetic SmolLM2-135M shapes",
+        "llama.block_count": s["n_layers"], "llama.embedding_length": d, "llama.feed_forward_length": ff,
+        "llama.attention.head_count": s["n_heads"], "llama.attention.head_count_kv": s["n_kv_heads"],
+        "llama.context_length": s["n_ctx"], "llama.rope.freq_base": s["rope_theta"],
+        "llama.attention.layer_norm_rms_epsilon": s["rms_eps"], "llama.vocab_size": s["n_vocab"],
+        "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "smollm",
+        "tokenizer.ggml.tokens": [f"<t{i}>" for i in range(s["n_vocab"])],
+        "tokenizer.ggml.token_type": [1] * s["n_vocab"], "tokenizer.ggml.merges": ["<t a"][:0],
+    }
+    ones = np.ones(d, np.float32)
+    tensors = {"token_embd.weight": (rand(s["n_vocab"], d, 0.05), "Q8_0", (s["n_vocab"], d)),
+               "output_norm.weight": ones}
+    for i in range(s["n_layers"]):
+        p = f"blk.{i}."
+        tensors.update({
+            p + "attn_norm.weight": ones, p + "ffn_norm.weight": ones,
+            p + "attn_q.weight": (rand(d, d, 0.05), "Q4_1", (d, d)),
+            p + "attn_k.weight": (rand(kvd, d, 0.05), "Q4_1", (kvd, d)),
+            p + "attn_v.weight": (rand(kvd, d, 0.05), "Q4_1", (kvd, d)),
+            p + "attn_output.weight": (rand(d, d, 0.05), "Q4_1", (d, d)),
+            p + "ffn_gate.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
+            p + "ffn_up.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
+            p + "ffn_down.weight": (rand(d, ff, 0.03), "Q4_1", (d, ff)),
+        })
+    write_gguf(path, meta, tensors)
+    return str(path)
