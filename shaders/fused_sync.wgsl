@@ -23,11 +23,12 @@ fn grid_arrive(lid: u32, fence: bool, add: u32) -> u32 {
 }
 
 // Returns the counter as thread 0 last saw it (so its bits 20-29 give n to the workgroups that
-// learn it at the first barrier), or 0 where the wait gave up. Thread 0 polls in rounds of
-// POLL_ROUND; between rounds the whole workgroup meets at a barrier, where an implementation
-// that runs several workgroups on one CPU thread (SwiftShader's coroutines) may switch to
-// another: a workgroup that polled without end would keep those from arriving. On a GPU most
-// waits end in the first round.
+// learn it at the first barrier), or 0 where the wait gave up. On a GPU (every workgroup resident
+// and running) thread 0 polls until the count is reached while the rest wait at one barrier. With
+// TICKETS (CPU emulators) it polls in rounds of POLL_ROUND, and between rounds the whole workgroup
+// meets at a barrier, where an implementation that runs several workgroups on one CPU thread
+// (SwiftShader's coroutines) may switch to another: a workgroup that polled without end would
+// keep those from arriving.
 fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> u32 {
     if (lid == 0u) {
         // A workgroup that gives up sets ABORTED in the counter itself (and the abort word the
@@ -36,18 +37,45 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> u32 {
         // would run the next commands alone and write the KV cache).
         if ((before & ABORTED) != 0u) { wflag = 0u; }
         else if (arrived && (before & ARR_MASK) + 1u >= arrivals) { wflag = before + 1u; }   // the last to arrive need not poll
+#ifdef TICKETS
         else { wflag = poll_round(arrivals); }
+#else
+        else { wflag = poll_until(arrivals); }
+#endif
     }
     // No storageBarrier() after the wait (one costs several workgroup barriers): a line of `act` read too early (in
     // an L1 too) holds 0 where the value was not yet written, which act_ld reports; the KV cache's
     // row pos is read in this step only by a one-split attention, after the fenced arrival of the
     // command that wrote it, and no line read ahead holds it (prefetch). The first step's check
     // against the replay (fused.py) would see a stale read as wrong logits.
+#ifdef TICKETS
     var seen = WAITING;
     loop {
         seen = workgroupUniformLoad(&wflag);
         if (seen != WAITING) { break; }
         if (lid == 0u) { wflag = poll_round(arrivals); }
+    }
+    return seen;
+#else
+    return workgroupUniformLoad(&wflag);
+#endif
+}
+
+// Thread 0 on a GPU: polls of the counter until `arrivals` have arrived (what it saw then), or 0
+// where a workgroup gave up (or this one: past spin_limit polls in the step).
+fn poll_until(arrivals: u32) -> u32 {
+    let limit = cmds[H_SPIN_LIMIT];
+    var seen = 0u;
+    loop {
+        let c = atomicLoad(&sync[cnt]);
+        if ((c & ABORTED) != 0u) { break; }
+        if ((c & ARR_MASK) >= arrivals) { seen = c; break; }
+        polls += 1u;
+        if (polls >= limit) {
+            atomicOr(&sync[cnt], ABORTED);
+            atomicOr(&sync[S_ABORT], TIMED_OUT);
+            break;
+        }
     }
     return seen;
 }
