@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .formats.quants import QUANT_TYPES
+from .formats.quants import DEQUANT_TYPES
 
 
 @dataclass
 class QWeight:
     name: str
-    ggml_type: int            # a key of QUANT_TYPES
+    ggml_type: int            # a key of DEQUANT_TYPES
     raw: np.ndarray           # uint8 (rows, row_bytes): each row is cols / block_size blocks
     rows: int                 # output features
     cols: int                 # input features
@@ -28,7 +28,7 @@ class QWeight:
 
     @property
     def qtype(self):
-        return QUANT_TYPES[self.ggml_type]
+        return DEQUANT_TYPES[self.ggml_type]
 
     @property
     def type_name(self) -> str:

@@ -13,7 +13,8 @@ from webinfer.config import ModelConfig
 from webinfer.device.numpy_device import NumpyDevice
 from webinfer.errors import GGUFError, UnsupportedModelError
 from webinfer.formats.gguf import read_gguf
-from webinfer.formats.gguf_write import write_gguf
+from webinfer.formats.gguf_write import RawTensor, write_gguf
+from webinfer.formats.quants import DEQUANT_TYPES
 from webinfer.models.llama import Llama
 
 V, D, FF, L = 97, 64, 96, 2
@@ -117,6 +118,58 @@ def test_forward_matches_the_naive_reference(tmp_path, arch, heads, kv, wtype, t
     for i in range(3, len(tokens)):
         row = model.forward([tokens[i]], i, cache)
         np.testing.assert_allclose(row[0], ref[i], rtol=1e-4, atol=1e-4)
+
+
+# Byte offsets of the f16 scales (d, and dmin or m) of the types that have no quantizer.
+F16_FIELDS = {"Q5_0": (0,), "Q5_1": (0, 2), "Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2),
+              "Q5_K": (0, 2), "Q6_K": (208,), "IQ4_NL": (0,), "IQ4_XS": (0,)}
+
+
+def random_blocks(rng, type_name, shape, amax=0.5):
+    """A RawTensor of random codes and sub-block scales, its f16 scales set so max |x| ~ amax
+    (x is linear in d and dmin together, so one factor on both scales every value)."""
+    q = next(t for t in DEQUANT_TYPES.values() if t.name == type_name)
+    raw = rng.integers(0, 256, size=(int(np.prod(shape)) // q.block_size, q.type_size), dtype=np.uint8)
+
+    def set_scales(x):
+        for off in F16_FIELDS[type_name]:
+            raw[:, off:off + 2] = np.frombuffer(np.float16(x).tobytes(), np.uint8)
+    set_scales(1.0)
+    set_scales(amax / float(np.abs(q.dequantize(raw)).max()))
+    return RawTensor(tuple(shape), q.ggml_type, raw.tobytes())
+
+
+def test_k_quant_iq4_and_q5_weights_load_and_run_on_numpy(tmp_path):
+    # One tensor of each dequantize-only type (Q4_K and Q6_K as in a Q4_K_M file); rows of 256
+    # for the K-quants. Mixed q/k/v and gate/up types take QWeight.stack's float32 path.
+    rng = np.random.default_rng(7)
+    d, ff, heads, kv, vocab = 256, 256, 4, 2, 97
+    hd = d // heads
+    mix = {"attn_q": ("Q4_K", (heads * hd, d)), "attn_k": ("Q3_K", (kv * hd, d)),
+           "attn_v": ("Q5_K", (kv * hd, d)), "attn_output": ("IQ4_XS", (d, heads * hd)),
+           "ffn_gate": ("Q2_K", (ff, d)), "ffn_up": ("Q5_0", (ff, d)), "ffn_down": ("Q6_K", (d, ff))}
+    meta = {"general.architecture": "llama", "llama.block_count": 1, "llama.embedding_length": d,
+            "llama.feed_forward_length": ff, "llama.attention.head_count": heads,
+            "llama.attention.head_count_kv": kv, "llama.context_length": 64,
+            "llama.attention.layer_norm_rms_epsilon": 1e-5, "llama.rope.freq_base": 10000.0,
+            "llama.vocab_size": vocab}
+    norm = lambda: (1 + rng.standard_normal(d) * 0.1).astype(np.float32)  # noqa: E731
+    t = {"token_embd.weight": random_blocks(rng, "Q6_K", (vocab, d)),
+         "output.weight": random_blocks(rng, "Q5_1", (vocab, d)), "output_norm.weight": norm(),
+         "blk.0.attn_norm.weight": norm(), "blk.0.ffn_norm.weight": norm()}
+    t.update({f"blk.0.{k}.weight": random_blocks(rng, ty, shape) for k, (ty, shape) in mix.items()})
+    write_gguf(tmp_path / "k.gguf", meta, t)
+    gf = read_gguf(tmp_path / "k.gguf")
+    cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
+    dev = NumpyDevice()
+    model = Llama.load(gf, cfg, dev)
+    assert gf.summary()["unsupported_types"] == []
+    tokens = [3, 96, 0, 41, 7]
+    ref = reference_logits(gf, cfg, tokens)
+    cache = dev.kv_cache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, 16)
+    got = model.forward(tokens[:4], 0, cache, all_logits=True)
+    np.testing.assert_allclose(got, ref[:4], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.forward(tokens[4:], 4, cache)[0], ref[4], rtol=1e-4, atol=1e-4)
 
 
 def test_unsupported_architecture_is_named(tmp_path):

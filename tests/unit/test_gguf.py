@@ -133,11 +133,11 @@ def test_write_to_file_object_and_lazy_tensor():
 def test_unsupported_type_reads_but_raw_refuses(tmp_path):
     path = tmp_path / "k.gguf"
     write_gguf(path, {"general.architecture": "llama"},
-               {"blk.0.attn_q.weight": RawTensor((2, 256), 13, bytes(2 * 176)), "n": np.ones(4, np.float32)})
+               {"blk.0.attn_q.weight": RawTensor((2, 256), 16, bytes(2 * 66)), "n": np.ones(4, np.float32)})
     g = read_gguf(path)
     s = g.summary()
-    assert s["types"] == {"Q5_K": 1, "F32": 1} and s["unsupported_types"] == ["Q5_K"]
-    with pytest.raises(UnsupportedModelError, match=r"blk\.0\.attn_q\.weight has type Q5_K \(13\).*supported: F32"):
+    assert s["types"] == {"IQ2_XXS": 1, "F32": 1} and s["unsupported_types"] == ["IQ2_XXS"]
+    with pytest.raises(UnsupportedModelError, match=r"blk\.0\.attn_q\.weight has type IQ2_XXS \(16\).*supported: F32"):
         g.dequantize("blk.0.attn_q.weight")
     assert g.dequantize("n").tolist() == [1, 1, 1, 1]
 

@@ -138,9 +138,9 @@ def test_absurd_tensor_shapes_and_types(ne, ggml_type, fragments):
 
 
 def test_unsupported_but_known_type_is_accepted_at_read_time():
-    g = read_gguf(gguf_file([], [tensor_info("blk.0.attn_q.weight", [256, 1], 13)], bytes(176)))
-    assert g.tensors["blk.0.attn_q.weight"].type_name == "Q5_K"
-    with pytest.raises(UnsupportedModelError, match=r"Q5_K \(13\), which webinfer does not support"):
+    g = read_gguf(gguf_file([], [tensor_info("blk.0.attn_q.weight", [256, 1], 16)], bytes(66)))
+    assert g.tensors["blk.0.attn_q.weight"].type_name == "IQ2_XXS"
+    with pytest.raises(UnsupportedModelError, match=r"IQ2_XXS \(16\), which webinfer does not support"):
         g.raw("blk.0.attn_q.weight")
 
 

@@ -38,7 +38,7 @@ except ImportError:         # a Python built without mmap: paths are read into m
     mmap = None
 
 from ..errors import GGUFError, UnsupportedModelError
-from .quants import GGML_BLOCK_SIZES, GGML_TYPE_NAMES, QUANT_TYPES, supported_names, type_label
+from .quants import DEQUANT_TYPES, GGML_BLOCK_SIZES, GGML_TYPE_NAMES, supported_names, type_label
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -322,10 +322,10 @@ class GGUFFile:
     def raw(self, name: str) -> np.ndarray:
         """(n_blocks, type_size) uint8 view of a tensor's ggml blocks (no copy, read-only)."""
         info = self.tensor(name)
-        if info.ggml_type not in QUANT_TYPES:
+        if info.ggml_type not in DEQUANT_TYPES:
             raise UnsupportedModelError(
                 f"tensor {name} has type {type_label(info.ggml_type)}, which webinfer does not "
-                f"support (supported: {supported_names()})")
+                f"support (supported: {supported_names(DEQUANT_TYPES)})")
         if self._data is None:
             raise GGUFError("this GGUFFile is closed")
         flat = self._data[info.offset:info.offset + info.nbytes]
@@ -335,7 +335,7 @@ class GGUFFile:
         """float32 array in NumPy shape (F32 tensors come back as read-only views)."""
         blocks = self.raw(name)    # raises first for types we cannot compute
         info = self.tensors[name]
-        return QUANT_TYPES[info.ggml_type].dequantize(blocks).reshape(info.shape)
+        return DEQUANT_TYPES[info.ggml_type].dequantize(blocks).reshape(info.shape)
 
     def summary(self) -> dict:
         """What ``webinfer info`` prints: architecture, counts per type, sizes."""
@@ -350,7 +350,7 @@ class GGUFFile:
             "tensor_count": len(self.tensors),
             "types": per_type,
             "unsupported_types": sorted({t.type_name for t in self.tensors.values()
-                                         if t.ggml_type not in QUANT_TYPES}),
+                                         if t.ggml_type not in DEQUANT_TYPES}),
             "n_elements": sum(t.n_elements for t in self.tensors.values()),
             "total_bytes": sum(t.nbytes for t in self.tensors.values()),
             "file_size": self.file_size,

@@ -1,6 +1,7 @@
 """GGML tensor types: one small class per type we can compute, over raw ggml blocks.
 
-What this is: NumPy (de)quantizers for F32, F16, Q4_0, Q4_1, Q8_0 and BF16 that work on
+What this is: NumPy (de)quantizers for F32, F16, Q4_0, Q4_1, Q8_0 and BF16, and dequantizers
+for Q5_0 and Q5_1 (plus the K-quants and IQ4 types of ``kquants.py``), that work on
 ``(n_blocks, type_size)`` uint8 arrays -- the bytes exactly as they sit in a GGUF file --
 plus the names and block sizes of *every* ggml type id, so an error can say which type a
 file uses even when we cannot run it. What this is not: a GGUF parser (see ``gguf.py``)
@@ -16,16 +17,22 @@ consecutive elements of one row is stored in ``type_size`` bytes:
     Q4_0  block 32, 18 bytes: f16 d | u8 qs[16]                 x = d * (q - 8)
     Q4_1  block 32, 20 bytes: f16 d | f16 m | u8 qs[16]         x = d * q + m
     Q8_0  block 32, 34 bytes: f16 d | i8 qs[32]                 x = d * q
+    Q5_0  block 32, 22 bytes: f16 d | u32 qh | u8 qs[16]        x = (q - 16) * d
+    Q5_1  block 32, 24 bytes: f16 d | f16 m | u32 qh | u8 qs[16]   x = d * q + m
 
-Nibble order in Q4_0/Q4_1: byte ``qs[j]`` holds element ``j`` in its LOW nibble and element
-``j + 16`` in its HIGH nibble (so low nibbles are elements 0..15, high nibbles 16..31).
+Nibble order in Q4_0/Q4_1/Q5_0/Q5_1: byte ``qs[j]`` holds element ``j`` in its LOW nibble and
+element ``j + 16`` in its HIGH nibble (so low nibbles are elements 0..15, high nibbles 16..31).
+In Q5_0/Q5_1 bit ``j`` of the little-endian ``qh`` is bit 4 of element ``j``.
 Only Q4_1 blocks (20 bytes) are 4-byte aligned; Q4_0 (18) and Q8_0 (34) blocks straddle
 ``u32`` words when read as ``array<u32>``.
 
 The quantizers reproduce ggml's reference ones (``quantize_row_q4_0_ref`` etc. in
 ggml-quants.c) bit for bit: float32 arithmetic, scales rounded to f16 with
 round-to-nearest-even, ``(int8_t)`` truncation for the 4-bit types, ``roundf`` (half away
-from zero) for Q8_0.
+from zero) for Q8_0. The dequantizers reproduce ggml's ``dequantize_row_*`` the same way (f16
+scales widened exactly, float32 products in ggml's order), so they equal the ``gguf``
+package's bit for bit, NaN payloads included. Types without a quantizer here (Q5_0, Q5_1,
+the K-quants, IQ4) are in ``DEQUANT_TYPES`` but not in ``QUANT_TYPES``.
 """
 
 from __future__ import annotations
@@ -74,6 +81,11 @@ def _unpack_nibbles(qs: np.ndarray) -> np.ndarray:
     np.bitwise_and(qs, 0x0F, out=out[:, :16])
     np.right_shift(qs, 4, out=out[:, 16:])
     return out
+
+
+def _unpack_bits(b: np.ndarray) -> np.ndarray:
+    """(n, k) bytes -> (n, 8k) uint8 0/1: column i is bit i of the little-endian integer."""
+    return np.unpackbits(b, axis=1, bitorder="little")
 
 
 def _pack_nibbles(q: np.ndarray) -> np.ndarray:
@@ -126,7 +138,8 @@ class _Quant:
 
     @classmethod
     def _quantize(cls, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # every registered subclass overrides this
+        # Every class in QUANT_TYPES overrides this; the dequantize-only types do not.
+        raise NotImplementedError(f"{cls.name}: webinfer has no quantizer (float32 -> blocks) for this type")
 
 
 class F32(_Quant):
@@ -227,11 +240,42 @@ class Q8_0(_Quant):
         return np.concatenate([d.astype(np.float16).view(np.uint8), q.view(np.uint8)], axis=1)
 
 
-# The types webinfer can compute, by ggml type id.
+class Q5_0(_Quant):
+    name, ggml_type, block_size, type_size = "Q5_0", 6, 32, 22
+
+    @classmethod
+    def _dequantize(cls, blocks):
+        # dequantize_row_q5_0: x = (q - 16) * d, q = nibble | qh bit << 4 (exact in float32).
+        d = _f16_scale(blocks, 0)                                                  # (n, 1)
+        q = _unpack_nibbles(blocks[:, 6:]) | (_unpack_bits(blocks[:, 2:6]) << np.uint8(4))  # (n, 32)
+        return (q.astype(np.float32) - np.float32(16)) * d
+
+
+class Q5_1(_Quant):
+    name, ggml_type, block_size, type_size = "Q5_1", 7, 32, 24
+
+    @classmethod
+    def _dequantize(cls, blocks):
+        # dequantize_row_q5_1: x = d * q + m, the product rounded before the sum.
+        d = _f16_scale(blocks, 0)                                                  # (n, 1)
+        m = _f16_scale(blocks, 2)                                                  # (n, 1)
+        q = _unpack_nibbles(blocks[:, 8:]) | (_unpack_bits(blocks[:, 4:8]) << np.uint8(4))  # (n, 32)
+        return d * q.astype(np.float32) + m
+
+
+# The types webinfer can quantize and dequantize, by ggml type id.
 QUANT_TYPES: dict[int, type[_Quant]] = {q.ggml_type: q for q in (F32, F16, Q4_0, Q4_1, Q8_0, BF16)}
 QUANT_BY_NAME: dict[str, type[_Quant]] = {q.name: q for q in QUANT_TYPES.values()}
 
+# kquants.py subclasses _Quant, so it is imported once everything above exists. (Importing
+# kquants first also works: the package's __init__ imports this module before it.)
+from .kquants import IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K  # noqa: E402
 
-def supported_names() -> str:
-    """'F32, F16, Q4_0, Q4_1, Q8_0, BF16' -- for error messages."""
-    return ", ".join(q.name for q in QUANT_TYPES.values())
+# The types webinfer can dequantize (a superset of QUANT_TYPES), by ggml type id.
+DEQUANT_TYPES: dict[int, type[_Quant]] = {
+    **QUANT_TYPES, **{q.ggml_type: q for q in (Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)}}
+
+
+def supported_names(types: dict[int, type[_Quant]] = QUANT_TYPES) -> str:
+    """'F32, F16, Q4_0, Q4_1, Q8_0, BF16' (or the names in ``types``) -- for error messages."""
+    return ", ".join(q.name for q in types.values())
