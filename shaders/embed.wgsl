@@ -19,9 +19,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (p.split != 0u && (tok[t] < p.first_row || tok[t] - p.first_row >= p.n_rows)) { return; }  // another chunk's
     let id = min(tok[t] - p.first_row, p.n_rows - 1u);   // ids are validated on the CPU; never read out of bounds
     let wb = id * p.row_words;
-    let ngroups = p.row_words / BLOCK_WORDS * 4u;
+    let ngroups = p.row_words / BLOCK_WORDS * GROUPS_PER_BLOCK;
     for (var g = lid; g < ngroups; g += 64u) {
-        let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
+        let q = dq8(wb + (g / GROUPS_PER_BLOCK) * BLOCK_WORDS, g % GROUPS_PER_BLOCK);
         let o = t * p.cols + g * 8u;
         if (g * 8u + 8u <= p.cols) {       // whole group: 8 plain stores (no short loop, see matmul.wgsl)
             y[o] = q.a.x; y[o + 1u] = q.a.y; y[o + 2u] = q.a.z; y[o + 3u] = q.a.w;

@@ -2,7 +2,7 @@
 //
 // Tiled: a workgroup computes a 64-token x 64-row tile of Y; thread (tx, ty) of 16 x 16 owns
 // a 4 x 4 register tile: tokens 4ty..4ty+3 x tile columns 4tx..4tx+3, held in four vec4
-// accumulators. The K loop goes one quant block (32 weights) at a time: each of the 256
+// accumulators. The K loop goes 32 weights (a quant block; an eighth of a K-quant's) at a time: each of the 256
 // threads dequantizes 8 weights of one row (one dq8: every weight of the 64 x 32 W tile is
 // dequantized once and then used by 64 tokens) and loads 8 activations of one token, both
 // stored k-major as vec4 quads in workgroup memory (2 x 8 KiB = the WebGPU default 16 KiB),
@@ -16,7 +16,7 @@
 //
 // Variants (#ifdef): BIAS, RESIDUAL (Y += R), SWIGLU (a tile covers 32 output columns: tile
 // column 4c+0/1 is gate row 32*tile + 2c + 0/1 and 4c+2/3 the matching up row, so each thread
-// holds its gate/up pairs: Y = silu(g) * u); plus the weight type Q4_0 | Q4_1 | Q8_0 | F16 | F32.
+// holds its gate/up pairs: Y = silu(g) * u); plus the weight type Q4_0 | Q4_1 | Q8_0 | F16 | F32 | Q5_0 | Q5_1 | Q4_K | Q6_K.
 
 #include "quant.wgsl"
 
@@ -31,6 +31,8 @@ struct Params { rows: u32, cols: u32, row_words: u32, n: u32, half: u32, _a: u32
 #ifdef RESIDUAL
 @group(0) @binding(7) var<storage, read> res: array<f32>;
 #endif
+
+const STEPS: u32 = GROUPS_PER_BLOCK / 4u;   // K steps of 32 weights a quant block (8 for a K-quant's 256)
 
 var<workgroup> xs: array<vec4<f32>, 512>;   // [k 0..31][token quad 0..15]
 var<workgroup> ws: array<vec4<f32>, 512>;   // [k 0..31][column quad 0..15]
@@ -119,14 +121,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let quad = lt / 4u;
     let comp = lt % 4u;
     var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    let nblocks = p.row_words / BLOCK_WORDS;
-    for (var blk = 0u; blk < nblocks; blk++) {
+    let nsteps = p.row_words / BLOCK_WORDS * STEPS;
+    for (var blk = 0u; blk < nsteps; blk++) {           // blk: 32 weights of k
         let k = blk * 32u + sub * 8u;
         var xa = vec4<f32>(0.0);
         var xb = vec4<f32>(0.0);
         if (tok_ok) { xa = xv(xbase, k); xb = xv(xbase, k + 4u); }
         var q = W8(vec4<f32>(0.0), vec4<f32>(0.0));
-        if (w_ok) { q = dq8(wbase + blk * BLOCK_WORDS, sub); }
+        if (w_ok) { q = dq8(wbase + (blk / STEPS) * BLOCK_WORDS, (blk % STEPS) * 4u + sub); }
         let kr = sub * 8u * 16u + quad;      // (k row sub*8) x (quad)
         xs[kr][comp] = xa.x;       ws[kr][comp] = q.a.x;
         xs[kr + 16u][comp] = xa.y; ws[kr + 16u][comp] = q.a.y;

@@ -23,7 +23,7 @@
 //             attention_combine.wgsl does; n_heads * active splits * (head_dim + 2) floats read,
 //             cheap next to a dispatch) and workgroup 0 also writes the merged x to binding 3,
 //             so x stays valid for any later reader. One token; cols <= 2048.
-// Plus the weight type: Q4_0 | Q4_1 | Q8_0 | F16 | F32.
+// Plus the weight type: Q4_0 | Q4_1 | Q8_0 | F16 | F32 | Q5_0 | Q5_1 | Q4_K | Q6_K.
 
 #include "quant.wgsl"
 
@@ -150,7 +150,7 @@ fn nv(k: u32, cols: u32) -> vec4<f32> {
 // Weight group g (8 weights) of the row at word wb, dotted with x (normalised by nw under NORM;
 // the 1/rms factor is applied after the reduction).
 fn gdot(wb: u32, xb: u32, g: u32) -> f32 {
-    let q = dq8(wb + (g / 4u) * BLOCK_WORDS, g % 4u);
+    let q = dq8(wb + (g / GROUPS_PER_BLOCK) * BLOCK_WORDS, g % GROUPS_PER_BLOCK);
     var xa = xv(xb, g * 8u, p.cols);
     var xc = xv(xb, g * 8u + 4u, p.cols);
 #ifdef NORM
@@ -213,7 +213,7 @@ var<workgroup> red24: array<vec4<f32>, 32>;
 
 fn wdot(row: u32, g: u32, xa: vec4<f32>, xc: vec4<f32>) -> f32 {
     if (row >= p.rows) { return 0.0; }
-    let q = dq8(row * p.row_words + (g / 4u) * BLOCK_WORDS, g % 4u);
+    let q = dq8(row * p.row_words + (g / GROUPS_PER_BLOCK) * BLOCK_WORDS, g % GROUPS_PER_BLOCK);
     return dot(q.a, xa) + dot(q.b, xc);
 }
 
@@ -229,7 +229,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
     let r0 = (blk * SLOTS + slot) * 4u;
     var acc = vec4<f32>(0.0);
-    let ngroups = p.row_words / BLOCK_WORDS * 4u;
+    let ngroups = p.row_words / BLOCK_WORDS * GROUPS_PER_BLOCK;
     for (var g = lane; g < ngroups; g += LANES) {
         var xa = xv(xb, g * 8u, p.cols);
         var xc = xv(xb, g * 8u + 4u, p.cols);
@@ -293,7 +293,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc = 0.0;
     if (valid) {
         let wb = row * p.row_words;
-        let ngroups = p.row_words / BLOCK_WORDS * 4u;
+        let ngroups = p.row_words / BLOCK_WORDS * GROUPS_PER_BLOCK;
         // Two groups per iteration: their loads are independent and issue together (the
         // driver does not unroll Naga's bounded loops); 1536-wide rows take 2 iterations, not 3.
         var g = lane;

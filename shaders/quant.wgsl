@@ -1,43 +1,77 @@
 // quant.wgsl -- decoding 8 weights at a time from a weight matrix stored as array<u32>.
 // Included (#include "quant.wgsl") by matvec.wgsl, matmul.wgsl and embed.wgsl; the includer
 // declares the storage binding `w: array<u32>` and defines exactly one of Q4_0, Q4_1, Q8_0,
-// F16, F32, which picks BLOCK_WORDS and dq8. decode_fused.wgsl defines none and calls the
-// per-type decoders (dq8_q4_0 ...) itself: one module there serves every type of a model.
+// F16, F32, Q5_0, Q5_1, Q4_K, Q6_K, which picks BLOCK_WORDS, GROUPS_PER_BLOCK and dq8.
+// decode_fused.wgsl defines none and calls the per-type decoders (dq8_q4_0 ...) itself: one
+// module there serves every type of a model (the types of layout.FUSED_QUANTS).
 //
-// On-GPU layout: ggml's raw blocks of 32 weights per row, unchanged except that the f16 scale
-// of Q4_0 and Q8_0 is padded to a whole u32 (Q4_0 18 -> 20 bytes, Q8_0 34 -> 36). Why: WGSL
-// has no byte loads, and unpadded 18/34-byte blocks start mid-word every other block, which
-// costs a funnel shift per word; padding makes every block start on a u32 and every quant
-// byte group sit in whole words, for 11% (Q4_0) / 6% (Q8_0) more bytes. Q4_1 (20 bytes) is
-// uploaded exactly as in the file. F16/F32 rows are zero-padded to a multiple of 32 values
-// so every type is "blocks of 32" and the matmul loops need no per-type tail code.
+// On-GPU layout: ggml's raw blocks per row (32 weights; 256 for the K-quants), unchanged except
+// that the f16 scale of Q4_0, Q5_0 and Q8_0 is padded to a whole u32 (Q4_0 18 -> 20 bytes,
+// Q5_0 22 -> 24, Q8_0 34 -> 36) and a Q6_K block gets 2 zero bytes at its end (210 -> 212, so
+// the next block starts on a word; its fields already do). Why: WGSL has no byte loads, and
+// unpadded 18/34-byte blocks start mid-word every other block, which costs a funnel shift per
+// word; padding makes every block start on a u32 and every quant byte group sit in whole
+// words, for 11% (Q4_0) / 9% (Q5_0) / 6% (Q8_0) / 1% (Q6_K) more bytes. Q4_1, Q5_1 and Q4_K
+// are uploaded exactly as in the file. F16/F32 rows are zero-padded to a multiple of 32 values
+// so every type is whole blocks and the matmul loops need no per-type tail code.
 //
 //   Q4_0  5 words: [f16 d | pad] [qs 16 bytes]   x = d * (q - 8)
 //   Q4_1  5 words: [f16 d | f16 m] [qs 16 bytes] x = d * q + m
 //   Q8_0  9 words: [f16 d | pad] [i8 qs 32]      x = d * q
 //   F16  16 words: 32 halves                     (read with unpack2x16float: no shader-f16)
 //   F32  32 words: 32 floats
-// In the 4-bit types byte j holds element j (low nibble) and element j+16 (high nibble).
+//   Q5_0  6 words: [f16 d | pad] [qh] [qs 16]    x = d * (q - 16), q = nibble | qh bit j << 4
+//   Q5_1  6 words: [f16 d | f16 m] [qh] [qs 16]  x = d * q + m
+//   Q4_K 36 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qs 128 bytes]
+//   Q6_K 53 words (256 weights): [ql 128 bytes] [qh 64] [i8 scales 16] [f16 d | pad]
+// In the 32-weight 4/5-bit types byte j holds element j (low nibble) and element j+16 (high
+// nibble). The K-quants' bit positions: formats/kquants.py's docstring.
+// A block is GROUPS_PER_BLOCK groups of 8 weights (4; 32 for a 256-weight K-quant block).
 
 #ifdef Q4_0
 const BLOCK_WORDS: u32 = 5u;
+const GROUPS_PER_BLOCK: u32 = 4u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_q4_0(base, sub); }
 #endif
 #ifdef Q4_1
 const BLOCK_WORDS: u32 = 5u;
+const GROUPS_PER_BLOCK: u32 = 4u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_q4_1(base, sub); }
 #endif
 #ifdef Q8_0
 const BLOCK_WORDS: u32 = 9u;
+const GROUPS_PER_BLOCK: u32 = 4u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_q8_0(base, sub); }
 #endif
 #ifdef F16
 const BLOCK_WORDS: u32 = 16u;
+const GROUPS_PER_BLOCK: u32 = 4u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_f16(base, sub); }
 #endif
 #ifdef F32
 const BLOCK_WORDS: u32 = 32u;
+const GROUPS_PER_BLOCK: u32 = 4u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_f32(base, sub); }
+#endif
+#ifdef Q5_0
+const BLOCK_WORDS: u32 = 6u;
+const GROUPS_PER_BLOCK: u32 = 4u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q5_0(base, sub); }
+#endif
+#ifdef Q5_1
+const BLOCK_WORDS: u32 = 6u;
+const GROUPS_PER_BLOCK: u32 = 4u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q5_1(base, sub); }
+#endif
+#ifdef Q4_K
+const BLOCK_WORDS: u32 = 36u;
+const GROUPS_PER_BLOCK: u32 = 32u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q4_k(base, sub); }
+#endif
+#ifdef Q6_K
+const BLOCK_WORDS: u32 = 53u;
+const GROUPS_PER_BLOCK: u32 = 32u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q6_k(base, sub); }
 #endif
 
 struct W8 { a: vec4<f32>, b: vec4<f32> }   // weights k = 8*sub .. 8*sub+7 of one block
@@ -85,3 +119,86 @@ fn dq8_f32(base: u32, sub: u32) -> W8 {
     return W8(vec4<f32>(bitcast<f32>(w[i]), bitcast<f32>(w[i + 1u]), bitcast<f32>(w[i + 2u]), bitcast<f32>(w[i + 3u])),
               vec4<f32>(bitcast<f32>(w[i + 4u]), bitcast<f32>(w[i + 5u]), bitcast<f32>(w[i + 6u]), bitcast<f32>(w[i + 7u])));
 }
+
+// The new types' decoders are compiled in only for their own variant (the plain kernels; the
+// fused step decodes none of them), so the other variants' WGSL is as before.
+#ifdef Q5_0
+// The 8 five-bit codes of group sub (exact in f32): nibbles as Q4_0 (qs from word 2), plus bit
+// 8*sub+i of qh (word 1) times 16; x = (q - 16) * d.
+fn dq8_q5_0(base: u32, sub: u32) -> W8 {
+    let d = unpack2x16float(w[base]).x;
+    let qh = vec4<u32>(w[base + 1u] >> (sub * 8u)) >> vec4<u32>(0u, 1u, 2u, 3u);
+    let qw = base + 2u + (sub & 1u) * 2u;
+    let sh = (sub >> 1u) * 4u;
+    let qa = nib4(w[qw], sh) + 16.0 * vec4<f32>(qh & vec4<u32>(1u));
+    let qb = nib4(w[qw + 1u], sh) + 16.0 * vec4<f32>((qh >> vec4<u32>(4u)) & vec4<u32>(1u));
+    return W8((qa - 16.0) * d, (qb - 16.0) * d);
+}
+#endif
+#ifdef Q5_1
+// As Q5_0 with [f16 d | f16 m] in word 0; x = d * q + m.
+fn dq8_q5_1(base: u32, sub: u32) -> W8 {
+    let dm = unpack2x16float(w[base]);
+    let qh = vec4<u32>(w[base + 1u] >> (sub * 8u)) >> vec4<u32>(0u, 1u, 2u, 3u);
+    let qw = base + 2u + (sub & 1u) * 2u;
+    let sh = (sub >> 1u) * 4u;
+    let qa = nib4(w[qw], sh) + 16.0 * vec4<f32>(qh & vec4<u32>(1u));
+    let qb = nib4(w[qw + 1u], sh) + 16.0 * vec4<f32>((qh >> vec4<u32>(4u)) & vec4<u32>(1u));
+    return W8(qa * dm.x + dm.y, qb * dm.x + dm.y);
+}
+#endif
+#ifdef Q4_K
+// Byte k of the block at word base, 0..255.
+fn byte_at(base: u32, k: u32) -> u32 {
+    return (w[base + k / 4u] >> ((k % 4u) * 8u)) & 255u;
+}
+
+// sub 0..31 (8 weights each); sub-block s = sub / 4 (32 weights) has one 6-bit scale and min,
+// ggml's get_scale_min_k4 over the 12 scale bytes (block bytes 4..15, scales[j] = byte 4 + j).
+// x = (d * sc) * q - dmin * m, as dequantize_row_q4_K.
+fn dq8_q4_k(base: u32, sub: u32) -> W8 {
+    let dm = unpack2x16float(w[base]);
+    let s = sub / 4u;
+    var sc: u32;
+    var m: u32;
+    if (s < 4u) {
+        sc = byte_at(base, 4u + s) & 63u;                          // scales[s]
+        m = byte_at(base, 8u + s) & 63u;                           // scales[s + 4]
+    } else {
+        let hi = byte_at(base, 8u + s);                            // scales[s + 4]
+        sc = (hi & 15u) | ((byte_at(base, s) >> 6u) << 4u);        // top bits from scales[s - 4]
+        m = (hi >> 4u) | ((byte_at(base, 4u + s) >> 6u) << 4u);    // top bits from scales[s]
+    }
+    let d1 = dm.x * f32(sc);
+    let m1 = dm.y * f32(m);
+    // codes: qs (from word 4) byte 32 * (s / 2) + l, l = 8 * (sub % 4) + i; low nibble for even s
+    let qw = base + 4u + (s / 2u) * 8u + (sub % 4u) * 2u;
+    let sh = (s % 2u) * 4u;
+    return W8(d1 * nib4(w[qw], sh) - m1, d1 * nib4(w[qw + 1u], sh) - m1);
+}
+#endif
+#ifdef Q6_K
+// 4 two-bit fields of a word (one per byte) from bit `shift` on, as 0..3.
+fn crumb4(word: u32, shift: u32) -> vec4<f32> {
+    return vec4<f32>(f32((word >> shift) & 3u), f32((word >> (shift + 8u)) & 3u),
+                     f32((word >> (shift + 16u)) & 3u), f32((word >> (shift + 24u)) & 3u));
+}
+
+// sub 0..31. Element e = 8 * sub + i of the block: half h = e / 128, k = e % 128 / 32,
+// l = e % 32: low 4 bits in ql[64h + 32(k % 2) + l] (nibble k / 2), high 2 bits in
+// (qh[32h + l] >> 2k) & 3 (qh from word 32); x = (d * scales[e / 16]) * (q - 32), as
+// dequantize_row_q6_K (scales: i8 from word 48; d: word 52's low half).
+fn dq8_q6_k(base: u32, sub: u32) -> W8 {
+    let d = unpack2x16float(w[base + 52u]).x;
+    let h = sub / 16u;
+    let k = (sub % 16u) / 4u;
+    let l4 = (sub % 4u) * 2u;                            // l / 4: byte l's word within a 32-byte run
+    let s = sub / 2u;                                    // the scale's sub-block of 16
+    let dl = d * f32(extractBits(i32(w[base + 48u + s / 4u]), (s % 4u) * 8u, 8u));
+    let ql = base + h * 16u + (k % 2u) * 8u + l4;
+    let qh = base + 32u + h * 8u + l4;
+    let qa = nib4(w[ql], (k / 2u) * 4u) + 16.0 * crumb4(w[qh], k * 2u) - 32.0;
+    let qb = nib4(w[ql + 1u], (k / 2u) * 4u) + 16.0 * crumb4(w[qh + 1u], k * 2u) - 32.0;
+    return W8(dl * qa, dl * qb);
+}
+#endif

@@ -54,3 +54,12 @@ def test_fused_py_uses_the_layout_values():
     assert fused.F_FENCE == fused_layout.STEP_FLAGS["FENCE"]
     table = fused.both_tables(__import__("numpy").zeros((2, fused.CMD_WORDS), "uint32"), 256)
     assert table[1, fused_layout.HEADER["PARITY"]] == 1 and table[0, fused_layout.HEADER["PARITY"]] == 0
+
+
+def test_the_fused_types_are_gpu_types_of_32_weight_blocks():
+    """fused.py counts 4 groups of 8 a block (C_NGROUPS); the K-quants' 256-weight blocks and the
+    other types the plain kernels decode are not in the fused step (fused.py refuses them)."""
+    from webinfer.device.webgpu import layout
+    assert list(fused_layout.QTYPES) == list(layout.FUSED_QUANTS) and set(layout.FUSED_QUANTS) <= set(layout.BLOCK_WORDS)
+    assert all(layout.BLOCK_WEIGHTS[t] == 32 for t in layout.FUSED_QUANTS)
+    assert fused_layout.BLOCK_WORDS == tuple(layout.BLOCK_WORDS[t] for t in layout.FUSED_QUANTS)

@@ -312,8 +312,9 @@ def test_dequantize_reads_an_unaligned_strided_view(q):
 
 # ---- the devices take these weights as float32 ------------------------------------------------
 
-@pytest.mark.parametrize("q", [Q4_K, Q6_K, Q5_0, IQ4_XS], ids=lambda q: q.name)
+@pytest.mark.parametrize("q", [Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS], ids=lambda q: q.name)
 def test_qweight_of_a_new_type_goes_to_float32_on_numpy_and_the_gpu_layout(q):
+    """(The types without a WGSL decoder; Q5_0, Q5_1, Q4_K, Q6_K: the next test.)"""
     rows, cols = 3, 2 * q.block_size
     raw, _ = packed_case(q, seed=50)
     raw = raw[:rows * 2].reshape(rows, -1)
@@ -326,3 +327,34 @@ def test_qweight_of_a_new_type_goes_to_float32_on_numpy_and_the_gpu_layout(q):
     assert name == "F32" and note == f"blk.0.ffn_down.weight: {q.name} has no WGSL decoder, uploaded as F32"
     np.testing.assert_array_equal(data.view(np.float32)[:, :cols], want)
     assert row_words == cols   # already a multiple of 32 values: no padding
+
+
+# Where each byte of a block goes on the GPU (quant.wgsl's layout): Q5_0 widens its f16 scale to a
+# word (22 -> 24 bytes), Q6_K gets 2 zero bytes at its end (210 -> 212), Q5_1 and Q4_K go as they are.
+GPU_BLOCK = {"Q5_0": (24, lambda b: np.concatenate([b[:, :2], np.zeros_like(b[:, :2]), b[:, 2:]], axis=1)),
+             "Q5_1": (24, lambda b: b), "Q4_K": (144, lambda b: b),
+             "Q6_K": (212, lambda b: np.concatenate([b, np.zeros_like(b[:, :2])], axis=1))}
+
+
+@pytest.mark.parametrize("q", [Q5_0, Q5_1, Q4_K, Q6_K], ids=lambda q: q.name)
+def test_types_with_a_wgsl_decoder_go_up_as_raw_word_aligned_blocks(q):
+    from webinfer.device.webgpu.layout import BLOCK_WEIGHTS, BLOCK_WORDS, FUSED_QUANTS
+    rows, cols = 3, 3 * q.block_size
+    raw, _ = packed_case(q, seed=51)
+    raw = raw[:rows * 3].reshape(rows, -1)
+    name, data, row_words, note = gpu_blocks(QWeight("blk.0.ffn_down.weight", q.ggml_type, raw, rows, cols))
+    size, place = GPU_BLOCK[q.name]
+    assert (name, note) == (q.name, None) and BLOCK_WORDS[name] * 4 == size and BLOCK_WEIGHTS[name] == q.block_size
+    assert data.dtype == np.uint8 and data.shape == (rows, 3 * size) and row_words == 3 * BLOCK_WORDS[name]
+    np.testing.assert_array_equal(data.reshape(-1, size), place(raw.reshape(-1, q.type_size)))
+    assert name not in FUSED_QUANTS      # the fused decode step has no decoder for it (fused.py refuses)
+
+
+def test_quant_wgsl_constants_are_the_layout_tables():
+    """quant.wgsl's BLOCK_WORDS and GROUPS_PER_BLOCK of each type = layout.GPU_QUANTS's row."""
+    from webinfer.device.webgpu import shaders
+    from webinfer.device.webgpu.layout import BLOCK_WEIGHTS, BLOCK_WORDS
+    for name, words in BLOCK_WORDS.items():
+        text = shaders.expand("embed.wgsl", frozenset({name}))
+        assert f"const BLOCK_WORDS: u32 = {words}u;" in text, name
+        assert f"const GROUPS_PER_BLOCK: u32 = {BLOCK_WEIGHTS[name] // 8}u;" in text, name

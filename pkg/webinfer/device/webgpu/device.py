@@ -67,7 +67,7 @@ def split_length(n_ctx: int) -> int:
 @dataclass(eq=False)
 class GWeight:
     buf: object
-    qtype: str        # Q4_0 | Q4_1 | Q8_0 | F16 | F32 (the shader define)
+    qtype: str        # the shader define: a name of layout.GPU_QUANTS (Q4_0 ... Q6_K)
     rows: int
     cols: int
     row_words: int

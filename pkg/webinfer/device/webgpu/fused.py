@@ -50,6 +50,7 @@ from .gpu import GTensor
 
 from .fused_layout import ABORT_BITS, BLOCK_WORDS, C, CMD_WORDS, FLAGS, HEADER, N_SHIFT, OPS, QTYPES, STEP_FLAGS, SYNC, XS
 from .fused_layout import wgsl as layout_wgsl
+from . import layout
 
 OP_EMBED, OP_MATVEC, OP_ATTN = OPS["EMBED"], OPS["MATVEC"], OPS["ATTN"]
 F_PRE, F_NORMALIZED, F_NEOX, F_RAW, F_ARGMAX, F_FENCE = (STEP_FLAGS[k] for k in ("PRE", "NORMALIZED", "NEOX", "RAW", "ARGMAX", "FENCE"))
@@ -249,13 +250,23 @@ class _Arenas:
         return off // 4
 
 
+def _qtype(defines, shader: str) -> int:
+    """The fused id of the weight type of a recorded embed / matvec; Refused for a type that
+    decode_fused.wgsl has no decoder for (layout.FUSED_QUANTS)."""
+    qt = [d for d in defines if d in QTYPES]
+    if not qt:
+        other = sorted(d for d in defines if d in layout.BLOCK_WORDS)   # the plain kernels' type
+        raise Refused(f"{shader} of a {'/'.join(other) or 'unknown'} weight: the fused step has no decoder for it")
+    return QTYPES[qt[0]]
+
+
 def _embed(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     row_words, cols, n_rows, first_row, split = (int(v) for v in pw[:5])
     if split or entries[3][0] is not token.buf or grid != (1, 1, 1):
         raise Refused("embed of a split table or of another input")
-    qt = next(d for d in defines if d in QTYPES)
+    qt = _qtype(defines, "embed")
     c[[C["op"], C["qt"], C["nvwg"], C["rows"], C["cols"], C["row_words"]]] = (
-        OP_EMBED, QTYPES[qt], 1, n_rows, cols, row_words)
+        OP_EMBED, qt, 1, n_rows, cols, row_words)
     c[C["w"]] = ar.weight(entries[2])
     c[C["y"]] = ar.write(entries[4])
     return rope
@@ -263,13 +274,13 @@ def _embed(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
 
 def _matvec(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     """matvec.wgsl's decode kernel and its variants (flags); returns the step's last ROPE command."""
+    qt = _qtype(defines, "matvec")
     extra = set(defines) - set(QTYPES) - set(FLAGS) - {"ROWS16", "WIDE"}   # (layouts: fused picks its own)
     rows, cols, row_words = (int(v) for v in pw[:3])
     if extra or grid[2] != 1:
         raise Refused(f"matvec variant {sorted(extra)} or {grid[2]} tokens")
     if -(-cols // 32) * 32 > XS:
         raise Refused(f"a {cols}-wide matvec input (decode_fused.wgsl stages up to {XS})")
-    qt = QTYPES[next(d for d in defines if d in QTYPES)]
     fl = sum(FLAGS[d] for d in defines if d in FLAGS)
     # matvec.wgsl's Params: rows cols row_words nwg_x half eps q_dim kv_dim head_dim neox
     # n_ctx layer_off n_splits split_len

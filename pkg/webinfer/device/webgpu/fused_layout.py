@@ -2,16 +2,18 @@
 the op codes and flag bits, the quant-type ids, the sync words and the abort word's bits.
 
 fused.py builds tables with these; the shader gets them as WGSL constants through its {{LAYOUT}}
-placeholder (``wgsl()``), so the two cannot disagree. To add a quant type to the fused step: its
-row in layout.GPU_QUANTS (its id here follows), and its decoders in WGSL: dq8_<type> (quant.wgsl)
-and rd_<type> (fused_matvec.wgsl; `dq` and `dot_batch` get a case for every type the step uses
+placeholder (``wgsl()``), so the two cannot disagree. The quant types are those of
+layout.FUSED_QUANTS (a weight of any other type of layout.GPU_QUANTS makes fused.py refuse the
+step). To add a quant type to the fused step: its name in FUSED_QUANTS (its id here follows; the
+step assumes blocks of 32 weights), and its decoders in WGSL: dq8_<type> (quant.wgsl) and
+rd_<type> (fused_matvec.wgsl; `dq` and `dot_batch` get a case for every type the step uses
 through `#each`), and, if its block is not a scale word then quant words, its words in raw_group.
 """
 
 from __future__ import annotations
 
 from .layout import BLOCK_WORDS as TYPE_BLOCK_WORDS
-from .layout import GPU_QUANTS
+from .layout import FUSED_QUANTS
 
 CMD_WORDS = 32              # 128 bytes: a command is one cache line, read before the barrier that precedes it
 
@@ -32,7 +34,7 @@ STEP_FLAGS = {
     "FENCE": 2048,          # MATVEC ROPE before a one-split attention (which reads the KV row it writes)
 }
 
-QTYPES = {name: i for i, (name, _, _) in enumerate(GPU_QUANTS)}    # QT_<name>: a command's C_QT
+QTYPES = {name: i for i, name in enumerate(FUSED_QUANTS)}         # QT_<name>: a command's C_QT
 BLOCK_WORDS = tuple(TYPE_BLOCK_WORDS[t] for t in sorted(QTYPES, key=QTYPES.get))   # u32 words of a 32-weight block
 
 # A command's words (C_<NAME>); MATVEC's weight groups a row and kind share ATTN's n_heads and

@@ -1,9 +1,11 @@
 """Weights in their on-GPU layout: ggml blocks, each padded to whole u32 words.
 
-See shaders/quant.wgsl for the layout and why: Q4_1 goes up exactly as in the file, Q4_0 and
-Q8_0 get 2 zero bytes after their f16 scale (18 -> 20, 34 -> 36 bytes), F16/F32 rows are
-zero-padded to a multiple of 32 values. Types without a WGSL decoder (BF16, K-quants, ...)
-are dequantized to F32 here, and the reason is returned so the device can report it.
+See shaders/quant.wgsl for the layout and why: Q4_1, Q5_1 and Q4_K go up exactly as in the
+file, Q4_0, Q5_0 and Q8_0 get 2 zero bytes after their f16 scale (18 -> 20, 22 -> 24, 34 -> 36
+bytes), Q6_K 2 zero bytes after its block (210 -> 212: its trailing f16 d then sits in a word of
+its own and every field starts on a word), F16/F32 rows are zero-padded to a multiple of 32
+values. Types without a WGSL decoder (BF16, the other K-quants, IQ4) are dequantized to F32
+here, and the reason is returned so the device can report it.
 
 Not here: the quant formats themselves (formats.quants) or any GPU call.
 """
@@ -14,13 +16,19 @@ import numpy as np
 
 from ...weights import QWeight
 
-# The weight types the shaders decode, one row each: (name, ggml type id, u32 words of a block of
-# 32 weights as uploaded). The fused step numbers them in this order (fused_layout.QTYPES).
-# A new type: its row here, its upload in gpu_blocks if its blocks are not word-aligned, and its
-# WGSL decoders (quant.wgsl's dq8_<type>; fused_matvec.wgsl's rd_<type>).
-GPU_QUANTS = (("Q4_0", 2, 5), ("Q4_1", 3, 5), ("Q8_0", 8, 9), ("F16", 1, 16), ("F32", 0, 32))
-GPU_TYPES = {ggml: name for name, ggml, _ in GPU_QUANTS}           # ggml type id -> name
-BLOCK_WORDS = {name: words for name, _, words in GPU_QUANTS}       # name -> words a block
+# The weight types the shaders decode, one row each: (name, ggml type id, u32 words of a block as
+# uploaded, weights a block: 32, or 256 for a K-quant super-block). A new type: its row here, its
+# upload in gpu_blocks if its blocks are not word-aligned, and quant.wgsl's dq8_<type> with its
+# BLOCK_WORDS and GROUPS_PER_BLOCK (weights a block / 8).
+GPU_QUANTS = (("Q4_0", 2, 5, 32), ("Q4_1", 3, 5, 32), ("Q8_0", 8, 9, 32), ("F16", 1, 16, 32), ("F32", 0, 32, 32),
+              ("Q5_0", 6, 6, 32), ("Q5_1", 7, 6, 32), ("Q4_K", 12, 36, 256), ("Q6_K", 14, 53, 256))
+GPU_TYPES = {ggml: name for name, ggml, _, _ in GPU_QUANTS}        # ggml type id -> name
+BLOCK_WORDS = {name: words for name, _, words, _ in GPU_QUANTS}    # name -> words a block
+BLOCK_WEIGHTS = {name: n for name, _, _, n in GPU_QUANTS}          # name -> weights a block
+# The types the fused decode step (decode_fused.wgsl, fused_matvec.wgsl's rd_<type>) decodes, in
+# its numbering (fused_layout.QTYPES); a step with a weight of another type is refused there and
+# runs as the plain replay.
+FUSED_QUANTS = ("Q4_0", "Q4_1", "Q8_0", "F16", "F32")
 
 
 def gpu_blocks(w: QWeight) -> tuple[str, np.ndarray, int, str | None]:
@@ -33,10 +41,14 @@ def gpu_blocks(w: QWeight) -> tuple[str, np.ndarray, int, str | None]:
     elif name in ("F32", "F16"):
         dt = np.float32 if name == "F32" else np.float16
         data = _pad_rows(np.ascontiguousarray(w.raw).view(dt).reshape(w.rows, w.cols), 32)
-    elif name == "Q4_1":
+    elif name in ("Q4_1", "Q5_1", "Q4_K"):
         data = np.ascontiguousarray(w.raw)
-    else:   # Q4_0 / Q8_0: widen the 2-byte scale to a word
-        tsize = 18 if name == "Q4_0" else 34
+    elif name == "Q6_K":    # 2 zero bytes after each block
+        blocks = w.raw.reshape(w.rows, -1, 210)
+        data = np.zeros((w.rows, blocks.shape[1], 212), np.uint8)
+        data[:, :, :210] = blocks
+    else:   # Q4_0 / Q5_0 / Q8_0: widen the 2-byte scale to a word
+        tsize = {"Q4_0": 18, "Q5_0": 22, "Q8_0": 34}[name]
         blocks = w.raw.reshape(w.rows, -1, tsize)
         out = np.zeros((w.rows, blocks.shape[1], tsize + 2), np.uint8)
         out[:, :, :2] = blocks[:, :, :2]
