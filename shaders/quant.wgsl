@@ -1,7 +1,7 @@
 // quant.wgsl -- decoding 8 weights at a time from a weight matrix stored as array<u32>.
 // Included (#include "quant.wgsl") by matvec.wgsl, matmul.wgsl and embed.wgsl; the includer
 // declares the storage binding `w: array<u32>` and defines exactly one of Q4_0, Q4_1, Q8_0,
-// F16, F32, Q5_0, Q5_1, Q4_K, Q6_K, which picks BLOCK_WORDS, GROUPS_PER_BLOCK and dq8.
+// F16, F32, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, which picks BLOCK_WORDS, GROUPS_PER_BLOCK and dq8.
 // decode_fused.wgsl defines none and calls the per-type decoders (dq8_q4_0 ...) itself: one
 // module there serves every type of a model (the types of layout.FUSED_QUANTS).
 //
@@ -11,8 +11,8 @@
 // the next block starts on a word; its fields already do). Why: WGSL has no byte loads, and
 // unpadded 18/34-byte blocks start mid-word every other block, which costs a funnel shift per
 // word; padding makes every block start on a u32 and every quant byte group sit in whole
-// words, for 11% (Q4_0) / 9% (Q5_0) / 6% (Q8_0) / 1% (Q6_K) more bytes. Q4_1, Q5_1 and Q4_K
-// are uploaded exactly as in the file. F16/F32 rows are zero-padded to a multiple of 32 values
+// words, for 11% (Q4_0) / 9% (Q5_0) / 6% (Q8_0) / 1% (Q6_K) more bytes. Q4_1, Q5_1, Q4_K and
+// Q5_K are uploaded exactly as in the file. F16/F32 rows are zero-padded to a multiple of 32 values
 // so every type is whole blocks and the matmul loops need no per-type tail code.
 //
 //   Q4_0  5 words: [f16 d | pad] [qs 16 bytes]   x = d * (q - 8)
@@ -23,6 +23,7 @@
 //   Q5_0  6 words: [f16 d | pad] [qh] [qs 16]    x = d * (q - 16), q = nibble | qh bit j << 4
 //   Q5_1  6 words: [f16 d | f16 m] [qh] [qs 16]  x = d * q + m
 //   Q4_K 36 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qs 128 bytes]
+//   Q5_K 44 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qh 32 bytes] [qs 128 bytes]
 //   Q6_K 53 words (256 weights): [ql 128 bytes] [qh 64] [i8 scales 16] [f16 d | pad]
 // In the 32-weight 4/5-bit types byte j holds element j (low nibble) and element j+16 (high
 // nibble). The K-quants' bit positions: formats/kquants.py's docstring.
@@ -67,6 +68,11 @@ fn dq8(base: u32, sub: u32) -> W8 { return dq8_q5_1(base, sub); }
 const BLOCK_WORDS: u32 = 36u;
 const GROUPS_PER_BLOCK: u32 = 32u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_q4_k(base, sub); }
+#endif
+#ifdef Q5_K
+const BLOCK_WORDS: u32 = 44u;
+const GROUPS_PER_BLOCK: u32 = 32u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q5_k(base, sub); }
 #endif
 #ifdef Q6_K
 const BLOCK_WORDS: u32 = 53u;
@@ -148,33 +154,38 @@ fn dq8_q5_1(base: u32, sub: u32) -> W8 {
 }
 #endif
 #ifdef Q4_K
-// Byte k of the block at word base, 0..255.
-fn byte_at(base: u32, k: u32) -> u32 {
-    return (w[base + k / 4u] >> ((k % 4u) * 8u)) & 255u;
-}
+#include "quant_kscales.wgsl"
 
-// sub 0..31 (8 weights each); sub-block s = sub / 4 (32 weights) has one 6-bit scale and min,
-// ggml's get_scale_min_k4 over the 12 scale bytes (block bytes 4..15, scales[j] = byte 4 + j).
-// x = (d * sc) * q - dmin * m, as dequantize_row_q4_K.
+// sub 0..31 (8 weights each) of a 256-weight block; sub-block s = sub / 4 (32 weights) has one
+// scale and min (scale_min_k4). x = (d * sc) * q - dmin * m, as dequantize_row_q4_K.
 fn dq8_q4_k(base: u32, sub: u32) -> W8 {
-    let dm = unpack2x16float(w[base]);
     let s = sub / 4u;
-    var sc: u32;
-    var m: u32;
-    if (s < 4u) {
-        sc = byte_at(base, 4u + s) & 63u;                          // scales[s]
-        m = byte_at(base, 8u + s) & 63u;                           // scales[s + 4]
-    } else {
-        let hi = byte_at(base, 8u + s);                            // scales[s + 4]
-        sc = (hi & 15u) | ((byte_at(base, s) >> 6u) << 4u);        // top bits from scales[s - 4]
-        m = (hi >> 4u) | ((byte_at(base, 4u + s) >> 6u) << 4u);    // top bits from scales[s]
-    }
-    let d1 = dm.x * f32(sc);
-    let m1 = dm.y * f32(m);
+    let dm = scale_min_k4(base, s);
     // codes: qs (from word 4) byte 32 * (s / 2) + l, l = 8 * (sub % 4) + i; low nibble for even s
     let qw = base + 4u + (s / 2u) * 8u + (sub % 4u) * 2u;
     let sh = (s % 2u) * 4u;
-    return W8(d1 * nib4(w[qw], sh) - m1, d1 * nib4(w[qw + 1u], sh) - m1);
+    return W8(dm.x * nib4(w[qw], sh) - dm.y, dm.x * nib4(w[qw + 1u], sh) - dm.y);
+}
+#endif
+#ifdef Q5_K
+#include "quant_kscales.wgsl"
+
+// As Q4_K, with a fifth bit: bit s of qh[l] (qh: words 4..11), qs from word 12.
+fn dq8_q5_k(base: u32, sub: u32) -> W8 {
+    let s = sub / 4u;
+    let dm = scale_min_k4(base, s);
+    let qw = base + 12u + (s / 2u) * 8u + (sub % 4u) * 2u;
+    let hw = base + 4u + (sub % 4u) * 2u;
+    let sh = (s % 2u) * 4u;
+    let qa = nib4(w[qw], sh) + 16.0 * bit4(w[hw], s);
+    let qb = nib4(w[qw + 1u], sh) + 16.0 * bit4(w[hw + 1u], s);
+    return W8(dm.x * qa - dm.y, dm.x * qb - dm.y);
+}
+
+// Bit `shift` of each byte of a word, as 0.0 / 1.0.
+fn bit4(word: u32, shift: u32) -> vec4<f32> {
+    return vec4<f32>(f32((word >> shift) & 1u), f32((word >> (shift + 8u)) & 1u),
+                     f32((word >> (shift + 16u)) & 1u), f32((word >> (shift + 24u)) & 1u));
 }
 #endif
 #ifdef Q6_K

@@ -23,13 +23,14 @@ from kernel_check import assert_close
 
 REF = NumpyDevice()
 BY_NAME = {q.name: q for q in DEQUANT_TYPES.values()}
-TYPES = ["Q5_0", "Q5_1", "Q4_K", "Q6_K"]
+TYPES = ["Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
 
 # Each type's f16 fields: byte offset in the block and the range of |value| drawn (random sign
 # for a scale d, any sign for a min). Sized so a weight is O(1): Q5_0 |q - 16| <= 16, Q4_K
 # sc, m <= 63 and q <= 15, Q6_K |scale| <= 128 and |q - 32| <= 32.
 F16_FIELDS = {"Q5_0": ((0, 0.01, 0.06),), "Q5_1": ((0, 0.01, 0.06), (2, 0.0, 0.5)),
-              "Q4_K": ((0, 0.0005, 0.003), (2, 0.0005, 0.003)), "Q6_K": ((208, 0.0001, 0.0005),)}
+              "Q4_K": ((0, 0.0005, 0.003), (2, 0.0005, 0.003)), "Q5_K": ((0, 0.0003, 0.0015), (2, 0.0005, 0.003)),
+              "Q6_K": ((208, 0.0001, 0.0005),)}
 
 SMOLLM2 = [(576, 576), (1536, 576), (576, 1536)]           # (rows, cols): q/o, gate/up, down
 # A K-quant row is whole 256-weight blocks: of SmolLM2's only the down projection qualifies

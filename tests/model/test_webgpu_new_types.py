@@ -1,4 +1,4 @@
-"""A tiny model whose weights are Q5_0, Q5_1, Q4_K and Q6_K runs on the WebGPU device with those
+"""A tiny model whose weights are Q5_0, Q5_1, Q4_K, Q5_K and Q6_K runs on the WebGPU device with those
 weights kept as raw blocks (quant.wgsl's decoders; no F32 upload note) and gives NumPy's logits,
 through prefill (tiled matmul), the replayed decode step and the embedding. The fused decode step
 has no decoder for these types: it is refused with that reason and the step is replayed."""
@@ -27,7 +27,7 @@ _spec.loader.exec_module(tiny)
 MIXES = {
     "q4_k_m": {"token_embd": "Q6_K", "output": "Q4_K", "qkv": "Q4_K", "attn_output": "Q5_0",
                "gate_up": "Q5_1", "ffn_down": "Q6_K"},
-    "q5": {"token_embd": "Q5_0", "output": "Q6_K", "qkv": "Q5_1", "attn_output": "Q4_K",
+    "q5": {"token_embd": "Q5_0", "output": "Q6_K", "qkv": "Q5_1", "attn_output": "Q5_K",
            "gate_up": "Q6_K", "ffn_down": "Q5_0"},
     # a fused-step type for the embedding: the refusal then comes from the first matvec
     "q8_embed": {"token_embd": "Q8_0", "output": "Q5_0", "qkv": "Q6_K", "attn_output": "Q5_1",
