@@ -1,19 +1,22 @@
 // quant.wgsl -- decoding 8 weights at a time from a weight matrix stored as array<u32>.
 // Included (#include "quant.wgsl") by matvec.wgsl, matmul.wgsl and embed.wgsl; the includer
 // declares the storage binding `w: array<u32>` and defines exactly one of Q4_0, Q4_1, Q8_0,
-// F16, F32, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, which picks BLOCK_WORDS, GROUPS_PER_BLOCK and dq8.
-// decode_fused.wgsl defines none and calls the per-type decoders (dq8_q4_0 ...) itself: one
-// module there serves every type of a model (the types of layout.FUSED_QUANTS).
+// F16, F32, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, which picks BLOCK_WORDS,
+// GROUPS_PER_BLOCK and dq8. decode_fused.wgsl defines none and calls the per-type decoders
+// (dq8_q4_0 ...) itself: one module there serves every type of a model (the types of
+// layout.FUSED_QUANTS). A type's decoder and its helpers are compiled in only where its define
+// is (the fused step, and every other type, gets none of them).
 //
-// On-GPU layout: ggml's raw blocks per row (32 weights; 256 for the K-quants), unchanged except
-// that the f16 scale of Q4_0, Q5_0 and Q8_0 is padded to a whole u32 (Q4_0 18 -> 20 bytes,
-// Q5_0 22 -> 24, Q8_0 34 -> 36) and a Q6_K block gets 2 zero bytes at its end (210 -> 212, so
-// the next block starts on a word; its fields already do). Why: WGSL has no byte loads, and
-// unpadded 18/34-byte blocks start mid-word every other block, which costs a funnel shift per
-// word; padding makes every block start on a u32 and every quant byte group sit in whole
-// words, for 11% (Q4_0) / 9% (Q5_0) / 6% (Q8_0) / 1% (Q6_K) more bytes. Q4_1, Q5_1, Q4_K and
-// Q5_K are uploaded exactly as in the file. F16/F32 rows are zero-padded to a multiple of 32 values
-// so every type is whole blocks and the matmul loops need no per-type tail code.
+// On-GPU layout: ggml's raw blocks per row (32 weights; 256 for the K-quants and IQ4_XS),
+// unchanged except that the f16 scale of Q4_0, Q5_0, Q8_0 and IQ4_NL is padded to a whole u32
+// (Q4_0 and IQ4_NL 18 -> 20 bytes, Q5_0 22 -> 24, Q8_0 34 -> 36) and a Q6_K block gets 2 zero
+// bytes at its end (210 -> 212, so the next block starts on a word; its fields already do).
+// Why: WGSL has no byte loads, and unpadded 18/34-byte blocks start mid-word every other
+// block, which costs a funnel shift per word; padding makes every block start on a u32 and
+// every quant byte group sit in whole words, for 11% (Q4_0, IQ4_NL) / 9% (Q5_0) / 6% (Q8_0) /
+// 1% (Q6_K) more bytes. Q4_1, Q5_1, Q4_K, Q5_K and IQ4_XS are uploaded exactly as in the file.
+// F16/F32 rows are zero-padded to a multiple of 32 values so every type is whole blocks and
+// the matmul loops need no per-type tail code.
 //
 //   Q4_0  5 words: [f16 d | pad] [qs 16 bytes]   x = d * (q - 8)
 //   Q4_1  5 words: [f16 d | f16 m] [qs 16 bytes] x = d * q + m
@@ -24,6 +27,8 @@
 //   Q5_1  6 words: [f16 d | f16 m] [qh] [qs 16]  x = d * q + m
 //   Q4_K 36 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qs 128 bytes]
 //   Q5_K 44 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qh 32 bytes] [qs 128 bytes]
+//   IQ4_NL 5 words: [f16 d | pad] [qs 16]        x = d * kvalues[q] (quant_iq4.wgsl), nibbles as Q4_0
+//   IQ4_XS 34 words (256 weights): [f16 d | u16 scales_h] [scales_l 4 bytes] [qs 128 bytes]
 //   Q6_K 53 words (256 weights): [ql 128 bytes] [qh 64] [i8 scales 16] [f16 d | pad]
 // In the 32-weight 4/5-bit types byte j holds element j (low nibble) and element j+16 (high
 // nibble). The K-quants' bit positions: formats/kquants.py's docstring.
@@ -73,6 +78,16 @@ fn dq8(base: u32, sub: u32) -> W8 { return dq8_q4_k(base, sub); }
 const BLOCK_WORDS: u32 = 44u;
 const GROUPS_PER_BLOCK: u32 = 32u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_q5_k(base, sub); }
+#endif
+#ifdef IQ4_NL
+const BLOCK_WORDS: u32 = 5u;
+const GROUPS_PER_BLOCK: u32 = 4u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_iq4_nl(base, sub); }
+#endif
+#ifdef IQ4_XS
+const BLOCK_WORDS: u32 = 34u;
+const GROUPS_PER_BLOCK: u32 = 32u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_iq4_xs(base, sub); }
 #endif
 #ifdef Q6_K
 const BLOCK_WORDS: u32 = 53u;
@@ -211,5 +226,32 @@ fn dq8_q6_k(base: u32, sub: u32) -> W8 {
     let qa = nib4(w[ql], (k / 2u) * 4u) + 16.0 * crumb4(w[qh], k * 2u) - 32.0;
     let qb = nib4(w[ql + 1u], (k / 2u) * 4u) + 16.0 * crumb4(w[qh + 1u], k * 2u) - 32.0;
     return W8(dl * qa, dl * qb);
+}
+#endif
+#ifdef IQ4_NL
+#include "quant_iq4.wgsl"
+
+// Nibbles as Q4_0; x = d * kvalues[q], as dequantize_row_iq4_nl.
+fn dq8_iq4_nl(base: u32, sub: u32) -> W8 {
+    let d = unpack2x16float(w[base]).x;
+    let qw = base + 1u + (sub & 1u) * 2u;
+    let sh = (sub >> 1u) * 4u;
+    return W8(d * kv4(w[qw], sh), d * kv4(w[qw + 1u], sh));
+}
+#endif
+#ifdef IQ4_XS
+#include "quant_iq4.wgsl"
+
+// sub 0..31; sub-block s = sub / 4 of 32 weights: 6-bit scale ls = nibble s of scales_l (word 1)
+// | bits 2s..2s+1 of scales_h (word 0's high half) << 4; its 16 qs bytes from word 2 + 4s hold
+// its 32 codes as an IQ4_NL block does. x = (d * (ls - 32)) * kvalues[q], as ggml.
+fn dq8_iq4_xs(base: u32, sub: u32) -> W8 {
+    let s = sub / 4u;
+    let ls = ((w[base + 1u] >> (s * 4u)) & 15u) | (((w[base] >> (16u + s * 2u)) & 3u) << 4u);
+    let dl = unpack2x16float(w[base]).x * (f32(ls) - 32.0);
+    let g = sub % 4u;
+    let qw = base + 2u + s * 4u + (g & 1u) * 2u;
+    let sh = (g >> 1u) * 4u;
+    return W8(dl * kv4(w[qw], sh), dl * kv4(w[qw + 1u], sh));
 }
 #endif

@@ -1,4 +1,5 @@
-"""matvec.wgsl / matmul.wgsl / embed.wgsl on the raw blocks of Q5_0, Q5_1, Q4_K and Q6_K
+"""matvec.wgsl / matmul.wgsl / embed.wgsl on the raw blocks of Q5_0, Q5_1, Q4_K, Q5_K, Q6_K,
+IQ4_NL and IQ4_XS
 (quant.wgsl's dq8_<type>) vs their NumPy twins (formats/quants.py, kquants.py: dequantize, then a
 float64 matmul), on SmolLM2-135M's shapes and awkward ones.
 
@@ -23,17 +24,17 @@ from kernel_check import assert_close
 
 REF = NumpyDevice()
 BY_NAME = {q.name: q for q in DEQUANT_TYPES.values()}
-TYPES = ["Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
+TYPES = ["Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
 
 # Each type's f16 fields: byte offset in the block and the range of |value| drawn (random sign
 # for a scale d, any sign for a min). Sized so a weight is O(1): Q5_0 |q - 16| <= 16, Q4_K
-# sc, m <= 63 and q <= 15, Q6_K |scale| <= 128 and |q - 32| <= 32.
+# sc, m <= 63 and q <= 15, Q6_K |scale| <= 128 and |q - 32| <= 32, IQ4 levels up to 127.
 F16_FIELDS = {"Q5_0": ((0, 0.01, 0.06),), "Q5_1": ((0, 0.01, 0.06), (2, 0.0, 0.5)),
               "Q4_K": ((0, 0.0005, 0.003), (2, 0.0005, 0.003)), "Q5_K": ((0, 0.0003, 0.0015), (2, 0.0005, 0.003)),
-              "Q6_K": ((208, 0.0001, 0.0005),)}
+              "Q6_K": ((208, 0.0001, 0.0005),), "IQ4_NL": ((0, 0.002, 0.01),), "IQ4_XS": ((0, 0.0001, 0.0005),)}
 
 SMOLLM2 = [(576, 576), (1536, 576), (576, 1536)]           # (rows, cols): q/o, gate/up, down
-# A K-quant row is whole 256-weight blocks: of SmolLM2's only the down projection qualifies
+# A K-quant (and IQ4_XS) row is whole 256-weight blocks: of SmolLM2's only the down projection qualifies
 # (llama.cpp gives the 576-wide ones Q5_0 etc. instead); and 2048-wide rows (Llama-3.2-1B's).
 K_SHAPES = [(576, 1536), (256, 2048)]
 
@@ -84,7 +85,7 @@ def test_linear_awkward_shapes(gdev, layout, t, n):
 @pytest.mark.parametrize("n", [1, 70])
 def test_linear_real_shapes(gdev, layout, t, n):
     rng = np.random.default_rng(zlib.crc32(f"smol/{t}/{n}".encode()))
-    for rows, cols in (K_SHAPES if t.endswith("_K") else SMOLLM2):
+    for rows, cols in (K_SHAPES if BY_NAME[t].block_size == 256 else SMOLLM2):
         w = random_blocks(rng, t, rows, cols)
         x = rng.standard_normal((n, cols)).astype(np.float32)
         got = gdev.read_sync(gdev.linear(gdev.tensor(x), gdev.weight(w)))
@@ -119,7 +120,7 @@ def test_linear_many_rows(gdev, layout, t):
     """>= MATVEC_WIDE_ROWS rows (an lm head): the GPU layout's WIDE matvec, 4 rows a slot."""
     from webinfer.device.webgpu.device import MATVEC_WIDE_ROWS
     rng = np.random.default_rng(29)
-    w = random_blocks(rng, t, MATVEC_WIDE_ROWS + 33, BY_NAME[t].block_size * (2 if t.endswith("K") else 3))
+    w = random_blocks(rng, t, MATVEC_WIDE_ROWS + 33, BY_NAME[t].block_size * (2 if BY_NAME[t].block_size == 256 else 3))
     x = rng.standard_normal((1, w.cols)).astype(np.float32)
     got = gdev.read_sync(gdev.linear(gdev.tensor(x), gdev.weight(w)))
     assert_close(got, ref_linear(x, w), sum_tol(x, w), 1e-4, f"{t} {w.rows}x{w.cols}")
@@ -134,6 +135,6 @@ def test_embed_is_the_dequantized_row(gdev, t):
         w = random_blocks(rng, t, rows, cols)
         ids = [0, rows - 1, rows // 2, 0]
         want = w.dequantize()[ids]
-        exact = t in ("Q5_0", "Q6_K")
+        exact = t in ("Q5_0", "Q6_K", "IQ4_NL", "IQ4_XS")
         assert_close(gdev.read_sync(gdev.embed(gdev.weight(w), ids)), want, 0 if exact else 1e-6,
                      0 if exact else 1e-6, t)

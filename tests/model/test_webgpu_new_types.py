@@ -1,6 +1,7 @@
-"""A tiny model whose weights are Q5_0, Q5_1, Q4_K, Q5_K and Q6_K runs on the WebGPU device with those
-weights kept as raw blocks (quant.wgsl's decoders; no F32 upload note) and gives NumPy's logits,
-through prefill (tiled matmul), the replayed decode step and the embedding. The fused decode step
+"""A tiny model whose weights are Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS runs on the
+WebGPU device with those weights kept as raw blocks (quant.wgsl's decoders; no F32 upload note)
+and gives NumPy's logits, through prefill (tiled matmul), the replayed decode step and the
+embedding. The fused decode step
 has no decoder for these types: it is refused with that reason and the step is replayed."""
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ MIXES = {
     # a fused-step type for the embedding: the refusal then comes from the first matvec
     "q8_embed": {"token_embd": "Q8_0", "output": "Q5_0", "qkv": "Q6_K", "attn_output": "Q5_1",
                  "gate_up": "Q4_K", "ffn_down": "Q4_K"},
+    "iq4": {"token_embd": "Q8_0", "output": "IQ4_XS", "qkv": "IQ4_NL", "attn_output": "IQ4_XS",
+            "gate_up": "IQ4_XS", "ffn_down": "IQ4_NL"},
 }
-REFUSED = {"q4_k_m": "embed of a Q6_K weight", "q5": "embed of a Q5_0 weight", "q8_embed": "matvec of a Q6_K weight"}
+REFUSED = {"q4_k_m": "embed of a weight of type Q6_K", "q5": "embed of a weight of type Q5_0",
+           "q8_embed": "matvec of a weight of type Q6_K", "iq4": "matvec of a weight of type IQ4_NL"}
 
 
 def make_model(path, mix, seed=11):

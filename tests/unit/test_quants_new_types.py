@@ -312,9 +312,9 @@ def test_dequantize_reads_an_unaligned_strided_view(q):
 
 # ---- the devices take these weights as float32 ------------------------------------------------
 
-@pytest.mark.parametrize("q", [Q2_K, Q3_K, IQ4_NL, IQ4_XS], ids=lambda q: q.name)
+@pytest.mark.parametrize("q", [Q2_K, Q3_K], ids=lambda q: q.name)
 def test_qweight_of_a_new_type_goes_to_float32_on_numpy_and_the_gpu_layout(q):
-    """(The types without a WGSL decoder; Q5_0, Q5_1, Q4_K, Q6_K: the next test.)"""
+    """(The types without a WGSL decoder; the others: the next test.)"""
     rows, cols = 3, 2 * q.block_size
     raw, _ = packed_case(q, seed=50)
     raw = raw[:rows * 2].reshape(rows, -1)
@@ -329,14 +329,17 @@ def test_qweight_of_a_new_type_goes_to_float32_on_numpy_and_the_gpu_layout(q):
     assert row_words == cols   # already a multiple of 32 values: no padding
 
 
-# Where each byte of a block goes on the GPU (quant.wgsl's layout): Q5_0 widens its f16 scale to a
-# word (22 -> 24 bytes), Q6_K gets 2 zero bytes at its end (210 -> 212), Q5_1, Q4_K, Q5_K go as they are.
+# Where each byte of a block goes on the GPU (quant.wgsl's layout): Q5_0 and IQ4_NL widen their f16
+# scale to a word (22 -> 24, 18 -> 20 bytes), Q6_K gets 2 zero bytes at its end (210 -> 212), Q5_1,
+# Q4_K, Q5_K, IQ4_XS go as they are.
 GPU_BLOCK = {"Q5_0": (24, lambda b: np.concatenate([b[:, :2], np.zeros_like(b[:, :2]), b[:, 2:]], axis=1)),
              "Q5_1": (24, lambda b: b), "Q4_K": (144, lambda b: b), "Q5_K": (176, lambda b: b),
+             "IQ4_XS": (136, lambda b: b),
+             "IQ4_NL": (20, lambda b: np.concatenate([b[:, :2], np.zeros_like(b[:, :2]), b[:, 2:]], axis=1)),
              "Q6_K": (212, lambda b: np.concatenate([b, np.zeros_like(b[:, :2])], axis=1))}
 
 
-@pytest.mark.parametrize("q", [Q5_0, Q5_1, Q4_K, Q5_K, Q6_K], ids=lambda q: q.name)
+@pytest.mark.parametrize("q", [Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS], ids=lambda q: q.name)
 def test_types_with_a_wgsl_decoder_go_up_as_raw_word_aligned_blocks(q):
     from webinfer.device.webgpu.layout import BLOCK_WEIGHTS, BLOCK_WORDS, FUSED_QUANTS
     rows, cols = 3, 3 * q.block_size

@@ -256,7 +256,7 @@ def _qtype(defines, shader: str) -> int:
     qt = [d for d in defines if d in QTYPES]
     if not qt:
         other = sorted(d for d in defines if d in layout.BLOCK_WORDS)   # the plain kernels' type
-        raise Refused(f"{shader} of a {'/'.join(other) or 'unknown'} weight: the fused step has no decoder for it")
+        raise Refused(f"{shader} of a weight of type {'/'.join(other) or '?'}: the fused step has no decoder for it")
     return QTYPES[qt[0]]
 
 
