@@ -1,7 +1,7 @@
 // quant.wgsl -- decoding 8 weights at a time from a weight matrix stored as array<u32>.
 // Included (#include "quant.wgsl") by matvec.wgsl, matmul.wgsl and embed.wgsl; the includer
 // declares the storage binding `w: array<u32>` and defines exactly one of Q4_0, Q4_1, Q8_0,
-// F16, F32, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, which picks BLOCK_WORDS,
+// F16, F32, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, which picks BLOCK_WORDS,
 // GROUPS_PER_BLOCK and dq8. decode_fused.wgsl defines none and calls the per-type decoders
 // (dq8_q4_0 ...) itself: one module there serves every type of a model (the types of
 // layout.FUSED_QUANTS). A type's decoder and its helpers are compiled in only where its define
@@ -9,12 +9,14 @@
 //
 // On-GPU layout: ggml's raw blocks per row (32 weights; 256 for the K-quants and IQ4_XS),
 // unchanged except that the f16 scale of Q4_0, Q5_0, Q8_0 and IQ4_NL is padded to a whole u32
-// (Q4_0 and IQ4_NL 18 -> 20 bytes, Q5_0 22 -> 24, Q8_0 34 -> 36) and a Q6_K block gets 2 zero
-// bytes at its end (210 -> 212, so the next block starts on a word; its fields already do).
+// (Q4_0 and IQ4_NL 18 -> 20 bytes, Q5_0 22 -> 24, Q8_0 34 -> 36) and a Q3_K or Q6_K block gets
+// 2 zero bytes at its end (110 -> 112, 210 -> 212, so the next block starts on a word; its
+// fields already do).
 // Why: WGSL has no byte loads, and unpadded 18/34-byte blocks start mid-word every other
 // block, which costs a funnel shift per word; padding makes every block start on a u32 and
 // every quant byte group sit in whole words, for 11% (Q4_0, IQ4_NL) / 9% (Q5_0) / 6% (Q8_0) /
-// 1% (Q6_K) more bytes. Q4_1, Q5_1, Q4_K, Q5_K and IQ4_XS are uploaded exactly as in the file.
+// 2% (Q3_K) / 1% (Q6_K) more bytes. Q4_1, Q5_1, Q2_K, Q4_K, Q5_K and IQ4_XS are uploaded
+// exactly as in the file.
 // F16/F32 rows are zero-padded to a multiple of 32 values so every type is whole blocks and
 // the matmul loops need no per-type tail code.
 //
@@ -25,6 +27,8 @@
 //   F32  32 words: 32 floats
 //   Q5_0  6 words: [f16 d | pad] [qh] [qs 16]    x = d * (q - 16), q = nibble | qh bit j << 4
 //   Q5_1  6 words: [f16 d | f16 m] [qh] [qs 16]  x = d * q + m
+//   Q2_K 21 words (256 weights): [scales 16 bytes] [qs 64 bytes] [f16 d | f16 dmin]
+//   Q3_K 28 words (256 weights): [hmask 32 bytes] [qs 64 bytes] [scales 12 bytes] [f16 d | pad]
 //   Q4_K 36 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qs 128 bytes]
 //   Q5_K 44 words (256 weights): [f16 d | f16 dmin] [scales 12 bytes] [qh 32 bytes] [qs 128 bytes]
 //   IQ4_NL 5 words: [f16 d | pad] [qs 16]        x = d * kvalues[q] (quant_iq4.wgsl), nibbles as Q4_0
@@ -88,6 +92,16 @@ fn dq8(base: u32, sub: u32) -> W8 { return dq8_iq4_nl(base, sub); }
 const BLOCK_WORDS: u32 = 34u;
 const GROUPS_PER_BLOCK: u32 = 32u;
 fn dq8(base: u32, sub: u32) -> W8 { return dq8_iq4_xs(base, sub); }
+#endif
+#ifdef Q2_K
+const BLOCK_WORDS: u32 = 21u;
+const GROUPS_PER_BLOCK: u32 = 32u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q2_k(base, sub); }
+#endif
+#ifdef Q3_K
+const BLOCK_WORDS: u32 = 28u;
+const GROUPS_PER_BLOCK: u32 = 32u;
+fn dq8(base: u32, sub: u32) -> W8 { return dq8_q3_k(base, sub); }
 #endif
 #ifdef Q6_K
 const BLOCK_WORDS: u32 = 53u;
@@ -184,6 +198,7 @@ fn dq8_q4_k(base: u32, sub: u32) -> W8 {
 #endif
 #ifdef Q5_K
 #include "quant_kscales.wgsl"
+#include "quant_bits.wgsl"
 
 // As Q4_K, with a fifth bit: bit s of qh[l] (qh: words 4..11), qs from word 12.
 fn dq8_q5_k(base: u32, sub: u32) -> W8 {
@@ -196,19 +211,9 @@ fn dq8_q5_k(base: u32, sub: u32) -> W8 {
     let qb = nib4(w[qw + 1u], sh) + 16.0 * bit4(w[hw + 1u], s);
     return W8(dm.x * qa - dm.y, dm.x * qb - dm.y);
 }
-
-// Bit `shift` of each byte of a word, as 0.0 / 1.0.
-fn bit4(word: u32, shift: u32) -> vec4<f32> {
-    return vec4<f32>(f32((word >> shift) & 1u), f32((word >> (shift + 8u)) & 1u),
-                     f32((word >> (shift + 16u)) & 1u), f32((word >> (shift + 24u)) & 1u));
-}
 #endif
 #ifdef Q6_K
-// 4 two-bit fields of a word (one per byte) from bit `shift` on, as 0..3.
-fn crumb4(word: u32, shift: u32) -> vec4<f32> {
-    return vec4<f32>(f32((word >> shift) & 3u), f32((word >> (shift + 8u)) & 3u),
-                     f32((word >> (shift + 16u)) & 3u), f32((word >> (shift + 24u)) & 3u));
-}
+#include "quant_bits.wgsl"
 
 // sub 0..31. Element e = 8 * sub + i of the block: half h = e / 128, k = e % 128 / 32,
 // l = e % 32: low 4 bits in ql[64h + 32(k % 2) + l] (nibble k / 2), high 2 bits in
@@ -253,5 +258,49 @@ fn dq8_iq4_xs(base: u32, sub: u32) -> W8 {
     let qw = base + 2u + s * 4u + (g & 1u) * 2u;
     let sh = (g >> 1u) * 4u;
     return W8(dl * kv4(w[qw], sh), dl * kv4(w[qw + 1u], sh));
+}
+#endif
+#ifdef Q2_K
+#include "quant_bits.wgsl"
+
+// sub 0..31. Element e = 8 * sub + i: h = e / 128, j = e % 128 / 32, l = e % 32; code
+// (qs[32h + l] >> 2j) & 3 (qs from word 4); sub-block e / 16 = sub / 2 has the scale byte sc
+// (words 0..3): x = (d * (sc & 15)) * q - dmin * (sc >> 4), as dequantize_row_q2_K.
+fn dq8_q2_k(base: u32, sub: u32) -> W8 {
+    let dm = unpack2x16float(w[base + 20u]);
+    let s = sub / 2u;
+    let sc = (w[base + s / 4u] >> ((s % 4u) * 8u)) & 255u;
+    let dl = dm.x * f32(sc & 15u);
+    let ml = dm.y * f32(sc >> 4u);
+    let qw = base + 4u + (sub / 16u) * 8u + (sub % 4u) * 2u;
+    let sh = ((sub % 16u) / 4u) * 2u;
+    return W8(dl * crumb4(w[qw], sh) - ml, dl * crumb4(w[qw + 1u], sh) - ml);
+}
+#endif
+#ifdef Q3_K
+#include "quant_bits.wgsl"
+
+// Byte k of Q3_K's 12 scale bytes (block bytes 96..107: words 24..26).
+fn q3_scale_byte(base: u32, k: u32) -> u32 {
+    return (w[base + 24u + k / 4u] >> ((k % 4u) * 8u)) & 255u;
+}
+
+// sub 0..31. Element e = 8 * sub + i: h = e / 128, j = e % 128 / 32, l = e % 32; code
+// (qs[32h + l] >> 2j) & 3 (qs from word 8) minus 4 where bit 4h + j of hmask[l] (words 0..7)
+// is clear; sub-block s = e / 16 = sub / 2 has a 6-bit scale stored + 32 (low 4 bits: nibble
+// s / 8 of byte s % 8, top 2: bits 2(s / 4) of byte 8 + s % 4): x = (d * (sc - 32)) * q, as
+// dequantize_row_q3_K.
+fn dq8_q3_k(base: u32, sub: u32) -> W8 {
+    let s = sub / 2u;
+    let lo = (q3_scale_byte(base, s % 8u) >> ((s / 8u) * 4u)) & 15u;
+    let hi = (q3_scale_byte(base, 8u + s % 4u) >> ((s / 4u) * 2u)) & 3u;
+    let dl = unpack2x16float(w[base + 27u]).x * (f32(lo | (hi << 4u)) - 32.0);
+    let j = (sub % 16u) / 4u;
+    let l4 = (sub % 4u) * 2u;
+    let qw = base + 8u + (sub / 16u) * 8u + l4;
+    let hb = (sub / 16u) * 4u + j;
+    let qa = crumb4(w[qw], j * 2u) + 4.0 * bit4(w[base + l4], hb) - 4.0;
+    let qb = crumb4(w[qw + 1u], j * 2u) + 4.0 * bit4(w[base + l4 + 1u], hb) - 4.0;
+    return W8(dl * qa, dl * qb);
 }
 #endif

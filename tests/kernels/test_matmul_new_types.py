@@ -1,6 +1,5 @@
-"""matvec.wgsl / matmul.wgsl / embed.wgsl on the raw blocks of Q5_0, Q5_1, Q4_K, Q5_K, Q6_K,
-IQ4_NL and IQ4_XS
-(quant.wgsl's dq8_<type>) vs their NumPy twins (formats/quants.py, kquants.py: dequantize, then a
+"""matvec.wgsl / matmul.wgsl / embed.wgsl on the raw blocks of Q5_0, Q5_1, the K-quants (Q2_K ..
+Q6_K), IQ4_NL and IQ4_XS (quant.wgsl's dq8_<type>) vs their NumPy twins (formats/quants.py, kquants.py: dequantize, then a
 float64 matmul), on SmolLM2-135M's shapes and awkward ones.
 
 These types have no quantizer yet, so the weights are random valid blocks: random bytes with f16
@@ -24,12 +23,13 @@ from kernel_check import assert_close
 
 REF = NumpyDevice()
 BY_NAME = {q.name: q for q in DEQUANT_TYPES.values()}
-TYPES = ["Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
+TYPES = ["Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
 
 # Each type's f16 fields: byte offset in the block and the range of |value| drawn (random sign
 # for a scale d, any sign for a min). Sized so a weight is O(1): Q5_0 |q - 16| <= 16, Q4_K
 # sc, m <= 63 and q <= 15, Q6_K |scale| <= 128 and |q - 32| <= 32, IQ4 levels up to 127.
 F16_FIELDS = {"Q5_0": ((0, 0.01, 0.06),), "Q5_1": ((0, 0.01, 0.06), (2, 0.0, 0.5)),
+              "Q2_K": ((80, 0.005, 0.03), (82, 0.005, 0.03)), "Q3_K": ((108, 0.002, 0.008),),
               "Q4_K": ((0, 0.0005, 0.003), (2, 0.0005, 0.003)), "Q5_K": ((0, 0.0003, 0.0015), (2, 0.0005, 0.003)),
               "Q6_K": ((208, 0.0001, 0.0005),), "IQ4_NL": ((0, 0.002, 0.01),), "IQ4_XS": ((0, 0.0001, 0.0005),)}
 
@@ -135,6 +135,6 @@ def test_embed_is_the_dequantized_row(gdev, t):
         w = random_blocks(rng, t, rows, cols)
         ids = [0, rows - 1, rows // 2, 0]
         want = w.dequantize()[ids]
-        exact = t in ("Q5_0", "Q6_K", "IQ4_NL", "IQ4_XS")
+        exact = t in ("Q5_0", "Q3_K", "Q6_K", "IQ4_NL", "IQ4_XS")
         assert_close(gdev.read_sync(gdev.embed(gdev.weight(w), ids)), want, 0 if exact else 1e-6,
                      0 if exact else 1e-6, t)

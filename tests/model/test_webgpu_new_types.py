@@ -1,4 +1,4 @@
-"""A tiny model whose weights are Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS runs on the
+"""A tiny model whose weights are Q5_0, Q5_1, K-quants (Q2_K .. Q6_K), IQ4_NL and IQ4_XS runs on the
 WebGPU device with those weights kept as raw blocks (quant.wgsl's decoders; no F32 upload note)
 and gives NumPy's logits, through prefill (tiled matmul), the replayed decode step and the
 embedding. The fused decode step
@@ -35,9 +35,12 @@ MIXES = {
                  "gate_up": "Q4_K", "ffn_down": "Q4_K"},
     "iq4": {"token_embd": "Q8_0", "output": "IQ4_XS", "qkv": "IQ4_NL", "attn_output": "IQ4_XS",
             "gate_up": "IQ4_XS", "ffn_down": "IQ4_NL"},
+    "q2_q3": {"token_embd": "Q8_0", "output": "Q3_K", "qkv": "Q2_K", "attn_output": "Q3_K",
+              "gate_up": "Q3_K", "ffn_down": "Q2_K"},
 }
 REFUSED = {"q4_k_m": "embed of a weight of type Q6_K", "q5": "embed of a weight of type Q5_0",
-           "q8_embed": "matvec of a weight of type Q6_K", "iq4": "matvec of a weight of type IQ4_NL"}
+           "q8_embed": "matvec of a weight of type Q6_K", "iq4": "matvec of a weight of type IQ4_NL",
+           "q2_q3": "matvec of a weight of type Q2_K"}
 
 
 def make_model(path, mix, seed=11):

@@ -310,11 +310,10 @@ def test_dequantize_reads_an_unaligned_strided_view(q):
     assert_bitwise_equal(q.dequantize(wide[:, 1:-2]), q.dequantize(raw))
 
 
-# ---- the devices take these weights as float32 ------------------------------------------------
+# ---- the devices take these weights: float32 on NumPy, raw blocks on the GPU --------------------
 
-@pytest.mark.parametrize("q", [Q2_K, Q3_K], ids=lambda q: q.name)
-def test_qweight_of_a_new_type_goes_to_float32_on_numpy_and_the_gpu_layout(q):
-    """(The types without a WGSL decoder; the others: the next test.)"""
+@pytest.mark.parametrize("q", NEW, ids=lambda q: q.name)
+def test_qweight_of_a_new_type_goes_to_float32_on_numpy(q):
     rows, cols = 3, 2 * q.block_size
     raw, _ = packed_case(q, seed=50)
     raw = raw[:rows * 2].reshape(rows, -1)
@@ -323,23 +322,29 @@ def test_qweight_of_a_new_type_goes_to_float32_on_numpy_and_the_gpu_layout(q):
     got, bias = NumpyDevice().weight(w)
     assert bias is None and got.dtype == np.float32 and got.flags.c_contiguous
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_type_without_a_wgsl_decoder_goes_up_as_float32():
+    from webinfer.device.webgpu.selftest import random_qweight
+    w = random_qweight(np.random.default_rng(0), "BF16", 3, 40)
     name, data, row_words, note = gpu_blocks(w)
-    assert name == "F32" and note == f"blk.0.ffn_down.weight: {q.name} has no WGSL decoder, uploaded as F32"
-    np.testing.assert_array_equal(data.view(np.float32)[:, :cols], want)
-    assert row_words == cols   # already a multiple of 32 values: no padding
+    assert name == "F32" and note == f"{w.name}: BF16 has no WGSL decoder, uploaded as F32"
+    np.testing.assert_array_equal(data.view(np.float32)[:, :40], w.dequantize())
+    assert row_words == 64 and not data.view(np.float32)[:, 40:].any()    # padded to 32 values
 
 
 # Where each byte of a block goes on the GPU (quant.wgsl's layout): Q5_0 and IQ4_NL widen their f16
-# scale to a word (22 -> 24, 18 -> 20 bytes), Q6_K gets 2 zero bytes at its end (210 -> 212), Q5_1,
-# Q4_K, Q5_K, IQ4_XS go as they are.
+# scale to a word (22 -> 24, 18 -> 20 bytes), Q3_K and Q6_K get 2 zero bytes at their end (110 -> 112,
+# 210 -> 212), the others go as they are.
 GPU_BLOCK = {"Q5_0": (24, lambda b: np.concatenate([b[:, :2], np.zeros_like(b[:, :2]), b[:, 2:]], axis=1)),
-             "Q5_1": (24, lambda b: b), "Q4_K": (144, lambda b: b), "Q5_K": (176, lambda b: b),
+             "Q5_1": (24, lambda b: b), "Q4_K": (144, lambda b: b), "Q5_K": (176, lambda b: b), "Q2_K": (84, lambda b: b),
+             "Q3_K": (112, lambda b: np.concatenate([b, np.zeros_like(b[:, :2])], axis=1)),
              "IQ4_XS": (136, lambda b: b),
              "IQ4_NL": (20, lambda b: np.concatenate([b[:, :2], np.zeros_like(b[:, :2]), b[:, 2:]], axis=1)),
              "Q6_K": (212, lambda b: np.concatenate([b, np.zeros_like(b[:, :2])], axis=1))}
 
 
-@pytest.mark.parametrize("q", [Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS], ids=lambda q: q.name)
+@pytest.mark.parametrize("q", NEW, ids=lambda q: q.name)
 def test_types_with_a_wgsl_decoder_go_up_as_raw_word_aligned_blocks(q):
     from webinfer.device.webgpu.layout import BLOCK_WEIGHTS, BLOCK_WORDS, FUSED_QUANTS
     rows, cols = 3, 3 * q.block_size
@@ -361,3 +366,14 @@ def test_quant_wgsl_constants_are_the_layout_tables():
         text = shaders.expand("embed.wgsl", frozenset({name}))
         assert f"const BLOCK_WORDS: u32 = {words}u;" in text, name
         assert f"const GROUPS_PER_BLOCK: u32 = {BLOCK_WEIGHTS[name] // 8}u;" in text, name
+
+
+def test_quant_iq4_wgsl_levels_are_kvalues_iq4nl():
+    """quant_iq4.wgsl's packed levels (KV0..KV3) = kquants.KVALUES_IQ4NL."""
+    import re
+
+    from webinfer.device.webgpu import shaders
+    from webinfer.formats.kquants import KVALUES_IQ4NL
+    text = (shaders.shader_dir() / "quant_iq4.wgsl").read_text()
+    words = [int(re.search(rf"const KV{i}: u32 = 0x([0-9a-f]+)u;", text).group(1), 16) for i in range(4)]
+    np.testing.assert_array_equal(np.array(words, "<u4").view(np.int8), KVALUES_IQ4NL)

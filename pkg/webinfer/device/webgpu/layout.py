@@ -1,12 +1,12 @@
 """Weights in their on-GPU layout: ggml blocks, each padded to whole u32 words.
 
-See shaders/quant.wgsl for the layout and why: Q4_1, Q5_1, Q4_K, Q5_K and IQ4_XS go up exactly
-as in the file, Q4_0, Q5_0, Q8_0 and IQ4_NL get 2 zero bytes after their f16 scale (18 -> 20,
-22 -> 24, 34 -> 36, 18 -> 20 bytes), Q6_K 2 zero bytes after its block (210 -> 212: the next
-block then starts on a word, and its fields, its trailing f16 d included, already do; 216 would
-add nothing, as the shaders load single words), F16/F32 rows are zero-padded to a multiple of
-32 values. Types without a WGSL decoder (BF16, Q2_K, Q3_K, ...) are dequantized to F32 here,
-and the reason is returned so the device can report it.
+See shaders/quant.wgsl for the layout and why: Q4_1, Q5_1, Q2_K, Q4_K, Q5_K and IQ4_XS go up
+exactly as in the file, Q4_0, Q5_0, Q8_0 and IQ4_NL get 2 zero bytes after their f16 scale
+(18 -> 20, 22 -> 24, 34 -> 36, 18 -> 20 bytes), Q3_K and Q6_K 2 zero bytes after each block
+(110 -> 112, 210 -> 212: the next block then starts on a word, and its fields, the trailing
+f16 d included, already do; 216 would add nothing for Q6_K, as the shaders load single words),
+F16/F32 rows are zero-padded to a multiple of 32 values. Types without a WGSL decoder (BF16,
+...) are dequantized to F32 here, and the reason is returned so the device can report it.
 
 Not here: the quant formats themselves (formats.quants) or any GPU call.
 """
@@ -23,7 +23,8 @@ from ...weights import QWeight
 # BLOCK_WORDS and GROUPS_PER_BLOCK (weights a block / 8).
 GPU_QUANTS = (("Q4_0", 2, 5, 32), ("Q4_1", 3, 5, 32), ("Q8_0", 8, 9, 32), ("F16", 1, 16, 32), ("F32", 0, 32, 32),
               ("Q5_0", 6, 6, 32), ("Q5_1", 7, 6, 32), ("Q4_K", 12, 36, 256), ("Q5_K", 13, 44, 256),
-              ("Q6_K", 14, 53, 256), ("IQ4_NL", 20, 5, 32), ("IQ4_XS", 23, 34, 256))
+              ("Q6_K", 14, 53, 256), ("IQ4_NL", 20, 5, 32), ("IQ4_XS", 23, 34, 256), ("Q2_K", 10, 21, 256),
+              ("Q3_K", 11, 28, 256))
 GPU_TYPES = {ggml: name for name, ggml, _, _ in GPU_QUANTS}        # ggml type id -> name
 BLOCK_WORDS = {name: words for name, _, words, _ in GPU_QUANTS}    # name -> words a block
 BLOCK_WEIGHTS = {name: n for name, _, _, n in GPU_QUANTS}          # name -> weights a block
@@ -43,12 +44,13 @@ def gpu_blocks(w: QWeight) -> tuple[str, np.ndarray, int, str | None]:
     elif name in ("F32", "F16"):
         dt = np.float32 if name == "F32" else np.float16
         data = _pad_rows(np.ascontiguousarray(w.raw).view(dt).reshape(w.rows, w.cols), 32)
-    elif name in ("Q4_1", "Q5_1", "Q4_K", "Q5_K", "IQ4_XS"):
+    elif name in ("Q4_1", "Q5_1", "Q2_K", "Q4_K", "Q5_K", "IQ4_XS"):
         data = np.ascontiguousarray(w.raw)
-    elif name == "Q6_K":    # 2 zero bytes after each block
-        blocks = w.raw.reshape(w.rows, -1, 210)
-        data = np.zeros((w.rows, blocks.shape[1], 212), np.uint8)
-        data[:, :, :210] = blocks
+    elif name in ("Q3_K", "Q6_K"):    # 2 zero bytes after each block
+        tsize = 110 if name == "Q3_K" else 210
+        blocks = w.raw.reshape(w.rows, -1, tsize)
+        data = np.zeros((w.rows, blocks.shape[1], tsize + 2), np.uint8)
+        data[:, :, :tsize] = blocks
     else:   # Q4_0 / Q5_0 / Q8_0 / IQ4_NL: widen the 2-byte scale to a word
         tsize = {"Q4_0": 18, "Q5_0": 22, "Q8_0": 34, "IQ4_NL": 18}[name]
         blocks = w.raw.reshape(w.rows, -1, tsize)
