@@ -155,8 +155,9 @@ fn dq8_f32(base: u32, sub: u32) -> W8 {
               vec4<f32>(bitcast<f32>(w[i + 4u]), bitcast<f32>(w[i + 5u]), bitcast<f32>(w[i + 6u]), bitcast<f32>(w[i + 7u])));
 }
 
-// The new types' decoders are compiled in only for their own variant (the plain kernels; the
-// fused step decodes none of them), so the other variants' WGSL is as before.
+// The decoders below (Q5_0 ... Q3_K) are compiled in only under their own define: the plain
+// kernels' variants of that type. The fused step decodes none of them, and the other types'
+// variants carry none of their code (nor their helper files).
 #ifdef Q5_0
 // The 8 five-bit codes of group sub (exact in f32): nibbles as Q4_0 (qs from word 2), plus bit
 // 8*sub+i of qh (word 1) times 16; x = (q - 16) * d.
