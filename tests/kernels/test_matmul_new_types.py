@@ -1,6 +1,6 @@
 """matvec.wgsl / matmul.wgsl / embed.wgsl on the raw blocks of Q5_0, Q5_1, the K-quants (Q2_K ..
-Q6_K), IQ4_NL and IQ4_XS (quant.wgsl's dq8_<type>) vs their NumPy twins (formats/quants.py, kquants.py: dequantize, then a
-float64 matmul), on SmolLM2-135M's shapes and awkward ones.
+Q6_K), IQ4_NL and IQ4_XS (quant.wgsl's dq8_<type>) vs their NumPy twins (formats/quants.py,
+kquants.py: dequantize, then a float64 matmul), on SmolLM2-135M's shapes and awkward ones.
 
 These types have no quantizer yet, so the weights are random valid blocks: random bytes with f16
 scales of a sane size (so outputs are O(1) to O(100) and a tolerance means something). The
@@ -34,8 +34,8 @@ F16_FIELDS = {"Q5_0": ((0, 0.01, 0.06),), "Q5_1": ((0, 0.01, 0.06), (2, 0.0, 0.5
               "Q6_K": ((208, 0.0001, 0.0005),), "IQ4_NL": ((0, 0.002, 0.01),), "IQ4_XS": ((0, 0.0001, 0.0005),)}
 
 SMOLLM2 = [(576, 576), (1536, 576), (576, 1536)]           # (rows, cols): q/o, gate/up, down
-# A K-quant (and IQ4_XS) row is whole 256-weight blocks: of SmolLM2's only the down projection qualifies
-# (llama.cpp gives the 576-wide ones Q5_0 etc. instead); and 2048-wide rows (Llama-3.2-1B's).
+# A K-quant (and IQ4_XS) row is whole 256-weight blocks: of SmolLM2's only the down projection
+# qualifies (llama.cpp gives the 576-wide ones Q5_0 etc. instead); and 2048-wide rows (Llama-3.2-1B's).
 K_SHAPES = [(576, 1536), (256, 2048)]
 
 
