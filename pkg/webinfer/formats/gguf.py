@@ -298,6 +298,26 @@ def _check_overlaps(tensors: dict[str, TensorInfo]) -> None:
                             f"(bytes {a.offset}+{a.nbytes} and {b.offset})")
 
 
+# Byte offsets of the f16 scales (d, and dmin / m where the type has one) in each block of the
+# quantized types (ggml's block_* structs): raw() refuses a tensor where one is NaN or Inf.
+SCALE_FIELDS = {"Q4_0": (0,), "Q4_1": (0, 2), "Q8_0": (0,), "Q5_0": (0,), "Q5_1": (0, 2),
+                "Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,),
+                "IQ4_NL": (0,), "IQ4_XS": (0,)}
+
+
+def _check_scales(name: str, type_name: str, blocks: np.ndarray) -> None:
+    for off in SCALE_FIELDS.get(type_name, ()):
+        bits = blocks[:, off:off + 2].view("<u2")[:, 0]
+        damaged = (bits & 0x7C00) == 0x7C00                   # exponent all ones: Inf or NaN
+        if damaged.any():
+            bad = np.flatnonzero(damaged)
+            i = int(bad[0])
+            what = "Inf" if bits[i] & 0x3FF == 0 else "NaN"
+            raise GGUFError(f"tensor {name!r} ({type_name}): block {i} of {len(blocks)} has a scale that is "
+                            f"{what} (f16 0x{int(bits[i]):04x} at byte {off} of the block; {bad.size} such "
+                            f"block(s)): the file is damaged")
+
+
 class GGUFFile:
     """A parsed, validated GGUF file. Tensor data stays in the file's memory until asked for."""
 
@@ -320,7 +340,9 @@ class GGUFFile:
             raise GGUFError(f"no tensor named {name!r} in this file ({len(self.tensors)} tensors)") from None
 
     def raw(self, name: str) -> np.ndarray:
-        """(n_blocks, type_size) uint8 view of a tensor's ggml blocks (no copy, read-only)."""
+        """(n_blocks, type_size) uint8 view of a tensor's ggml blocks (no copy, read-only).
+        Raises GGUFError where a block's f16 scale is NaN or Inf (a damaged file: ggml's
+        quantizers never write one, and one would turn a whole row of logits into NaN)."""
         info = self.tensor(name)
         if info.ggml_type not in DEQUANT_TYPES:
             raise UnsupportedModelError(
@@ -329,7 +351,9 @@ class GGUFFile:
         if self._data is None:
             raise GGUFError("this GGUFFile is closed")
         flat = self._data[info.offset:info.offset + info.nbytes]
-        return flat.reshape(info.block_shape)
+        blocks = flat.reshape(info.block_shape)
+        _check_scales(name, info.type_name, blocks)
+        return blocks
 
     def dequantize(self, name: str) -> np.ndarray:
         """float32 array in NumPy shape (F32 tensors come back as read-only views)."""
