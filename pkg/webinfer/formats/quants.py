@@ -31,8 +31,8 @@ ggml-quants.c) bit for bit: float32 arithmetic, scales rounded to f16 with
 round-to-nearest-even, ``(int8_t)`` truncation for the 4-bit types, ``roundf`` (half away
 from zero) for Q8_0. The dequantizers reproduce ggml's ``dequantize_row_*`` the same way (f16
 scales widened exactly, float32 products in ggml's order), so they equal the ``gguf``
-package's bit for bit, NaN payloads included. Types without a quantizer (the K-quants and IQ4
-until ``kquants.py`` has one) are in ``DEQUANT_TYPES`` but not in ``QUANT_TYPES``.
+package's bit for bit, NaN payloads included. The K-quant and IQ4 quantizers of ``kquants.py``
+port ggml's search algorithms faithfully but not bit for bit (see there).
 """
 
 from __future__ import annotations
@@ -118,6 +118,9 @@ class _Quant:
     ggml_type: int
     block_size: int
     type_size: int
+    # Whether quantize() equals ggml's reference quantizer byte for byte (the K-quant and IQ4
+    # searches of kquants.py are faithful ports but sum in another order, so they are not).
+    exact_quantizer: bool = True
 
     @classmethod
     def dequantize(cls, blocks: np.ndarray) -> np.ndarray:
@@ -289,16 +292,17 @@ class Q5_1(_Quant):
 
 
 # The types webinfer can quantize and dequantize, by ggml type id.
-QUANT_TYPES: dict[int, type[_Quant]] = {q.ggml_type: q for q in (F32, F16, Q4_0, Q4_1, Q8_0, BF16, Q5_0, Q5_1)}
-QUANT_BY_NAME: dict[str, type[_Quant]] = {q.name: q for q in QUANT_TYPES.values()}
-
 # kquants.py subclasses _Quant, so it is imported once everything above exists. (Importing
 # kquants first also works: the package's __init__ imports this module before it.)
 from .kquants import IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K  # noqa: E402
 
+# The types webinfer can quantize and dequantize, by ggml type id.
+QUANT_TYPES: dict[int, type[_Quant]] = {q.ggml_type: q for q in (
+    F32, F16, Q4_0, Q4_1, Q8_0, BF16, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)}
+QUANT_BY_NAME: dict[str, type[_Quant]] = {q.name: q for q in QUANT_TYPES.values()}
+
 # The types webinfer can dequantize (a superset of QUANT_TYPES), by ggml type id.
-DEQUANT_TYPES: dict[int, type[_Quant]] = {
-    **QUANT_TYPES, **{q.ggml_type: q for q in (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)}}
+DEQUANT_TYPES: dict[int, type[_Quant]] = dict(QUANT_TYPES)
 
 
 def supported_names(types: dict[int, type[_Quant]] = QUANT_TYPES) -> str:
