@@ -42,16 +42,16 @@ def test_q5_quantizers_match_gguf_bit_for_bit(q):
 # ---- K-quants and IQ4: no Python reference, so error bounds, well-formed blocks, gguf reads them --
 
 # Relative RMS error of dequantize(quantize(x)) on Gaussian rows, the bound and (in the comment)
-# what the port measures on 64 blocks of N(0, 1): a regression past the bound means a broken
-# search, not noise. For scale: Q4_0 0.086, Q4_1 0.078, Q5_0 0.043, Q8_0 0.0053 on the same rows.
+# what the port measures on these 64 blocks of N(0, 1): a regression past the bound means a
+# broken search, not noise. For scale: Q4_0 0.086, Q4_1 0.078, Q5_0 0.043, Q8_0 0.0053 on such rows.
 KQ_BOUNDS = {
-    "Q2_K": 0.33,     # 0.293
+    "Q2_K": 0.33,     # 0.296
     "Q3_K": 0.18,     # 0.152
-    "Q4_K": 0.085,    # 0.071
+    "Q4_K": 0.085,    # 0.072
     "Q5_K": 0.045,    # 0.036
-    "Q6_K": 0.023,    # 0.019
-    "IQ4_NL": 0.095,  # 0.081
-    "IQ4_XS": 0.095,  # 0.082
+    "Q6_K": 0.022,    # 0.018
+    "IQ4_NL": 0.09,   # 0.076
+    "IQ4_XS": 0.09,   # 0.077
 }
 KQ = [QUANT_BY_NAME[name] for name in KQ_BOUNDS]
 
@@ -103,6 +103,37 @@ def test_gguf_dequantizes_our_blocks_as_we_do(q):
     np.testing.assert_array_equal(q.dequantize(blocks), ref)
 
 
+# SHA-256 (first 16 hex digits) of the blocks that a C transliteration of ggml's
+# quantize_row_q2_K_ref .. q6_K_ref, quantize_iq4_nl and quantize_iq4_xs (gcc, -ffp-contract=off)
+# wrote for GOLDEN_ROWS(); the NumPy ports give the same bytes.
+GOLDEN_C = {
+    "Q2_K": "cd1ebe6d41502649",
+    "Q3_K": "ced41233ef856692",
+    "Q4_K": "28c8fba747865e4f",
+    "Q5_K": "c4b0502b31561e17",
+    "Q6_K": "917bc29f1fa3b8ba",
+    "IQ4_NL": "ff04242181add9f6",
+    "IQ4_XS": "9d1886b171efbb26",
+}
+
+
+def golden_rows() -> np.ndarray:
+    """8 rows of 512: Gaussian, tiny with an offset, offset, wide dynamic range, zeros,
+    constant, a coarse grid (ties), heavy tails."""
+    rng = np.random.default_rng(12)
+    n = 512
+    return np.concatenate([rng.standard_normal(n), rng.standard_normal(n) * 1e-3 + 0.01,
+                           rng.standard_normal(n) + 2.5, rng.standard_normal(n) * np.exp(rng.uniform(-4, 4, n)),
+                           np.zeros(n), np.full(n, 0.5), rng.integers(-8, 8, n) / 4.0,
+                           rng.laplace(size=n)]).astype(np.float32)
+
+
+@pytest.mark.parametrize("q", KQ, ids=lambda q: q.name)
+def test_blocks_equal_ggml_reference_c(q):
+    import hashlib
+    assert hashlib.sha256(q.quantize(golden_rows()).tobytes()).hexdigest()[:16] == GOLDEN_C[q.name]
+
+
 def test_every_computable_type_quantizes():
     assert set(QUANT_TYPES) == set(DEQUANT_TYPES)
 
@@ -149,10 +180,13 @@ def last_logits(path, ids):
 
 
 # Relative logit error (|dlogits| / |logits - mean|) of the re-quantized tiny model, measured
-# 0.013 (Q8_0), 0.055 (Q6_K), 0.063 (Q4_K_M), 0.22 (IQ4_XS). The source layers are Q4_1, which
-# Q4_K (also 16 levels and a min per 32) nearly reproduces (1.7% RMS) and IQ4's fixed
-# non-uniform levels cannot (8%); the tied embedding, Q6_K in the K mixes, dominates the rest.
-LOGIT_BOUNDS = {"Q8_0": 0.03, "Q6_K": 0.1, "Q5_K_M": 0.1, "Q4_K_M": 0.12, "IQ4_XS": 0.3}
+# 0.013 (Q8_0), 0.052 (Q6_K), 0.065 (Q5_K_M), 0.061 (Q4_K_M), 0.19 (IQ4_XS) on the second prompt.
+# The source layers are Q4_1, which Q4_K (also 16 levels and a min per 32) nearly reproduces
+# (1.7% RMS) and IQ4's fixed non-uniform levels cannot (8%); the tied embedding, Q6_K in the K
+# mixes, dominates the rest. Random weights give near-tied logits (a 0.05 top-2 margin after
+# [1, 5, 9, 20, 33, 7, 257], which Q6_K flips), so greedy agreement is asserted only where the
+# float model's margin exceeds twice the largest logit error.
+LOGIT_BOUNDS = {"Q8_0": 0.03, "Q6_K": 0.1, "Q5_K_M": 0.1, "Q4_K_M": 0.1, "IQ4_XS": 0.25}
 
 
 @pytest.mark.parametrize("mix", list(LOGIT_BOUNDS))

@@ -6,9 +6,11 @@ What this is: one small class per type, subclassing ``quants._Quant``, that turn
 registers them in ``DEQUANT_TYPES`` and ``QUANT_TYPES``. The quantizers (float32 -> blocks, at the
 end of the file) port ggml's reference ones without importance weights -- quantize_row_q2_K_ref ..
 q6_K_ref with make_qkx2_quants / make_qx_quants / make_q3_quants, and quantize_row_iq4_nl_impl
-with best_index_int8 -- vectorised over sub-blocks; they are faithful but not bit-exact (NumPy
-sums in another order). What this is not: an importance-matrix quantizer, a dot product, or the
-GPU path.
+with best_index_int8 -- vectorised over sub-blocks, in float32 and in ggml's order of operations.
+They give the same bytes as a C transliteration of those ggml functions on Gaussian, scaled,
+offset, heavy-tailed, zero and constant rows; the ``gguf`` package has no quantizer for these
+types to test against. What this is not: an importance-matrix quantizer (llama-quantize
+--imatrix), a dot product, or the GPU path.
 
 Layouts, little-endian, in the order the bytes sit in a block. A K-quant super-block holds
 QK_K = 256 consecutive elements of one row, cut into sub-blocks of 16 or 32 elements that each
@@ -105,7 +107,6 @@ def _f32(a: np.ndarray) -> np.ndarray:
 
 class Q2_K(_Quant):
     name, ggml_type, block_size, type_size = "Q2_K", 10, QK_K, 84
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -125,7 +126,6 @@ class Q2_K(_Quant):
 
 class Q3_K(_Quant):
     name, ggml_type, block_size, type_size = "Q3_K", 11, QK_K, 110
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -144,7 +144,6 @@ class Q3_K(_Quant):
 
 class Q4_K(_Quant):
     name, ggml_type, block_size, type_size = "Q4_K", 12, QK_K, 144
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -163,7 +162,6 @@ class Q4_K(_Quant):
 
 class Q5_K(_Quant):
     name, ggml_type, block_size, type_size = "Q5_K", 13, QK_K, 176
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -183,7 +181,6 @@ class Q5_K(_Quant):
 
 class Q6_K(_Quant):
     name, ggml_type, block_size, type_size = "Q6_K", 14, QK_K, 210
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -203,7 +200,6 @@ class Q6_K(_Quant):
 
 class IQ4_NL(_Quant):
     name, ggml_type, block_size, type_size = "IQ4_NL", 20, 32, 18
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -217,7 +213,6 @@ class IQ4_NL(_Quant):
 
 class IQ4_XS(_Quant):
     name, ggml_type, block_size, type_size = "IQ4_XS", 23, QK_K, 136
-    exact_quantizer = False
 
     @classmethod
     def _quantize(cls, x):
@@ -240,11 +235,19 @@ class IQ4_XS(_Quant):
 # ---- quantizers: ports of ggml's quantize_row_*_ref, vectorised over sub-blocks ----------------
 #
 # Each search below runs ggml's per-group loop on many groups at once: x is (G, n), one row per
-# sub-block. The arithmetic is float32 as in ggml, and nearest_int (ggml's 1.5 * 2**23 trick) is
-# np.rint, round half to even. The sums are NumPy's pairwise sums rather than ggml's running
-# ones, so an almost-tied choice can go the other way; the blocks are valid either way.
+# sub-block. The arithmetic is float32 in ggml's order (products left to right, sums running
+# left to right), and nearest_int (ggml's 1.5 * 2**23 trick) is np.rint, round half to even.
 
 _GROUP_MAX_EPS = np.float32(1e-15)
+
+
+def _seqsum(a: np.ndarray) -> np.ndarray:
+    """(G, n) -> (G,): float32 sums taken left to right, as ggml's ``sum += ...`` loops (NumPy's
+    pairwise sum rounds differently, which can flip a near-tied choice of scale)."""
+    acc = a[:, 0].copy()
+    for i in range(1, a.shape[1]):
+        acc += a[:, i]
+    return acc
 
 
 def _nearest_int(v: np.ndarray) -> np.ndarray:
@@ -279,7 +282,7 @@ def _make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
 
     def fit(iscale):
         lv = np.clip(_nearest_int(iscale * x), -nmax, nmax - 1).astype(np.float32)
-        return lv, (w * x * lv).sum(axis=1), (w * lv * lv).sum(axis=1)
+        return lv, _seqsum(w * x * lv), _seqsum(w * lv * lv)
 
     lv, sumlx, suml2 = fit(np.float32(-nmax) / mx_safe)
     scale = np.where(suml2 > 0, sumlx / np.where(suml2 > 0, suml2, 1), np.float32(0)).astype(np.float32)
@@ -292,7 +295,7 @@ def _make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
         better = (suml2 > 0) & (sumlx * sumlx > best * suml2)
         L = np.where(better[:, None], lv, L)
         scale = np.where(better, sumlx / np.where(suml2 > 0, suml2, 1), scale).astype(np.float32)
-        best = scale * sumlx
+        best = np.where(better, scale * sumlx, best)
     scale = np.where(live, scale, np.float32(0))
     L = np.where(live[:, None], L + nmax, 0)
     return scale.astype(np.float32), L.astype(np.uint8)
@@ -308,8 +311,8 @@ def _make_q3_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     iscale = (np.float32(-nmax) / np.where(live, mx, np.float32(1)))[:, None]
     L = np.clip(_nearest_int(iscale * x), -nmax, nmax - 1).astype(np.float32)
     w = x * x
-    sumlx = (w * x * L).sum(axis=1)
-    suml2 = (w * L * L).sum(axis=1)
+    sumlx = _seqsum(w * x * L)
+    suml2 = _seqsum(w * L * L)
     for _ in range(5):
         changed = np.zeros(x.shape[0], dtype=bool)
         for i in range(x.shape[1]):
@@ -341,12 +344,12 @@ def _make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdel
     mx = x.max(axis=1)
     live = mx != mn
     rng = np.where(live, mx - mn, np.float32(1))
-    sum_w = w.sum(axis=1)
-    sum_x = (w * x).sum(axis=1)
+    sum_w = _seqsum(w)
+    sum_x = _seqsum(w * x)
 
     def err(scale, mins, lv):
         diff = scale[:, None] * lv + mins[:, None] - x
-        return (w * (np.abs(diff) if use_mad else diff * diff)).sum(axis=1)
+        return _seqsum(w * (np.abs(diff) if use_mad else diff * diff))
 
     iscale = np.float32(nmax) / rng
     scale = (np.float32(1) / iscale).astype(np.float32)
@@ -357,7 +360,7 @@ def _make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdel
         rng = np.where(live, mx - mn, np.float32(1))
         iscale = (np.float32(rmin) + np.float32(rdelta) * np.float32(i) + np.float32(nmax)) / rng
         la = np.clip(_nearest_int(iscale[:, None] * (x - mn[:, None])), 0, nmax).astype(np.float32)
-        sum_l, sum_l2, sum_xl = (w * la).sum(axis=1), (w * la * la).sum(axis=1), (w * la * x).sum(axis=1)
+        sum_l, sum_l2, sum_xl = _seqsum(w * la), _seqsum(w * la * la), _seqsum(w * la * x)
         D = sum_w * sum_l2 - sum_l * sum_l
         ok = D > 0
         Ds = np.where(ok, D, 1)
@@ -426,6 +429,7 @@ def _super_scale(v: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
     largest / levels, as quantize_row_q2_K/q4_K/q5_K_ref: codes min(levels, nearest_int(levels /
     max * v)), 0 when max is 0. -> (codes uint8 (n, S), max / levels (n,))."""
     top = v.max(axis=1)
+    top = np.where(top > 0, top, np.float32(0))     # ggml's running max starts at +0, never -0
     inv = np.where(top > 0, np.float32(levels) / np.where(top > 0, top, 1), np.float32(0))
     codes = np.minimum(levels, _nearest_int(inv[:, None] * v)).astype(np.uint8)
     return codes, (top / np.float32(levels)).astype(np.float32)
@@ -437,7 +441,7 @@ def _quantize_q45_k(x: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep:
     -> (d and dmin as (n, 4) f16 bytes, (n, 12) packed scales, (n, 256) codes)."""
     n = x.shape[0]
     xs = x.reshape(n * 8, 32)
-    av_x = np.sqrt((xs * xs).sum(axis=1) / np.float32(32))
+    av_x = np.sqrt(_seqsum(xs * xs) / np.float32(32))
     w = av_x[:, None] + np.abs(xs)
     scales, mins, L = _make_qkx2_quants(xs, w, nmax, rmin, rdelta, nstep, use_mad=False)
     ls, d = _super_scale(scales.reshape(n, 8), 63)
@@ -520,7 +524,7 @@ def _iq4_block_scales(xs: np.ndarray, ntry: int = 7) -> np.ndarray:
 
     def fit(iscale):
         q = KVALUES_IQ4NL[_best_index(iscale[:, None] * xs)]
-        return (w * q * xs).sum(axis=1), (w * q * q).sum(axis=1)
+        return _seqsum(w * q * xs), _seqsum(w * q * q)
 
     k0 = KVALUES_IQ4NL[0]
     sumqx, sumq2 = fit(np.float32(1) / (-mx / k0))
@@ -530,7 +534,7 @@ def _iq4_block_scales(xs: np.ndarray, ntry: int = 7) -> np.ndarray:
         sumqx, sumq2 = fit((np.float32(itry) + k0) / mx)
         better = (sumq2 > 0) & (sumqx * sumqx > best * sumq2)
         d = np.where(better, sumqx / np.where(sumq2 > 0, sumq2, 1), d)
-        best = d * sumqx
+        best = np.where(better, d * sumqx, best)
     return np.where(live, d, np.float32(0)).astype(np.float32)
 
 

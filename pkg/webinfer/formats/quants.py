@@ -31,8 +31,8 @@ ggml-quants.c) bit for bit: float32 arithmetic, scales rounded to f16 with
 round-to-nearest-even, ``(int8_t)`` truncation for the 4-bit types, ``roundf`` (half away
 from zero) for Q8_0. The dequantizers reproduce ggml's ``dequantize_row_*`` the same way (f16
 scales widened exactly, float32 products in ggml's order), so they equal the ``gguf``
-package's bit for bit, NaN payloads included. The K-quant and IQ4 quantizers of ``kquants.py``
-port ggml's search algorithms faithfully but not bit for bit (see there).
+package's bit for bit, NaN payloads included. The K-quant and IQ4 quantizers are in
+``kquants.py``.
 """
 
 from __future__ import annotations
@@ -118,9 +118,6 @@ class _Quant:
     ggml_type: int
     block_size: int
     type_size: int
-    # Whether quantize() equals ggml's reference quantizer byte for byte (the K-quant and IQ4
-    # searches of kquants.py are faithful ports but sum in another order, so they are not).
-    exact_quantizer: bool = True
 
     @classmethod
     def dequantize(cls, blocks: np.ndarray) -> np.ndarray:
