@@ -214,8 +214,8 @@ def test_real_model_requantized_to_q8_0_keeps_the_golden_greedy_tokens(model_pat
     """SmolLM2-135M Q4_1 -> Q8_0 keeps the recorded greedy tokens up to the first step whose
     golden top-2 margin is under 0.1 logit. Tokens equal to the golden's, of the first 16 of these
     four cases: Q8_0 15 (the 16th step has margin 0.03), 16, 16, 16; for comparison Q6_K 16, 4,
-    16, 16; Q4_K_M 4, 1, 8, 16; Q4_0 (ggml's reference quantizer) 0, 0, 4, 11 -- each first
-    divergence at a golden margin under 0.5 logit."""
+    16, 16; Q4_K_M 4, 1, 8, 16 (Q6_K's and Q4_K_M's first divergences all at golden margins
+    under 0.5 logit); Q4_0, ggml's reference quantizer bit for bit, 0, 0, 4, 11."""
     import webinfer
     from webinfer.quantize import quantize_gguf
     out = tmp_path / "q8.gguf"
