@@ -1,4 +1,4 @@
-"""The `webinfer` command line: generate, chat, info, bench.
+"""The `webinfer` command line: generate, chat, info, bench, quantize.
 
 A stable interface for scripts: `generate` prints only the generated text on stdout (or one
 JSON object with --json); progress, the device and sampling in use, and errors go to stderr; an
@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-hf", action="store_true", help="skip the HF transformers baseline")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    q = sub.add_parser("quantize", help="re-quantize a GGUF to a type or llama.cpp mix (Q4_K_M, Q5_K_M, Q8_0, ...)")
+    q.add_argument("input")
+    q.add_argument("output")
+    q.add_argument("--type", required=True, help="Q4_K_M, Q5_K_M, or a type name (Q8_0, Q4_0, Q6_K, IQ4_NL, F16, ...)")
+    q.set_defaults(func=cmd_quantize)
     return p
 
 
@@ -267,6 +273,16 @@ def cmd_bench(args) -> int:
                     print_fn=(lambda *x: None) if args.json else print)
     if args.json:
         print(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    from .quantize import quantize_gguf
+    chosen = quantize_gguf(args.input, args.output, args.type)
+    counts: dict[str, int] = {}
+    for t in chosen.values():
+        counts[t] = counts.get(t, 0) + 1
+    print(f"webinfer: wrote {args.output}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), file=sys.stderr)
     return 0
 
 

@@ -171,3 +171,22 @@ def test_a_webgpu_run_prints_only_our_lines_on_stderr(model_path, device):
         f'numpy: WebGPU adapter "{adapter.description}" is a CPU emulation; NumPy is faster here')
     assert any(line.endswith(f" on {chosen}") for line in lines), p.stderr
     assert p.stdout.strip() == "Paris."
+
+
+def test_quantize_writes_a_model_that_answers_as_the_float_one(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from synthetic_model import build_synthetic_model
+
+    import webinfer
+    src = build_synthetic_model(tmp_path / "tiny.gguf", seed=3, shapes={
+        "n_layers": 4, "d_model": 256, "n_heads": 4, "n_kv_heads": 2, "d_ff": 512, "n_vocab": 300, "n_ctx": 128})
+    out = tmp_path / "q8.gguf"
+    p = run("quantize", src, str(out), "--type", "Q8_0")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip() == f"webinfer: wrote {out}: 9 F32, 29 Q8_0" and p.stdout == ""
+    ids = [1, 5, 9, 20, 33, 7]
+    greedy = [webinfer.load(f, device="numpy").complete(ids, max_tokens=8, temperature=0).token_ids
+              for f in (src, str(out))]
+    assert greedy[0] == greedy[1]
+    p = run("quantize", src, str(tmp_path / "x.gguf"), "--type", "Q4_K_X")
+    assert p.returncode == 1 and "unknown quantization type 'Q4_K_X'" in p.stderr

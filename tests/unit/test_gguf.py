@@ -145,8 +145,8 @@ def test_unsupported_type_reads_but_raw_refuses(tmp_path):
 def test_writer_rejects_bad_input(tmp_path):
     with pytest.raises(GGUFError, match="row length 33"):
         write_gguf(tmp_path / "x", {}, {"w": (np.zeros((2, 33), np.float32), "Q4_0")})
-    with pytest.raises(UnsupportedModelError, match="Q5_K"):
-        write_gguf(tmp_path / "x", {}, {"w": (np.zeros((2, 256), np.float32), "Q5_K")})
+    with pytest.raises(UnsupportedModelError, match="IQ2_XXS"):
+        write_gguf(tmp_path / "x", {}, {"w": (np.zeros((2, 256), np.float32), "IQ2_XXS")})
     with pytest.raises(GGUFError, match="does not fit u8"):
         write_gguf(tmp_path / "x", {"k": ("u8", 300)}, {})
     with pytest.raises(GGUFError, match="mixes types"):

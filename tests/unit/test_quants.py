@@ -115,7 +115,10 @@ def test_quantize_matches_ggml_reference(q, ref):
 def test_quantize_matches_gguf_py(q):
     x = np.random.default_rng(2).standard_normal(32 * 64).astype(np.float32) * 3
     ours = q.quantize(x)
-    theirs = gguf.quants.quantize(x.reshape(4, -1), gguf.GGMLQuantizationType(q.ggml_type))
+    try:
+        theirs = gguf.quants.quantize(x.reshape(4, -1), gguf.GGMLQuantizationType(q.ggml_type))
+    except NotImplementedError:   # gguf has no K-quant / IQ4 quantizer (test_quantize_new_types.py)
+        pytest.skip(f"gguf cannot quantize {q.name}")
     assert ours.tobytes() == theirs.tobytes()
 
 
@@ -152,7 +155,7 @@ def test_round_trip_error_bounds():
 
 def test_zero_blocks_round_trip_to_zero():
     for q in ALL:
-        z = np.zeros(64, dtype=np.float32)
+        z = np.zeros(512, dtype=np.float32)
         assert not q.dequantize(q.quantize(z)).any(), q.name
 
 

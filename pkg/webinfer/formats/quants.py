@@ -1,7 +1,7 @@
 """GGML tensor types: one small class per type we can compute, over raw ggml blocks.
 
-What this is: NumPy (de)quantizers for F32, F16, Q4_0, Q4_1, Q8_0 and BF16, and dequantizers
-for Q5_0 and Q5_1 (plus the K-quants and IQ4 types of ``kquants.py``), that work on
+What this is: NumPy (de)quantizers for F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and BF16 (plus
+the K-quants and IQ4 types of ``kquants.py``), that work on
 ``(n_blocks, type_size)`` uint8 arrays -- the bytes exactly as they sit in a GGUF file --
 plus the names and block sizes of *every* ggml type id, so an error can say which type a
 file uses even when we cannot run it. What this is not: a GGUF parser (see ``gguf.py``)
@@ -31,8 +31,8 @@ ggml-quants.c) bit for bit: float32 arithmetic, scales rounded to f16 with
 round-to-nearest-even, ``(int8_t)`` truncation for the 4-bit types, ``roundf`` (half away
 from zero) for Q8_0. The dequantizers reproduce ggml's ``dequantize_row_*`` the same way (f16
 scales widened exactly, float32 products in ggml's order), so they equal the ``gguf``
-package's bit for bit, NaN payloads included. Types without a quantizer here (Q5_0, Q5_1,
-the K-quants, IQ4) are in ``DEQUANT_TYPES`` but not in ``QUANT_TYPES``.
+package's bit for bit, NaN payloads included. The K-quant and IQ4 quantizers are in
+``kquants.py``.
 """
 
 from __future__ import annotations
@@ -91,6 +91,11 @@ def _unpack_bits(b: np.ndarray) -> np.ndarray:
 def _pack_nibbles(q: np.ndarray) -> np.ndarray:
     """(n, 32) values 0..15 -> (n, 16) bytes: element j low, element j+16 high."""
     return (q[:, :16] | (q[:, 16:] << np.uint8(4))).astype(np.uint8)
+
+
+def _pack_high_bits(q: np.ndarray) -> np.ndarray:
+    """(n, 32) values 0..31 -> (n, 4) bytes: Q5_0/Q5_1's ``qh``, bit j = bit 4 of element j."""
+    return np.packbits(q >> np.uint8(4), axis=1, bitorder="little")
 
 
 def _roundf(x: np.ndarray) -> np.ndarray:
@@ -250,6 +255,16 @@ class Q5_0(_Quant):
         q = _unpack_nibbles(blocks[:, 6:]) | (_unpack_bits(blocks[:, 2:6]) << np.uint8(4))  # (n, 32)
         return (q.astype(np.float32) - np.float32(16)) * d
 
+    @classmethod
+    def _quantize(cls, x):
+        # quantize_row_q5_0_ref: as Q4_0 with 5 bits -- the signed value of largest magnitude
+        # maps to -16, codes are (int8_t)(x / d + 16.5) capped at 31; bit 4 goes to qh.
+        vmax = np.take_along_axis(x, np.abs(x).argmax(axis=1, keepdims=True), axis=1)
+        d = vmax / np.float32(-16)
+        q = np.minimum(np.trunc(x * _safe_inverse(d) + np.float32(16.5)), 31).astype(np.uint8)
+        return np.concatenate([d.astype(np.float16).view(np.uint8), _pack_high_bits(q),
+                               _pack_nibbles(q & np.uint8(15))], axis=1)
+
 
 class Q5_1(_Quant):
     name, ggml_type, block_size, type_size = "Q5_1", 7, 32, 24
@@ -262,18 +277,29 @@ class Q5_1(_Quant):
         q = _unpack_nibbles(blocks[:, 8:]) | (_unpack_bits(blocks[:, 4:8]) << np.uint8(4))  # (n, 32)
         return d * q.astype(np.float32) + m
 
+    @classmethod
+    def _quantize(cls, x):
+        # quantize_row_q5_1_ref: as Q4_1 with 5 bits, d = (max - min) / 31, codes
+        # (uint8_t)((x - min) / d + 0.5) capped at 31.
+        lo = x.min(axis=1, keepdims=True)
+        d = (x.max(axis=1, keepdims=True) - lo) / np.float32(31)
+        q = np.minimum(np.trunc((x - lo) * _safe_inverse(d) + np.float32(0.5)), 31).astype(np.uint8)
+        return np.concatenate([d.astype(np.float16).view(np.uint8), lo.astype(np.float16).view(np.uint8),
+                               _pack_high_bits(q), _pack_nibbles(q & np.uint8(15))], axis=1)
+
 
 # The types webinfer can quantize and dequantize, by ggml type id.
-QUANT_TYPES: dict[int, type[_Quant]] = {q.ggml_type: q for q in (F32, F16, Q4_0, Q4_1, Q8_0, BF16)}
-QUANT_BY_NAME: dict[str, type[_Quant]] = {q.name: q for q in QUANT_TYPES.values()}
-
 # kquants.py subclasses _Quant, so it is imported once everything above exists. (Importing
 # kquants first also works: the package's __init__ imports this module before it.)
 from .kquants import IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K  # noqa: E402
 
+# The types webinfer can quantize and dequantize, by ggml type id.
+QUANT_TYPES: dict[int, type[_Quant]] = {q.ggml_type: q for q in (
+    F32, F16, Q4_0, Q4_1, Q8_0, BF16, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)}
+QUANT_BY_NAME: dict[str, type[_Quant]] = {q.name: q for q in QUANT_TYPES.values()}
+
 # The types webinfer can dequantize (a superset of QUANT_TYPES), by ggml type id.
-DEQUANT_TYPES: dict[int, type[_Quant]] = {
-    **QUANT_TYPES, **{q.ggml_type: q for q in (Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)}}
+DEQUANT_TYPES: dict[int, type[_Quant]] = dict(QUANT_TYPES)
 
 
 def supported_names(types: dict[int, type[_Quant]] = QUANT_TYPES) -> str:
