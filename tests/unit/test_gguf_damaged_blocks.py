@@ -42,6 +42,11 @@ def test_a_nan_or_inf_scale_is_refused_naming_tensor_and_block(tmp_path, type_na
         g.dequantize("w")
 
 
+def test_every_block_quantized_type_has_its_scales_in_the_table():
+    """A new quantized type must name its f16 scale bytes, or raw() would not check them."""
+    assert {q.name for q in DEQUANT_TYPES.values() if q.block_size > 1} == set(SCALE_FIELDS)
+
+
 def test_every_scale_table_entry_is_a_computable_type_and_fits_its_block():
     for name, offsets in SCALE_FIELDS.items():
         q = BY_NAME[name]

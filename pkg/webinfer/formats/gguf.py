@@ -299,7 +299,8 @@ def _check_overlaps(tensors: dict[str, TensorInfo]) -> None:
 
 
 # Byte offsets of the f16 scales (d, and dmin / m where the type has one) in each block of the
-# quantized types (ggml's block_* structs): raw() refuses a tensor where one is NaN or Inf.
+# quantized types (ggml's block_* structs): raw() refuses a tensor where one is NaN or Inf. Every
+# computable type with blocks of more than one value has its row (tests/unit/test_gguf_damaged_blocks.py).
 SCALE_FIELDS = {"Q4_0": (0,), "Q4_1": (0, 2), "Q8_0": (0,), "Q5_0": (0,), "Q5_1": (0, 2),
                 "Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,),
                 "IQ4_NL": (0,), "IQ4_XS": (0,)}
