@@ -1,7 +1,8 @@
 """QWeight: one weight matrix as it sits in the GGUF file, still quantized, plus a bias.
 
 The loader builds these; each device decides what to do with them (the numpy device
-dequantizes once to float32; the webgpu device uploads the raw blocks). Fusing the q/k/v
+dequantizes to float32 within a memory budget and keeps the rest quantized, device/qmat.py; the
+webgpu device uploads the raw blocks). Fusing the q/k/v
 and gate/up projections into one matrix happens here, on the raw blocks, so every device
 gets the fewer, larger matmuls.
 
@@ -10,21 +11,29 @@ Not here: reading files (formats.gguf) or the block formats themselves (formats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .formats.quants import DEQUANT_TYPES
 
 
-@dataclass
 class QWeight:
-    name: str
-    ggml_type: int            # a key of DEQUANT_TYPES
-    raw: np.ndarray           # uint8 (rows, row_bytes): each row is cols / block_size blocks
-    rows: int                 # output features
-    cols: int                 # input features
-    bias: np.ndarray | None = None   # float32 (rows,) or None
+    """name, ggml type, raw blocks uint8 (rows, row_bytes) (each row is cols / block_size blocks),
+    rows (output features), cols (input features), bias float32 (rows,) or None."""
+
+    def __init__(self, name: str, ggml_type: int, raw: np.ndarray | None, rows: int, cols: int,
+                 bias: np.ndarray | None = None, parts: list | None = None):
+        self.name, self.ggml_type, self.rows, self.cols, self.bias = name, ggml_type, rows, cols, bias
+        # The rows as consecutive uint8 arrays: one (the tensor's bytes, a view of the file) or,
+        # for a stack, each part's own, so stacking copies nothing until a device asks for `raw`.
+        self.row_parts: list = [raw] if parts is None else parts
+
+    @property
+    def raw(self) -> np.ndarray:
+        """uint8 (rows, row_bytes); a stack's parts are joined here (a copy, each time asked)."""
+        return self.row_parts[0] if len(self.row_parts) == 1 else np.concatenate(self.row_parts, axis=0)
+
+    def __repr__(self) -> str:
+        return f"QWeight({self.name!r}, {self.type_name}, {self.rows}x{self.cols})"
 
     @property
     def qtype(self):
@@ -56,19 +65,18 @@ class QWeight:
     @classmethod
     def stack(cls, name: str, parts: list["QWeight"]) -> "QWeight":
         """Rows of several weights (same input width) as one weight. Same quant type: the raw
-        blocks are concatenated, nothing is re-quantized. Mixed types: all go to float32."""
+        blocks stay where they are (``row_parts``), nothing is re-quantized or copied. Mixed types: all go to float32."""
         cols = parts[0].cols
         assert all(p.cols == cols for p in parts), [p.cols for p in parts]
         if all(p.ggml_type == parts[0].ggml_type for p in parts):
-            raw = np.concatenate([p.raw for p in parts], axis=0)
-            t = parts[0].ggml_type
+            row_parts, t = [r for p in parts for r in p.row_parts], parts[0].ggml_type
         else:
             f32 = np.concatenate([p.dequantize() for p in parts], axis=0)
-            raw = np.ascontiguousarray(f32).view(np.uint8).reshape(f32.shape[0], -1)
+            row_parts = [np.ascontiguousarray(f32).view(np.uint8).reshape(f32.shape[0], -1)]
             t = 0  # F32
         if any(p.bias is not None for p in parts):
             bias = np.concatenate([p.bias if p.bias is not None else np.zeros(p.rows, np.float32)
                                    for p in parts])
         else:
             bias = None
-        return cls(name, t, raw, sum(p.rows for p in parts), cols, bias)
+        return cls(name, t, None, sum(p.rows for p in parts), cols, bias, parts=row_parts)

@@ -167,6 +167,13 @@ def matmul_t(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.einsum("nj,ij->ni", x, w)
 
 
+def dequantize(type_name: str, raw: np.ndarray, out: np.ndarray) -> bool:
+    """Dequantize the uint8 block rows `raw` of a `type_name` weight into float32 `out` (rows, cols)
+    with a wasm kernel; False where there is none for the type (and in CPython): the caller then
+    uses the type's NumPy dequantizer."""
+    return False
+
+
 def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, layer: int, pos: int, g: int, rows: int) -> np.ndarray | None:
     """Causal attention of q (n, KVH * g * hd), tokens at positions pos.., over a KV cache k, v
     (n_layers, KVH, n_ctx, hd) whose layer `layer` holds the keys and values of positions

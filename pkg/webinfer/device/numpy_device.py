@@ -2,19 +2,22 @@
 
 It is the ground truth the WGSL kernels are tested against and the fallback where there is
 no GPU, so it favours clarity, but it is also the fast path on a CPU: weights are dequantized
-once at load to float32 (BLAS sgemm/sgemv then does the work), and every op is a handful of
-whole-array calls — no Python loop over heads or tokens. Inside Pyodide, whose NumPy has no BLAS
+once at load to float32 (BLAS sgemm/sgemv then does the work) as long as their float32 copies
+fit F32_BUDGET, and every op is a handful of whole-array calls — no Python loop over heads or
+tokens. The weights past the budget stay as the file's blocks (qmat.QMat, dequantized a tile at a
+time inside the product), so a model bigger than memory would allow as float32 still loads, at
+about the file's size. Inside Pyodide, whose NumPy has no BLAS
 and no SIMD, blas.py's wasm kernels take the products, attention, SwiGLU and RMSNorm (each op here
 asks blas first and keeps its NumPy code for where blas declines), and a decode step is recorded
 once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
 recorder while it records).
 
-Not here: quantized arithmetic (dequantize-once beats dequantize-per-token on a CPU by far),
-anything GPU-specific.
+Not here: quantized arithmetic on the codes themselves, anything GPU-specific.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +25,12 @@ import numpy as np
 from ..weights import QWeight
 from . import blas, numpy_step
 from .base import Capabilities
+from .qmat import QMat
+
+# Bytes of float32 weights a NumpyDevice expands (the fastest layout on a CPU) before it keeps the
+# next weights quantized (QMat). Inside Pyodide the whole wasm32 heap is 4 GB and holds the file's
+# bytes too: 640 MiB takes SmolLM2-135M's 540 MB whole and leaves a 1B model's ~0.8 GB file room.
+F32_BUDGET = (640 if sys.platform == "emscripten" else 2048) << 20
 
 
 @dataclass
@@ -40,15 +49,22 @@ class NumpyDevice:
     caps = Capabilities(reference=True)
     record_decode = True   # replay decode steps recorded by numpy_step where it can (Pyodide's wasm kernels)
 
-    def __init__(self, reason: str = "requested"):
+    def __init__(self, reason: str = "requested", f32_budget: int | None = None):
         self.description = f"numpy: {reason}"
+        # float32 bytes of weights still to expand; weights past it stay quantized (QMat)
+        self.f32_left = F32_BUDGET if f32_budget is None else f32_budget
         self._rope_cache: dict = {}   # (theta, head_dim, neox) -> (cos, sin) tables, grown on demand
         self._steps: dict = {}        # replay's key -> numpy_step.DecodeStep, or None: not recordable
         self._recorder = None         # while numpy_step records a step, the ops go to its _Recorder
 
     # -- memory ------------------------------------------------------------------------------
-    def weight(self, w: QWeight) -> tuple[np.ndarray, np.ndarray | None]:
-        # float32 (rows, cols), C-contiguous: x @ W.T is one sgemm with a transposed operand.
+    def weight(self, w: QWeight) -> tuple[np.ndarray | QMat, np.ndarray | None]:
+        # float32 (rows, cols), C-contiguous: x @ W.T is one sgemm with a transposed operand; or,
+        # once the budget is spent, the blocks as they are (F32 ones are float32 already).
+        size = 4 * w.rows * w.cols
+        if size > self.f32_left and w.type_name != "F32":
+            return QMat.of(w), w.bias
+        self.f32_left -= size
         return np.ascontiguousarray(w.dequantize(), dtype=np.float32), w.bias
 
     def vector(self, v: np.ndarray) -> np.ndarray:
@@ -64,6 +80,8 @@ class NumpyDevice:
         if self._recorder is not None:
             return self._recorder.embed(table, tokens)
         w, _ = table
+        if isinstance(w, QMat):
+            return w.take(tokens)                                      # only those rows dequantized
         return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
 
     def rms_norm(self, x, w, eps) -> np.ndarray:
@@ -84,7 +102,7 @@ class NumpyDevice:
         if self._recorder is not None:
             return self._recorder.linear(x, w, bias)
         mat, b = w
-        y = blas.matmul_t(x, mat)                                      # (n, out)
+        y = mat.matmul_t(x) if isinstance(mat, QMat) else blas.matmul_t(x, mat)   # (n, out)
         if b is not None:
             y += b
         return y

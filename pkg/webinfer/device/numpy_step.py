@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ContextLengthError, KitUnavailableError, WebinferError
 from . import blas
+from .qmat import QMat
 
 # Op codes, the same numbers as in js/numpy_step.js (tests/unit/test_ffi_kits.py checks); each
 # command is its code then its arguments.
@@ -140,6 +141,8 @@ class _Recorder:
     # -- the ops (NumpyDevice's signatures) -----------------------------------------------------------
     def embed(self, table, tokens):
         w, _ = table
+        if isinstance(w, QMat):
+            raise Unrecordable("a quantized embedding table")
         if len(tokens) != 1 or w.ndim != 2 or self.n_tokens is not None:
             raise Unrecordable("not one token")
         y = self.buffer(1, w.shape[1])
@@ -158,6 +161,8 @@ class _Recorder:
     def linear(self, x, w, bias=None):
         mat, b = w
         cols = self.one_row(x)
+        if isinstance(mat, QMat):
+            raise Unrecordable("a quantized weight")
         if mat.ndim != 2 or mat.shape[1] != cols or cols % 16 or not mat.shape[0]:
             raise Unrecordable(f"a {mat.shape} product")
         rows = mat.shape[0]
