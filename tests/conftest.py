@@ -33,5 +33,13 @@ def numpy_model(model_path):
 
 
 @pytest.fixture(scope="session")
+def numpy_model_quantized(model_path):
+    """The real model on a numpy device that keeps every weight as the file's blocks (QMat)."""
+    import webinfer
+    from webinfer.device.numpy_device import NumpyDevice
+    return webinfer.load(model_path, device=NumpyDevice("every weight quantized", f32_budget=0))
+
+
+@pytest.fixture(scope="session")
 def goldens() -> dict:
     return json.loads((GOLDENS / "smollm2_q4_1.json").read_text())

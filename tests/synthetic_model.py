@@ -18,13 +18,22 @@ import numpy as np
 
 SMOLLM2_135M = dict(n_layers=30, d_model=576, d_ff=1536, n_heads=9, n_kv_heads=3, n_vocab=49152,
                     n_ctx=8192, rope_theta=100000.0, rms_eps=1e-5)
+# The shapes of two models people run in a tab (their attention layouts, vocabularies, tied
+# embeddings), for memory and speed at the 0.5-1B scale. Llama-3.2-1B's own RoPE scaling is not
+# modelled: random weights say nothing either way.
+LLAMA32_1B = dict(n_layers=16, d_model=2048, d_ff=8192, n_heads=32, n_kv_heads=8, n_vocab=128256,
+                  n_ctx=131072, rope_theta=500000.0, rms_eps=1e-5)
+QWEN25_05B = dict(n_layers=24, d_model=896, d_ff=4864, n_heads=14, n_kv_heads=2, n_vocab=151936,
+                  n_ctx=32768, rope_theta=1000000.0, rms_eps=1e-6)
 
 
-def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None) -> str:
+def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: str | None = None) -> str:
     """Write a random-weight GGUF with SmolLM2-135M-Instruct's shapes (SMOLLM2_135M, `shapes`
     overriding some) and types (Q4_1 layers, Q8_0 tied embedding, F32 norms) and a placeholder
-    byte-level vocabulary. The same seed and shapes give the same file. Returns the path."""
+    byte-level vocabulary. mix: instead of those types, the ones `webinfer quantize --type MIX`
+    gives each tensor (e.g. "Q4_K_M", "Q6_K"). The same arguments give the same file. Returns the path."""
     from webinfer.formats.gguf_write import write_gguf
+    from webinfer.quantize import tensor_type
     s = dict(SMOLLM2_135M, **(shapes or {}))
     d, ff, hd = s["d_model"], s["d_ff"], s["d_model"] // s["n_heads"]
     kvd = s["n_kv_heads"] * hd
@@ -59,5 +68,9 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None) -> st
             p + "ffn_up.weight": (rand(ff, d, 0.05), "Q4_1", (ff, d)),
             p + "ffn_down.weight": (rand(d, ff, 0.03), "Q4_1", (d, ff)),
         })
+    if mix is not None:
+        for name, t in tensors.items():
+            if isinstance(t, tuple):
+                tensors[name] = (t[0], tensor_type(name, t[2], mix, s["n_layers"], False), t[2])
     write_gguf(path, meta, tensors)
     return str(path)

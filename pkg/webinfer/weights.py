@@ -21,15 +21,20 @@ class QWeight:
     rows (output features), cols (input features), bias float32 (rows,) or None."""
 
     def __init__(self, name: str, ggml_type: int, raw: np.ndarray | None, rows: int, cols: int,
-                 bias: np.ndarray | None = None, parts: list | None = None):
+                 bias: np.ndarray | None = None, parts: list | None = None, part_types: list | None = None):
         self.name, self.ggml_type, self.rows, self.cols, self.bias = name, ggml_type, rows, cols, bias
-        # The rows as consecutive uint8 arrays: one (the tensor's bytes, a view of the file) or,
-        # for a stack, each part's own, so stacking copies nothing until a device asks for `raw`.
+        # The rows as consecutive uint8 arrays and their ggml types: one (the tensor's bytes, a view
+        # of the file) or, for a stack, each part's own, so stacking copies nothing until a device
+        # asks for `raw`. A stack of mixed types (Q4_K_M's Q6_K attn_v beside Q4_K attn_q) has
+        # ggml_type F32: as one matrix it is float32.
         self.row_parts: list = [raw] if parts is None else parts
+        self.part_types: list = part_types or [ggml_type] * len(self.row_parts)
 
     @property
     def raw(self) -> np.ndarray:
-        """uint8 (rows, row_bytes); a stack's parts are joined here (a copy, each time asked)."""
+        """uint8 (rows, row_bytes) of ggml_type; a stack's parts are joined here (a copy, each time asked)."""
+        if any(t != self.ggml_type for t in self.part_types):
+            return np.ascontiguousarray(self.dequantize()).view(np.uint8)
         return self.row_parts[0] if len(self.row_parts) == 1 else np.concatenate(self.row_parts, axis=0)
 
     def __repr__(self) -> str:
@@ -45,9 +50,9 @@ class QWeight:
 
     def dequantize(self) -> np.ndarray:
         """float32 (rows, cols)."""
-        qt = self.qtype
-        blocks = self.raw.reshape(-1, qt.type_size)
-        return qt.dequantize(blocks).reshape(self.rows, self.cols)
+        out = [DEQUANT_TYPES[t].dequantize(r.reshape(-1, DEQUANT_TYPES[t].type_size)).reshape(-1, self.cols)
+               for t, r in zip(self.part_types, self.row_parts)]
+        return out[0] if len(out) == 1 else np.concatenate(out)
 
     @classmethod
     def from_gguf(cls, gf, name: str, bias_name: str | None = None) -> "QWeight":
@@ -64,19 +69,16 @@ class QWeight:
 
     @classmethod
     def stack(cls, name: str, parts: list["QWeight"]) -> "QWeight":
-        """Rows of several weights (same input width) as one weight. Same quant type: the raw
-        blocks stay where they are (``row_parts``), nothing is re-quantized or copied. Mixed types: all go to float32."""
+        """Rows of several weights (same input width) as one weight. The raw blocks stay where
+        they are (``row_parts``, with their types), nothing is re-quantized or copied."""
         cols = parts[0].cols
         assert all(p.cols == cols for p in parts), [p.cols for p in parts]
-        if all(p.ggml_type == parts[0].ggml_type for p in parts):
-            row_parts, t = [r for p in parts for r in p.row_parts], parts[0].ggml_type
-        else:
-            f32 = np.concatenate([p.dequantize() for p in parts], axis=0)
-            row_parts = [np.ascontiguousarray(f32).view(np.uint8).reshape(f32.shape[0], -1)]
-            t = 0  # F32
+        types = [t for p in parts for t in p.part_types]
+        t = types[0] if all(x == types[0] for x in types) else 0   # mixed: F32 as one matrix
         if any(p.bias is not None for p in parts):
             bias = np.concatenate([p.bias if p.bias is not None else np.zeros(p.rows, np.float32)
                                    for p in parts])
         else:
             bias = None
-        return cls(name, t, None, sum(p.rows for p in parts), cols, bias, parts=row_parts)
+        return cls(name, t, None, sum(p.rows for p in parts), cols, bias,
+                   parts=[r for p in parts for r in p.row_parts], part_types=types)

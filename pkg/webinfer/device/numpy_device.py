@@ -53,6 +53,8 @@ class NumpyDevice:
         self.description = f"numpy: {reason}"
         # float32 bytes of weights still to expand; weights past it stay quantized (QMat)
         self.f32_left = F32_BUDGET if f32_budget is None else f32_budget
+        self.f32_bytes = 0            # bytes of weights held as float32
+        self.quantized_bytes = 0      # bytes of weights held as the file's blocks (QMat)
         self._rope_cache: dict = {}   # (theta, head_dim, neox) -> (cos, sin) tables, grown on demand
         self._steps: dict = {}        # replay's key -> numpy_step.DecodeStep, or None: not recordable
         self._recorder = None         # while numpy_step records a step, the ops go to its _Recorder
@@ -62,9 +64,12 @@ class NumpyDevice:
         # float32 (rows, cols), C-contiguous: x @ W.T is one sgemm with a transposed operand; or,
         # once the budget is spent, the blocks as they are (F32 ones are float32 already).
         size = 4 * w.rows * w.cols
-        if size > self.f32_left and w.type_name != "F32":
-            return QMat.of(w), w.bias
+        if size > self.f32_left and any(t != 0 for t in w.part_types):
+            q = QMat.of(w)
+            self.quantized_bytes += q.nbytes
+            return q, w.bias
         self.f32_left -= size
+        self.f32_bytes += size
         return np.ascontiguousarray(w.dequantize(), dtype=np.float32), w.bias
 
     def vector(self, v: np.ndarray) -> np.ndarray:

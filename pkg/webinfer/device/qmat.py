@@ -9,7 +9,8 @@ in Pyodide where it has one for the type, else the type's vectorised NumPy dequa
 (blas.matmul_t), write its columns of the output. The tile stays in the CPU cache between the two,
 so memory holds the blocks (the file's own bytes, no copy) plus one tile.
 
-Rows of stacked weights (q/k/v, gate/up) stay in their parts: stacking them would copy the blocks.
+Rows of stacked weights (q/k/v, gate/up) stay in their parts, each of its own type (Q4_K_M gives
+attn_v Q6_K beside attn_q's Q4_K): stacking them would copy the blocks, or expand a mixed stack.
 
 Not here: the choice of which weights stay quantized (numpy_device), the block formats
 (formats/quants.py, formats/kquants.py).
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..formats.quants import DEQUANT_TYPES
 from ..weights import QWeight
 from . import blas
 
@@ -29,45 +31,45 @@ TILE_BYTES = 256 * 1024   # float32 bytes of one dequantized tile: well inside a
 
 @dataclass(eq=False)
 class QMat:
-    qtype: type               # the formats.quants class of every part
-    parts: list               # uint8 (rows_i, row_bytes) arrays: consecutive row ranges
+    parts: list               # (formats.quants class, uint8 (rows_i, row_bytes_i) blocks): consecutive row ranges
     rows: int
     cols: int
 
     @classmethod
     def of(cls, w: QWeight) -> "QMat":
-        return cls(w.qtype, [np.ascontiguousarray(p) for p in w.row_parts], w.rows, w.cols)
+        return cls([(DEQUANT_TYPES[t], np.ascontiguousarray(r)) for t, r in zip(w.part_types, w.row_parts)],
+                   w.rows, w.cols)
 
     @property
     def nbytes(self) -> int:
-        return sum(p.nbytes for p in self.parts)
+        return sum(r.nbytes for _, r in self.parts)
 
     @property
     def tile_rows(self) -> int:
         return max(1, TILE_BYTES // (4 * self.cols))
 
     def tiles(self):
-        """(first row, uint8 blocks of the tile's rows) for every tile, in row order."""
+        """(first row, type, uint8 blocks of the tile's rows) for every tile, in row order."""
         start, step = 0, self.tile_rows
-        for part in self.parts:
+        for qtype, part in self.parts:
             for a in range(0, part.shape[0], step):
-                yield start + a, part[a:a + step]
+                yield start + a, qtype, part[a:a + step]
             start += part.shape[0]
 
-    def dequantize_rows(self, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """float32 (len(raw), cols) of uint8 block rows `raw` (into `out` where given)."""
+    def dequantize_rows(self, qtype, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 (len(raw), cols) of uint8 block rows `raw` of `qtype` (into `out` where given)."""
         if out is None:
             out = np.empty((raw.shape[0], self.cols), np.float32)
-        if not blas.dequantize(self.qtype.name, raw, out):
-            out[...] = self.qtype.dequantize(raw.reshape(-1, self.qtype.type_size)).reshape(out.shape)
+        if not blas.dequantize(qtype.name, raw, out):
+            out[...] = qtype.dequantize(raw.reshape(-1, qtype.type_size)).reshape(out.shape)
         return out
 
     def matmul_t(self, x: np.ndarray) -> np.ndarray:
         """x (n, cols) @ W^T -> (n, rows) float32, a tile of W at a time."""
         y = np.empty((x.shape[0], self.rows), np.float32)
         scratch = np.empty((self.tile_rows, self.cols), np.float32)
-        for r, raw in self.tiles():
-            tile = self.dequantize_rows(raw, scratch[:raw.shape[0]])
+        for r, qtype, raw in self.tiles():
+            tile = self.dequantize_rows(qtype, raw, scratch[:raw.shape[0]])
             y[:, r:r + raw.shape[0]] = blas.matmul_t(x, tile)
         return y
 
@@ -76,14 +78,15 @@ class QMat:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() >= self.rows):
             raise IndexError(f"row {int(ids.max() if ids.max() >= self.rows else ids.min())} is outside 0..{self.rows - 1}")
-        raw = np.empty((ids.size, self.parts[0].shape[1]), np.uint8)
+        out = np.empty((ids.size, self.cols), np.float32)
         start = 0
-        for part in self.parts:
-            sel = (ids >= start) & (ids < start + part.shape[0])
-            raw[sel] = part[ids[sel] - start]
+        for qtype, part in self.parts:
+            sel = np.flatnonzero((ids >= start) & (ids < start + part.shape[0]))
+            if sel.size:
+                out[sel] = self.dequantize_rows(qtype, part[ids[sel] - start])
             start += part.shape[0]
-        return self.dequantize_rows(raw)
+        return out
 
     def dequantize(self) -> np.ndarray:
         """The whole matrix as float32 (rows, cols): for inspection, not for the ops."""
-        return np.concatenate([self.dequantize_rows(p) for p in self.parts])
+        return np.concatenate([self.dequantize_rows(q, r) for q, r in self.parts])
