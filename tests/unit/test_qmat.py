@@ -81,3 +81,17 @@ def test_a_stack_of_mixed_types_stays_mixed_on_numpy_and_is_float32_as_one_matri
     x = np.random.default_rng(4).standard_normal((1, 256)).astype(np.float32)
     np.testing.assert_allclose(mat.matmul_t(x), x @ dense.T, rtol=2e-5, atol=1e-4)
     np.testing.assert_array_equal(mat.take([9, 0, 7]), dense[[9, 0, 7]])
+
+
+def test_a_model_is_float32_whole_or_quantized_whole(tmp_path):
+    import webinfer
+    from synthetic_model import build_synthetic_model
+    path = build_synthetic_model(tmp_path / "m.gguf", shapes=dict(n_layers=2, d_model=64, d_ff=128, n_heads=2,
+                                                                  n_kv_heads=1, n_vocab=300))
+    f32 = 4 * (300 * 64 + 2 * (64 * (64 + 2 * 32) + 64 * 64 + 3 * 64 * 128))
+    whole = webinfer.load(path, device=NumpyDevice(f32_budget=f32))
+    assert whole.device.f32_bytes == f32 and whole.device.quantized_bytes == 0
+    over = webinfer.load(path, device=NumpyDevice(f32_budget=f32 - 1))   # the first weights would fit
+    assert over.device.f32_bytes == 0 and over.device.quantized_bytes > 0
+    ids = [5, 17, 3, 250]
+    assert over.complete(ids, max_tokens=8, temperature=0).token_ids == whole.complete(ids, max_tokens=8, temperature=0).token_ids

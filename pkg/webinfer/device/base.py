@@ -43,6 +43,10 @@ class Device(Protocol):
     caps: Capabilities
 
     # -- memory, at load time --------------------------------------------------------------
+    def plan_weights(self, f32_bytes: int) -> None:
+        """Told once before the weights come: what they would take as float32 (the NumPy device
+        then keeps them all quantized if that is over its budget)."""
+
     def weight(self, w: QWeight) -> Any:
         """Take a (possibly quantized) weight matrix; returns an opaque handle used by ops."""
 

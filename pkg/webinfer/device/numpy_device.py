@@ -27,9 +27,10 @@ from . import blas, numpy_step
 from .base import Capabilities
 from .qmat import QMat
 
-# Bytes of float32 weights a NumpyDevice expands (the fastest layout on a CPU) before it keeps the
-# next weights quantized (QMat). Inside Pyodide the whole wasm32 heap is 4 GB and holds the file's
-# bytes too: 640 MiB takes SmolLM2-135M's 540 MB whole and leaves a 1B model's ~0.8 GB file room.
+# Bytes of float32 weights a NumpyDevice expands (the fastest layout on a CPU): a model whose
+# weights would take more as float32 keeps them all quantized (QMat), at about its file's size.
+# Inside Pyodide the whole wasm32 heap is 4 GB and holds the file's bytes too: 640 MiB takes
+# SmolLM2-135M's 540 MB and leaves a 0.5-1B model in its ~0.4-0.8 GB of blocks.
 F32_BUDGET = (640 if sys.platform == "emscripten" else 2048) << 20
 
 
@@ -60,9 +61,15 @@ class NumpyDevice:
         self._recorder = None         # while numpy_step records a step, the ops go to its _Recorder
 
     # -- memory ------------------------------------------------------------------------------
+    def plan_weights(self, f32_bytes: int) -> None:
+        """All weights as float32 if they fit what is left of the budget, else all quantized (one
+        speed for the whole model, and memory about the file's size where it matters)."""
+        if f32_bytes > self.f32_left:
+            self.f32_left = 0
+
     def weight(self, w: QWeight) -> tuple[np.ndarray | QMat, np.ndarray | None]:
         # float32 (rows, cols), C-contiguous: x @ W.T is one sgemm with a transposed operand; or,
-        # once the budget is spent, the blocks as they are (F32 ones are float32 already).
+        # past the budget, the blocks as they are (F32 ones are float32 already).
         size = 4 * w.rows * w.cols
         if size > self.f32_left and any(t != 0 for t in w.part_types):
             q = QMat.of(w)

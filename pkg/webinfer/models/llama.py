@@ -39,6 +39,8 @@ class Llama:
         _check_shapes(gf, cfg)
         total = cfg.n_layers + 2
         note = progress or (lambda done, total: None)
+        device.plan_weights(4 * sum(t.n_elements for n, t in gf.tensors.items()
+                                    if n.endswith(".weight") and len(t.shape) >= 2))
         emb = QWeight.from_gguf(gf, "token_embd.weight")
         tok_embd = device.weight(emb)
         output = tok_embd if cfg.tied_embeddings else device.weight(QWeight.from_gguf(gf, "output.weight"))

@@ -141,6 +141,9 @@ class WebGPUDevice:
         self._fused_last = None          # the FusedProgram of the step queued last, if it was fused (argmax)
 
     # -- memory ------------------------------------------------------------------------------------
+    def plan_weights(self, f32_bytes: int) -> None:
+        """Nothing to plan: the GPU keeps every weight as its blocks."""
+
     def weight(self, w):
         qtype, data, row_words, note = gpu_blocks(w)
         if note:
