@@ -9,7 +9,7 @@
 set -u
 export VK_DRIVER_FILES=${VK_ICD_JSON:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+if [ -d /usr/local/nvidia ] && ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 PYTHONPATH=/tmp/gb/site python3 -c "import wgpu" 2>/dev/null ||
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gb/site .wheels/dep/*.whl
 export PYTHONPATH=$PWD/pkg:/tmp/gb/site
