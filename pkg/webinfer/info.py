@@ -32,6 +32,7 @@ def describe(source=None) -> dict:
     except WebinferError as e:
         out["runnable"] = f"no: {e}"
     out["parameters"] = f"{summary['n_elements'] / 1e6:.1f}M"
+    out.update(_how_it_runs(gf))
     tokens = meta.get("tokenizer.ggml.tokens")
     out["tokenizer"] = (f"{meta.get('tokenizer.ggml.model', '?')} (pre {meta.get('tokenizer.ggml.pre', '-')}), "
                         f"{len(tokens) if tokens is not None else '?'} tokens")
@@ -40,3 +41,19 @@ def describe(source=None) -> dict:
     gf.close()
     return out
 
+
+
+def _how_it_runs(gf) -> dict:
+    """How the weights are held on each device: float32 or blocks on NumPy (its budget), the fused
+    decode step or the plain kernels on WebGPU (the types the fused step decodes)."""
+    from .device.numpy_device import F32_BUDGET
+    from .device.webgpu.layout import FUSED_QUANTS, GPU_TYPES
+    weights = {n: t for n, t in gf.tensors.items() if n.endswith(".weight") and len(t.shape) >= 2}
+    f32 = 4 * sum(t.n_elements for t in weights.values())
+    numpy = (f"float32 weights ({f32 / 2**20:.0f} MiB)" if f32 <= F32_BUDGET else
+             f"weights kept in their blocks (float32 would take {f32 / 2**30:.1f} GiB, over the "
+             f"{F32_BUDGET / 2**30:.2g} GiB budget)")
+    names = {GPU_TYPES.get(t.ggml_type, "F32") for t in weights.values()}
+    slow = sorted(names - set(FUSED_QUANTS))
+    gpu = "the fused decode step" if not slow else f"the plain kernels ({', '.join(slow)}: not in the fused step)"
+    return {"on_numpy": numpy, "on_webgpu": gpu}
