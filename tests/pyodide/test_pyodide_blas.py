@@ -332,3 +332,85 @@ def test_recorded_decode_step_equals_the_plain_forward_bit_for_bit(selenium_webi
             blas._SIMD = kern
     assert errors == []   # (fused, head_dim, steps equal, cache equal, forward calls plain/replay, kit calls)
     assert recorded == [True, True, False] * (2 if kern.fused else 1)
+
+
+@run_in_pyodide
+def test_dequantize_kernels_and_qmat_products_equal_numpy_bit_for_bit(selenium_webinfer):
+    """blas.dequantize in Pyodide: every type of Kernels.DQ_TYPES runs its wasm kernel (calls counted)
+    and gives the NumPy dequantizer's bits (compared as uint32) on random blocks, whose f16 scales
+    include subnormals, Inf and NaN, and on blocks whose scales are set to extreme values; what it
+    doesn't take returns False. Then a QMat (qmat.py: two parts, several tiles) of each type: its
+    product with one token (mv) and with three (mm) equals blas.matmul_t with its float32 matrix,
+    bit for bit, and take() gives that matrix's rows."""
+    import numpy as np
+    from webinfer.device import blas
+    from webinfer.device.qmat import QMat
+    from webinfer.formats.gguf import SCALE_FIELDS
+    from webinfer.formats.quants import QUANT_BY_NAME
+
+    kern = blas._simd()
+    assert kern is not None and blas.BACKEND == "wasm-simd"
+    assert sorted(kern.dq) == sorted(blas.Kernels.DQ_TYPES), "a dq kernel failed the load's self-check"
+    special = np.array([0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0x7BFF, 0x7C00, 0xFC00, 0x7E00, 0xFD55],
+                       np.uint16)
+    rng, errors = np.random.default_rng(6), []
+    for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+        originals, calls = dict(ks.dq), dict.fromkeys(ks.dq, 0)
+
+        def counted(name, fn):
+            def call(*args):
+                calls[name] += 1
+                return fn(*args)
+            return call
+
+        ks.dq.update({name: counted(name, fn) for name, fn in originals.items()})
+        blas._SIMD = ks
+        try:
+            for name in blas.Kernels.DQ_TYPES:
+                q = QUANT_BY_NAME[name]
+                fields = SCALE_FIELDS.get(name, (0,))
+                raw = rng.integers(0, 256, (300 if q.block_size > 1 else 3001, q.type_size), dtype=np.uint8)
+                ext = rng.integers(0, 256, (special.size ** len(fields), q.type_size), dtype=np.uint8)
+                grid = np.stack(np.meshgrid(*[special] * len(fields), indexing="ij"), -1).reshape(-1, len(fields))
+                for j, off in enumerate(fields):
+                    ext[:, off:off + 2] = grid[:, j:j + 1].view(np.uint8)
+                for what, blocks in (("random", raw), ("extreme scales", ext)):
+                    out = np.empty(blocks.shape[0] * q.block_size, np.float32)
+                    before = calls[name]
+                    took = blas.dequantize(name, blocks, out)
+                    with np.errstate(all="ignore"):
+                        want = q.dequantize(blocks)
+                    if not (took and calls[name] == before + 1 and np.array_equal(out.view(np.uint32), want.view(np.uint32))):
+                        errors.append((ks.fused, name, what, took, int((out.view(np.uint32) != want.view(np.uint32)).sum())))
+                # what it doesn't take: a short or float64 output, strided blocks, no kernel for the type
+                out, half = np.empty(raw.shape[0] * q.block_size, np.float32), raw[::2]
+                refused = [blas.dequantize(name, raw, out[:-1]), blas.dequantize(name, raw, out.astype(np.float64)),
+                           blas.dequantize(name, half, out[:half.shape[0] * q.block_size]),
+                           blas.dequantize("Q8_1", raw, out)]
+                if any(refused):
+                    errors.append((ks.fused, name, "refused", refused))
+
+                # a QMat: 100 rows x 2048 in parts of 60 and 40 rows, tiles of 32 rows (mm takes every tile)
+                rows, cols = 100, 2048
+                blocks = rng.integers(0, 256, (rows * cols // q.block_size, q.type_size), dtype=np.uint8)
+                for off in fields:
+                    blocks[:, off + 1] &= 0xBF                        # finite scales (F16, BF16: values)
+                raw = blocks.reshape(rows, -1)
+                m = QMat(q, [raw[:60], raw[60:]], rows, cols)
+                assert m.tile_rows == 32
+                before = calls[name]
+                w = m.dequantize()
+                want = q.dequantize(blocks).reshape(rows, cols)
+                ids = [0, 59, 60, 99, 7]
+                for n in (1, 3):
+                    x = rng.standard_normal((n, cols), dtype=np.float32)
+                    y = m.matmul_t(x)
+                    if not np.array_equal(y.view(np.uint32), blas.matmul_t(x, want).view(np.uint32)):
+                        errors.append((ks.fused, name, "QMat product", n, float(np.abs(y - x @ want.T).max())))
+                if not (np.array_equal(w, want) and np.array_equal(m.take(ids), want[ids])
+                        and calls[name] == before + 2 + 2 * 4 + 1):      # dequantize, 2 products x 4 tiles, take
+                    errors.append((ks.fused, name, "QMat dequantize/take", calls[name] - before))
+        finally:
+            ks.dq.update(originals)
+            blas._SIMD = kern
+    assert errors == []
