@@ -587,9 +587,12 @@
       (f32x4.sub (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))))
                  (local.get $bv))))
 
-  ;; $qh16: bit 4 of 16 Q5_0/Q5_1 codes from their qh bits: b holds byte A in lanes 0..7 and byte B
-  ;; in lanes 8..15; lane i becomes 16 where bit i % 8 of its byte is set, else 0.
-  (func $qh16 (param $b v128) (result v128)
+  ;; $qh16: bit 4 of 16 Q5_0/Q5_1 codes from 16 bits of their qh: lane i becomes 16 where bit i
+  ;; of bits is set, else 0 (bits' low byte spread over lanes 0..7, its high byte over 8..15).
+  (func $qh16 (param $bits i32) (result v128)
+    (local $b v128)
+    (local.set $b (i16x8.splat (local.get $bits)))
+    (local.set $b (i8x16.shuffle 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 (local.get $b) (local.get $b)))
     (v128.and (i8x16.eq (v128.and (local.get $b) (v128.const i8x16 1 2 4 8 16 32 64 0x80 1 2 4 8 16 32 64 0x80))
                         (v128.const i8x16 1 2 4 8 16 32 64 0x80 1 2 4 8 16 32 64 0x80))
               (v128.const i8x16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16)))
@@ -641,21 +644,20 @@
       (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
 
   ;; Q5_0, 22 bytes: f16 d | u32 qh | u8 qs[16]; q = nibble (as Q4_0) | bit j of qh << 4;
-  ;; x = (q - 16) * d. qh's four bytes are splatted, then spread a byte to 8 lanes for $qh16.
+  ;; x = (q - 16) * d.
   (func $dq_q5_0 (export "webinfer_dq_q5_0") (param $src i32) (param $dst i32) (param $nb i32)
-    (local $d f32) (local $v v128) (local $qh v128)
+    (local $d f32) (local $v v128)
     (loop $blocks
       (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
-      (local.set $qh (v128.load32_splat offset=2 align=1 (local.get $src)))
       (local.set $v (v128.load offset=6 align=1 (local.get $src)))
       (call $put16 (local.get $dst)
                    (i8x16.sub (v128.or (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
-                                       (call $qh16 (i8x16.shuffle 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 (local.get $qh) (local.get $qh))))
+                                       (call $qh16 (i32.load16_u offset=2 align=1 (local.get $src))))
                               (v128.const i8x16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16))
                    (local.get $d))
       (call $put16 (i32.add (local.get $dst) (i32.const 64))
                    (i8x16.sub (v128.or (i8x16.shr_u (local.get $v) (i32.const 4))
-                                       (call $qh16 (i8x16.shuffle 2 2 2 2 2 2 2 2 3 3 3 3 3 3 3 3 (local.get $qh) (local.get $qh))))
+                                       (call $qh16 (i32.load16_u offset=4 align=1 (local.get $src))))
                               (v128.const i8x16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16))
                    (local.get $d))
       (local.set $src (i32.add (local.get $src) (i32.const 22)))
@@ -664,19 +666,18 @@
 
   ;; Q5_1, 24 bytes: f16 d | f16 m | u32 qh | u8 qs[16]; q as Q5_0; x = d * q + m.
   (func $dq_q5_1 (export "webinfer_dq_q5_1") (param $src i32) (param $dst i32) (param $nb i32)
-    (local $d f32) (local $m f32) (local $v v128) (local $qh v128)
+    (local $d f32) (local $m f32) (local $v v128)
     (loop $blocks
       (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
       (local.set $m (call $f16 (i32.load16_u offset=2 align=1 (local.get $src))))
-      (local.set $qh (v128.load32_splat offset=4 align=1 (local.get $src)))
       (local.set $v (v128.load offset=8 align=1 (local.get $src)))
       (call $put16_add (local.get $dst)
                        (v128.or (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
-                                (call $qh16 (i8x16.shuffle 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 (local.get $qh) (local.get $qh))))
+                                (call $qh16 (i32.load16_u offset=4 align=1 (local.get $src))))
                        (local.get $d) (local.get $m))
       (call $put16_add (i32.add (local.get $dst) (i32.const 64))
                        (v128.or (i8x16.shr_u (local.get $v) (i32.const 4))
-                                (call $qh16 (i8x16.shuffle 2 2 2 2 2 2 2 2 3 3 3 3 3 3 3 3 (local.get $qh) (local.get $qh))))
+                                (call $qh16 (i32.load16_u offset=6 align=1 (local.get $src))))
                        (local.get $d) (local.get $m))
       (local.set $src (i32.add (local.get $src) (i32.const 24)))
       (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
@@ -690,30 +691,30 @@
   ;; Q6_K, 210 bytes: u8 ql[128] | u8 qh[64] | i8 scales[16] | f16 d; q = nibble k >> 1 of
   ;; ql[64 h + 32 (k & 1) + 16 c + i] | crumb k of qh[32 h + 16 c + i] << 4; x = (d * scales[s]) * (q - 32).
   (func $dq_q6_k (export "webinfer_dq_q6_k") (param $src i32) (param $dst i32) (param $nb i32)
-    (local $d f32) (local $s i32) (local $k i32) (local $c16 i32) (local $ql i32) (local $qh i32)
+    (local $d f32) (local $s i32) (local $k i32) (local $run i32) (local $ql v128) (local $qh v128)
     (loop $blocks
       (local.set $d (call $f16 (i32.load16_u offset=208 align=1 (local.get $src))))
       (local.set $s (i32.const 0))
       (loop $sub_blocks                                                     ;; for s in 0 .. 16
         (local.set $k (i32.and (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 3)))
-        ;; the 16-byte runs: ql at 64 h + 32 (k & 1) + 16 c, qh at 128 + 32 h + 16 c
-        (local.set $c16 (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))
-        (local.set $ql (i32.add (i32.add (local.get $src) (local.get $c16))
-                                (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 6))
-                                         (i32.shl (i32.and (local.get $k) (i32.const 1)) (i32.const 5)))))
-        (local.set $qh (i32.add (i32.add (local.get $src) (local.get $c16))
-                                (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))))
+        ;; run = src + 32 h + 16 c: qh's 16 bytes are at run + 128, ql's at run + 32 h + 32 (k & 1)
+        (local.set $run (i32.add (local.get $src)
+                                 (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))
+                                          (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))))
+        (local.set $qh (v128.load offset=128 align=1 (local.get $run)))
+        (local.set $ql (v128.load align=1
+          (i32.add (i32.add (local.get $run) (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5)))
+                   (i32.shl (i32.and (local.get $k) (i32.const 1)) (i32.const 5)))))
+        ;; q = (ql >> 4 (k >> 1)) & 15 | ((qh >> 2 k) & 3) << 4, then - 32
+        (local.set $ql (v128.and (i8x16.shr_u (local.get $ql) (i32.shl (i32.shr_u (local.get $k) (i32.const 1)) (i32.const 2)))
+                                 (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $qh (v128.and (i8x16.shr_u (local.get $qh) (i32.shl (local.get $k) (i32.const 1)))
+                                 (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3)))
         (call $put16 (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 6)))
-          (i8x16.sub
-            (v128.or (v128.and (i8x16.shr_u (v128.load align=1 (local.get $ql))
-                                            (i32.shl (i32.shr_u (local.get $k) (i32.const 1)) (i32.const 2)))
-                               (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
-                     (i8x16.shl (v128.and (i8x16.shr_u (v128.load offset=128 align=1 (local.get $qh))
-                                                       (i32.shl (local.get $k) (i32.const 1)))
-                                          (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3))
-                                (i32.const 4)))
-            (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32))
-          (f32.mul (local.get $d) (f32.convert_i32_s (i32.load8_s offset=192 (i32.add (local.get $src) (local.get $s))))))
+                     (i8x16.sub (v128.or (local.get $ql) (i8x16.shl (local.get $qh) (i32.const 4)))
+                                (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32))
+                     (f32.mul (local.get $d)
+                              (f32.convert_i32_s (i32.load8_s offset=192 (i32.add (local.get $src) (local.get $s))))))
         (br_if $sub_blocks (i32.lt_u (local.tee $s (i32.add (local.get $s) (i32.const 1))) (i32.const 16))))
       (local.set $src (i32.add (local.get $src) (i32.const 210)))
       (local.set $dst (i32.add (local.get $dst) (i32.const 1024)))
@@ -722,17 +723,19 @@
   ;; Q2_K, 84 bytes: u8 scales[16] | u8 qs[64] | f16 d | f16 dmin; q = crumb k of qs[32 h + 16 c + i];
   ;; x = (d * (scales[s] & 15)) * q - dmin * (scales[s] >> 4).
   (func $dq_q2_k (export "webinfer_dq_q2_k") (param $src i32) (param $dst i32) (param $nb i32)
-    (local $d f32) (local $dmin f32) (local $s i32) (local $sc i32)
+    (local $d f32) (local $dmin f32) (local $s i32) (local $sc i32) (local $run i32)
     (loop $blocks
       (local.set $d (call $f16 (i32.load16_u offset=80 align=1 (local.get $src))))
       (local.set $dmin (call $f16 (i32.load16_u offset=82 align=1 (local.get $src))))
       (local.set $s (i32.const 0))
       (loop $sub_blocks                                                     ;; for s in 0 .. 16
         (local.set $sc (i32.load8_u (i32.add (local.get $src) (local.get $s))))
+        ;; run = src + 32 h + 16 c: the sub-block's 16 bytes of qs are at run + 16
+        (local.set $run (i32.add (local.get $src)
+                                 (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))
+                                          (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))))
         (call $put16_sub (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 6)))
-          (v128.and (i8x16.shr_u (v128.load offset=16 align=1
-                                   (i32.add (local.get $src) (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))
-                                                                      (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))))
+          (v128.and (i8x16.shr_u (v128.load offset=16 align=1 (local.get $run))
                                  (i32.shl (i32.and (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 3)) (i32.const 1)))
                     (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3))
           (f32.mul (local.get $d) (f32.convert_i32_u (i32.and (local.get $sc) (i32.const 15))))
@@ -747,30 +750,31 @@
   ;; s >> 3 of scales[s & 7] and its top 2 from crumb s >> 2 of scales[8 + (s & 3)];
   ;; x = (d * (sc - 32)) * q.
   (func $dq_q3_k (export "webinfer_dq_q3_k") (param $src i32) (param $dst i32) (param $nb i32)
-    (local $d f32) (local $s i32) (local $k i32) (local $sc i32)
+    (local $d f32) (local $s i32) (local $k i32) (local $h i32) (local $sc i32) (local $run i32)
     (loop $blocks
       (local.set $d (call $f16 (i32.load16_u offset=108 align=1 (local.get $src))))
       (local.set $s (i32.const 0))
       (loop $sub_blocks                                                     ;; for s in 0 .. 16
         (local.set $k (i32.and (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 3)))
-        (local.set $sc
-          (i32.or (i32.and (i32.shr_u (i32.load8_u offset=96 (i32.add (local.get $src) (i32.and (local.get $s) (i32.const 7))))
-                                      (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 2)))
-                           (i32.const 15))
-                  (i32.shl (i32.and (i32.shr_u (i32.load8_u offset=104 (i32.add (local.get $src) (i32.and (local.get $s) (i32.const 3))))
-                                               (i32.shl (i32.shr_u (local.get $s) (i32.const 2)) (i32.const 1)))
-                                    (i32.const 3))
-                           (i32.const 4))))
+        (local.set $h (i32.shr_u (local.get $s) (i32.const 3)))
+        ;; sc = (scales[s & 7] >> 4 h) & 15 | ((scales[8 + (s & 3)] >> 2 (s >> 2)) & 3) << 4
+        (local.set $sc (i32.load8_u offset=96 (i32.add (local.get $src) (i32.and (local.get $s) (i32.const 7)))))
+        (local.set $sc (i32.and (i32.shr_u (local.get $sc) (i32.shl (local.get $h) (i32.const 2))) (i32.const 15)))
+        (local.set $sc (i32.or (local.get $sc)
+          (i32.shl (i32.and (i32.shr_u (i32.load8_u offset=104 (i32.add (local.get $src) (i32.and (local.get $s) (i32.const 3))))
+                                       (i32.shl (i32.shr_u (local.get $s) (i32.const 2)) (i32.const 1)))
+                            (i32.const 3))
+                   (i32.const 4))))
+        ;; run = src + 16 c: hmask's 16 bytes are at run, qs's at run + 32 + 32 h
+        (local.set $run (i32.add (local.get $src) (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4))))
         (call $put16 (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 6)))
           (i8x16.sub
             (v128.or (v128.and (i8x16.shr_u (v128.load offset=32 align=1
-                                              (i32.add (local.get $src) (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))
-                                                                                 (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))))
+                                              (i32.add (local.get $run) (i32.shl (local.get $h) (i32.const 5))))
                                             (i32.shl (local.get $k) (i32.const 1)))
                                (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3))
-                     (i8x16.shl (v128.and (i8x16.shr_u (v128.load align=1 (i32.add (local.get $src)
-                                                                                   (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4))))
-                                                       (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 2)) (local.get $k)))
+                     (i8x16.shl (v128.and (i8x16.shr_u (v128.load align=1 (local.get $run))
+                                                       (i32.add (i32.shl (local.get $h) (i32.const 2)) (local.get $k)))
                                           (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1))
                                 (i32.const 2)))
             (v128.const i8x16 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4))
@@ -805,7 +809,8 @@
                                   (i32.shl (i32.shr_u (i32.load8_u offset=4 (local.get $p)) (i32.const 6)) (i32.const 4))))))
         (local.set $d1 (f32.mul (local.get $d) (f32.convert_i32_u (local.get $sc))))
         (local.set $m1 (f32.mul (local.get $dmin) (f32.convert_i32_u (local.get $m))))
-        (local.set $p (i32.add (i32.add (local.get $src) (local.get $qs)) (i32.shl (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 5))))
+        (local.set $p (i32.add (i32.add (local.get $src) (local.get $qs))
+                               (i32.shl (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 5))))
         (local.set $sh (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 2)))
         (local.set $lo (v128.and (i8x16.shr_u (v128.load offset=0 align=1 (local.get $p)) (local.get $sh))
                                  (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
@@ -858,22 +863,21 @@
   ;; its codes in qs[16 s ..] (nibbles as Q4_0) and the 6-bit scale ls = nibble s & 1 of
   ;; scales_l[s >> 1] | crumb s of scales_h << 4; x = (d * (ls - 32)) * kvalues[q].
   (func $dq_iq4_xs (export "webinfer_dq_iq4_xs") (param $src i32) (param $dst i32) (param $nb i32)
-    (local $d f32) (local $dl f32) (local $s i32) (local $p i32) (local $v v128)
+    (local $d f32) (local $dl f32) (local $s i32) (local $ls i32) (local $p i32) (local $v v128)
     (loop $blocks
       (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
       (local.set $s (i32.const 0))
       (loop $sub_blocks                                                     ;; for s in 0 .. 8
-        (local.set $dl
-          (f32.mul (local.get $d)
-                   (f32.sub (f32.convert_i32_u
-                              (i32.or (i32.and (i32.shr_u (i32.load8_u offset=4 (i32.add (local.get $src) (i32.shr_u (local.get $s) (i32.const 1))))
-                                                          (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 2)))
-                                               (i32.const 15))
-                                      (i32.shl (i32.and (i32.shr_u (i32.load16_u offset=2 align=1 (local.get $src))
-                                                                   (i32.shl (local.get $s) (i32.const 1)))
-                                                        (i32.const 3))
-                                               (i32.const 4))))
-                            (f32.const 32))))
+        ;; ls = (scales_l[s >> 1] >> 4 (s & 1)) & 15 | ((scales_h >> 2 s) & 3) << 4
+        (local.set $ls (i32.and (i32.shr_u (i32.load8_u offset=4 (i32.add (local.get $src) (i32.shr_u (local.get $s) (i32.const 1))))
+                                           (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 2)))
+                                (i32.const 15)))
+        (local.set $ls (i32.or (local.get $ls)
+                               (i32.shl (i32.and (i32.shr_u (i32.load16_u offset=2 align=1 (local.get $src))
+                                                            (i32.shl (local.get $s) (i32.const 1)))
+                                                 (i32.const 3))
+                                        (i32.const 4))))
+        (local.set $dl (f32.mul (local.get $d) (f32.sub (f32.convert_i32_u (local.get $ls)) (f32.const 32))))
         (local.set $v (v128.load offset=8 align=1 (i32.add (local.get $src) (i32.shl (local.get $s) (i32.const 4)))))
         (local.set $p (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 7))))
         (call $put16 (local.get $p)
