@@ -332,3 +332,196 @@ def test_recorded_decode_step_equals_the_plain_forward_bit_for_bit(selenium_webi
             blas._SIMD = kern
     assert errors == []   # (fused, head_dim, steps equal, cache equal, forward calls plain/replay, kit calls)
     assert recorded == [True, True, False] * (2 if kern.fused else 1)
+
+
+@run_in_pyodide
+def test_dequantize_kernels_and_qmat_products_equal_numpy_bit_for_bit(selenium_webinfer):
+    """blas.dequantize in Pyodide: every type of Kernels.DQ_TYPES runs its wasm kernel (calls counted)
+    and gives the NumPy dequantizer's bits (compared as uint32) on random blocks, whose f16 scales
+    include subnormals, Inf and NaN, and on blocks whose scales are set to extreme values; what it
+    doesn't take returns False. Then a QMat (qmat.py: two parts, several tiles) of each type: its
+    product with one token (mv) and with three (mm) equals blas.matmul_t with its float32 matrix,
+    bit for bit, and take() gives that matrix's rows."""
+    import numpy as np
+    from webinfer.device import blas
+    from webinfer.device.qmat import QMat
+    from webinfer.formats.gguf import SCALE_FIELDS
+    from webinfer.formats.quants import QUANT_BY_NAME
+
+    kern = blas._simd()
+    assert kern is not None and blas.BACKEND == "wasm-simd"
+    assert sorted(kern.dq) == sorted(blas.Kernels.DQ_TYPES), "a dq kernel failed the load's self-check"
+    special = np.array([0x0000, 0x8000, 0x0001, 0x83FF, 0x3C00, 0x7BFF, 0x7C00, 0xFC00, 0x7E00, 0xFD55],
+                       np.uint16)
+    rng, errors = np.random.default_rng(6), []
+    for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+        originals, calls = dict(ks.dq), dict.fromkeys(ks.dq, 0)
+
+        def counted(name, fn):
+            def call(*args):
+                calls[name] += 1
+                return fn(*args)
+            return call
+
+        ks.dq.update({name: counted(name, fn) for name, fn in originals.items()})
+        blas._SIMD = ks
+        try:
+            for name in blas.Kernels.DQ_TYPES:
+                q = QUANT_BY_NAME[name]
+                fields = SCALE_FIELDS.get(name, (0,))
+                raw = rng.integers(0, 256, (300 if q.block_size > 1 else 3001, q.type_size), dtype=np.uint8)
+                ext = rng.integers(0, 256, (special.size ** len(fields), q.type_size), dtype=np.uint8)
+                grid = np.stack(np.meshgrid(*[special] * len(fields), indexing="ij"), -1).reshape(-1, len(fields))
+                for j, off in enumerate(fields):
+                    ext[:, off:off + 2] = grid[:, j:j + 1].view(np.uint8)
+                for what, blocks in (("random", raw), ("extreme scales", ext)):
+                    out = np.empty(blocks.shape[0] * q.block_size, np.float32)
+                    before = calls[name]
+                    took = blas.dequantize(name, blocks, out)
+                    with np.errstate(all="ignore"):
+                        want = q.dequantize(blocks)
+                    if not (took and calls[name] == before + 1 and np.array_equal(out.view(np.uint32), want.view(np.uint32))):
+                        errors.append((ks.fused, name, what, took, int((out.view(np.uint32) != want.view(np.uint32)).sum())))
+                # what it doesn't take: a short or float64 output, strided blocks, no kernel for the type
+                out, half = np.empty(raw.shape[0] * q.block_size, np.float32), raw[::2]
+                refused = [blas.dequantize(name, raw, out[:-1]), blas.dequantize(name, raw, out.astype(np.float64)),
+                           blas.dequantize(name, half, out[:half.shape[0] * q.block_size]),
+                           blas.dequantize("Q8_1", raw, out)]
+                if any(refused):
+                    errors.append((ks.fused, name, "refused", refused))
+
+                # a QMat: 100 rows x 2048 in parts of 60 and 40 rows, tiles of 32 rows (mm takes every tile)
+                rows, cols = 100, 2048
+                blocks = rng.integers(0, 256, (rows * cols // q.block_size, q.type_size), dtype=np.uint8)
+                for off in fields:
+                    blocks[:, off + 1] &= 0xBF                        # finite scales (F16, BF16: values)
+                raw = blocks.reshape(rows, -1)
+                m = QMat(q, [raw[:60], raw[60:]], rows, cols)
+                assert m.tile_rows == 32
+                before = calls[name]
+                w = m.dequantize()
+                want = q.dequantize(blocks).reshape(rows, cols)
+                ids = [0, 59, 60, 99, 7]
+                for n in (1, 3):
+                    x = rng.standard_normal((n, cols), dtype=np.float32)
+                    y = m.matmul_t(x)
+                    if not np.array_equal(y.view(np.uint32), blas.matmul_t(x, want).view(np.uint32)):
+                        errors.append((ks.fused, name, "QMat product", n, float(np.abs(y - x @ want.T).max())))
+                if not (np.array_equal(w, want) and np.array_equal(m.take(ids), want[ids])
+                        and calls[name] == before + 2 + 2 * 4 + 1):      # dequantize, 2 products x 4 tiles, take
+                    errors.append((ks.fused, name, "QMat dequantize/take", calls[name] - before))
+        finally:
+            ks.dq.update(originals)
+            blas._SIMD = kern
+    assert errors == []
+
+
+# The quantized recorded step's two models: the types of (q/k/v, wo, gate/up, down) of layer 0, then
+# of layer 1, then the (tied) embedding table's; between them every type with a dq kernel.
+QUANT_STEP_TYPES = [["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K"],
+                    ["Q6_K", "IQ4_NL", "IQ4_XS", "F16", "BF16", "Q4_K", "Q8_0", "Q6_K", "IQ4_XS"]]
+
+
+@pytest.fixture(scope="module")
+def quant_step_types():
+    return QUANT_STEP_TYPES
+
+
+@run_in_pyodide
+def test_recorded_decode_step_with_quantized_weights_equals_the_plain_forward(selenium_webinfer, quant_step_types):
+    """NumpyDevice(f32_budget=0) keeps every weight as its blocks (QMat), the tied embedding table
+    too; the recorded step (DQ a tile into scratch, MV into its slice of the output; DQ of the
+    token's embedding row) against the plain forward (QMat.matmul_t, QMat.take): every step's logits
+    and the KV cache equal to the bit, forward called only to record. Tiles of 32 rows, so a part
+    spans several. A weight whose type has no dq kernel leaves the step unrecorded (plain forward)."""
+    import numpy as np
+    from webinfer.config import ModelConfig
+    from webinfer.device import blas, numpy_step, qmat
+    from webinfer.device.numpy_device import NumpyDevice
+    from webinfer.device.qmat import QMat
+    from webinfer.formats.gguf import SCALE_FIELDS
+    from webinfer.formats.quants import QUANT_BY_NAME
+    from webinfer.models.llama import Layer, Llama
+    from webinfer.weights import QWeight
+
+    kern = blas._simd()
+    assert kern is not None
+    rng, errors, recorded = np.random.default_rng(8), [], []
+    n_layers, d, nh, kvh, hd, ff, ctx, vocab = 2, 256, 4, 2, 64, 256, 9, 50
+
+    def qweight(name, rows, cols):
+        """Random blocks of type `name` whose values reach about 0.1 (F16, BF16: Gaussian values)."""
+        q = QUANT_BY_NAME[name]
+        if q.block_size == 1:
+            return QWeight(name, q.ggml_type, q.quantize(rng.standard_normal(rows * cols) * 0.03).reshape(rows, -1),
+                           rows, cols)
+        blocks = rng.integers(0, 256, (rows * cols // q.block_size, q.type_size), dtype=np.uint8)
+        fields = SCALE_FIELDS[name]
+        for off in fields:
+            blocks[:, off:off + 2] = np.array([[0x00, 0x3C]], np.uint8)      # 1.0
+        top = np.abs(q.dequantize(blocks)).max()
+        scale = (rng.uniform(0.5, 1, (len(blocks), 1)) * 0.1 / top).astype(np.float16).view(np.uint8)
+        for off in fields:
+            blocks[:, off:off + 2] = scale
+        return QWeight(name, q.ggml_type, blocks.reshape(rows, -1), rows, cols)
+
+    tile_bytes = qmat.TILE_BYTES
+    qmat.TILE_BYTES = 32 * 4 * d                                          # 32 rows of d columns a tile
+    try:
+        for types in quant_step_types:
+            dev0 = NumpyDevice(f32_budget=0)
+            layers = []
+            for i in range(n_layers):
+                t_qkv, t_o, t_gu, t_down = types[4 * i:4 * i + 4]
+                qkv = QWeight.stack("qkv", [qweight(t_qkv, nh * hd, d), qweight(t_qkv, kvh * hd, d),
+                                            qweight(t_qkv, kvh * hd, d)])
+                gu = QWeight.stack("gate_up", [qweight(t_gu, ff, d), qweight(t_gu, ff, d)])
+                layers.append(Layer(dev0.vector(1 + rng.standard_normal(d) * 0.1), dev0.weight(qkv),
+                                    dev0.weight(qweight(t_o, d, nh * hd)), dev0.vector(1 + rng.standard_normal(d) * 0.1),
+                                    dev0.weight(gu), dev0.weight(qweight(t_down, d, ff))))
+            emb = dev0.weight(qweight(types[8], vocab, d))
+            out_norm = dev0.vector(1 + rng.standard_normal(d) * 0.1)
+            mats = [emb[0]] + [w[0] for L in layers for w in (L.wqkv, L.wo, L.w_gate_up, L.w_down)]
+            assert all(isinstance(m, QMat) for m in mats) and sorted({q.name for m in mats for q, _ in m.parts}) == sorted(set(types))
+            cfg = ModelConfig("llama", "random", n_layers, d, ff, nh, kvh, hd, vocab, 64, 1e-5, 10000.0, hd,
+                              False, True, False)
+            for ks in [kern] + ([blas.load_kernels(False)] if kern.fused else []):
+                for drop in (None, types[1]):                             # all kernels; one type without
+                    blas._SIMD, dq = ks, dict(ks.dq)
+                    if drop:
+                        del ks.dq[drop]
+                    try:
+                        runs = []
+                        for replay in (False, True):
+                            dev = NumpyDevice(f32_budget=0)
+                            dev.record_decode = replay
+                            llama, cache = Llama(cfg, dev, layers, emb, out_norm, emb), dev.kv_cache(n_layers, kvh, hd, ctx)
+                            calls = [0]
+
+                            def forward(t, p, llama=llama, cache=cache, calls=calls):
+                                calls[0] += 1
+                                return llama.forward(t, p, cache)
+
+                            logits, steps = llama.forward([3, 1, 4], 0, cache), []
+                            kit_before = numpy_step._kit.calls if numpy_step._kit else 0
+                            for pos in range(3, ctx):
+                                logits = dev.replay(("decode", id(cache)), forward, int(np.argmax(logits)), pos)
+                                steps.append(logits)
+                            kit_calls = (numpy_step._kit.calls if numpy_step._kit else 0) - kit_before
+                            runs.append((steps, cache, calls[0], dev._steps.get(("decode", id(cache))), kit_calls))
+                    finally:
+                        ks.dq.clear()
+                        ks.dq.update(dq)
+                        blas._SIMD = kern
+                    (plain, c0, n0, _, _), (rep, c1, n1, step, kit_calls) = runs
+                    recorded.append(step is not None)
+                    same = [bool(np.array_equal(a.view(np.uint32), b.view(np.uint32))) for a, b in zip(plain, rep)]
+                    cache_same = np.array_equal(c0.k, c1.k) and np.array_equal(c0.v, c1.v)
+                    calls_ok = (n1 == 1 and kit_calls == 2 + (ctx - 3)) if step else n1 == 1 + (ctx - 3)
+                    finite = all(np.isfinite(a).all() for a in plain)
+                    if not all(same) or not cache_same or n0 != ctx - 3 or not calls_ok or not finite:
+                        errors.append((types[0], ks.fused, drop, same, cache_same, n0, n1, kit_calls, finite))
+    finally:
+        qmat.TILE_BYTES = tile_bytes
+    assert errors == []   # (model, fused, type dropped, steps equal, cache equal, forward calls, kit calls, finite)
+    assert recorded == [True, False] * len(quant_step_types) * (2 if kern.fused else 1)

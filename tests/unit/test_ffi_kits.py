@@ -108,7 +108,7 @@ def test_numpy_step_op_codes_match_the_js_replay():
     """numpy_step.py's op codes are the `case N: // NAME` labels of js/numpy_step.js."""
     text = (PKG / "js" / "numpy_step.js").read_text()
     cases = {name: int(code) for code, name in re.findall(r"case (\d+): (?:\{ )?// ([A-Z_]+)\b", text)}
-    ops = ("EMBED", "RMS_NORM", "MV", "ADD", "SWIGLU", "ROPE", "COPY", "ATTEND")
+    ops = ("EMBED", "RMS_NORM", "MV", "ADD", "SWIGLU", "ROPE", "COPY", "ATTEND", "DQ")
     assert cases == {op: getattr(numpy_step, op) for op in ops}
 
 

@@ -5,8 +5,9 @@ committed kernels.wasm and kernels_fused.wasm, which wasm_kernels.wasm_module re
 Emscripten side module (dylink.0 first, only env.memory imported, no table, data or start) exporting
 PREFIX + every kernel with the signature kernels.wat's calling convention gives; the fused one
 differs only in mm's and mmn's multiply-adds; and every kernel, run under wasmtime on small random
-inputs, agrees with NumPy in float64. The numerics on the real model's and awkward shapes, inside
-Pyodide, are tests/pyodide/test_pyodide_blas.py's.
+inputs, agrees with NumPy in float64 (the dequantize kernels, bit for bit: test_wasm_dequant.py).
+The numerics on the real model's and awkward shapes, inside Pyodide, are
+tests/pyodide/test_pyodide_blas.py's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ VARIANTS = pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"
 # a batched kernel takes its inner one's, then nb and a byte stride per pointer.
 SIGNATURES = {"mm": "i" * 6, "mv": "i" * 5, "mmn": "i" * 7, "softmax": "i" * 5, "swiglu": "i" * 4,
               "rms_norm": "i" * 5 + "ff", "rope": "i" * 10, "rope_neox": "i" * 10,
-              "mm_b": "i" * (6 + 1 + 3), "mmn_b": "i" * (7 + 1 + 3), "softmax_b": "i" * (5 + 1 + 1)}
+              "mm_b": "i" * (6 + 1 + 3), "mmn_b": "i" * (7 + 1 + 3), "softmax_b": "i" * (5 + 1 + 1),
+              **{"dq_" + t.lower(): "iii" for t in blas.Kernels.DQ_TYPES}}   # (src, dst, n_blocks)
 RELAXED_MADD = b"\xfd\x85\x02"      # f32x4.relaxed_madd: prefix 0xfd, opcode 0x105 as LEB128
 
 

@@ -11,8 +11,13 @@ that walk the list and call the same wasm kernels with the same arguments the pl
 replayed step equals the plain forward bit for bit (tests/pyodide/test_pyodide_blas.py checks it).
 
 Commands take the step's position where the plain ops take `pos`: RoPE's table rows and the KV
-cache row written (ROPE, COPY), the keys attention sees (ATTEND); EMBED takes the token. Every
-other argument is an address or a size fixed at recording.
+cache row written (ROPE, COPY), the keys attention sees (ATTEND); EMBED takes the token, and so
+does DQ (a quantized embedding table's row). Every other argument is an address or a size fixed
+at recording.
+
+Weights kept quantized (qmat.QMat) record as QMat.matmul_t computes them for one token: per tile
+of rows, DQ (the type's dq kernel, blas.dequantize's) into a scratch tile the step keeps, then MV
+into the tile's slice of the output; the same kernels on the same bytes, so the same bits.
 
 What it is not: the kernels (wasm/kernels.wat), their choice and fallbacks (blas.py), a prefill
 (one token only), or CPython's path (record answers None where blas has no wasm kernels).
@@ -28,7 +33,10 @@ from .qmat import QMat
 
 # Op codes, the same numbers as in js/numpy_step.js (tests/unit/test_ffi_kits.py checks); each
 # command is its code then its arguments.
-EMBED, RMS_NORM, MV, ADD, SWIGLU, ROPE, COPY, ATTEND = range(8)
+EMBED, RMS_NORM, MV, ADD, SWIGLU, ROPE, COPY, ATTEND, DQ = range(9)
+
+# DQ's first argument indexes this list; define() hands the JS the kernels' names in this order.
+DQ_TYPES = blas.Kernels.DQ_TYPES
 
 
 class Unrecordable(Exception):
@@ -86,7 +94,7 @@ def record(dev, forward, token, pos: int) -> DecodeStep | None:
         kit = _step_kit()
     except KitUnavailableError:
         return None
-    step_id = int(kit.define(kern.lib, kit.to_js(rec.code)))
+    step_id = int(kit.define(kern.lib, kit.to_js(rec.code), ",".join(t.lower() for t in DQ_TYPES)))
     return DecodeStep(kit, step_id, out, rec.keep, rec.n_tokens, rec.cache.n_ctx, rec.commands)
 
 
@@ -103,6 +111,7 @@ class _Recorder:
         self.n_tokens = None          # rows of the embedding table (the token's range)
         self.cache = None             # the KV cache the step writes
         self._scratch: dict = {}      # (kvh, rp, hd, rows) -> attention's buffer, shared by the layers
+        self._tiles: dict = {}        # floats -> a QMat tile's scratch, shared by the products
 
     # -- helpers ----------------------------------------------------------------------------------
     def emit(self, op: int, *args) -> None:
@@ -128,6 +137,21 @@ class _Recorder:
             raise Unrecordable(f"a step of {x.shape[0] if x.ndim == 2 else x.shape} tokens")
         return x.shape[1]
 
+    def dq_kernel(self, qtype) -> int:
+        """DQ's kernel argument for a part's type: its index in DQ_TYPES, where blas has its kernel
+        (the plain product dequantizes the same way only then)."""
+        name = qtype.name
+        if name not in self.kern.dq:
+            raise Unrecordable(f"{name} blocks, which have no dequantize kernel")
+        return DQ_TYPES.index(name)
+
+    def blocks(self, raw: np.ndarray) -> int:
+        """The address of uint8 C-contiguous blocks, kept alive as long as the step."""
+        if raw.dtype != np.uint8 or not raw.flags.c_contiguous:
+            raise Unrecordable("quantized blocks that are not C-contiguous bytes")
+        self.keep.append(raw)
+        return self.kern.ptr(raw)
+
     def cache_layout(self, cache, hd):
         """The byte stride between kv heads of cache, which the kernels need as (heads, rows, hd)."""
         k, v = cache.k, cache.v
@@ -141,10 +165,17 @@ class _Recorder:
     # -- the ops (NumpyDevice's signatures) -----------------------------------------------------------
     def embed(self, table, tokens):
         w, _ = table
-        if isinstance(w, QMat):
-            raise Unrecordable("a quantized embedding table")
-        if len(tokens) != 1 or w.ndim != 2 or self.n_tokens is not None:
+        if len(tokens) != 1 or self.n_tokens is not None or (not isinstance(w, QMat) and w.ndim != 2):
             raise Unrecordable("not one token")
+        if isinstance(w, QMat):                       # DQ of the token's row, as QMat.take
+            if len(w.parts) != 1:
+                raise Unrecordable("a quantized embedding table in parts")
+            qt, part = w.parts[0]
+            y = self.buffer(1, w.cols)
+            self.n_tokens = w.rows
+            self.emit(DQ, self.dq_kernel(qt), self.blocks(part), self.addr(y), part.shape[1] // qt.type_size,
+                      part.strides[0])
+            return y
         y = self.buffer(1, w.shape[1])
         self.n_tokens = w.shape[0]
         self.emit(EMBED, self.addr(w), w.strides[0], self.addr(y), w.shape[1])
@@ -162,14 +193,32 @@ class _Recorder:
         mat, b = w
         cols = self.one_row(x)
         if isinstance(mat, QMat):
-            raise Unrecordable("a quantized weight")
-        if mat.ndim != 2 or mat.shape[1] != cols or cols % 16 or not mat.shape[0]:
-            raise Unrecordable(f"a {mat.shape} product")
-        rows = mat.shape[0]
-        y = self.buffer(1, rows)
-        self.emit(MV, self.addr(mat), self.addr(x), self.addr(y), rows, cols)
+            rows = mat.rows
+            y = self.qmat_product(x, mat, cols)
+        else:
+            if mat.ndim != 2 or mat.shape[1] != cols or cols % 16 or not mat.shape[0]:
+                raise Unrecordable(f"a {mat.shape} product")
+            rows = mat.shape[0]
+            y = self.buffer(1, rows)
+            self.emit(MV, self.addr(mat), self.addr(x), self.addr(y), rows, cols)
         if b is not None:
             self.emit(ADD, self.addr(y), self.addr(np.ascontiguousarray(b, dtype=np.float32)), self.addr(y), rows)
+        return y
+
+    def qmat_product(self, x, mat: QMat, cols: int) -> np.ndarray:
+        """x @ mat^T for one token as QMat.matmul_t computes it: per tile of rows, DQ into a scratch
+        tile, then MV into the tile's columns of y."""
+        if mat.cols != cols or cols % 16 or not mat.rows:
+            raise Unrecordable(f"a quantized ({mat.rows}, {mat.cols}) product")
+        size = mat.tile_rows * cols
+        tile = self._tiles.get(size)
+        if tile is None:
+            tile = self._tiles[size] = self.buffer(size)
+        y = self.buffer(1, mat.rows)
+        pt, px, py = self.addr(tile), self.addr(x), self.addr(y)
+        for r, qt, raw in mat.tiles():
+            self.emit(DQ, self.dq_kernel(qt), self.blocks(raw), pt, raw.size // qt.type_size, 0)
+            self.emit(MV, pt, px, py + 4 * r, raw.shape[0], cols)
         return y
 
     def linear_swiglu(self, x, w_gate_up):

@@ -11,6 +11,8 @@ so memory holds the blocks (the file's own bytes, no copy) plus one tile.
 
 Rows of stacked weights (q/k/v, gate/up) stay in their parts, each of its own type (Q4_K_M gives
 attn_v Q6_K beside attn_q's Q4_K): stacking them would copy the blocks, or expand a mixed stack.
+A recorded decode step (numpy_step) runs the same tile loop from JS: per tile, the dq kernel into a
+scratch tile, then mv into the tile's columns of the output, so it gives matmul_t's bits.
 
 Not here: the choice of which weights stay quantized (numpy_device), the block formats
 (formats/quants.py, formats/kquants.py).

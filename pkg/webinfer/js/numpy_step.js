@@ -1,16 +1,20 @@
 // webinfer's recorded NumPy decode step: walks the flat command list numpy_step.py records and
 // calls blas.py's wasm kernels with it, so a decoded token costs one Python->JS call.
 // Called by webinfer.device.numpy_step through ffi.make_kit("numpy_step", ...). The op codes
-// (case 0 = EMBED ... case 7 = ATTEND) are numpy_step.py's; tests/unit/test_ffi_kits.py checks.
+// (case 0 = EMBED ... case 8 = DQ) are numpy_step.py's; tests/unit/test_ffi_kits.py checks.
 // The whole file is one expression, (Module) => {...}: Pyodide evaluates it, or the site's
 // js/kits.js holds it as static code under the sha256 of this text (webinfer.ffi).
 (Module) => {
   const steps = [];
   return {
-    // lib: blas.Kernels' wasm exports; code: the flat command list (numbers: addresses, sizes, floats).
-    define: (lib, code) => steps.push({ lib, code: Float64Array.from(code) }) - 1,
+    // lib: blas.Kernels' wasm exports; code: the flat command list (numbers: addresses, sizes, floats);
+    // dq: the types of the dequantize kernels, comma-separated (numpy_step.DQ_TYPES, lower case),
+    // which DQ's kernel argument indexes.
+    define: (lib, code, dq) => steps.push({
+      lib, code: Float64Array.from(code), dq: dq.split(",").map((t) => lib["webinfer_dq_" + t]),
+    }) - 1,
     run: (id, pos, token) => {
-      const { lib, code: c } = steps[id];
+      const { lib, code: c, dq } = steps[id];
       const F = Module.HEAPF32;   // read now: the heap may have grown since the last step
       // n rows of w floats from x (ldx bytes apart) to y (ldy bytes apart), times scale (an f32:
       // the double product of two f32 is exact, the store rounds it once, as NumPy's f32 multiply).
@@ -56,6 +60,8 @@
             copy(po, y, kvh, g * hd, hq, g * hd * 4, 1);                // the g real rows of each kv head
             i += 12; break;
           }
+          case 8: // DQ kernel, src, dst, n_blocks, src_step: dq_<type>(src + token * src_step, dst, n_blocks)
+            dq[c[i + 1]](c[i + 2] + token * c[i + 5], c[i + 3], c[i + 4]); i += 6; break;
           default: throw new Error("webinfer decode step: bad command " + c[i] + " at " + i);
         }
       }

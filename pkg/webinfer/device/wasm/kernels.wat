@@ -39,6 +39,9 @@
 ;;       elements of each adjacent pair; rope_neox the same with pairs half a head apart. hd % 8 == 0.
 ;;   mm_b, mmn_b, softmax_b               the same over a batch: the inner arguments, then nb >= 1 and
 ;;       a byte stride for each pointer (w, x, y; or s) between batch items.
+;;   dq_<type>(src, dst, nb)              dequantize nb > 0 ggml blocks of <type> (q8_0, q4_0, q4_1, q5_0,
+;;       q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs) at src, any alignment, into nb * block_size
+;;       floats at dst, bit for bit as the NumPy dequantizers; dq_f16 and dq_bf16 take nb >= 0 values.
 ;;
 ;; Every loop is do-while (`loop` ... `br_if` back), hence the "> 0" conditions above.
 (module
@@ -483,4 +486,452 @@
     (loop $items
       (call $softmax (local.get $s) (local.get $rows) (local.get $ld) (local.get $lim0) (local.get $g))
       (local.set $s (i32.add (local.get $s) (local.get $ss)))
-      (br_if $items (local.tee $nb (i32.sub (local.get $nb) (i32.const 1)))))))
+      (br_if $items (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; ---- dequantizers: ggml blocks -> float32 ------------------------------------------------------
+  ;;
+  ;; dq_<type>(src, dst, nb) writes the nb * block_size values of nb consecutive blocks at src (the
+  ;; file's bytes, any alignment) to dst, bit for bit what formats/quants.py and formats/kquants.py's
+  ;; NumPy dequantizers give: f16 scales widened exactly ($f16), then the same float32 products,
+  ;; rounded in the same order (a sub-block scale d * sc first, then times the code, then minus or
+  ;; plus the min term). Codes are built as 16 signed bytes (offsets such as -8 or -32 applied in
+  ;; i8, exact) and widened to f32 by $put16 and its two siblings. QMat (qmat.py) calls them through
+  ;; blas.dequantize on a tile of rows at a time, just before the tile's product.
+
+  ;; $f16: the IEEE half in the low 16 bits of h as f32, exactly as numpy's float16 -> float32 cast.
+  ;; The exponent and mantissa bits move up 13 places and the exponent is rebiased by adding 112 << 23
+  ;; (127 - 15), or 224 << 23 for Inf and NaN (exponent 31 becomes 255), which keeps a NaN's payload
+  ;; (a signalling NaN stays signalling, as in numpy's cast). A zero or subnormal half (exponent 0) is
+  ;; its 10-bit mantissa times 2^-24, exact in f32 and computed from normal operands only (a
+  ;; subnormal operand costs x86 cores a microcode assist). The sign bit goes on last.
+  (func $f16 (param $h i32) (result f32)
+    (local $e i32)
+    (local.set $e (i32.and (local.get $h) (i32.const 0x7c00)))
+    (f32.reinterpret_i32
+      (i32.or (i32.shl (i32.and (local.get $h) (i32.const 0x8000)) (i32.const 16))
+              (if (result i32) (i32.eqz (local.get $e))
+                (then (i32.reinterpret_f32 (f32.mul (f32.convert_i32_s (i32.and (local.get $h) (i32.const 0x3ff)))
+                                                    (f32.const 0x1p-24))))
+                (else (i32.add (i32.shl (i32.and (local.get $h) (i32.const 0x7fff)) (i32.const 13))
+                               (select (i32.const 0x70000000) (i32.const 0x38000000)
+                                       (i32.eq (local.get $e) (i32.const 0x7c00)))))))))
+
+  ;; $f16x4: $f16 on four halves, each in the low 16 bits of an i32 lane whose high bits are zero;
+  ;; m = the half without its sign, compared as a signed i32 to pick the exponent's case.
+  (func $f16x4 (param $h v128) (result v128)
+    (local $m v128)
+    (local.set $m (v128.and (local.get $h) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)))
+    (v128.or
+      (i32x4.shl (v128.xor (local.get $h) (local.get $m)) (i32.const 16))                     ;; the sign
+      (v128.bitselect
+        (f32x4.mul (f32x4.convert_i32x4_s (local.get $m)) (v128.const f32x4 0x1p-24 0x1p-24 0x1p-24 0x1p-24))
+        (i32x4.add (i32x4.add (i32x4.shl (local.get $m) (i32.const 13))
+                              (v128.const i32x4 0x38000000 0x38000000 0x38000000 0x38000000))
+                   (v128.and (i32x4.gt_s (local.get $m) (v128.const i32x4 0x7bff 0x7bff 0x7bff 0x7bff))   ;; exponent 31
+                             (v128.const i32x4 0x38000000 0x38000000 0x38000000 0x38000000)))
+        (i32x4.lt_s (local.get $m) (v128.const i32x4 0x400 0x400 0x400 0x400)))))                ;; exponent 0
+
+  ;; $put16: dst[i] = a * q[i] for the 16 signed bytes q (codes, offset already applied): 16 floats.
+  (func $put16 (param $dst i32) (param $q v128) (param $a f32)
+    (local $av v128) (local $h v128)
+    (local.set $av (f32x4.splat (local.get $a)))
+    (local.set $h (i16x8.extend_low_i8x16_s (local.get $q)))                ;; lanes 0..7
+    (v128.store offset=0 align=4 (local.get $dst)
+      (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h)))))
+    (v128.store offset=16 align=4 (local.get $dst)
+      (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h)))))
+    (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))               ;; lanes 8..15
+    (v128.store offset=32 align=4 (local.get $dst)
+      (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h)))))
+    (v128.store offset=48 align=4 (local.get $dst)
+      (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))))))
+
+  ;; $put16_add: dst[i] = a * q[i] + b, the product rounded before the sum (Q4_1, Q5_1: d * q + m).
+  (func $put16_add (param $dst i32) (param $q v128) (param $a f32) (param $b f32)
+    (local $av v128) (local $bv v128) (local $h v128)
+    (local.set $av (f32x4.splat (local.get $a)))
+    (local.set $bv (f32x4.splat (local.get $b)))
+    (local.set $h (i16x8.extend_low_i8x16_s (local.get $q)))
+    (v128.store offset=0 align=4 (local.get $dst)
+      (f32x4.add (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))))
+                 (local.get $bv)))
+    (v128.store offset=16 align=4 (local.get $dst)
+      (f32x4.add (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))))
+                 (local.get $bv)))
+    (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))
+    (v128.store offset=32 align=4 (local.get $dst)
+      (f32x4.add (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))))
+                 (local.get $bv)))
+    (v128.store offset=48 align=4 (local.get $dst)
+      (f32x4.add (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))))
+                 (local.get $bv))))
+
+  ;; $put16_sub: dst[i] = a * q[i] - b, the product rounded before the difference (Q2_K, Q4_K, Q5_K:
+  ;; (d * sc) * q - dmin * m). Not $put16_add with -b: the two differ when b is a NaN (its sign).
+  (func $put16_sub (param $dst i32) (param $q v128) (param $a f32) (param $b f32)
+    (local $av v128) (local $bv v128) (local $h v128)
+    (local.set $av (f32x4.splat (local.get $a)))
+    (local.set $bv (f32x4.splat (local.get $b)))
+    (local.set $h (i16x8.extend_low_i8x16_s (local.get $q)))
+    (v128.store offset=0 align=4 (local.get $dst)
+      (f32x4.sub (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))))
+                 (local.get $bv)))
+    (v128.store offset=16 align=4 (local.get $dst)
+      (f32x4.sub (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))))
+                 (local.get $bv)))
+    (local.set $h (i16x8.extend_high_i8x16_s (local.get $q)))
+    (v128.store offset=32 align=4 (local.get $dst)
+      (f32x4.sub (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $h))))
+                 (local.get $bv)))
+    (v128.store offset=48 align=4 (local.get $dst)
+      (f32x4.sub (f32x4.mul (local.get $av) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $h))))
+                 (local.get $bv))))
+
+  ;; $qh16: bit 4 of 16 Q5_0/Q5_1 codes from 16 bits of their qh: lane i becomes 16 where bit i
+  ;; of bits is set, else 0 (bits' low byte spread over lanes 0..7, its high byte over 8..15).
+  (func $qh16 (param $bits i32) (result v128)
+    (local $b v128)
+    (local.set $b (i16x8.splat (local.get $bits)))
+    (local.set $b (i8x16.shuffle 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 (local.get $b) (local.get $b)))
+    (v128.and (i8x16.eq (v128.and (local.get $b) (v128.const i8x16 1 2 4 8 16 32 64 0x80 1 2 4 8 16 32 64 0x80))
+                        (v128.const i8x16 1 2 4 8 16 32 64 0x80 1 2 4 8 16 32 64 0x80))
+              (v128.const i8x16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16)))
+
+  ;; Q8_0, 34 bytes: f16 d | i8 q[32]; x = q * d.
+  (func $dq_q8_0 (export "webinfer_dq_q8_0") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (call $put16 (local.get $dst) (v128.load offset=2 align=1 (local.get $src)) (local.get $d))
+      (call $put16 (i32.add (local.get $dst) (i32.const 64)) (v128.load offset=18 align=1 (local.get $src)) (local.get $d))
+      (local.set $src (i32.add (local.get $src) (i32.const 34)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; Q4_0, 18 bytes: f16 d | u8 qs[16], element j in the low nibble of qs[j], j + 16 in the high one;
+  ;; x = d * (q - 8).
+  (func $dq_q4_0 (export "webinfer_dq_q4_0") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $v v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (local.set $v (v128.load offset=2 align=1 (local.get $src)))
+      (call $put16 (local.get $dst)
+                   (i8x16.sub (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+                              (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8))
+                   (local.get $d))
+      (call $put16 (i32.add (local.get $dst) (i32.const 64))
+                   (i8x16.sub (i8x16.shr_u (local.get $v) (i32.const 4))
+                              (v128.const i8x16 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8 8))
+                   (local.get $d))
+      (local.set $src (i32.add (local.get $src) (i32.const 18)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; Q4_1, 20 bytes: f16 d | f16 m | u8 qs[16] (nibbles as Q4_0); x = d * q + m.
+  (func $dq_q4_1 (export "webinfer_dq_q4_1") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $m f32) (local $v v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (local.set $m (call $f16 (i32.load16_u offset=2 align=1 (local.get $src))))
+      (local.set $v (v128.load offset=4 align=1 (local.get $src)))
+      (call $put16_add (local.get $dst)
+                       (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+                       (local.get $d) (local.get $m))
+      (call $put16_add (i32.add (local.get $dst) (i32.const 64)) (i8x16.shr_u (local.get $v) (i32.const 4))
+                       (local.get $d) (local.get $m))
+      (local.set $src (i32.add (local.get $src) (i32.const 20)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; Q5_0, 22 bytes: f16 d | u32 qh | u8 qs[16]; q = nibble (as Q4_0) | bit j of qh << 4;
+  ;; x = (q - 16) * d.
+  (func $dq_q5_0 (export "webinfer_dq_q5_0") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $v v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (local.set $v (v128.load offset=6 align=1 (local.get $src)))
+      (call $put16 (local.get $dst)
+                   (i8x16.sub (v128.or (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+                                       (call $qh16 (i32.load16_u offset=2 align=1 (local.get $src))))
+                              (v128.const i8x16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16))
+                   (local.get $d))
+      (call $put16 (i32.add (local.get $dst) (i32.const 64))
+                   (i8x16.sub (v128.or (i8x16.shr_u (local.get $v) (i32.const 4))
+                                       (call $qh16 (i32.load16_u offset=4 align=1 (local.get $src))))
+                              (v128.const i8x16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16 16))
+                   (local.get $d))
+      (local.set $src (i32.add (local.get $src) (i32.const 22)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; Q5_1, 24 bytes: f16 d | f16 m | u32 qh | u8 qs[16]; q as Q5_0; x = d * q + m.
+  (func $dq_q5_1 (export "webinfer_dq_q5_1") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $m f32) (local $v v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (local.set $m (call $f16 (i32.load16_u offset=2 align=1 (local.get $src))))
+      (local.set $v (v128.load offset=8 align=1 (local.get $src)))
+      (call $put16_add (local.get $dst)
+                       (v128.or (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+                                (call $qh16 (i32.load16_u offset=4 align=1 (local.get $src))))
+                       (local.get $d) (local.get $m))
+      (call $put16_add (i32.add (local.get $dst) (i32.const 64))
+                       (v128.or (i8x16.shr_u (local.get $v) (i32.const 4))
+                                (call $qh16 (i32.load16_u offset=6 align=1 (local.get $src))))
+                       (local.get $d) (local.get $m))
+      (local.set $src (i32.add (local.get $src) (i32.const 24)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; The K-quants: super-blocks of 256 values. Q2_K, Q3_K and Q6_K go by sub-blocks s of 16 values,
+  ;; elements 128 h + 32 k + 16 c + i with s = 8 h + 2 k + c (h the half, k the 2-bit crumb or the
+  ;; nibble pair, c which 16 of a 32-byte run, i = 0..15): such a sub-block's codes sit in 16
+  ;; consecutive bytes and its output at dst + 64 s. Q4_K and Q5_K go by sub-blocks of 32.
+
+  ;; Q6_K, 210 bytes: u8 ql[128] | u8 qh[64] | i8 scales[16] | f16 d; q = nibble k >> 1 of
+  ;; ql[64 h + 32 (k & 1) + 16 c + i] | crumb k of qh[32 h + 16 c + i] << 4; x = (d * scales[s]) * (q - 32).
+  (func $dq_q6_k (export "webinfer_dq_q6_k") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $s i32) (local $k i32) (local $run i32) (local $ql v128) (local $qh v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u offset=208 align=1 (local.get $src))))
+      (local.set $s (i32.const 0))
+      (loop $sub_blocks                                                     ;; for s in 0 .. 16
+        (local.set $k (i32.and (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 3)))
+        ;; run = src + 32 h + 16 c: qh's 16 bytes are at run + 128, ql's at run + 32 h + 32 (k & 1)
+        (local.set $run (i32.add (local.get $src)
+                                 (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))
+                                          (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))))
+        (local.set $qh (v128.load offset=128 align=1 (local.get $run)))
+        (local.set $ql (v128.load align=1
+          (i32.add (i32.add (local.get $run) (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5)))
+                   (i32.shl (i32.and (local.get $k) (i32.const 1)) (i32.const 5)))))
+        ;; q = (ql >> 4 (k >> 1)) & 15 | ((qh >> 2 k) & 3) << 4, then - 32
+        (local.set $ql (v128.and (i8x16.shr_u (local.get $ql) (i32.shl (i32.shr_u (local.get $k) (i32.const 1)) (i32.const 2)))
+                                 (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $qh (v128.and (i8x16.shr_u (local.get $qh) (i32.shl (local.get $k) (i32.const 1)))
+                                 (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3)))
+        (call $put16 (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 6)))
+                     (i8x16.sub (v128.or (local.get $ql) (i8x16.shl (local.get $qh) (i32.const 4)))
+                                (v128.const i8x16 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32 32))
+                     (f32.mul (local.get $d)
+                              (f32.convert_i32_s (i32.load8_s offset=192 (i32.add (local.get $src) (local.get $s))))))
+        (br_if $sub_blocks (i32.lt_u (local.tee $s (i32.add (local.get $s) (i32.const 1))) (i32.const 16))))
+      (local.set $src (i32.add (local.get $src) (i32.const 210)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 1024)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; Q2_K, 84 bytes: u8 scales[16] | u8 qs[64] | f16 d | f16 dmin; q = crumb k of qs[32 h + 16 c + i];
+  ;; x = (d * (scales[s] & 15)) * q - dmin * (scales[s] >> 4).
+  (func $dq_q2_k (export "webinfer_dq_q2_k") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $dmin f32) (local $s i32) (local $sc i32) (local $run i32)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u offset=80 align=1 (local.get $src))))
+      (local.set $dmin (call $f16 (i32.load16_u offset=82 align=1 (local.get $src))))
+      (local.set $s (i32.const 0))
+      (loop $sub_blocks                                                     ;; for s in 0 .. 16
+        (local.set $sc (i32.load8_u (i32.add (local.get $src) (local.get $s))))
+        ;; run = src + 32 h + 16 c: the sub-block's 16 bytes of qs are at run + 16
+        (local.set $run (i32.add (local.get $src)
+                                 (i32.add (i32.shl (i32.shr_u (local.get $s) (i32.const 3)) (i32.const 5))
+                                          (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4)))))
+        (call $put16_sub (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 6)))
+          (v128.and (i8x16.shr_u (v128.load offset=16 align=1 (local.get $run))
+                                 (i32.shl (i32.and (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 3)) (i32.const 1)))
+                    (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3))
+          (f32.mul (local.get $d) (f32.convert_i32_u (i32.and (local.get $sc) (i32.const 15))))
+          (f32.mul (local.get $dmin) (f32.convert_i32_u (i32.shr_u (local.get $sc) (i32.const 4)))))
+        (br_if $sub_blocks (i32.lt_u (local.tee $s (i32.add (local.get $s) (i32.const 1))) (i32.const 16))))
+      (local.set $src (i32.add (local.get $src) (i32.const 84)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 1024)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; Q3_K, 110 bytes: u8 hmask[32] | u8 qs[64] | u8 scales[12] | f16 d; q = (crumb k of qs[32 h + 16 c + i]
+  ;; | bit 4 h + k of hmask[16 c + i] << 2) - 4; the 6-bit scale of s has its low 4 bits from nibble
+  ;; s >> 3 of scales[s & 7] and its top 2 from crumb s >> 2 of scales[8 + (s & 3)];
+  ;; x = (d * (sc - 32)) * q.
+  (func $dq_q3_k (export "webinfer_dq_q3_k") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $s i32) (local $k i32) (local $h i32) (local $sc i32) (local $run i32)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u offset=108 align=1 (local.get $src))))
+      (local.set $s (i32.const 0))
+      (loop $sub_blocks                                                     ;; for s in 0 .. 16
+        (local.set $k (i32.and (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 3)))
+        (local.set $h (i32.shr_u (local.get $s) (i32.const 3)))
+        ;; sc = (scales[s & 7] >> 4 h) & 15 | ((scales[8 + (s & 3)] >> 2 (s >> 2)) & 3) << 4
+        (local.set $sc (i32.load8_u offset=96 (i32.add (local.get $src) (i32.and (local.get $s) (i32.const 7)))))
+        (local.set $sc (i32.and (i32.shr_u (local.get $sc) (i32.shl (local.get $h) (i32.const 2))) (i32.const 15)))
+        (local.set $sc (i32.or (local.get $sc)
+          (i32.shl (i32.and (i32.shr_u (i32.load8_u offset=104 (i32.add (local.get $src) (i32.and (local.get $s) (i32.const 3))))
+                                       (i32.shl (i32.shr_u (local.get $s) (i32.const 2)) (i32.const 1)))
+                            (i32.const 3))
+                   (i32.const 4))))
+        ;; run = src + 16 c: hmask's 16 bytes are at run, qs's at run + 32 + 32 h
+        (local.set $run (i32.add (local.get $src) (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 4))))
+        (call $put16 (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 6)))
+          (i8x16.sub
+            (v128.or (v128.and (i8x16.shr_u (v128.load offset=32 align=1
+                                              (i32.add (local.get $run) (i32.shl (local.get $h) (i32.const 5))))
+                                            (i32.shl (local.get $k) (i32.const 1)))
+                               (v128.const i8x16 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3))
+                     (i8x16.shl (v128.and (i8x16.shr_u (v128.load align=1 (local.get $run))
+                                                       (i32.add (i32.shl (local.get $h) (i32.const 2)) (local.get $k)))
+                                          (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1))
+                                (i32.const 2)))
+            (v128.const i8x16 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4 4))
+          (f32.mul (local.get $d) (f32.sub (f32.convert_i32_u (local.get $sc)) (f32.const 32))))
+        (br_if $sub_blocks (i32.lt_u (local.tee $s (i32.add (local.get $s) (i32.const 1))) (i32.const 16))))
+      (local.set $src (i32.add (local.get $src) (i32.const 110)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 1024)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; $dq_k45: Q4_K (qs at 16, size 144, no qh) and Q5_K (qh at 16, qs at 48, size 176), both
+  ;; f16 d | f16 dmin | u8 scales[12] | ...; by sub-blocks s of 32 values: q = nibble s & 1 of the 32
+  ;; bytes qs[32 (s >> 1) ..] (| bit s of qh[0..32] << 4 for Q5_K); sc and m as ggml's
+  ;; get_scale_min_k4; x = (d * sc) * q - dmin * m.
+  (func $dq_k45 (param $src i32) (param $dst i32) (param $nb i32) (param $qs i32) (param $size i32) (param $has_qh i32)
+    (local $d f32) (local $dmin f32) (local $s i32) (local $sc i32) (local $m i32) (local $p i32) (local $sh i32)
+    (local $d1 f32) (local $m1 f32) (local $lo v128) (local $hi v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u offset=0 align=1 (local.get $src))))
+      (local.set $dmin (call $f16 (i32.load16_u offset=2 align=1 (local.get $src))))
+      (local.set $s (i32.const 0))
+      (loop $sub_blocks                                                     ;; for s in 0 .. 8
+        ;; p = src + s: scales[j] is byte 4 + j of the block
+        (local.set $p (i32.add (local.get $src) (local.get $s)))
+        (if (i32.lt_u (local.get $s) (i32.const 4))
+          (then                                                             ;; sc = scales[s] & 63, m = scales[s + 4] & 63
+            (local.set $sc (i32.and (i32.load8_u offset=4 (local.get $p)) (i32.const 63)))
+            (local.set $m (i32.and (i32.load8_u offset=8 (local.get $p)) (i32.const 63))))
+          (else     ;; sc = scales[s + 4] & 15 | (scales[s - 4] >> 6) << 4, m = scales[s + 4] >> 4 | (scales[s] >> 6) << 4
+            (local.set $sc (i32.or (i32.and (i32.load8_u offset=8 (local.get $p)) (i32.const 15))
+                                   (i32.shl (i32.shr_u (i32.load8_u offset=0 (local.get $p)) (i32.const 6)) (i32.const 4))))
+            (local.set $m (i32.or (i32.shr_u (i32.load8_u offset=8 (local.get $p)) (i32.const 4))
+                                  (i32.shl (i32.shr_u (i32.load8_u offset=4 (local.get $p)) (i32.const 6)) (i32.const 4))))))
+        (local.set $d1 (f32.mul (local.get $d) (f32.convert_i32_u (local.get $sc))))
+        (local.set $m1 (f32.mul (local.get $dmin) (f32.convert_i32_u (local.get $m))))
+        (local.set $p (i32.add (i32.add (local.get $src) (local.get $qs))
+                               (i32.shl (i32.shr_u (local.get $s) (i32.const 1)) (i32.const 5))))
+        (local.set $sh (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 2)))
+        (local.set $lo (v128.and (i8x16.shr_u (v128.load offset=0 align=1 (local.get $p)) (local.get $sh))
+                                 (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $hi (v128.and (i8x16.shr_u (v128.load offset=16 align=1 (local.get $p)) (local.get $sh))
+                                 (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (if (local.get $has_qh)                                             ;; Q5_K: bit s of qh[l] is bit 4 of code l
+          (then
+            (local.set $lo (v128.or (local.get $lo)
+              (i8x16.shl (v128.and (i8x16.shr_u (v128.load offset=16 align=1 (local.get $src)) (local.get $s))
+                                   (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1))
+                         (i32.const 4))))
+            (local.set $hi (v128.or (local.get $hi)
+              (i8x16.shl (v128.and (i8x16.shr_u (v128.load offset=32 align=1 (local.get $src)) (local.get $s))
+                                   (v128.const i8x16 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1))
+                         (i32.const 4))))))
+        (local.set $p (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 7))))
+        (call $put16_sub (local.get $p) (local.get $lo) (local.get $d1) (local.get $m1))
+        (call $put16_sub (i32.add (local.get $p) (i32.const 64)) (local.get $hi) (local.get $d1) (local.get $m1))
+        (br_if $sub_blocks (i32.lt_u (local.tee $s (i32.add (local.get $s) (i32.const 1))) (i32.const 8))))
+      (local.set $src (i32.add (local.get $src) (local.get $size)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 1024)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  (func $dq_q4_k (export "webinfer_dq_q4_k") (param $src i32) (param $dst i32) (param $nb i32)
+    (call $dq_k45 (local.get $src) (local.get $dst) (local.get $nb) (i32.const 16) (i32.const 144) (i32.const 0)))
+
+  (func $dq_q5_k (export "webinfer_dq_q5_k") (param $src i32) (param $dst i32) (param $nb i32)
+    (call $dq_k45 (local.get $src) (local.get $dst) (local.get $nb) (i32.const 48) (i32.const 176) (i32.const 1)))
+
+  ;; IQ4_NL, 18 bytes: f16 d | u8 qs[16] (nibbles as Q4_0); x = d * kvalues[q], the 16 levels of
+  ;; ggml's kvalues_iq4nl looked up by a byte swizzle.
+  (func $dq_iq4_nl (export "webinfer_dq_iq4_nl") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $v v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (local.set $v (v128.load offset=2 align=1 (local.get $src)))
+      (call $put16 (local.get $dst)
+                   (i8x16.swizzle (v128.const i8x16 -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113)
+                                  (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+                   (local.get $d))
+      (call $put16 (i32.add (local.get $dst) (i32.const 64))
+                   (i8x16.swizzle (v128.const i8x16 -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113)
+                                  (i8x16.shr_u (local.get $v) (i32.const 4)))
+                   (local.get $d))
+      (local.set $src (i32.add (local.get $src) (i32.const 18)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 128)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; IQ4_XS, 136 bytes: f16 d | u16 scales_h | u8 scales_l[4] | u8 qs[128]; sub-block s of 32 has
+  ;; its codes in qs[16 s ..] (nibbles as Q4_0) and the 6-bit scale ls = nibble s & 1 of
+  ;; scales_l[s >> 1] | crumb s of scales_h << 4; x = (d * (ls - 32)) * kvalues[q].
+  (func $dq_iq4_xs (export "webinfer_dq_iq4_xs") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $d f32) (local $dl f32) (local $s i32) (local $ls i32) (local $p i32) (local $v v128)
+    (loop $blocks
+      (local.set $d (call $f16 (i32.load16_u align=1 (local.get $src))))
+      (local.set $s (i32.const 0))
+      (loop $sub_blocks                                                     ;; for s in 0 .. 8
+        ;; ls = (scales_l[s >> 1] >> 4 (s & 1)) & 15 | ((scales_h >> 2 s) & 3) << 4
+        (local.set $ls (i32.and (i32.shr_u (i32.load8_u offset=4 (i32.add (local.get $src) (i32.shr_u (local.get $s) (i32.const 1))))
+                                           (i32.shl (i32.and (local.get $s) (i32.const 1)) (i32.const 2)))
+                                (i32.const 15)))
+        (local.set $ls (i32.or (local.get $ls)
+                               (i32.shl (i32.and (i32.shr_u (i32.load16_u offset=2 align=1 (local.get $src))
+                                                            (i32.shl (local.get $s) (i32.const 1)))
+                                                 (i32.const 3))
+                                        (i32.const 4))))
+        (local.set $dl (f32.mul (local.get $d) (f32.sub (f32.convert_i32_u (local.get $ls)) (f32.const 32))))
+        (local.set $v (v128.load offset=8 align=1 (i32.add (local.get $src) (i32.shl (local.get $s) (i32.const 4)))))
+        (local.set $p (i32.add (local.get $dst) (i32.shl (local.get $s) (i32.const 7))))
+        (call $put16 (local.get $p)
+                     (i8x16.swizzle (v128.const i8x16 -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113)
+                                    (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+                     (local.get $dl))
+        (call $put16 (i32.add (local.get $p) (i32.const 64))
+                     (i8x16.swizzle (v128.const i8x16 -127 -104 -83 -65 -49 -35 -22 -10 1 13 25 38 53 69 89 113)
+                                    (i8x16.shr_u (local.get $v) (i32.const 4)))
+                     (local.get $dl))
+        (br_if $sub_blocks (i32.lt_u (local.tee $s (i32.add (local.get $s) (i32.const 1))) (i32.const 8))))
+      (local.set $src (i32.add (local.get $src) (i32.const 136)))
+      (local.set $dst (i32.add (local.get $dst) (i32.const 1024)))
+      (br_if $blocks (local.tee $nb (i32.sub (local.get $nb) (i32.const 1))))))
+
+  ;; F16 (nb values, nb >= 0): eight at a time through $f16x4, then the rest one by one.
+  (func $dq_f16 (export "webinfer_dq_f16") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $end i32) (local $h v128)
+    (local.set $end (i32.add (local.get $src) (i32.shl (i32.and (local.get $nb) (i32.const -8)) (i32.const 1))))
+    (if (i32.lt_u (local.get $src) (local.get $end))
+      (then
+        (loop $by8
+          (local.set $h (v128.load align=1 (local.get $src)))
+          (v128.store offset=0 align=4 (local.get $dst) (call $f16x4 (i32x4.extend_low_i16x8_u (local.get $h))))
+          (v128.store offset=16 align=4 (local.get $dst) (call $f16x4 (i32x4.extend_high_i16x8_u (local.get $h))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (br_if $by8 (i32.lt_u (local.tee $src (i32.add (local.get $src) (i32.const 16))) (local.get $end))))))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $nb) (i32.const 7)) (i32.const 1))))
+    (block $done
+      (loop $by1
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (f32.store align=4 (local.get $dst) (call $f16 (i32.load16_u align=1 (local.get $src))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $src (i32.add (local.get $src) (i32.const 2)))
+        (br $by1))))
+
+  ;; BF16 (nb values, nb >= 0): the 16 bits become the top half of the f32, eight at a time, then
+  ;; the rest one by one.
+  (func $dq_bf16 (export "webinfer_dq_bf16") (param $src i32) (param $dst i32) (param $nb i32)
+    (local $end i32) (local $h v128)
+    (local.set $end (i32.add (local.get $src) (i32.shl (i32.and (local.get $nb) (i32.const -8)) (i32.const 1))))
+    (if (i32.lt_u (local.get $src) (local.get $end))
+      (then
+        (loop $by8
+          (local.set $h (v128.load align=1 (local.get $src)))
+          (v128.store offset=0 align=4 (local.get $dst) (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $h)) (i32.const 16)))
+          (v128.store offset=16 align=4 (local.get $dst) (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $h)) (i32.const 16)))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+          (br_if $by8 (i32.lt_u (local.tee $src (i32.add (local.get $src) (i32.const 16))) (local.get $end))))))
+    (local.set $end (i32.add (local.get $end) (i32.shl (i32.and (local.get $nb) (i32.const 7)) (i32.const 1))))
+    (block $done
+      (loop $by1
+        (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+        (i32.store align=4 (local.get $dst) (i32.shl (i32.load16_u align=1 (local.get $src)) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (local.set $src (i32.add (local.get $src) (i32.const 2)))
+        (br $by1)))))
