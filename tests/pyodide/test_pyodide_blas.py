@@ -396,7 +396,7 @@ def test_dequantize_kernels_and_qmat_products_equal_numpy_bit_for_bit(selenium_w
                 for off in fields:
                     blocks[:, off + 1] &= 0xBF                        # finite scales (F16, BF16: values)
                 raw = blocks.reshape(rows, -1)
-                m = QMat(q, [raw[:60], raw[60:]], rows, cols)
+                m = QMat([(q, raw[:60]), (q, raw[60:])], rows, cols)
                 assert m.tile_rows == 32
                 before = calls[name]
                 w = m.dequantize()
@@ -408,7 +408,7 @@ def test_dequantize_kernels_and_qmat_products_equal_numpy_bit_for_bit(selenium_w
                     if not np.array_equal(y.view(np.uint32), blas.matmul_t(x, want).view(np.uint32)):
                         errors.append((ks.fused, name, "QMat product", n, float(np.abs(y - x @ want.T).max())))
                 if not (np.array_equal(w, want) and np.array_equal(m.take(ids), want[ids])
-                        and calls[name] == before + 2 + 2 * 4 + 1):      # dequantize, 2 products x 4 tiles, take
+                        and calls[name] == before + 2 + 2 * 4 + 2):      # dequantize, 2 products x 4 tiles, take (a part each)
                     errors.append((ks.fused, name, "QMat dequantize/take", calls[name] - before))
         finally:
             ks.dq.update(originals)
