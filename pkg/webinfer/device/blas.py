@@ -19,9 +19,8 @@ matmul_t answers None (numpy_device keeps its NumPy code). Pyodide's numpy has n
    - swiglu and rms_norm: one pass where NumPy makes five, and one call where a decode step made
      many small NumPy calls.
    - dequantize: a tile of a weight kept as the file's blocks (qmat.QMat) to float32, one kernel
-     per type (dq_<type>), bit for bit the NumPy dequantizer's values. On a 32 x 2048 tile (Node
-     20) the block types take 0.02-0.04 ms against NumPy's 0.3-0.5 ms (F16: 0.04 against 0.17),
-     where the tile's mv takes 0.012 ms.
+     per type (dq_<type>), bit for bit the NumPy dequantizer's values, about ten times faster
+     than Pyodide's NumPy does it (bench/RESULTS.md).
 2. "numpy-einsum": where that module can't load (no wasm SIMD, another Emscripten, a page that
    forbids it) or a shape doesn't fit (one token: columns not a multiple of 16; more tokens: rows
    or columns not a multiple of 4; weights not C-contiguous float32). ``np.einsum("ij,j->i", w,
