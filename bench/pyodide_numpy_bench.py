@@ -10,7 +10,7 @@ whole prefill and per decode token (wrappers time every call; they add ~1 us a c
 time includes its linear's.
 
     python3 bench/pyodide_numpy_bench.py [--prompt 40] [--decode 32] [--reps 3] [--profile] [--einsum]
-                                         [--n-ctx N] [--pkg DIR] [--runtime node|chromium] [--no-fma] [--no-replay] [--ab PAIRS]
+                                         [--n-ctx N] [--f32-budget-mb MB] [--pkg DIR] [--runtime node|chromium] [--no-fma] [--no-replay] [--ab PAIRS]
 
 Not a test: it asserts nothing; it needs build/pyodide (tools/fetch_pyodide or the site build) and
 the default model.
@@ -36,6 +36,8 @@ ap.add_argument("--no-fma", action="store_true", help="the plain kernels even wh
 ap.add_argument("--no-replay", action="store_true", help="decode through the plain forward (no recorded step)")
 ap.add_argument("--ab", type=int, default=0, metavar="PAIRS",
                 help="also time PAIRS decodes replayed and plain in turn, in this one runtime (pairwise ratios)")
+ap.add_argument("--f32-budget-mb", type=float, default=None,
+                help="NumpyDevice's float32 budget (0: every weight kept quantized, qmat.QMat); default the device's")
 ap.add_argument("--n-ctx", type=int, default=None,
                 help="context to allocate (default: the model's default, as the page loads it)")
 ap.add_argument("--runtime", choices=("node", "chromium"), default="node",
@@ -55,7 +57,9 @@ if {a.einsum}:
     blas._tried, blas._SIMD, blas.BACKEND = True, None, "numpy-einsum"
 if {a.no_fma} and hasattr(blas, "RELAXED"):
     blas.RELAXED = False
-m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device="numpy", n_ctx={a.n_ctx})
+_budget = {a.f32_budget_mb!r}
+_dev = "numpy" if _budget is None else numpy_device.NumpyDevice("bench", int(_budget * 2**20))
+m = webinfer.load(open("/host/models/{model_path().name}", "rb").read(), device=_dev, n_ctx={a.n_ctx})
 dev = m.device
 REPLAY = not {a.no_replay} and hasattr(dev, "record_decode")
 if hasattr(dev, "record_decode"):
