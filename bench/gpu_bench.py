@@ -1,7 +1,7 @@
 """Run the WebGPU benchmark on the GPU machine: synthetic SmolLM2-135M shapes, HF eager baseline.
 
     python3 bench/gpu_bench.py [--prompt 512] [--decode 128] [--model PATH] [--device webgpu] [--no-hf] [--json]
-                               [--shape smollm2|qwen25-05b|llama32-1b] [--mix Q4_K_M|Q6_K|...]
+                               [--shape smollm2|qwen25-05b|llama32-1b] [--mix Q4_K_M|Q6_K|...] [--random-blocks]
 
 The model is a GGUF given with --model, else a random-weight one of SmolLM2-135M-Instruct's shapes
 and types, or of --shape's shapes, or with --mix's types as `webinfer quantize --type` gives them
@@ -36,6 +36,8 @@ ap.add_argument("--no-hf", action="store_true", help="skip the HF transformers b
 ap.add_argument("--json", action="store_true", help="print only the JSON object")
 ap.add_argument("--shape", default="smollm2", choices=["smollm2", "qwen25-05b", "llama32-1b"])
 ap.add_argument("--mix", default=None, help="the synthetic model's types as a webinfer quantize --type")
+ap.add_argument("--random-blocks", action="store_true",
+                help="the synthetic model's quantized tensors as random blocks (seconds to build, not minutes)")
 a = ap.parse_args()
 say = (lambda *x: None) if a.json else print
 with tempfile.TemporaryDirectory(prefix="webinfer-bench-") as tmp:
@@ -44,7 +46,7 @@ with tempfile.TemporaryDirectory(prefix="webinfer-bench-") as tmp:
         say("building the synthetic model ...")
         shapes = {"smollm2": None, "qwen25-05b": synthetic_model.QWEN25_05B, "llama32-1b": synthetic_model.LLAMA32_1B}
         model = synthetic_model.build_synthetic_model(os.path.join(tmp, "synthetic.gguf"), shapes=shapes[a.shape],
-                                                      mix=a.mix)
+                                                      mix=a.mix, random_blocks=a.random_blocks)
     res = run_bench(model, a.device, a.prompt, a.decode, hf_baseline=not a.no_hf, print_fn=say)
 res["date"] = time.strftime("%Y-%m-%d %H:%M")
 res["shape"], res["mix"] = a.shape, a.mix or "Q4_1 layers, Q8_0 embedding"

@@ -8,7 +8,7 @@ load and after decoding, prefill and decode tok/s.
     python3 bench/numpy_memory.py [--model PATH | --shape smollm2|qwen25-05b|llama32-1b --mix Q4_K_M]
                                   [--budget-mb MB ...] [--prompt 64] [--decode 16]
 
---model defaults to the shipped model; --budget-mb takes several values (default: the device's
+--model defaults to the shipped model; --shape builds a random-block synthetic model of those shapes; --budget-mb takes several values (default: the device's
 default budget, then 0: every weight quantized).
 """
 
@@ -89,7 +89,7 @@ def main() -> None:
         import synthetic_model as sm
         model = os.path.join(tempfile.mkdtemp(), f"{a.shape}-{a.mix}.gguf")
         t = time.perf_counter()
-        sm.build_synthetic_model(model, shapes=getattr(sm, SHAPES[a.shape]), mix=a.mix)
+        sm.build_synthetic_model(model, shapes=getattr(sm, SHAPES[a.shape]), mix=a.mix, random_blocks=True)
         print(f"# wrote {model} ({os.path.getsize(model) / 2**20:.0f} MiB) in {time.perf_counter() - t:.0f} s",
               flush=True)
     for b in (a.budget_mb if a.budget_mb is not None else [None, 0]):

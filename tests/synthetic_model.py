@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from webinfer.formats.gguf import SCALE_FIELDS
+
 SMOLLM2_135M = dict(n_layers=30, d_model=576, d_ff=1536, n_heads=9, n_kv_heads=3, n_vocab=49152,
                     n_ctx=8192, rope_theta=100000.0, rms_eps=1e-5)
 # The shapes of two models people run in a tab (their attention layouts, vocabularies, tied
@@ -27,11 +29,16 @@ QWEN25_05B = dict(n_layers=24, d_model=896, d_ff=4864, n_heads=14, n_kv_heads=2,
                   n_ctx=32768, rope_theta=1000000.0, rms_eps=1e-6)
 
 
-def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: str | None = None) -> str:
+def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: str | None = None,
+                          random_blocks: bool = False) -> str:
     """Write a random-weight GGUF with SmolLM2-135M-Instruct's shapes (SMOLLM2_135M, `shapes`
     overriding some) and types (Q4_1 layers, Q8_0 tied embedding, F32 norms) and a placeholder
     byte-level vocabulary. mix: instead of those types, the ones `webinfer quantize --type MIX`
-    gives each tensor (e.g. "Q4_K_M", "Q6_K"). The same arguments give the same file. Returns the path."""
+    gives each tensor (e.g. "Q4_K_M", "Q6_K"). random_blocks: quantized tensors are random blocks
+    (random codes, one scale putting values within about 0.05) instead of quantized Gaussian
+    values: the same bytes to read and decode, written in seconds where the quantizers take many
+    minutes for a 1B model (for speed and memory benchmarks). The same arguments give the same
+    file. Returns the path."""
     from webinfer.formats.gguf_write import write_gguf
     from webinfer.quantize import tensor_type
     s = dict(SMOLLM2_135M, **(shapes or {}))
@@ -72,5 +79,25 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: 
         for name, t in tensors.items():
             if isinstance(t, tuple):
                 tensors[name] = (t[0], tensor_type(name, t[2], mix, s["n_layers"], False), t[2])
+    if random_blocks:
+        for i, (name, t) in enumerate(tensors.items()):
+            if isinstance(t, tuple) and t[1] in SCALE_FIELDS:
+                tensors[name] = _random_blocks(np.random.default_rng(seed + i), t[1], t[2])
     write_gguf(path, meta, tensors)
     return str(path)
+
+
+def _random_blocks(rng, type_name: str, shape):
+    """A RawTensor of random `type_name` blocks whose f16 scales are one value, chosen so that the
+    largest weight of 64 sample blocks is 0.05."""
+    from webinfer.formats.gguf_write import RawTensor
+    from webinfer.formats.quants import QUANT_BY_NAME
+    q = QUANT_BY_NAME[type_name]
+    blocks = rng.integers(0, 256, (shape[0] * shape[1] // q.block_size, q.type_size), dtype=np.uint8)
+    one = np.array([1.0], np.float16).view(np.uint8)
+    for off in SCALE_FIELDS[type_name]:
+        blocks[:64, off:off + 2] = one
+    scale = np.array([0.05 / np.abs(q.dequantize(blocks[:64])).max()], np.float16).view(np.uint8)
+    for off in SCALE_FIELDS[type_name]:
+        blocks[:, off:off + 2] = scale
+    return RawTensor(tuple(shape), q.ggml_type, blocks.tobytes())
