@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from webinfer.formats.gguf import SCALE_FIELDS
-
 SMOLLM2_135M = dict(n_layers=30, d_model=576, d_ff=1536, n_heads=9, n_kv_heads=3, n_vocab=49152,
                     n_ctx=8192, rope_theta=100000.0, rms_eps=1e-5)
 # The shapes of two models people run in a tab (their attention layouts, vocabularies, tied
@@ -40,7 +38,6 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: 
     minutes for a 1B model (for speed and memory benchmarks). The same arguments give the same
     file. Returns the path."""
     from webinfer.formats.gguf_write import write_gguf
-    from webinfer.quantize import tensor_type
     s = dict(SMOLLM2_135M, **(shapes or {}))
     d, ff, hd = s["d_model"], s["d_ff"], s["d_model"] // s["n_heads"]
     kvd = s["n_kv_heads"] * hd
@@ -76,10 +73,12 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: 
             p + "ffn_down.weight": (rand(d, ff, 0.03), "Q4_1", (d, ff)),
         })
     if mix is not None:
+        from webinfer.quantize import tensor_type
         for name, t in tensors.items():
             if isinstance(t, tuple):
                 tensors[name] = (t[0], tensor_type(name, t[2], mix, s["n_layers"], False), t[2])
     if random_blocks:
+        from webinfer.formats.gguf import SCALE_FIELDS
         for i, (name, t) in enumerate(tensors.items()):
             if isinstance(t, tuple) and t[1] in SCALE_FIELDS:
                 tensors[name] = _random_blocks(np.random.default_rng(seed + i), t[1], t[2])
@@ -90,6 +89,7 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: 
 def _random_blocks(rng, type_name: str, shape):
     """A RawTensor of random `type_name` blocks whose f16 scales are one value, chosen so that the
     largest weight of 64 sample blocks is 0.05."""
+    from webinfer.formats.gguf import SCALE_FIELDS
     from webinfer.formats.gguf_write import RawTensor
     from webinfer.formats.quants import QUANT_BY_NAME
     q = QUANT_BY_NAME[type_name]
