@@ -17,7 +17,7 @@ SOURCE = "\n".join(PARTS.values())
 def expanded() -> str:
     kind = ", ".join(["1u"] * len(fused.MV_KIND_FIELDS))
     values = {"ASIZE": 64, "A_HD": 64, "A_NH": 9, "A_NKV": 3, "A_SL": 128, "A_NS": 5, "MVK1": kind,
-              "LAYOUT": fused_layout.wgsl(), "W_BATCHED": "Q4_1"}
+              "LAYOUT": fused_layout.wgsl(), "W_BATCHED": "Q4_1", "W_GROUPWISE": ""}
     return shaders.expand("decode_fused.wgsl", frozenset({"W_Q4_1", "MVK1"}), values)
 
 
@@ -56,10 +56,29 @@ def test_fused_py_uses_the_layout_values():
     assert table[1, fused_layout.HEADER["PARITY"]] == 1 and table[0, fused_layout.HEADER["PARITY"]] == 0
 
 
-def test_the_fused_types_are_gpu_types_of_32_weight_blocks():
-    """fused.py counts 4 groups of 8 a block (C_NGROUPS); the K-quants' 256-weight blocks and the
-    other types the plain kernels decode are not in the fused step (fused.py refuses them)."""
+def test_the_fused_types_are_every_gpu_type_in_the_plain_kernels_order():
+    """Every type the plain kernels decode is in the fused step, numbered in layout.GPU_QUANTS's
+    order (the first five keep the ids they had); fused.py counts 4 groups of 8 a 32-weight block
+    and 32 a 256-weight one (C_NGROUPS), and each type takes one path: batched or group-wise (F32:
+    gdot)."""
     from webinfer.device.webgpu import layout
-    assert list(fused_layout.QTYPES) == list(layout.FUSED_QUANTS) and set(layout.FUSED_QUANTS) <= set(layout.BLOCK_WORDS)
-    assert all(layout.BLOCK_WEIGHTS[t] == 32 for t in layout.FUSED_QUANTS)
+    assert list(fused_layout.QTYPES) == list(layout.FUSED_QUANTS) == [t[0] for t in layout.GPU_QUANTS]
+    assert list(fused_layout.QTYPES)[:5] == list(fused_layout.CORE) == ["Q4_0", "Q4_1", "Q8_0", "F16", "F32"]
     assert fused_layout.BLOCK_WORDS == tuple(layout.BLOCK_WORDS[t] for t in layout.FUSED_QUANTS)
+    assert fused_layout.BLOCK_GROUPS == tuple(layout.BLOCK_WEIGHTS[t] // 8 for t in layout.FUSED_QUANTS)
+    batched, groupwise = set(fused_layout.BATCHED), set(fused_layout.GROUPWISE)
+    assert not batched & groupwise and batched | groupwise | {"F32"} == set(layout.FUSED_QUANTS)
+    assert all(layout.BLOCK_WEIGHTS[t] == 32 for t in batched)
+    # a batch's group is at most raw_group's 4 words: a scale word, (Q5: qh,) two quant words
+    assert all(layout.BLOCK_WORDS[t] in (5, 6, 9, 16) for t in batched)
+
+
+def test_a_step_declares_the_core_types_and_its_own():
+    """QT_<type> of fused_layout.CORE always (the program a step of those types compiles is the one
+    measured before the other types joined), of the others where the step uses them."""
+    core = fused_layout.wgsl(("Q8_0", "Q4_1"))
+    assert re.findall(r"const QT_(\w+)", core) == list(fused_layout.CORE)
+    assert "default: { return 32u; }" in core and "case QT_Q4_0, QT_Q4_1: { return 5u; }" in core
+    k = fused_layout.wgsl(("Q4_K", "Q6_K", "Q5_0"))
+    assert re.findall(r"const QT_(\w+)", k) == list(fused_layout.CORE) + ["Q5_0", "Q4_K", "Q6_K"]
+    assert "case QT_Q4_K: { return 36u; }" in k and "default: { return 53u; }" in k

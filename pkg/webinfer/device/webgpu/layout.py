@@ -28,10 +28,11 @@ GPU_QUANTS = (("Q4_0", 2, 5, 32), ("Q4_1", 3, 5, 32), ("Q8_0", 8, 9, 32), ("F16"
 GPU_TYPES = {ggml: name for name, ggml, _, _ in GPU_QUANTS}        # ggml type id -> name
 BLOCK_WORDS = {name: words for name, _, words, _ in GPU_QUANTS}    # name -> words a block
 BLOCK_WEIGHTS = {name: n for name, _, _, n in GPU_QUANTS}          # name -> weights a block
-# The types the fused decode step (decode_fused.wgsl, fused_matvec.wgsl's rd_<type>) decodes, in
-# its numbering (fused_layout.QTYPES); a step with a weight of another type is refused there and
-# runs as the plain replay.
-FUSED_QUANTS = ("Q4_0", "Q4_1", "Q8_0", "F16", "F32")
+# The types the fused decode step (decode_fused.wgsl) decodes, in its numbering
+# (fused_layout.QTYPES): every type above (a weight of a type without a decoder is uploaded as
+# F32). The 32-weight types but F32 take its batched path (fused_matvec.wgsl's raw_group and
+# rd_<type>); F32 and the 256-weight types are decoded a group of 8 at a time (dq8_<type>).
+FUSED_QUANTS = tuple(name for name, _, _, _ in GPU_QUANTS)
 
 
 def gpu_blocks(w: QWeight) -> tuple[str, np.ndarray, int, str | None]:
