@@ -2,9 +2,8 @@
 // its variants as flags, a layout picked per command), the weight decoders they share, and the
 // prefetch idle workgroups run.
 
-// W_<type>: the weight types the step uses (fused.py), W_BATCHED the list of those of the batched
-// path (raw_group, rd_<type>), W_GROUPWISE of those of 256-weight blocks (W_256, groupwise); the
-// others' code is left out (smaller code measured faster)
+// W_<type>: the weight types the step uses (fused.py), W_BATCHED those of the batched path (rd_<type>),
+// W_GROUPWISE those of 256-weight blocks (W_256); the others' code is left out (smaller code measured faster)
 fn dq(qt: u32, base: u32, sub: u32) -> W8 {
     switch qt {
 #each T in W_BATCHED

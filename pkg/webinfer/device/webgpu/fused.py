@@ -254,8 +254,10 @@ class _Arenas:
 
 def _qtype(defines, shader: str) -> int:
     """The fused id of the weight type of a recorded embed / matvec; Refused for a type that
-    decode_fused.wgsl has no decoder for (layout.FUSED_QUANTS)."""
-    qt = [d for d in defines if d in QTYPES]
+    decode_fused.wgsl has no path for (fused_layout: BATCHED, GROUPWISE, F32). Every type of
+    layout.GPU_QUANTS has one (tests/unit/test_fused_layout.py), and the device uploads any other
+    as F32: a guard for a type added to GPU_QUANTS without its fused decoder."""
+    qt = [d for d in defines if d in QTYPES and (d in BATCHED or d in GROUPWISE or d == "F32")]
     if not qt:
         other = sorted(d for d in defines if d in layout.BLOCK_WORDS)   # the plain kernels' type
         raise Refused(f"{shader} of a weight of type {'/'.join(other) or '?'}: the fused step has no decoder for it")
