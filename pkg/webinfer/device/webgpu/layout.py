@@ -19,8 +19,9 @@ from ...weights import QWeight
 
 # The weight types the shaders decode, one row each: (name, ggml type id, u32 words of a block as
 # uploaded, weights a block: 32, or 256 for a K-quant super-block). A new type: its row here, its
-# upload in gpu_blocks if its blocks are not word-aligned, and quant.wgsl's dq8_<type> with its
-# BLOCK_WORDS and GROUPS_PER_BLOCK (weights a block / 8).
+# upload in gpu_blocks if its blocks are not word-aligned, quant.wgsl's dq8_<type> with its
+# BLOCK_WORDS and GROUPS_PER_BLOCK (weights a block / 8), and its path in the fused step
+# (fused_layout.py's docstring: until then tests/unit/test_fused_layout.py fails).
 GPU_QUANTS = (("Q4_0", 2, 5, 32), ("Q4_1", 3, 5, 32), ("Q8_0", 8, 9, 32), ("F16", 1, 16, 32), ("F32", 0, 32, 32),
               ("Q5_0", 6, 6, 32), ("Q5_1", 7, 6, 32), ("Q4_K", 12, 36, 256), ("Q5_K", 13, 44, 256),
               ("Q6_K", 14, 53, 256), ("IQ4_NL", 20, 5, 32), ("IQ4_XS", 23, 34, 256), ("Q2_K", 10, 21, 256),
