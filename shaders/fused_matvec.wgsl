@@ -2,11 +2,14 @@
 // its variants as flags, a layout picked per command), the weight decoders they share, and the
 // prefetch idle workgroups run.
 
-// W_<type>: the weight types the step uses (fused.py), W_BATCHED the list of those but F32; the
-// others' code is left out (smaller code measured faster)
+// W_<type>: the weight types the step uses (fused.py), W_BATCHED those of the batched path (rd_<type>),
+// W_GROUPWISE those of 256-weight blocks (W_256); the others' code is left out (smaller code measured faster)
 fn dq(qt: u32, base: u32, sub: u32) -> W8 {
     switch qt {
 #each T in W_BATCHED
+        case QT_{{T}}: { return dq8_{{t}}(base, sub); }
+#endeach
+#each T in W_GROUPWISE
         case QT_{{T}}: { return dq8_{{t}}(base, sub); }
 #endeach
         default: {
@@ -19,6 +22,20 @@ fn dq(qt: u32, base: u32, sub: u32) -> W8 {
     }
 }
 
+#ifdef W_256
+// W_256: the step uses a type of 256-weight blocks (32 groups of 8 a block), W_GROUPWISE lists
+// them (fused_layout.GROUPWISE): decoded a group at a time with dq8_<type> (gdot32, embed32); a
+// group's words (scales, codes, high bits) do not fit raw_group's 4
+fn groupwise(qt: u32) -> bool {
+    switch qt {
+#each T in W_GROUPWISE
+        case QT_{{T}}: { return true; }
+#endeach
+        default: { return false; }
+    }
+}
+
+#endif
 fn wf(i: u32) -> f32 { return bitcast<f32>(w[i]); }
 
 fn kv_store(i: u32, v: f32) { kv[i / 4u][i % 4u] = v; }
@@ -82,6 +99,9 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
     let wb = cw(ci, C_W) + id * row_words;
     let bw = block_words(qt);
     let yb = cw(ci, C_Y);
+#ifdef W_256
+    if (groupwise(qt)) { embed32(qt, wb, bw, yb, cols, row_words / bw * 32u, lid); return; }
+#endif
     let ngroups = row_words / bw * 4u;
     for (var g = lid; g < ngroups; g += 256u) {
         let q = dq(qt, wb + (g / 4u) * bw, g % 4u);
@@ -93,6 +113,20 @@ fn op_embed(ci: u32, wg: u32, lid: u32, n_wg: u32) {
     }
 }
 
+#ifdef W_256
+// op_embed's loop for a row of 256-weight blocks (a Q6_K tied embedding, say)
+fn embed32(qt: u32, wb: u32, bw: u32, yb: u32, cols: u32, ngroups: u32, lid: u32) {
+    for (var g = lid; g < ngroups; g += 256u) {
+        let q = dq(qt, wb + (g / 32u) * bw, g % 32u);
+        for (var i = 0u; i < 4u; i++) {
+            let k = g * 8u + i;
+            if (k < cols) { act_st(yb + k, q.a[i]); }
+            if (k + 4u < cols) { act_st(yb + k + 4u, q.b[i]); }
+        }
+    }
+}
+
+#endif
 // -- MATVEC ----------------------------------------------------------------------------------
 // A matvec's shape and variant. fused.py gives each kind of matvec in the step (SmolLM2: qkv,
 // output projection, gate/up, down, lm head) a number (C_KIND); mv_kinds (fused_kinds.wgsl) calls
@@ -187,6 +221,14 @@ fn gdot(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
     return dot(q.a, x[0]) + dot(q.b, x[1]);
 }
 
+#ifdef W_256
+fn gdot32(qt: u32, bw: u32, wb: u32, g: u32) -> f32 {
+    let q = dq(qt, wb + (g / 32u) * bw, g % 32u);
+    let x = xs8(g);
+    return dot(q.a, x[0]) + dot(q.b, x[1]);
+}
+
+#endif
 fn xs8(g: u32) -> array<vec4<f32>, 2> {
     let k = g * 8u;
     return array<vec4<f32>, 2>(vec4<f32>(xs[k], xs[k + 1u], xs[k + 2u], xs[k + 3u]),
@@ -207,6 +249,12 @@ fn raw_group(qt: u32, bw: u32, wb: u32, g: u32) -> vec4<u32> {
         let q = select(base + 1u + (sub & 1u) * 2u, base + 1u + sub * 2u, qt == QT_Q8_0);
         a = vec4<u32>(base, q, q + 1u, q + 1u);
     }
+#ifdef W_Q5_0 W_Q5_1
+    if (bw == 6u) {       // Q5_0 / Q5_1 (the types of 6-word blocks): scale word, qh word, two quant words
+        let q = base + 2u + (sub & 1u) * 2u;
+        a = vec4<u32>(base, base + 1u, q, q + 1u);
+    }
+#endif
     return vec4<u32>(w[a.x], w[a.y], w[a.z], w[a.w]);
 }
 
@@ -241,6 +289,46 @@ fn rd_f16(r: vec4<u32>, g: u32) -> f32 {
            dot(vec4<f32>(unpack2x16float(r.z), unpack2x16float(r.w)), x[1]);
 }
 
+#ifdef W_Q5_0 W_Q5_1
+// Q5_0 / Q5_1: the 4 low bits of h (4 codes' fifth bits, from qh) as bit 4 of each byte
+fn hi5(h: u32) -> u32 {
+    return ((h & 1u) << 4u) | ((h & 2u) << 11u) | ((h & 4u) << 18u) | ((h & 8u) << 25u);
+}
+
+#endif
+#ifdef W_Q5_0
+// r: scale word, qh word (byte g % 4: the group's fifth bits), two quant words (as Q4_0's)
+fn rd_q5_0(r: vec4<u32>, g: u32) -> f32 {
+    let x = xs8(g);
+    let sh = ((g % 4u) >> 1u) * 4u;
+    let h = r.y >> ((g % 4u) * 8u);
+    let qa = vec4<f32>(unpack4xU8(((r.z >> sh) & 0x0F0F0F0Fu) | hi5(h)));
+    let qb = vec4<f32>(unpack4xU8(((r.w >> sh) & 0x0F0F0F0Fu) | hi5(h >> 4u)));
+    return unpack2x16float(r.x).x * (dot(qa, x[0]) + dot(qb, x[1]) - 16.0 * dot(x[0] + x[1], vec4<f32>(1.0)));
+}
+
+#endif
+#ifdef W_Q5_1
+fn rd_q5_1(r: vec4<u32>, g: u32) -> f32 {
+    let x = xs8(g);
+    let sh = ((g % 4u) >> 1u) * 4u;
+    let h = r.y >> ((g % 4u) * 8u);
+    let qa = vec4<f32>(unpack4xU8(((r.z >> sh) & 0x0F0F0F0Fu) | hi5(h)));
+    let qb = vec4<f32>(unpack4xU8(((r.w >> sh) & 0x0F0F0F0Fu) | hi5(h >> 4u)));
+    let dm = unpack2x16float(r.x);
+    return dm.x * (dot(qa, x[0]) + dot(qb, x[1])) + dm.y * dot(x[0] + x[1], vec4<f32>(1.0));
+}
+
+#endif
+#ifdef W_IQ4_NL
+// words as Q4_0's; a code's level from quant_iq4.wgsl's table
+fn rd_iq4_nl(r: vec4<u32>, g: u32) -> f32 {
+    let x = xs8(g);
+    let sh = ((g % 4u) >> 1u) * 4u;
+    return unpack2x16float(r.x).x * (dot(kv4(r.y, sh), x[0]) + dot(kv4(r.z, sh), x[1]));
+}
+
+#endif
 // A batch: a lane's groups g0, g0 + lanes, ... (up to 6, clamped to the row: every matvec of a
 // SmolLM2 layer is one batch a lane; 8 measured slower: its registers and predicated loads for
 // nothing): all their words
@@ -298,6 +386,12 @@ fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f3
 #ifdef W_F32
     if (qt == QT_F32) {
         for (var g = lane; g < ngroups; g += lanes) { acc += gdot(qt, bw, wb, g); }
+        return acc;
+    }
+#endif
+#ifdef W_256
+    if (groupwise(qt)) {
+        for (var g = lane; g < ngroups; g += lanes) { acc += gdot32(qt, bw, wb, g); }
         return acc;
     }
 #endif

@@ -3,9 +3,9 @@
 // declares the storage binding `w: array<u32>` and defines exactly one of Q4_0, Q4_1, Q8_0,
 // F16, F32, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, which picks BLOCK_WORDS,
 // GROUPS_PER_BLOCK and dq8. decode_fused.wgsl defines none and calls the per-type decoders
-// (dq8_q4_0 ...) itself: one module there serves every type of a model (the types of
-// layout.FUSED_QUANTS). A type's decoder and its helpers are compiled in only where its define
-// is (the fused step, and every other type, gets none of them).
+// (dq8_q4_0 ...) itself: one module there serves every type of a model (layout.FUSED_QUANTS).
+// A decoder after dq8_f32 and its helpers are compiled in only where its define is, or, in the
+// fused step, its W_<type> (the types the step uses).
 //
 // On-GPU layout: ggml's raw blocks per row (32 weights; 256 for the K-quants and IQ4_XS),
 // unchanged except that the f16 scale of Q4_0, Q5_0, Q8_0 and IQ4_NL is padded to a whole u32
@@ -155,10 +155,10 @@ fn dq8_f32(base: u32, sub: u32) -> W8 {
               vec4<f32>(bitcast<f32>(w[i + 4u]), bitcast<f32>(w[i + 5u]), bitcast<f32>(w[i + 6u]), bitcast<f32>(w[i + 7u])));
 }
 
-// The decoders below (Q5_0 ... Q3_K) are compiled in only under their own define: the plain
-// kernels' variants of that type. The fused step decodes none of them, and the other types'
-// variants carry none of their code (nor their helper files).
-#ifdef Q5_0
+// The decoders below (Q5_0 ... Q3_K) are compiled in only under their own define (the plain
+// kernels' variants of that type) or its W_<type> (a fused step that uses the type): the other
+// types' variants carry none of their code (nor their helper files, each pasted once).
+#ifdef Q5_0 W_Q5_0
 // The 8 five-bit codes of group sub (exact in f32): nibbles as Q4_0 (qs from word 2), plus bit
 // 8*sub+i of qh (word 1) times 16; x = (q - 16) * d.
 fn dq8_q5_0(base: u32, sub: u32) -> W8 {
@@ -171,7 +171,7 @@ fn dq8_q5_0(base: u32, sub: u32) -> W8 {
     return W8((qa - 16.0) * d, (qb - 16.0) * d);
 }
 #endif
-#ifdef Q5_1
+#ifdef Q5_1 W_Q5_1
 // As Q5_0 with [f16 d | f16 m] in word 0; x = d * q + m.
 fn dq8_q5_1(base: u32, sub: u32) -> W8 {
     let dm = unpack2x16float(w[base]);
@@ -183,7 +183,7 @@ fn dq8_q5_1(base: u32, sub: u32) -> W8 {
     return W8(qa * dm.x + dm.y, qb * dm.x + dm.y);
 }
 #endif
-#ifdef Q4_K
+#ifdef Q4_K W_Q4_K
 #include "quant_kscales.wgsl"
 
 // sub 0..31 (8 weights each) of a 256-weight block; sub-block s = sub / 4 (32 weights) has one
@@ -197,7 +197,7 @@ fn dq8_q4_k(base: u32, sub: u32) -> W8 {
     return W8(dm.x * nib4(w[qw], sh) - dm.y, dm.x * nib4(w[qw + 1u], sh) - dm.y);
 }
 #endif
-#ifdef Q5_K
+#ifdef Q5_K W_Q5_K
 #include "quant_kscales.wgsl"
 #include "quant_bits.wgsl"
 
@@ -213,7 +213,7 @@ fn dq8_q5_k(base: u32, sub: u32) -> W8 {
     return W8(dm.x * qa - dm.y, dm.x * qb - dm.y);
 }
 #endif
-#ifdef Q6_K
+#ifdef Q6_K W_Q6_K
 #include "quant_bits.wgsl"
 
 // sub 0..31. Element e = 8 * sub + i of the block: half h = e / 128, k = e % 128 / 32,
@@ -234,7 +234,7 @@ fn dq8_q6_k(base: u32, sub: u32) -> W8 {
     return W8(dl * qa, dl * qb);
 }
 #endif
-#ifdef IQ4_NL
+#ifdef IQ4_NL W_IQ4_NL
 #include "quant_iq4.wgsl"
 
 // Nibbles as Q4_0; x = d * kvalues[q], as dequantize_row_iq4_nl.
@@ -245,7 +245,7 @@ fn dq8_iq4_nl(base: u32, sub: u32) -> W8 {
     return W8(d * kv4(w[qw], sh), d * kv4(w[qw + 1u], sh));
 }
 #endif
-#ifdef IQ4_XS
+#ifdef IQ4_XS W_IQ4_XS
 #include "quant_iq4.wgsl"
 
 // sub 0..31; sub-block s = sub / 4 of 32 weights: 6-bit scale ls = nibble s of scales_l (word 1)
@@ -261,7 +261,7 @@ fn dq8_iq4_xs(base: u32, sub: u32) -> W8 {
     return W8(dl * kv4(w[qw], sh), dl * kv4(w[qw + 1u], sh));
 }
 #endif
-#ifdef Q2_K
+#ifdef Q2_K W_Q2_K
 #include "quant_bits.wgsl"
 
 // sub 0..31. Element e = 8 * sub + i: h = e / 128, j = e % 128 / 32, l = e % 32; code
@@ -278,7 +278,7 @@ fn dq8_q2_k(base: u32, sub: u32) -> W8 {
     return W8(dl * crumb4(w[qw], sh) - ml, dl * crumb4(w[qw + 1u], sh) - ml);
 }
 #endif
-#ifdef Q3_K
+#ifdef Q3_K W_Q3_K
 #include "quant_bits.wgsl"
 
 // Byte k of Q3_K's 12 scale bytes (block bytes 96..107: words 24..26).

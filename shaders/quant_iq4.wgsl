@@ -1,5 +1,5 @@
 // quant_iq4.wgsl -- the 16 non-uniform levels of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl), for
-// quant.wgsl (included under #ifdef IQ4_NL / IQ4_XS only).
+// quant.wgsl (included under #ifdef IQ4_NL / IQ4_XS, or their W_<type> in the fused step, only).
 
 // kvalues_iq4nl as 16 i8 in 4 words (little-endian): a code's level is one byte of one of
 // them, picked with selects: no private array, which a driver may keep in local memory.

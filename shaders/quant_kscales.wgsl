@@ -1,5 +1,5 @@
 // quant_kscales.wgsl -- the 6-bit sub-block scales and mins of Q4_K and Q5_K, for quant.wgsl
-// (included under #ifdef Q4_K / Q5_K, so the other types' WGSL does not carry them).
+// (included under #ifdef Q4_K / Q5_K or their W_<type>, so the other types' WGSL does not carry them).
 
 // Byte k of the block at word base, 0..255.
 fn byte_at(base: u32, k: u32) -> u32 {

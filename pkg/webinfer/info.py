@@ -45,7 +45,9 @@ def describe(source=None) -> dict:
 
 def _how_it_runs(gf) -> dict:
     """How the weights are held on each device: float32 or blocks on NumPy (its budget), the fused
-    decode step or the plain kernels on WebGPU (the types the fused step decodes)."""
+    decode step or the plain kernels on WebGPU (the types the fused step decodes: since it takes
+    every type of layout.GPU_QUANTS, and uploads others as F32, the plain kernels only where a
+    type were left out of layout.FUSED_QUANTS)."""
     from .device.numpy_device import F32_BUDGET
     from .device.webgpu.layout import FUSED_QUANTS, GPU_TYPES
     weights = {n: t for n, t in gf.tensors.items() if n.endswith(".weight") and len(t.shape) >= 2}

@@ -76,6 +76,35 @@ def test_fused_step_matches_numpy_and_replay(model_path, n_ctx):
         assert not fenced.any() and attn[:, C["cur"]].tolist() == rope[:, C["cur"]].tolist()
 
 
+# Rows of 256 weights (a K-quant super-block) at the smallest: each type of layout.GPU_QUANTS the
+# mix gives is in the fused step (tests/model/test_webgpu_new_types.py has the rest of them)
+K_SHAPES = dict(SHAPES, d_model=256, d_ff=512)
+MIX_TYPES = {"Q4_K_M": {"Q4_K", "Q6_K"},   # Q6_K: the tied embedding (EMBED and the lm head), attn_v, ffn_down
+             "Q5_1": {"Q5_1", "Q6_K"}, "IQ4_NL": {"IQ4_NL", "Q6_K"}}
+
+
+@pytest.mark.parametrize("mix", list(MIX_TYPES))
+def test_a_model_of_other_types_runs_the_fused_step(tmp_path, mix):
+    """Q4_K_M (256-weight blocks, a group at a time), Q5_1 and IQ4_NL (the batched path): the
+    fused step is not refused and gives NumPy's and the plain replay's logits and greedy tokens."""
+    path = build_synthetic_model(tmp_path / "k.gguf", seed=4, shapes=K_SHAPES, mix=mix, random_blocks=True)
+    from webinfer.formats.gguf import read_gguf
+    from webinfer.device.webgpu.layout import GPU_TYPES
+    gf = read_gguf(path)
+    assert {GPU_TYPES[t.ggml_type] for t in gf.tensors.values() if len(t.shape) == 2} == MIX_TYPES[mix]
+    gf.close()
+    ref, _ = _steps(path, None, 512, n=4)
+    plain, _ = _steps(path, "off", 512, n=4, device="webgpu")
+    got, dev = _steps(path, "on", 512, n=4, device="webgpu")
+    assert dev.decode_path().startswith("fused"), dev.notes
+    for i, (r, p, g) in enumerate(zip(ref, plain, got)):
+        assert np.all(np.abs(g - r) <= 2e-3 * (1 + np.abs(r))), f"step {i}: fused vs numpy {np.max(np.abs(g - r)):.3g}"
+        assert np.max(np.abs(g - p)) <= 1e-4 * (1 + np.max(np.abs(p))), f"step {i}: fused vs replay"
+        assert int(np.argmax(g)) == int(np.argmax(r)) == int(np.argmax(p))
+    prog = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    assert prog.table[1, fused.C["op"]] == fused.OP_EMBED and prog.table[1, fused.C["qt"]] == fused.QTYPES["Q6_K"]
+
+
 def test_attention_merged_over_many_splits(model_path, monkeypatch):
     """Splits of 32 keys and a 100-token prompt: 4 splits saw keys, and the next matvec's
     workgroups merge their partials (COMBINE) when they stage its input row."""

@@ -1,8 +1,9 @@
 """A tiny model whose weights are Q5_0, Q5_1, K-quants (Q2_K .. Q6_K), IQ4_NL and IQ4_XS runs on the
 WebGPU device with those weights kept as raw blocks (quant.wgsl's decoders; no F32 upload note)
 and gives NumPy's logits, through prefill (tiled matmul), the replayed decode step and the
-embedding. The fused decode step
-has no decoder for these types: it is refused with that reason and the step is replayed."""
+embedding; the decode steps after the prompt run as the fused step (decode_fused.wgsl: Q5_0, Q5_1
+and IQ4_NL in its batched path, the 256-weight types a group at a time, a Q6_K or Q5_0 embedding
+included), which gives the plain replay's logits."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gpu_available import open_webgpu
+
+from webinfer.device.webgpu import fused
 
 from webinfer.config import ModelConfig
 from webinfer.device.numpy_device import NumpyDevice
@@ -38,9 +41,8 @@ MIXES = {
     "q2_q3": {"token_embd": "Q8_0", "output": "Q3_K", "qkv": "Q2_K", "attn_output": "Q3_K",
               "gate_up": "Q3_K", "ffn_down": "Q2_K"},
 }
-REFUSED = {"q4_k_m": "embed of a weight of type Q6_K", "q5": "embed of a weight of type Q5_0",
-           "q8_embed": "matvec of a weight of type Q6_K", "iq4": "matvec of a weight of type IQ4_NL",
-           "q2_q3": "matvec of a weight of type Q2_K"}
+# each mix's types: the fused step compiles in these and no other of the non-core types
+TYPES = {mix: sorted(set(types.values())) for mix, types in MIXES.items()}
 
 
 def make_model(path, mix, seed=11):
@@ -80,7 +82,7 @@ def test_new_types_run_on_webgpu_as_blocks_with_numpys_logits(tmp_path, mix):
         model = Llama.load(gf, cfg, dev)
         cache = dev.kv_cache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, 16)
         out = [read(model.forward(tokens[:4], 0, cache, all_logits=True))]        # prefill: tiled matmul
-        for pos in range(4, len(tokens)):                                          # decode: replayed step
+        for pos in range(4, len(tokens)):                     # decode: replayed step (fused: after its first)
             step = dev.replay("step", lambda toks, p: model.forward(toks, p, cache), [tokens[pos]], pos)
             out.append(read(step).reshape(1, -1))
         return np.concatenate(out).astype(np.float64)
@@ -88,11 +90,25 @@ def test_new_types_run_on_webgpu_as_blocks_with_numpys_logits(tmp_path, mix):
     ref = tiny.reference_logits(gf, cfg, tokens)
     want = run(NumpyDevice(), np.asarray)
     np.testing.assert_allclose(want, ref, rtol=1e-4, atol=1e-4)
+    plain_dev = open_webgpu()
+    plain_dev.fused = "off"
+    plain = run(plain_dev, lambda t: asyncio.run(plain_dev.read(t)))
     dev = open_webgpu()
     dev.fused, dev.fused_workgroups = "on", 1
     got = run(dev, lambda t: asyncio.run(dev.read(t)))
     assert not [n for n in dev.notes if "uploaded as F32" in n], dev.notes
-    err = np.abs(got - want)
-    assert np.all(err <= 1e-3 * (1 + np.abs(want))), f"max err {err.max():.3g}"
+    for g in (plain, got):
+        err = np.abs(g - want)
+        assert np.all(err <= 1e-3 * (1 + np.abs(want))), f"max err {err.max():.3g}"
     path = dev.decode_path()
-    assert path == f"replayed (decode step not fused: {REFUSED[mix]}: the fused step has no decoder for it)", path
+    assert path.startswith("fused"), path
+    np.testing.assert_allclose(got[4:], plain[4:], rtol=1e-4, atol=1e-4 * (1 + np.abs(plain).max()))
+    # the step's commands carry the mix's types, and its program has their code only: W_<type> for
+    # each, W_256 where one has 256-weight blocks (gpu.pipeline's key: the variant compiled)
+    prog = next(p.fused for p in dev._programs.values() if p.fused is not None)
+    qt = {v: k for k, v in fused.QTYPES.items()}
+    mv = prog.table[1:][np.isin(prog.table[1:, fused.C["op"]], (fused.OP_EMBED, fused.OP_MATVEC))]
+    assert sorted({qt[int(q)] for q in mv[:, fused.C["qt"]]}) == TYPES[mix]
+    (defines,) = {d for (shader, d, _) in dev.gpu._pipelines if shader == "decode_fused.wgsl"}
+    k256 = {"W_256"} if set(TYPES[mix]) & set(fused.GROUPWISE) else set()
+    assert {d for d in defines if d.startswith("W_")} == {"W_" + t for t in TYPES[mix]} | k256

@@ -136,12 +136,12 @@ def test_info_describes_the_file(model_path):
     assert text.returncode == 0 and "Q4_1" in text.stdout
 
 
-def test_info_says_a_k_quant_model_runs_on_the_plain_kernels_and_a_big_one_stays_in_blocks(tmp_path, monkeypatch):
+def test_info_says_a_k_quant_model_runs_the_fused_step_and_a_big_one_stays_in_blocks(tmp_path, monkeypatch):
     from synthetic_model import build_synthetic_model
     path = build_synthetic_model(tmp_path / "k.gguf", shapes=dict(n_layers=1, d_model=256, d_ff=512, n_heads=4,
                                                                   n_kv_heads=2, n_vocab=1000), mix="Q4_K_M")
     info = json.loads(run("info", path, "--json").stdout)
-    assert info["on_webgpu"] == "the plain kernels (Q4_K, Q6_K: not in the fused step)"
+    assert info["on_webgpu"] == "the fused decode step"           # Q4_K and Q6_K are in it
     assert info["on_numpy"].startswith("float32 weights")
     import webinfer.device.numpy_device as nd
     from webinfer.formats.gguf import read_gguf

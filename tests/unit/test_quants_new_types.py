@@ -356,7 +356,7 @@ def test_types_with_a_wgsl_decoder_go_up_as_raw_word_aligned_blocks(q):
     assert (name, note) == (q.name, None) and BLOCK_WORDS[name] * 4 == size and BLOCK_WEIGHTS[name] == q.block_size
     assert data.dtype == np.uint8 and data.shape == (rows, 3 * size) and row_words == 3 * BLOCK_WORDS[name]
     np.testing.assert_array_equal(data.reshape(-1, size), place(raw.reshape(-1, q.type_size)))
-    assert name not in FUSED_QUANTS      # the fused decode step has no decoder for it (fused.py refuses)
+    assert name in FUSED_QUANTS          # the fused decode step decodes it too (fused_layout.py)
 
 
 def test_quant_wgsl_constants_are_the_layout_tables():

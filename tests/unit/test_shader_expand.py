@@ -78,3 +78,17 @@ def test_the_shipped_shaders_use_only_known_directives():
         for i, line in enumerate(text.splitlines(), 1):
             if line.lstrip().startswith("#"):
                 assert shaders._DIRECTIVE.match(line), f"{name}:{i}: {line.strip()}"
+
+
+def test_ifdef_of_several_names_is_any_and_ifndef_none(files):
+    files(a="#ifdef A B\nab\n#endif\n#ifndef A B\nneither\n#endif\n")
+    assert lines(shaders.expand("a.wgsl", frozenset({"B"}))) == ["ab"]
+    assert lines(shaders.expand("a.wgsl", frozenset({"A", "B"}))) == ["ab"]
+    assert lines(shaders.expand("a.wgsl", frozenset({"C"}))) == ["neither"]
+
+
+def test_a_file_is_pasted_once_per_expansion(files):
+    """quant.wgsl's decoders each include their helpers; the fused step compiles several of them."""
+    files(a='#ifdef A\n#include "h.wgsl"\nfa\n#endif\n#ifdef B\n#include "h.wgsl"\nfb\n#endif\n', h="fn h() {}\n")
+    assert lines(shaders.expand("a.wgsl", frozenset({"A", "B"}))) == ["fn h() {}", "fa", "fb"]
+    assert lines(shaders.expand("a.wgsl", frozenset({"B"}))) == ["fn h() {}", "fb"]

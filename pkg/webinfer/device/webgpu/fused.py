@@ -48,11 +48,13 @@ import numpy as np
 from ...errors import DeviceError
 from .gpu import GTensor
 
-from .fused_layout import ABORT_BITS, BLOCK_WORDS, C, CMD_WORDS, FLAGS, HEADER, N_SHIFT, OPS, QTYPES, STEP_FLAGS, SYNC, XS
+from .fused_layout import ABORT_BITS, BATCHED, BLOCK_GROUPS, BLOCK_WORDS, C, CMD_WORDS, FLAGS, GROUPWISE, HEADER, N_SHIFT
+from .fused_layout import OPS, QTYPES, STEP_FLAGS, SYNC, XS
 from .fused_layout import wgsl as layout_wgsl
 from . import layout
 
 OP_EMBED, OP_MATVEC, OP_ATTN = OPS["EMBED"], OPS["MATVEC"], OPS["ATTN"]
+BATCHED_QT = {QTYPES[t] for t in BATCHED}     # the types of row_dot's batches (PRE loads a batch)
 F_PRE, F_NORMALIZED, F_NEOX, F_RAW, F_ARGMAX, F_FENCE = (STEP_FLAGS[k] for k in ("PRE", "NORMALIZED", "NEOX", "RAW", "ARGMAX", "FENCE"))
 S_ABORT, S_TOKEN, S_POS, S_CNT1, S_TICKET, S_SLOTS = (SYNC[k] for k in ("ABORT", "TOKEN", "POS", "CNT1", "TICKET", "SLOTS"))
 TIMED_OUT, LATE = ABORT_BITS["TIMED_OUT"], ABORT_BITS["LATE"]
@@ -252,8 +254,10 @@ class _Arenas:
 
 def _qtype(defines, shader: str) -> int:
     """The fused id of the weight type of a recorded embed / matvec; Refused for a type that
-    decode_fused.wgsl has no decoder for (layout.FUSED_QUANTS)."""
-    qt = [d for d in defines if d in QTYPES]
+    decode_fused.wgsl has no path for (fused_layout: BATCHED, GROUPWISE, F32). Every type of
+    layout.GPU_QUANTS has one (tests/unit/test_fused_layout.py), and the device uploads any other
+    as F32: a guard for a type added to GPU_QUANTS without its fused decoder."""
+    qt = [d for d in defines if d in QTYPES and (d in BATCHED or d in GROUPWISE or d == "F32")]
     if not qt:
         other = sorted(d for d in defines if d in layout.BLOCK_WORDS)   # the plain kernels' type
         raise Refused(f"{shader} of a weight of type {'/'.join(other) or '?'}: the fused step has no decoder for it")
@@ -290,8 +294,8 @@ def _matvec(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     c[[C["op"], C["flags"], C["qt"]]] = (OP_MATVEC, fl | (F_NEOX if pw[9] else 0), qt)
     c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
     c[C["nvwg"]] = -(-rows // rpv)
-    c[C["ngroups"]] = row_words // BLOCK_WORDS[qt] * 4
-    if PRELOAD and qt != QTYPES["F32"] and -(-cols // 8) <= KG * (256 // rpv):
+    c[C["ngroups"]] = row_words // BLOCK_WORDS[qt] * BLOCK_GROUPS[qt]
+    if PRELOAD and qt in BATCHED_QT and -(-cols // 8) <= KG * (256 // rpv):
         c[C["flags"]] |= F_PRE
     c[C["w"]] = ar.weight(entries[2])
     if fl & FLAGS["NORM"]:
@@ -400,7 +404,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     kind_defines, kind_values = _matvec_kinds(table)
     values.update(kind_values)
     values["ASIZE"] = asize
-    values["LAYOUT"] = layout_wgsl()
+
     if 4 * wsize > lim or 8 * asize > lim:
         raise Refused(f"an arena of {4 * max(wsize, 2 * asize) / 2**20:.0f} MiB passes the binding limit "
                       f"({lim / 2**20:.0f} MiB)")
@@ -422,10 +426,14 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # part (decode_fused.wgsl, TICKETS); on a GPU every one does, numbered by its builtin id, which
     # measured faster (bench/RESULTS.md)
     tickets = bool(dev.adapter.is_cpu_emulation)
-    wtypes = tuple(sorted({"W_" + k for k, v in QTYPES.items()
-                           for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}))
+    used = {t for t, v in QTYPES.items() for c in table[1:] if c[C["op"]] in (OP_EMBED, OP_MATVEC) and c[C["qt"]] == v}
+    wtypes = tuple(sorted("W_" + t for t in used))
+    # W_256: a type of 256-weight blocks, decoded a group at a time (fused_matvec.wgsl, groupwise)
+    wtypes += ("W_256",) if used & set(GROUPWISE) else ()
     defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
-    values["W_BATCHED"] = " ".join(t for t in QTYPES if "W_" + t in wtypes and t != "F32")   # table order
+    values["W_BATCHED"] = " ".join(t for t in QTYPES if t in used and t in BATCHED)   # table order
+    values["W_GROUPWISE"] = " ".join(t for t in QTYPES if t in used and t in GROUPWISE)
+    values["LAYOUT"] = layout_wgsl(used)          # QT_<type>: the step's types (and fused_layout.CORE)
     dispatches = tuple(gpu.command("decode_fused.wgsl", defines, {0: (cmds, p * stride, table.nbytes), 2: warena,
                                                                   3: aarena, 4: kv_buf, 5: sync}, (n_wg, 1, 1), values)[0]
                        for p in (0, 1))

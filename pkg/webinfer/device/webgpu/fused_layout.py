@@ -3,15 +3,19 @@ the op codes and flag bits, the quant-type ids, the sync words and the abort wor
 
 fused.py builds tables with these; the shader gets them as WGSL constants through its {{LAYOUT}}
 placeholder (``wgsl()``), so the two cannot disagree. The quant types are those of
-layout.FUSED_QUANTS (a weight of any other type of layout.GPU_QUANTS makes fused.py refuse the
-step). To add a quant type to the fused step: its name in FUSED_QUANTS (its id here follows; the
-step assumes blocks of 32 weights), and its decoders in WGSL: dq8_<type> (quant.wgsl) and
-rd_<type> (fused_matvec.wgsl; `dq` and `dot_batch` get a case for every type the step uses
-through `#each`), and, if its block is not a scale word then quant words, its words in raw_group.
+layout.FUSED_QUANTS: every type of layout.GPU_QUANTS. To add a quant type to the fused step: its
+row in GPU_QUANTS (its id here follows, after the others'), its dq8_<type> in quant.wgsl under
+``#ifdef <type> W_<type>`` (fused.py defines W_<type> for the types a step uses) and, to take the
+batched path (a 32-weight block whose group of 8 is at most 4 words), its name in BATCHED, its
+rd_<type> in fused_matvec.wgsl and, if its group's words are not [scale word, two quant words],
+them in raw_group; other types (F32, the 256-weight K-quants and IQ4_XS: GROUPWISE) are decoded
+a group at a time with dq8_<type> (gdot, gdot32). `dq` and `dot_batch` get a case for every type
+the step uses through `#each` (W_BATCHED, W_GROUPWISE).
 """
 
 from __future__ import annotations
 
+from .layout import BLOCK_WEIGHTS as TYPE_BLOCK_WEIGHTS
 from .layout import BLOCK_WORDS as TYPE_BLOCK_WORDS
 from .layout import FUSED_QUANTS
 
@@ -35,7 +39,16 @@ STEP_FLAGS = {
 }
 
 QTYPES = {name: i for i, name in enumerate(FUSED_QUANTS)}         # QT_<name>: a command's C_QT
-BLOCK_WORDS = tuple(TYPE_BLOCK_WORDS[t] for t in sorted(QTYPES, key=QTYPES.get))   # u32 words of a 32-weight block
+BLOCK_WORDS = tuple(TYPE_BLOCK_WORDS[t] for t in QTYPES)              # u32 words of a block, by C_QT
+BLOCK_GROUPS = tuple(TYPE_BLOCK_WEIGHTS[t] // 8 for t in QTYPES)       # groups of 8 weights a block: 4 or 32
+# The types of fused_matvec.wgsl's batched path (raw_group, rd_<type>), and those decoded a group
+# at a time with dq8_<type> (32 groups a block: gdot32); F32 (gdot) is neither.
+BATCHED = ("Q4_0", "Q4_1", "Q8_0", "F16", "Q5_0", "Q5_1", "IQ4_NL")
+GROUPWISE = tuple(t for t in QTYPES if TYPE_BLOCK_WEIGHTS[t] == 256)
+# The types whose QT_<name> every step declares (the shader names some in code every step has);
+# the others' only where the step uses them (wgsl(types)), so that a step of these types
+# compiles the program it did before the other types joined (the one measured).
+CORE = ("Q4_0", "Q4_1", "Q8_0", "F16", "F32")
 
 # A command's words (C_<NAME>); MATVEC's weight groups a row and kind share ATTN's n_heads and
 # n_kv, the current key and value (ROPE, ATTN) a residual's word; word 12 is free.
@@ -54,19 +67,21 @@ ABORT_BITS = {"TIMED_OUT": 1, "LATE": 2}     # the abort word: a barrier wait ga
 XS = 2048                   # the widest staged input row (cols, padded to 32)
 
 
-def wgsl() -> str:
-    """The constants above as WGSL, for decode_fused.wgsl's {{LAYOUT}}, and block_words()."""
+def wgsl(types=None) -> str:
+    """The constants above as WGSL, for decode_fused.wgsl's {{LAYOUT}}, and block_words(); the
+    quant types: CORE and those of `types` (the step's; None: every type)."""
+    qtypes = {t: q for t, q in QTYPES.items() if types is None or t in CORE or t in types}
     consts = [("CMD_WORDS", CMD_WORDS), ("N_SHIFT", N_SHIFT), ("XS", XS)]
     consts += [("H_" + k, v) for k, v in HEADER.items()]
     consts += [("OP_" + k, v) for k, v in OPS.items()]
     consts += [("F_" + k, v) for k, v in {**FLAGS, **STEP_FLAGS}.items()]
-    consts += [("QT_" + k, v) for k, v in QTYPES.items()]
+    consts += [("QT_" + k, v) for k, v in qtypes.items()]
     consts += [("C_" + k.upper(), v) for k, v in C.items()]
     consts += [("S_" + k, v) for k, v in SYNC.items()]
     consts += list(ABORT_BITS.items())
     lines = [f"const {name}: u32 = {value}u;" for name, value in consts]
     cases = {}
-    for t, q in QTYPES.items():
+    for t, q in qtypes.items():
         cases.setdefault(BLOCK_WORDS[q], []).append("QT_" + t)
     arms = [f"        case {', '.join(ts)}: {{ return {n}u; }}" for n, ts in cases.items()]
     arms[-1] = arms[-1].replace("case " + ", ".join(cases[list(cases)[-1]]), "default")

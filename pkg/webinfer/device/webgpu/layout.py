@@ -19,8 +19,9 @@ from ...weights import QWeight
 
 # The weight types the shaders decode, one row each: (name, ggml type id, u32 words of a block as
 # uploaded, weights a block: 32, or 256 for a K-quant super-block). A new type: its row here, its
-# upload in gpu_blocks if its blocks are not word-aligned, and quant.wgsl's dq8_<type> with its
-# BLOCK_WORDS and GROUPS_PER_BLOCK (weights a block / 8).
+# upload in gpu_blocks if its blocks are not word-aligned, quant.wgsl's dq8_<type> with its
+# BLOCK_WORDS and GROUPS_PER_BLOCK (weights a block / 8), and its path in the fused step
+# (fused_layout.py's docstring: until then tests/unit/test_fused_layout.py fails).
 GPU_QUANTS = (("Q4_0", 2, 5, 32), ("Q4_1", 3, 5, 32), ("Q8_0", 8, 9, 32), ("F16", 1, 16, 32), ("F32", 0, 32, 32),
               ("Q5_0", 6, 6, 32), ("Q5_1", 7, 6, 32), ("Q4_K", 12, 36, 256), ("Q5_K", 13, 44, 256),
               ("Q6_K", 14, 53, 256), ("IQ4_NL", 20, 5, 32), ("IQ4_XS", 23, 34, 256), ("Q2_K", 10, 21, 256),
@@ -28,10 +29,11 @@ GPU_QUANTS = (("Q4_0", 2, 5, 32), ("Q4_1", 3, 5, 32), ("Q8_0", 8, 9, 32), ("F16"
 GPU_TYPES = {ggml: name for name, ggml, _, _ in GPU_QUANTS}        # ggml type id -> name
 BLOCK_WORDS = {name: words for name, _, words, _ in GPU_QUANTS}    # name -> words a block
 BLOCK_WEIGHTS = {name: n for name, _, _, n in GPU_QUANTS}          # name -> weights a block
-# The types the fused decode step (decode_fused.wgsl, fused_matvec.wgsl's rd_<type>) decodes, in
-# its numbering (fused_layout.QTYPES); a step with a weight of another type is refused there and
-# runs as the plain replay.
-FUSED_QUANTS = ("Q4_0", "Q4_1", "Q8_0", "F16", "F32")
+# The types the fused decode step (decode_fused.wgsl) decodes, in its numbering
+# (fused_layout.QTYPES): every type above (a weight of a type without a decoder is uploaded as
+# F32). The 32-weight types but F32 take its batched path (fused_matvec.wgsl's raw_group and
+# rd_<type>); F32 and the 256-weight types are decoded a group of 8 at a time (dq8_<type>).
+FUSED_QUANTS = tuple(name for name, _, _, _ in GPU_QUANTS)
 
 
 def gpu_blocks(w: QWeight) -> tuple[str, np.ndarray, int, str | None]:

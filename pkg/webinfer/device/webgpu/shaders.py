@@ -2,8 +2,10 @@
 
 The shaders live as real files (the repo's ``shaders/``, shipped as ``webinfer/shaders/`` in
 the wheel). A variant is a set of names: ``#ifdef NAME`` / ``#ifndef`` / ``#else`` / ``#endif``
-keep or drop lines, ``#include "file.wgsl"`` pastes another file, ``{{NAME}}`` is replaced by a
-value. ``#each T in NAME`` ... ``#endeach`` repeats the lines between once per word of the value
+keep or drop lines (``#ifdef A B``: any of the names; ``#ifndef A B``: none of them),
+``#include "file.wgsl"`` pastes another file once (a later include of it in the same expansion
+pastes nothing: quant.wgsl's helpers, which several types' decoders include), ``{{NAME}}`` is
+replaced by a value. ``#each T in NAME`` ... ``#endeach`` repeats the lines between once per word of the value
 NAME (a space-separated list), ``{{T}}`` in them replaced by the word and ``{{t}}`` by it in
 lower case (a switch with one case per weight type the variant uses, say). Anything left over
 (an unknown directive, an unmatched ``#endif``, a ``{{NAME}}`` with no value) is an error here,
@@ -46,7 +48,7 @@ def _read(name: str) -> str:
 def expand(name: str, defines: frozenset[str] = frozenset(), values: dict | None = None) -> str:
     """The WGSL of shader `name` for the variant `defines` (+ `{{NAME}}` values)."""
     values = values or {}
-    out = _expand_lines(name, _read(name).splitlines(), defines, values, depth=0)
+    out = _expand_lines(name, _read(name).splitlines(), defines, values, depth=0, seen={name})
     text = _PLACEHOLDER.sub(lambda m: _value(m.group(1), values, name), "\n".join(out))
     return text + "\n"
 
@@ -57,7 +59,8 @@ def _value(key: str, values: dict, name: str) -> str:
     return str(values[key])
 
 
-def _expand_lines(name: str, lines: list[str], defines: frozenset[str], values: dict, depth: int) -> list[str]:
+def _expand_lines(name: str, lines: list[str], defines: frozenset[str], values: dict, depth: int,
+                  seen: set[str]) -> list[str]:
     if depth > 4:
         raise DeviceError(f"{name}: #include nested too deeply")
     out: list[str] = []
@@ -78,7 +81,8 @@ def _expand_lines(name: str, lines: list[str], defines: frozenset[str], values: 
                 for word in _value(key, values, name).split():
                     copy = [b.replace("{{" + var + "}}", word).replace("{{" + var.lower() + "}}", word.lower())
                             for b in body]
-                    out.extend(_expand_lines(f"{name}:{start} ({var}={word})", copy, defines, values, depth + 1))
+                    out.extend(_expand_lines(f"{name}:{start} ({var}={word})", copy, defines, values, depth + 1,
+                                                seen))
             continue
         if m is None:
             if line.lstrip().startswith("#"):
@@ -88,7 +92,7 @@ def _expand_lines(name: str, lines: list[str], defines: frozenset[str], values: 
             continue
         kind, arg = m.groups()
         if kind in ("ifdef", "ifndef"):
-            cond = (arg in defines) == (kind == "ifdef")
+            cond = any(n in defines for n in arg.split()) == (kind == "ifdef")
             stack.append((cond, active))
             active = active and cond
         elif kind == "else":
@@ -110,7 +114,9 @@ def _expand_lines(name: str, lines: list[str], defines: frozenset[str], values: 
             raise DeviceError(f"{name}:{lineno}: #endeach without #each")
         elif active:  # include
             inc = arg.strip('"')
-            out.extend(_expand_lines(inc, _read(inc).splitlines(), defines, values, depth + 1))
+            if inc not in seen:
+                seen.add(inc)
+                out.extend(_expand_lines(inc, _read(inc).splitlines(), defines, values, depth + 1, seen))
     if each is not None:
         raise DeviceError(f"{name}:{each[0]}: #each not closed")
     if stack:
