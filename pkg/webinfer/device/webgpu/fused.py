@@ -404,7 +404,6 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     kind_defines, kind_values = _matvec_kinds(table)
     values.update(kind_values)
     values["ASIZE"] = asize
-
     if 4 * wsize > lim or 8 * asize > lim:
         raise Refused(f"an arena of {4 * max(wsize, 2 * asize) / 2**20:.0f} MiB passes the binding limit "
                       f"({lim / 2**20:.0f} MiB)")
