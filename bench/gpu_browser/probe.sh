@@ -14,7 +14,8 @@
 # SEGV_TRACE (segv_trace.so: preloaded into the browser's processes, so a process that dies on a
 # signal writes its backtrace, by module and offset, to the log; the summary prints it),
 # VK_LOADER_DEBUG (default error,warn), PROBE_LD (the browser's LD_LIBRARY_PATH instead of env.sh's:
-# without /tmp/gb/chrome in it, the browser's dlopen of libvulkan.so.1 finds the system loader).
+# without /tmp/gb/chrome in it, the browser's dlopen of libvulkan.so.1 finds the system loader),
+# PROBE_EXTRA (more flags after the variant's, e.g. --disable-angle-features=NAME,...).
 # This is not the webinfer bench (gen_bench.sh is).
 set -u
 exe=$1; outdir=$2; shift 2
@@ -36,7 +37,7 @@ for v in "${variants[@]}"; do
   env ${icds:+VK_DRIVER_FILES=$icds} ${EGL_VENDOR_JSON:+__EGL_VENDOR_LIBRARY_FILENAMES=$EGL_VENDOR_JSON} \
       ${SEGV_TRACE:+LD_PRELOAD=$SEGV_TRACE} ${PROBE_LD:+LD_LIBRARY_PATH=$PROBE_LD} \
       VK_LOADER_DEBUG=${VK_LOADER_DEBUG:-error,warn} \
-      "$exe" "${common_flags[@]}" "${flags[@]}" --user-data-dir="$prof" \
+      "$exe" "${common_flags[@]}" "${flags[@]}" ${PROBE_EXTRA:-} --user-data-dir="$prof" \
       "http://127.0.0.1:$port/probe.html?${PROBE_QUERY:-}" >"$log" 2>&1 & cr=$!
   wait $srv
   kill $cr 2>/dev/null; sleep 1; kill -9 $cr 2>/dev/null; wait $cr 2>/dev/null; rm -rf "$prof"
