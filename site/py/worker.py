@@ -2,8 +2,9 @@
 
 py/main.py awaits these exported functions (__export__); each returns JSON text:
   load(request_json, data)  install the runtime (first call), get the model bytes (the site's cache,
-                            the network, or a File from the page), load them with webinfer; only
-                            then replace the current model, and cache the bytes meanwhile
+                            the network, or a File from the page) into the heap, refuse a model
+                            that cannot fit (webinfer.fit, from its header), load it with webinfer;
+                            only then replace the current model, and cache the bytes meanwhile
   ask(text, settings_json)  one chat turn, streamed
   stop()                    end the running answer after its current token
   reset(system)             a new chat
@@ -36,6 +37,9 @@ _runtime = None      # the task installing numpy + webinfer (started by the firs
 _model = None        # the loaded webinfer.Model
 _session = None      # its ChatSession (the conversation survives a model change)
 _gen = None          # the Generation streaming now, if any (stop() cancels it)
+_resident = 0        # heap bytes the loaded model takes, as fit.need estimated them when it loaded
+
+HEADER_MAX = 64 << 20   # a GGUF header longer than this is not waited for: the size alone is judged
 
 SETTING_KEYS = {"temperature": float, "top_p": float, "top_k": int, "max_tokens": int}
 
@@ -66,19 +70,63 @@ async def _install(wheel_url: str) -> float:
     return time.perf_counter() - t0
 
 
-async def _model_bytes(req: dict, data):
-    """(JS bytes, source) with source "cache" | "network" | "file"."""
+async def _incoming(req: dict, data):
+    """(store.ModelBytes, source) with source "cache" | "network" | "file": nothing read yet but the
+    response's headers (a File: nothing at all)."""
     if req["kind"] == "file":
-        _report("file", name=req["name"], total=int(data.size))
-        return js.Uint8Array.new(await data.arrayBuffer()), "file"
+        name = req["name"]
+        return store.from_file(data, lambda snap: _report("file", name=name, **snap)), "file"
     url = req["url"]
-    hit = await store.cached(url)
-    if hit is not None:
-        _report("cache", name=store.file_name(url), total=int(hit.byteLength))
-        return js.Uint8Array.new(hit), "cache"
     name = store.file_name(url)
-    buf = await store.download(url, req["origin"], lambda snap: _report("download", name=name, **snap))
-    return buf, "network"
+    hit = await store.cached(url, lambda snap: _report("cache", name=name, **snap))
+    if hit is not None:
+        return hit, "cache"
+    return await store.download(url, req["origin"], lambda snap: _report("download", name=name, **snap)), "network"
+
+
+def _device_kind(device: str) -> str:
+    """Where the weights will be: "webgpu" when asked for, or under "auto" when the model in use is
+    there; else "numpy" (the heap holds more on NumPy: the safe side when it is not known yet)."""
+    if device == "webgpu" or (device == "auto" and _model is not None and _model.device.name == "webgpu"):
+        return "webgpu"
+    return "numpy"
+
+
+def _memory_facts() -> dict:
+    """fit.verdict's runtime: the heap's ceiling, what stays in use during a load (the runtime and the
+    model in use: it is replaced only once the new one is in), and what the browser says."""
+    from webinfer import fit
+    facts = {"heap_limit": fit.WASM32_HEAP, "heap_in_use": fit.RUNTIME_BYTES + _resident}
+    if js.Reflect.has(js.navigator, "deviceMemory"):
+        facts["device_memory"] = float(js.navigator.deviceMemory)
+    from webinfer.device.webgpu import adapter_js
+    if adapter_js._opened is not None:
+        facts.update({k: adapter_js._opened.limits[k] for k in ("max_buffer_size", "max_storage_buffer_binding_size")})
+    return facts
+
+
+async def _header(incoming):
+    """The GGUF header (metadata, tensors) of the model arriving, from its first bytes (more until
+    the tensor table is in, up to HEADER_MAX); None past that or when the size is not known. A file
+    that is not a GGUF raises GGUFError here, after its first megabyte."""
+    from webinfer.formats.gguf import read_gguf_header
+    n = 1 << 20
+    while incoming.total:
+        head = await incoming.head(n)
+        header = read_gguf_header(head, incoming.total)
+        if header is not None or len(head) < n or n >= HEADER_MAX:
+            return header
+        n *= 4
+    return None
+
+
+def _judge(header, size: int, device: str, name: str):
+    """fit.verdict for a model of `size` bytes with this header (None: by its size) in this worker."""
+    from webinfer import fit
+    if not size:
+        return None
+    dims = fit.dims_from_gguf(*header) if header else None
+    return fit.verdict(size, dims, _memory_facts(), _device_kind(device), name=name)
 
 
 async def _open(gguf: bytes, device: str):
@@ -105,6 +153,12 @@ async def _open(gguf: bytes, device: str):
         return webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed: {why}"), progress=progress)
 
 
+def _heap_bytes() -> int:
+    """The size of this interpreter's WebAssembly memory. It only grows (up to wasm32's 4 GiB), so
+    its size after a step is that step's peak (the page reports it: webinferPage.memory)."""
+    return int(pyodide_js._module.HEAP8.length)
+
+
 def _describe(model, name: str) -> dict:
     """What the page shows of a loaded model; its sampling settings start from the recommendation."""
     return {"device": model.device.description, "model": name or model.config.name, "n_ctx": model.n_ctx,
@@ -112,34 +166,60 @@ def _describe(model, name: str) -> dict:
 
 
 async def load(request_json: str, data=None) -> str:
-    """Load the model the request names; the current model and chat stay if anything fails."""
-    global _runtime, _model, _session
+    """Load the model the request names; the current model and chat stay if anything fails. Its bytes
+    go straight into this heap; once its header is in, webinfer.fit judges it, and a model that
+    cannot fit is refused there (the rest of the file is not read)."""
+    global _runtime, _model, _session, _resident
     req = json.loads(request_json)
     t0 = time.perf_counter()
+    name = req.get("name") or store.file_name(req.get("url", ""))
     if _runtime is None:
         _runtime = asyncio.ensure_future(_install(req["wheel"]))
+    incoming = gguf = None
     try:
-        buf, source = await _model_bytes(req, data)        # overlaps the runtime's installation
-        install_s = await _runtime
+        incoming, source = await _incoming(req, data)
+        if not _runtime.done():
+            # The first load (the site's model, judged by its size on the main thread): its download
+            # overlaps the runtime's installation, and the header is judged once both are in.
+            gguf, incoming = await incoming.body(), None
+            install_s = await _runtime
+            from webinfer.formats.gguf import read_gguf_header
+            fit = _judge(read_gguf_header(gguf, len(gguf)), len(gguf), req["device"], name)
+        else:
+            install_s = await _runtime
+            fit = _judge(await _header(incoming), incoming.total, req["device"], name)
+        if fit is not None and fit["verdict"] == "cannot":
+            if incoming is not None:
+                await incoming.cancel()
+            return json.dumps({"ok": False, "error": fit["message"], "fit": fit["verdict"], "heap_bytes": _heap_bytes()})
+        if gguf is None:
+            gguf, incoming = await incoming.body(), None
         sync.stage("Loading the model")
-        model = await _open(buf.to_bytes(), req["device"])
+        model = await _open(gguf, req["device"])
     except Exception as e:  # noqa: BLE001 - every failure is reported to the page in words
+        if incoming is not None:
+            await incoming.cancel()
         if _runtime.done() and _runtime.exception() is not None:
             _runtime = None                                 # a failed install is retried next time
-        return json.dumps({"ok": False, "error": _words(e)})
+        return json.dumps({"ok": False, "error": _words(e), "heap_bytes": _heap_bytes()})
     if source == "network":     # only a model that loaded is cached; the page need not wait for it
-        asyncio.ensure_future(_remember(req["url"], buf))
+        asyncio.ensure_future(_remember(req["url"], gguf))
     messages = _session.messages if _session is not None else []
     _model, _session = model, model.chat()
     _session.messages = messages
-    name = req.get("name") or store.file_name(req.get("url", ""))
+    _resident = fit["need"] if fit is not None else len(gguf)
+    from webinfer.fit import RUNTIME_BYTES
     return json.dumps({"ok": True, **_describe(model, name), "source": source,
-                       "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3)})
+                       "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3),
+                       "heap_bytes": _heap_bytes(), "heap_in_use": RUNTIME_BYTES + _resident,
+                       "fit": fit["verdict"] if fit else None, "fit_message": fit["message"] if fit else ""})
 
 
-async def _remember(url: str, buf) -> None:
-    """Put the model's bytes in Cache Storage; a failure (a full disk, say) becomes a notice."""
-    notice = await store.remember(url, buf)
+async def _remember(url: str, gguf) -> None:
+    """Put the model's bytes in Cache Storage, from the heap (the model keeps them: its weights are
+    views of them, or a fall-back to NumPy rebuilds from them); a failure (a full disk, say) becomes
+    a notice."""
+    notice = await store.remember(url, gguf)
     if notice:
         sync.notice(notice)
 
@@ -195,7 +275,7 @@ async def ask(text: str, settings_json: str) -> str:
         session.last = gen.result
     c = gen.result
     return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
-                       "decode_path": _model.device.decode_path()})
+                       "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
 
 
 def stop() -> None:
