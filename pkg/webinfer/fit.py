@@ -25,7 +25,7 @@ GiB = 1 << 30
 WASM32_HEAP = 4 * GiB        # Pyodide's memory maximum (pyodide.asm.js: 65536 pages of 64 KiB)
 # What Pyodide, numpy and webinfer hold in the page's worker before a model (measured:
 # bench/RESULTS.md), and what a loaded model holds beside its own parts (Python objects, tables).
-RUNTIME_BYTES = 96 * MiB
+RUNTIME_BYTES = 64 * MiB
 # numpy_device.F32_BUDGET inside Pyodide, generate.PREFILL_CHUNK, model.DEFAULT_N_CTX: copied, not
 # imported, so that this module runs in MicroPython; tests/test_fit.py checks they agree.
 F32_BUDGET = 640 * MiB
@@ -63,7 +63,8 @@ def need(file_size: int, dims=None, device: str = "numpy", n_ctx=None) -> dict:
     else:
         f32 = 4 * dims["weight_elements"]
         ctx = n_ctx or min(dims["n_ctx_train"], DEFAULT_N_CTX)
-        parts["float32 weights"] = 0 if on_gpu or f32 > F32_BUDGET else f32
+        # expanding, the largest tensor passes through a float32 temporary beside its copy
+        parts["float32 weights"] = 0 if on_gpu or f32 > F32_BUDGET else f32 + 4 * dims.get("largest_elements", 0)
         parts["KV cache"] = 0 if on_gpu else kv_cache_bytes(dims["n_layers"], dims["n_kv_heads"], dims["head_dim"], ctx)
         parts["tokenizer"] = (dims["n_vocab"] + dims.get("n_merges", 0)) * TOKEN_BYTES
         # one prefill chunk's widest rows (gate and up, q/k/v, the residual) and the logits
@@ -146,4 +147,5 @@ def dims_from_gguf(metadata: dict, tensors: dict) -> dict:
             "n_ctx_train": cfg.n_ctx_train, "d_model": cfg.d_model, "d_ff": cfg.d_ff, "n_vocab": cfg.n_vocab,
             "n_merges": 0 if merges is None else len(merges),
             "weight_elements": sum(t.n_elements for t in weights),
-            "largest_tensor": max((t.nbytes for t in tensors.values()), default=0)}
+            "largest_tensor": max((t.nbytes for t in tensors.values()), default=0),
+            "largest_elements": max((t.n_elements for t in weights), default=0)}

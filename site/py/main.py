@@ -186,6 +186,9 @@ async def load_model(src: dict, data=None, confirmed: bool = False) -> None:
     PAGE.memory.heap = out["heap_bytes"]
     if not out["ok"]:
         view.notice("Could not load " + name + ". " + out["error"])
+        if out.get("lost"):           # the model in use was freed for this one and could not be rebuilt
+            loaded = source = None
+            view.notice("Could not load " + name + ". " + out["error"] + " The model in use could not be rebuilt.")
         if loaded is not None:
             view.set_state("ready")
             ready_status()

@@ -14,7 +14,8 @@ from pyscript.ffi import create_proxy, to_js
 
 CACHE_NAME = "webinfer-models-v1"
 REPORT_EVERY_S = 0.1      # progress reports at most this often (each one crosses to the main thread)
-CHUNK = 8 << 20           # bytes a File read or a cache write hands over at a time
+CHUNK = 8 << 20           # bytes a cache write hands over at a time
+READ_BYTES = 1 << 20      # bytes a model's stream is read in at most at a time
 
 
 class DownloadError(Exception):
@@ -75,42 +76,39 @@ class ModelBytes:
     judged them, so that a model that cannot fit is refused before the file has a place in memory."""
 
     def __init__(self, next_chunk, total: int, what: str, on_progress=None, cancel=None):
-        self._next = next_chunk          # async () -> a JS Uint8Array, or None at the end
+        self._next = next_chunk          # async (keep) -> a JS Uint8Array (kept: a copy), or None at the end
         self._cancel = cancel            # async () -> None: stop the stream
         self.total, self.what = total, what
         self.meter = Meter(total)
         self._on_progress = on_progress or (lambda snap: None)
-        self._head = b""                 # what head() has read so far
+        self._first = []                 # the chunks head() has read, still in JS
+        self._got = 0
 
-    async def _chunk(self):
-        chunk = await self._next()
+    async def _chunk(self, keep: bool = False):
+        chunk = await self._next(keep)
         if chunk is not None and self.meter.add(chunk.length):
             self._on_progress(self.meter.snapshot())
         return chunk
 
     async def head(self, n: int) -> bytes:
-        """At least the first n bytes (fewer only when the file is shorter); kept for body()."""
-        parts = [self._head]
-        got = len(self._head)
-        while got < n:
-            chunk = await self._chunk()
+        """A copy of at least the first n bytes (fewer only when the file is shorter). The chunks stay
+        in JS for body(): a Python copy kept alive there would sit in the heap right where the whole
+        file is about to go, and split the space the model in use leaves free."""
+        while self._got < n:
+            chunk = await self._chunk(keep=True)
             if chunk is None:
                 break
-            parts.append(chunk.to_bytes())
-            got += chunk.length
-        self._head = b"".join(parts)
-        return self._head
+            self._first.append(chunk)
+            self._got += chunk.length
+        return b"".join(c.to_bytes() for c in self._first)
 
     async def body(self) -> bytearray:
-        """The whole file, in one bytearray allocated once (at the announced size) with the head in it."""
+        """The whole file, in one bytearray allocated once (at the announced size)."""
         self._on_progress(self.meter.snapshot())
-        first, self._head = self._head, b""
-        buf = bytearray(max(self.total, len(first)))
-        buf[:len(first)] = first
-        pos, view = len(first), memoryview(buf)
-        del first
+        buf = bytearray(max(self.total, self._got))
+        pos, view = 0, memoryview(buf)
         while True:
-            chunk = await self._chunk()
+            chunk = self._first.pop(0) if self._first else await self._chunk()
             if chunk is None:
                 break
             n = chunk.length
@@ -131,7 +129,7 @@ class ModelBytes:
 
     async def cancel(self) -> None:
         """Stop reading (a refused or failed load); the rest of the file is never fetched."""
-        self._head = b""
+        self._first = []
         if self._cancel is not None:
             try:
                 await self._cancel()
@@ -140,11 +138,26 @@ class ModelBytes:
 
 
 def _from_stream(body, total: int, what: str, on_progress) -> ModelBytes:
-    reader = body.getReader()
+    """ModelBytes over a byte stream (a fetch's or a cached Response's body, a File's stream()), read
+    with a BYOB reader into one READ_BYTES buffer, the same memory each time: a default reader hands
+    out a new ArrayBuffer a chunk, garbage that V8 let pile up to ~0.4 GB while a 0.8 GB model
+    arrived (bench/site_memory.py). head() keeps copies of its chunks, body() uses each at once."""
+    try:
+        reader = body.getReader(to_js({"mode": "byob"}))
+        space = [js.Uint8Array.new(READ_BYTES)]
+    except Exception:  # noqa: BLE001 - a browser without byte streams: chunks as they come
+        reader, space = body.getReader(), None
 
-    async def next_chunk():
-        step = await reader.read()
-        return None if step.done else step.value
+    async def next_chunk(keep: bool):
+        if space is None:
+            step = await reader.read()
+            return None if step.done else step.value
+        step = await reader.read(space[0])
+        if step.done:
+            return None
+        view = step.value                                  # the bytes read, over the buffer just handed back
+        space[0] = js.Uint8Array.new(view.buffer)          # the next read reuses that buffer
+        return view.slice() if keep else view
 
     async def cancel():
         await reader.cancel()
@@ -152,16 +165,8 @@ def _from_stream(body, total: int, what: str, on_progress) -> ModelBytes:
 
 
 def from_file(file, on_progress=None) -> ModelBytes:
-    """A File from the page's picker, read CHUNK bytes at a time."""
-    pos = [0]
-
-    async def next_chunk():
-        if pos[0] >= file.size:
-            return None
-        part = file.slice(pos[0], min(pos[0] + CHUNK, file.size))
-        pos[0] += part.size
-        return js.Uint8Array.new(await part.arrayBuffer())
-    return ModelBytes(next_chunk, int(file.size), "read " + str(file.name), on_progress)
+    """A File from the page's picker."""
+    return _from_stream(file.stream(), int(file.size), "read " + str(file.name), on_progress)
 
 
 async def cached(url: str, on_progress=None):

@@ -3,8 +3,9 @@
 py/main.py awaits these exported functions (__export__); each returns JSON text:
   load(request_json, data)  install the runtime (first call), get the model bytes (the site's cache,
                             the network, or a File from the page) into the heap, refuse a model
-                            that cannot fit (webinfer.fit, from its header), load it with webinfer;
-                            only then replace the current model, and cache the bytes meanwhile
+                            that cannot fit (webinfer.fit, from its header), free the model in
+                            use but for its file, load the new one with webinfer (on failure,
+                            rebuild the old one from its file), and cache the bytes meanwhile
   ask(text, settings_json)  one chat turn, streamed
   stop()                    end the running answer after its current token
   reset(system)             a new chat
@@ -23,6 +24,7 @@ so that Stop can cancel the Generation and the stopped answer still joins the hi
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
@@ -37,7 +39,8 @@ _runtime = None      # the task installing numpy + webinfer (started by the firs
 _model = None        # the loaded webinfer.Model
 _session = None      # its ChatSession (the conversation survives a model change)
 _gen = None          # the Generation streaming now, if any (stop() cancels it)
-_resident = 0        # heap bytes the loaded model takes, as fit.need estimated them when it loaded
+_bytes = None        # the loaded model's file, in the heap (its weights are views of it)
+_device = "auto"     # the device it was asked for (to rebuild it: _restore)
 
 HEADER_MAX = 64 << 20   # a GGUF header longer than this is not waited for: the size alone is judged
 
@@ -92,11 +95,18 @@ def _device_kind(device: str) -> str:
     return "numpy"
 
 
+def _heap_kept() -> int:
+    """What stays in the heap while the next model loads: the runtime, and the file of the model in
+    use (its weights, KV cache and tokenizer are freed first: _release)."""
+    from webinfer.fit import RUNTIME_BYTES
+    return RUNTIME_BYTES + (len(_bytes) if _bytes is not None else 0)
+
+
 def _memory_facts() -> dict:
-    """fit.verdict's runtime: the heap's ceiling, what stays in use during a load (the runtime and the
-    model in use: it is replaced only once the new one is in), and what the browser says."""
+    """fit.verdict's runtime: the heap's ceiling, what stays in use during a load, and what the
+    browser says."""
     from webinfer import fit
-    facts = {"heap_limit": fit.WASM32_HEAP, "heap_in_use": fit.RUNTIME_BYTES + _resident}
+    facts = {"heap_limit": fit.WASM32_HEAP, "heap_in_use": _heap_kept()}
     if js.Reflect.has(js.navigator, "deviceMemory"):
         facts["device_memory"] = float(js.navigator.deviceMemory)
     from webinfer.device.webgpu import adapter_js
@@ -165,17 +175,43 @@ def _describe(model, name: str) -> dict:
             "recommended": model.recommended_sampling.to_dict()}
 
 
+def _release() -> None:
+    """Free the model in use (its weights, KV cache and tokenizer: most of its memory) before the next
+    one is read, keeping its file's bytes and the conversation. With both models in memory a switch
+    took the sum of the two (and the heap never shrinks: bench/RESULTS.md); if the new one fails,
+    _restore rebuilds the old one from its bytes."""
+    global _model, _session
+    _model = _session = None
+    gc.collect()
+
+
+async def _restore(messages: list) -> bool:
+    """Rebuild the model released for a load that failed; False if that fails too."""
+    global _model, _session
+    try:
+        model = await _open(_bytes, _device)
+    except Exception as e:  # noqa: BLE001 - the page then has no model, and says so
+        js.console.warn("webinfer: the model in use could not be rebuilt: " + str(e))
+        return False
+    _model, _session = model, model.chat()
+    _session.messages = messages
+    return True
+
+
 async def load(request_json: str, data=None) -> str:
     """Load the model the request names; the current model and chat stay if anything fails. Its bytes
     go straight into this heap; once its header is in, webinfer.fit judges it, and a model that
-    cannot fit is refused there (the rest of the file is not read)."""
-    global _runtime, _model, _session, _resident
+    cannot fit is refused there (the rest of the file is not read). Past that the model in use is
+    freed but for its file (_release), and rebuilt from it if this load fails (_restore)."""
+    global _runtime, _model, _session, _bytes, _device
     req = json.loads(request_json)
     t0 = time.perf_counter()
     name = req.get("name") or store.file_name(req.get("url", ""))
     if _runtime is None:
         _runtime = asyncio.ensure_future(_install(req["wheel"]))
     incoming = gguf = None
+    messages = _session.messages if _session is not None else []
+    released = False
     try:
         incoming, source = await _incoming(req, data)
         if not _runtime.done():
@@ -192,6 +228,9 @@ async def load(request_json: str, data=None) -> str:
             if incoming is not None:
                 await incoming.cancel()
             return json.dumps({"ok": False, "error": fit["message"], "fit": fit["verdict"], "heap_bytes": _heap_bytes()})
+        if _model is not None:
+            _release()
+            released = True
         if gguf is None:
             gguf, incoming = await incoming.body(), None
         sync.stage("Loading the model")
@@ -201,17 +240,20 @@ async def load(request_json: str, data=None) -> str:
             await incoming.cancel()
         if _runtime.done() and _runtime.exception() is not None:
             _runtime = None                                 # a failed install is retried next time
-        return json.dumps({"ok": False, "error": _words(e), "heap_bytes": _heap_bytes()})
+        error = _words(e)
+        e.__traceback__ = gguf = model = None      # (its frames hold the new model's bytes: free them first)
+        lost = released and not await _restore(messages)
+        if lost:
+            _bytes = None
+        return json.dumps({"ok": False, "error": error, "lost": lost, "heap_bytes": _heap_bytes()})
     if source == "network":     # only a model that loaded is cached; the page need not wait for it
         asyncio.ensure_future(_remember(req["url"], gguf))
-    messages = _session.messages if _session is not None else []
     _model, _session = model, model.chat()
     _session.messages = messages
-    _resident = fit["need"] if fit is not None else len(gguf)
-    from webinfer.fit import RUNTIME_BYTES
+    _bytes, _device = gguf, req["device"]
     return json.dumps({"ok": True, **_describe(model, name), "source": source,
                        "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3),
-                       "heap_bytes": _heap_bytes(), "heap_in_use": RUNTIME_BYTES + _resident,
+                       "heap_bytes": _heap_bytes(), "heap_in_use": _heap_kept(),
                        "fit": fit["verdict"] if fit else None, "fit_message": fit["message"] if fit else ""})
 
 

@@ -5,15 +5,20 @@ whose file is larger than Pyodide's 4 GiB heap (a sparse file: 5 GiB on disk in 
 from its HEAD's Content-Length, and a local file of that size from File.size, before a byte of it is
 read; one that is tight (webinfer.fit's "tight", computed here for the heap the page reports in use)
 waits for "Load anyway", and Cancel leaves everything as it was; "Load anyway" on that file (zeros:
-not a GGUF) is refused by the worker from its first megabyte, the rest never read. The model and the
-chat stay through all of it; then a normal model from the file picker loads and answers.
+not a GGUF) is refused by the worker from its first megabyte, the rest never read. A model that
+fails after its header (a damaged tensor), for which the model in use was freed, gets that model
+rebuilt. The model and the chat stay through all of it; then a normal model from the file picker
+loads and answers.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from chat_page import assert_clean, ask, golden, load_source, set_greedy, wait_ready
+
+from webinfer.formats.gguf import SCALE_FIELDS, read_gguf
 
 pytestmark = [pytest.mark.slow]
 GiB = 1 << 30
@@ -116,6 +121,23 @@ def test_too_big_is_refused_before_loading(open_page, model_file, site_dir, site
     assert_unchanged(page, n_msgs, "CPU (NumPy) · SmolLM2-135M-Instruct.Q4_1.gguf · ready")   # as after any failed load
     assert page.evaluate("() => window.webinferPage.memory.heap") < heap + (64 << 20), \
         f"the heap grew by the file ({tight.stat().st_size} bytes): the worker read past its header"
+
+    # A model whose header is sound but whose last tensor is damaged: the model in use is freed for it
+    # (its file kept), the load fails at that tensor, and the old model is rebuilt: it answers as before.
+    broken = site_dir / "models" / "broken.gguf"
+    broken.write_bytes(model_file.read_bytes())
+    last = max((t for t in read_gguf(broken).tensors.values() if t.type_name in SCALE_FIELDS), key=lambda t: t.offset)
+    with open(broken, "r+b") as f:
+        f.seek(last.offset + SCALE_FIELDS[last.type_name][0])
+        f.write(np.float16(np.nan).tobytes())
+    load_source(page, "url", "models/broken.gguf")
+    notice = page.inner_text("#notice")
+    assert "broken.gguf" in notice and "damaged" in notice and "could not be rebuilt" not in notice, notice
+    assert_unchanged(page, n_msgs, "CPU (NumPy) · SmolLM2-135M-Instruct.Q4_1.gguf · ready")
+    set_greedy(page, 3)
+    page.click("#new-chat")
+    assert ask(page, prompt) == expected(3)
+    n_msgs = page.locator(".msg").count()
 
     # A model that fits still loads, and answers.
     load_source(page, "file", str(model_file))

@@ -65,7 +65,8 @@ def test_float32_part_is_what_numpy_expands(tiny, budget, monkeypatch):
     dims = fit.dims_from_gguf(gf.metadata, gf.tensors)
     dev = NumpyDevice("test", budget)
     webinfer.load(tiny, device=dev)
-    assert fit.need(gf.file_size, dims)["parts"]["float32 weights"] == dev.f32_bytes
+    transient = 4 * dims["largest_elements"] if dev.f32_bytes else 0
+    assert fit.need(gf.file_size, dims)["parts"]["float32 weights"] == dev.f32_bytes + transient
     assert (dev.f32_bytes == 0) == (budget < 4 * dims["weight_elements"])
 
 
