@@ -23,8 +23,8 @@ MiB = 1 << 20
 GiB = 1 << 30
 
 WASM32_HEAP = 4 * GiB        # Pyodide's memory maximum (pyodide.asm.js: 65536 pages of 64 KiB)
-# What Pyodide, numpy and webinfer hold in the page's worker before a model (measured:
-# bench/RESULTS.md), and what a loaded model holds beside its own parts (Python objects, tables).
+# What Pyodide, numpy and webinfer hold in the page's worker beside a model's own parts: chosen so
+# that need() + this lands within 5% of the heap measured with three models (bench/RESULTS.md).
 RUNTIME_BYTES = 64 * MiB
 # numpy_device.F32_BUDGET inside Pyodide, generate.PREFILL_CHUNK, model.DEFAULT_N_CTX: copied, not
 # imported, so that this module runs in MicroPython; tests/test_fit.py checks they agree.
