@@ -11,7 +11,8 @@ What lands in the folder (everything the page loads comes from its own origin):
 - models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256;
 - pyscript/, micropython/  PyScript 0.6.66 and the MicroPython its main thread runs on
              (tools/pyscript_dist.py, sha256-checked);
-- the chat page from site/ (index.html, pyscript.toml, css/, js/, py/), js/kits.js (below), and
+- the chat page from site/ (index.html, pyscript.toml, css/, js/, py/, and py/fit.py from the
+  package: webinfer.fit, which the main thread runs under MicroPython), js/kits.js (below), and
   site-config.json: where the wheel and the default model are, and the runtime's files and sizes
   (js/boot.js shows their download in bytes);
 - /pyscript-example/ (examples/pyscript_app: webinfer from any PyScript page), /library/
@@ -124,6 +125,8 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
     model_path = place_model(Path(model) if model else default_model_path(), out / "models")
     for name in PAGE_FILES:
         copy_tree(REPO / "site" / name, out / name)
+    # The page's main thread (MicroPython) judges a model's size with the package's own fit.py.
+    shutil.copy2(REPO / "pkg" / "webinfer" / "fit.py", out / "py" / "fit.py")
     # The notebooks (JupyterLite, /lite/) and the example pages ride along.
     build_lite(out / "lite", pyodide_source=pyodide_source)
     shutil.rmtree(out / "_lite-src", ignore_errors=True)   # build_lite's work folder: not for serving

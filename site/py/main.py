@@ -17,8 +17,9 @@ import json
 
 import js
 from pyscript import when, workers
-from pyscript.ffi import create_proxy
+from pyscript.ffi import create_proxy, to_js
 
+import fit
 import store
 import view
 from view import el
@@ -32,6 +33,7 @@ loaded = None              # what the worker said about the model in use (None: 
 source = None              # where that model came from: {"kind": "url", "url"} or {"kind": "file", ...}
 answer = None              # the view.Answer being streamed
 touched = set()            # settings the user changed (a new model's recommendations keep off them)
+pending = None             # (src, data) of a model that is tight, waiting for the user's "Load anyway"
 
 
 def now() -> float:
@@ -53,9 +55,9 @@ def on_progress(report_json: str) -> None:
     if kind == "download":
         view.progress_bytes(f"Downloading {r['name']}", r)
     elif kind == "cache":
-        view.progress(f"Reading {r['name']} from this browser's cache ({store.format_bytes(r['total'])})…")
+        view.progress_bytes(f"Reading {r['name']} from this browser's cache", r)
     elif kind == "file":
-        view.progress(f"Reading {r['name']} ({store.format_bytes(r['total'])})…")
+        view.progress_bytes(f"Reading {r['name']}", r)
     elif kind == "read":
         view.progress(f"Reading the model: {r['done']} of {r['total']}", r["done"], r["total"])
     elif kind == "upload":
@@ -97,34 +99,112 @@ def ready_status(extra: str = "") -> None:
     view.status(label + " · " + loaded["model"] + " · ready" + extra, detail)
 
 
-async def load_model(src: dict, data=None) -> None:
-    """Ask the worker to load a model; on failure the model and chat in use stay, with a notice."""
-    global loaded, source
-    view.set_state("loading")
-    view.notice(None)
+def no_model_status() -> None:
+    view.set_state("error")
+    view.status("No model loaded: pick one under Model, or reload the page.")
+
+
+def file_size(f) -> int:
+    """A File's size in bytes. MicroPython takes a JS integer as 32 bits (a 5 GB file's size reads as
+    1 GB), so a size it cannot confirm is found by bisection: f.slice(a, a + 1) is one byte long
+    exactly when the file is longer than a (slicing reads nothing; floats reach JS whole)."""
+    def longer_than(a) -> bool:
+        return f.slice(float(a), float(a + 1)).size == 1
+    n = f.size
+    if n >= 0 and not longer_than(n) and (n == 0 or longer_than(n - 1)):
+        return n
+    lo, hi = 0, 1 << 31
+    while longer_than(hi - 1):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:                 # longer_than(lo - 1), not longer_than(hi - 1)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if longer_than(mid - 1) else (lo, mid)
+    return lo
+
+
+async def model_size(src: dict, data):
+    """The model's size in bytes before anything is downloaded: a File's, the site's model's (from
+    site-config.json), a URL's Content-Length (a HEAD request, on this origin only: another origin is
+    blocked by the CSP, and the worker says so); None when it is not known."""
+    if data is not None:
+        return file_size(data)
+    url = src["url"]
+    if url == site["model"] and site.get("model_size"):
+        return site["model_size"]
+    if js.URL.new(url).origin != js.location.origin:
+        return None
+    try:
+        resp = await js.fetch(url, to_js({"method": "HEAD"}))
+        length = resp.headers.get("Content-Length") if resp.ok else None
+        return int(length) if length else None
+    except Exception:  # noqa: BLE001 - no answer: the worker's GET will say what is wrong
+        return None
+
+
+def judge(size: int, name: str) -> dict:
+    """fit.verdict from the size alone (the worker judges the header again before loading), with what
+    this page knows: the heap the worker has in use, the device, navigator.deviceMemory."""
+    runtime = {"heap_limit": fit.WASM32_HEAP,
+               "heap_in_use": loaded["heap_in_use"] if loaded else fit.RUNTIME_BYTES}
+    if js.Reflect.has(js.navigator, "deviceMemory") and js.navigator.deviceMemory:
+        runtime["device_memory"] = js.navigator.deviceMemory
+    device = device_choice()
+    if device == "auto":
+        device = "webgpu" if loaded and loaded["device"].startswith("webgpu") else "numpy"
+    return fit.verdict(size, None, runtime, device, name=name)
+
+
+async def load_model(src: dict, data=None, confirmed: bool = False) -> None:
+    """Ask the worker to load a model; on failure the model and chat in use stay, with a notice.
+    First the model's size is judged (fit.py): one that cannot fit is refused before any download,
+    one that is tight waits for the user's "Load anyway" (#fit-ask)."""
+    global loaded, source, pending
     name = src.get("name") or store.file_name(src.get("url", ""))
+    view.notice(None)
+    view.ask(None)
+    if not confirmed:
+        size = await model_size(src, data)
+        if size:
+            v = judge(size, name)
+            PAGE.fit = js.JSON.parse(json.dumps({"verdict": v["verdict"], "message": v["message"], "need": v["need"]}))
+            if v["verdict"] != "fits":
+                if v["verdict"] == "cannot":
+                    view.notice(v["message"] + " The model in use stays." if loaded else v["message"])
+                else:
+                    pending = (src, data)
+                    view.ask(v["message"] + " Loading it may fail, or slow this device down. Load it anyway?")
+                if loaded is None:
+                    no_model_status()
+                return
+    view.set_state("loading")
     view.status(f"Loading {name}…")
     view.progress(f"Loading {name}…")
     req = dict(src)
     req.update(device=device_choice(), wheel=site["wheel"], origin=js.location.origin)
     out = json.loads(await engine.load(json.dumps(req), data))
     view.hide_progress()
+    PAGE.memory.heap = out["heap_bytes"]
     if not out["ok"]:
         view.notice("Could not load " + name + ". " + out["error"])
+        if out.get("lost"):           # the model in use was freed for this one and could not be rebuilt
+            loaded = source = None
+            view.notice("Could not load " + name + ". " + out["error"] + " The model in use could not be rebuilt.")
         if loaded is not None:
             view.set_state("ready")
             ready_status()
         else:
-            view.set_state("error")
-            view.status("No model loaded: pick one under Model, or reload the page.")
+            no_model_status()
         return
     loaded, source = out, (src, data)
     js.document.body.dataset.modelSource = out["source"]
     PAGE.device, PAGE.model = out["device"], out["model"]
     PAGE.timings.ready = now()
     PAGE.timings.loadMs = 1000 * out["load_s"]
+    PAGE.memory.inUse = out["heap_in_use"]
     apply_recommended(out["recommended"])
     ready_status(" (model from cache)" if out["source"] == "cache" else "")
+    if out["fit"] == "tight" and not confirmed:      # tight by its header, though not by its size
+        view.notice("Loaded, but memory is tight: " + out["fit_message"])
     view.set_state("ready")
     el("prompt").focus()
 
@@ -174,6 +254,7 @@ async def send() -> None:
         ready_status()
     else:
         PAGE.lastResult = js.JSON.parse(json.dumps(out))
+        PAGE.memory.heap = out["heap_bytes"]
         why = " · stopped" if cancelled else ""
         view.status("{} · {:.1f} tok/s · {} tokens{}".format(label, out["decode_tok_s"], out["completion_tokens"], why),
                     "{}\nprefill {:.1f} tok/s ({} prompt tokens), decode {:.1f} tok/s, finish reason: {}\ndecode step: {}".format(
@@ -269,6 +350,22 @@ def on_cache_clear() -> None:
     spawn(clear())
 
 
+@when("click", "#fit-load")
+def on_fit_load() -> None:
+    global pending
+    if pending is not None:
+        src, data = pending
+        pending = None
+        spawn(load_model(src, data, confirmed=True))
+
+
+@when("click", "#fit-cancel")
+def on_fit_cancel() -> None:
+    global pending
+    pending = None
+    view.ask(None)
+
+
 @when("click", "#status-why")
 def on_why() -> None:
     view.toggle_detail()
@@ -290,7 +387,8 @@ async def main() -> None:
     PAGE.timings.python = now()
     config = await (await js.fetch("./site-config.json")).json()
     base = js.document.baseURI
-    site = {"wheel": js.URL.new(config.wheel, base).href, "model": js.URL.new(config.default_model.url, base).href}
+    site = {"wheel": js.URL.new(config.wheel, base).href, "model": js.URL.new(config.default_model.url, base).href,
+            "model_size": json.loads(js.JSON.stringify(config.default_model)).get("size")}
     el("default-model-name").textContent = config.default_model.name
     # PyScript starts the worker from its tag in index.html as it starts this module (not from here:
     # that would wait for MicroPython). Its Pyodide fetches the runtime's files while js/boot.js

@@ -1,19 +1,21 @@
 """Model bytes for the chat page: download with byte progress, keep in Cache Storage, list and clear.
 
 What it is: the only code that fetches a model or touches the page's model cache, through the
-browser's fetch and Cache Storage. It runs in both of the page's interpreters, so it uses only
-what both have (the `js` module, pyscript.ffi, json, plain Python): the worker (Pyodide,
-py/worker.py) downloads and caches, the main thread (MicroPython, py/main.py) lists, measures and
-clears. A model is put in the cache only after webinfer has loaded it (the worker calls
+browser's fetch and Cache Storage. It runs in both of the page's interpreters, so its module level
+uses only what both have (the `js` module, pyscript.ffi, json, plain Python): the worker (Pyodide,
+py/worker.py) downloads, reads and caches model bytes (ModelBytes: straight into Pyodide's heap),
+the main thread (MicroPython, py/main.py) lists, measures and clears. A model is put in the cache only after webinfer has loaded it (the worker calls
 ``remember`` then), so a file that is not a usable model is never kept.
 What it is not: GGUF parsing (webinfer does that) or UI (view.py).
 """
 
 import js
-from pyscript.ffi import to_js
+from pyscript.ffi import create_proxy, to_js
 
 CACHE_NAME = "webinfer-models-v1"
 REPORT_EVERY_S = 0.1      # progress reports at most this often (each one crosses to the main thread)
+CHUNK = 8 << 20           # bytes a cache write hands over at a time
+READ_BYTES = 1 << 20      # bytes a model's stream is read in at most at a time
 
 
 class DownloadError(Exception):
@@ -66,22 +68,126 @@ def _has_caches() -> bool:
     return bool(js.Reflect.has(js.globalThis, "caches"))     # absent outside secure contexts
 
 
-async def cached(url: str):
-    """The cached bytes of `url` as a JS ArrayBuffer, or None (no entry, or no Cache Storage here)."""
+class ModelBytes:
+    """A model's bytes as they arrive (the network, Cache Storage or a File), copied a chunk at a time
+    into this interpreter's memory: the worker's (Pyodide's JsBuffer.assign_to; main.py never reads a
+    model). JS holds a chunk at a time, never the whole file: a JS copy beside the one in the heap
+    made a load take twice the file's size. The first bytes stay apart (head()) until the caller has
+    judged them, so that a model that cannot fit is refused before the file has a place in memory."""
+
+    def __init__(self, next_chunk, total: int, what: str, on_progress=None, cancel=None):
+        self._next = next_chunk          # async (keep) -> a JS Uint8Array (kept: a copy), or None at the end
+        self._cancel = cancel            # async () -> None: stop the stream
+        self.total, self.what = total, what
+        self.meter = Meter(total)
+        self._on_progress = on_progress or (lambda snap: None)
+        self._first = []                 # the chunks head() has read, still in JS
+        self._got = 0
+
+    async def _chunk(self, keep: bool = False):
+        chunk = await self._next(keep)
+        if chunk is not None and self.meter.add(chunk.length):
+            self._on_progress(self.meter.snapshot())
+        return chunk
+
+    async def head(self, n: int) -> bytes:
+        """A copy of at least the first n bytes (fewer only when the file is shorter). The chunks stay
+        in JS for body(): a Python copy kept alive there would sit in the heap right where the whole
+        file is about to go, and split the space the model in use leaves free."""
+        while self._got < n:
+            chunk = await self._chunk(keep=True)
+            if chunk is None:
+                break
+            self._first.append(chunk)
+            self._got += chunk.length
+        return b"".join(c.to_bytes() for c in self._first)
+
+    async def body(self) -> bytearray:
+        """The whole file, in one bytearray allocated once (at the announced size)."""
+        self._on_progress(self.meter.snapshot())
+        buf = bytearray(max(self.total, self._got))
+        pos, view = 0, memoryview(buf)
+        while True:
+            chunk = self._first.pop(0) if self._first else await self._chunk()
+            if chunk is None:
+                break
+            n = chunk.length
+            if pos + n > len(buf):        # size unknown or wrong: grow
+                view.release()
+                buf.extend(bytes(max(len(buf), pos + n - len(buf))))
+                view = memoryview(buf)
+            chunk.assign_to(view[pos:pos + n])
+            pos += n
+        view.release()
+        if self.total and pos != self.total:
+            raise DownloadError("could not {}: it ended after {} of {}".format(
+                self.what, format_bytes(pos), format_bytes(self.total)))
+        del buf[pos:]
+        self.meter.total = pos
+        self._on_progress(self.meter.snapshot())
+        return buf
+
+    async def cancel(self) -> None:
+        """Stop reading (a refused or failed load); the rest of the file is never fetched."""
+        self._first = []
+        if self._cancel is not None:
+            try:
+                await self._cancel()
+            except Exception as e:  # noqa: BLE001 - a stream that already failed has nothing to stop
+                js.console.warn("webinfer: the model's stream did not cancel: " + str(e))
+
+
+def _from_stream(body, total: int, what: str, on_progress) -> ModelBytes:
+    """ModelBytes over a byte stream (a fetch's or a cached Response's body, a File's stream()), read
+    with a BYOB reader into one READ_BYTES buffer, the same memory each time: a default reader hands
+    out a new ArrayBuffer a chunk, garbage that V8 let pile up to ~0.4 GB while a 0.8 GB model
+    arrived (bench/site_memory.py). head() keeps copies of its chunks, body() uses each at once."""
+    try:
+        reader = body.getReader(to_js({"mode": "byob"}))
+        space = [js.Uint8Array.new(READ_BYTES)]
+    except Exception:  # noqa: BLE001 - a browser without byte streams: chunks as they come
+        reader, space = body.getReader(), None
+
+    async def next_chunk(keep: bool):
+        if space is None:
+            step = await reader.read()
+            return None if step.done else step.value
+        step = await reader.read(space[0])
+        if step.done:
+            return None
+        view = step.value                                  # the bytes read, over the buffer just handed back
+        space[0] = js.Uint8Array.new(view.buffer)          # the next read reuses that buffer
+        return view.slice() if keep else view
+
+    async def cancel():
+        await reader.cancel()
+    return ModelBytes(next_chunk, total, what, on_progress, cancel)
+
+
+def from_file(file, on_progress=None) -> ModelBytes:
+    """A File from the page's picker."""
+    return _from_stream(file.stream(), int(file.size), "read " + str(file.name), on_progress)
+
+
+async def cached(url: str, on_progress=None):
+    """The cached model of `url` as ModelBytes, or None (no entry, or no Cache Storage here)."""
     if not _has_caches():
         return None
     try:
         cache = await js.caches.open(CACHE_NAME)
         hit = await cache.match(url)
-        return (await hit.arrayBuffer()) if hit else None
     except Exception as e:  # noqa: BLE001 - an unreadable cache means: download
         js.console.warn("webinfer: the model cache could not be read: " + str(e))
         return None
+    if not hit:
+        return None
+    total = int(hit.headers.get("Content-Length") or 0)
+    return _from_stream(hit.body, total, "read " + file_name(url) + " from this browser's cache", on_progress)
 
 
-async def download(url: str, page_origin: str, on_progress):
-    """GET url with a byte count; returns a JS Uint8Array. on_progress(Meter.snapshot()) is called
-    while it runs. Raises DownloadError with the cause in words."""
+async def download(url: str, page_origin: str, on_progress) -> ModelBytes:
+    """GET url: its bytes as ModelBytes (on_progress(Meter.snapshot()) while they arrive). Raises
+    DownloadError with the cause in words."""
     try:
         resp = await js.fetch(url)
     except Exception as e:  # noqa: BLE001 - fetch rejects with a bare TypeError
@@ -95,38 +201,31 @@ async def download(url: str, page_origin: str, on_progress):
         raise DownloadError("could not download {}: the server answered HTTP {} {}".format(
             url, resp.status, resp.statusText).rstrip())
     total = int(resp.headers.get("Content-Length") or 0)
-    meter = Meter(total)
-    buf = js.Uint8Array.new(total or (1 << 20))
-    reader = resp.body.getReader()
-    on_progress(meter.snapshot())
-    while True:
-        chunk = await reader.read()
-        if chunk.done:
-            break
-        value = chunk.value
-        if meter.done + value.length > buf.length:        # size unknown or wrong: grow
-            bigger = js.Uint8Array.new(max(2 * buf.length, meter.done + value.length))
-            bigger.set(buf.subarray(0, meter.done))
-            buf = bigger
-        buf.set(value, meter.done)
-        if meter.add(value.length):
-            on_progress(meter.snapshot())
-    if meter.total and meter.done != meter.total:
-        raise DownloadError("could not download {}: the connection ended after {} of {}".format(
-            url, format_bytes(meter.done), format_bytes(meter.total)))
-    meter.total = meter.done
-    on_progress(meter.snapshot())
-    return buf if meter.done == buf.length else buf.slice(0, meter.done)
+    return _from_stream(resp.body, total, "download " + url, on_progress)
 
 
 async def remember(url: str, data):
-    """Put the bytes (a JS Uint8Array) in the cache; None, or the notice to show when that failed."""
+    """Put a model's bytes (bytes-like, in this interpreter's memory) in the cache, streamed CHUNK
+    bytes at a time (no second copy of the file in JS); None, or the notice to show when that failed."""
     if not _has_caches():
         return "This browser has no Cache Storage here: the model will be downloaded again next time."
+    view, pos = memoryview(data), [0]
+
+    def pull(controller):
+        n = min(CHUNK, len(view) - pos[0])
+        if n <= 0:
+            controller.close()
+            return
+        chunk = js.Uint8Array.new(n)
+        chunk.assign(view[pos[0]:pos[0] + n])
+        pos[0] += n
+        controller.enqueue(chunk)
+    puller = create_proxy(pull)
     try:
         cache = await js.caches.open(CACHE_NAME)
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(data.length)}
-        await cache.put(url, js.Response.new(data, to_js({"headers": headers})))
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(view))}
+        body = js.ReadableStream.new(to_js({"pull": puller}))
+        await cache.put(url, js.Response.new(body, to_js({"headers": headers})))
         return None
     except Exception as e:  # noqa: BLE001 - a full disk (or any failing put) is not fatal
         js.console.warn("webinfer: model not cached: " + str(e))
@@ -134,6 +233,9 @@ async def remember(url: str, data):
             return ("Not enough browser storage to keep this model: it is loaded without caching "
                     "and will be downloaded again next time.")
         return "The model could not be cached (" + str(e) + "): it will be downloaded again next time."
+    finally:
+        puller.destroy()
+        view.release()
 
 
 async def list_cached() -> list:

@@ -66,13 +66,20 @@ def notice(text) -> None:
     box.hidden = not text
 
 
+def ask(text) -> None:
+    """The question a tight model waits on (#fit-ask: its text, "Load anyway", "Cancel"); None hides it."""
+    el("fit-ask-text").textContent = text or ""
+    el("fit-ask").hidden = not text
+
+
 def progress(label: str, done: float = 0, total: float = 0) -> None:
     """Show the bar with a label; total 0 shows an indeterminate bar (a stage with no count)."""
     js.window.webinferPage.progressOwner = "python"
     el("progress-wrap").hidden = False
     bar = el("progress")
     if total:
-        bar.max, bar.value = total, min(done, total)
+        # as floats: MicroPython hands JS a big int (a file past 2 GB) wrongly
+        bar.max, bar.value = float(total), float(min(done, total))
     else:
         bar.removeAttribute("value")             # indeterminate
     el("progress-label").textContent = label

@@ -2,8 +2,10 @@
 
 py/main.py awaits these exported functions (__export__); each returns JSON text:
   load(request_json, data)  install the runtime (first call), get the model bytes (the site's cache,
-                            the network, or a File from the page), load them with webinfer; only
-                            then replace the current model, and cache the bytes meanwhile
+                            the network, or a File from the page) into the heap, refuse a model
+                            that cannot fit (webinfer.fit, from its header), free the model in
+                            use but for its file, load the new one with webinfer (on failure,
+                            rebuild the old one from its file), and cache the bytes meanwhile
   ask(text, settings_json)  one chat turn, streamed
   stop()                    end the running answer after its current token
   reset(system)             a new chat
@@ -22,6 +24,7 @@ so that Stop can cancel the Generation and the stopped answer still joins the hi
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
@@ -36,6 +39,10 @@ _runtime = None      # the task installing numpy + webinfer (started by the firs
 _model = None        # the loaded webinfer.Model
 _session = None      # its ChatSession (the conversation survives a model change)
 _gen = None          # the Generation streaming now, if any (stop() cancels it)
+_bytes = None        # the loaded model's file, in the heap (its weights are views of it)
+_device = "auto"     # the device it was asked for (to rebuild it: _restore)
+
+HEADER_MAX = 64 << 20   # a GGUF header longer than this is not waited for: the size alone is judged
 
 SETTING_KEYS = {"temperature": float, "top_p": float, "top_k": int, "max_tokens": int}
 
@@ -66,19 +73,70 @@ async def _install(wheel_url: str) -> float:
     return time.perf_counter() - t0
 
 
-async def _model_bytes(req: dict, data):
-    """(JS bytes, source) with source "cache" | "network" | "file"."""
+async def _incoming(req: dict, data):
+    """(store.ModelBytes, source) with source "cache" | "network" | "file": nothing read yet but the
+    response's headers (a File: nothing at all)."""
     if req["kind"] == "file":
-        _report("file", name=req["name"], total=int(data.size))
-        return js.Uint8Array.new(await data.arrayBuffer()), "file"
+        name = req["name"]
+        return store.from_file(data, lambda snap: _report("file", name=name, **snap)), "file"
     url = req["url"]
-    hit = await store.cached(url)
-    if hit is not None:
-        _report("cache", name=store.file_name(url), total=int(hit.byteLength))
-        return js.Uint8Array.new(hit), "cache"
     name = store.file_name(url)
-    buf = await store.download(url, req["origin"], lambda snap: _report("download", name=name, **snap))
-    return buf, "network"
+    hit = await store.cached(url, lambda snap: _report("cache", name=name, **snap))
+    if hit is not None:
+        return hit, "cache"
+    return await store.download(url, req["origin"], lambda snap: _report("download", name=name, **snap)), "network"
+
+
+def _device_kind(device: str) -> str:
+    """Where the weights will be: "webgpu" when asked for, or under "auto" when the model in use is
+    there; else "numpy" (the heap holds more on NumPy: the safe side when it is not known yet)."""
+    if device == "webgpu" or (device == "auto" and _model is not None and _model.device.name == "webgpu"):
+        return "webgpu"
+    return "numpy"
+
+
+def _heap_kept() -> int:
+    """What stays in the heap while the next model loads: the runtime, and the file of the model in
+    use (its weights, KV cache and tokenizer are freed first: _release)."""
+    from webinfer.fit import RUNTIME_BYTES
+    return RUNTIME_BYTES + (len(_bytes) if _bytes is not None else 0)
+
+
+def _memory_facts() -> dict:
+    """fit.verdict's runtime: the heap's ceiling, what stays in use during a load, and what the
+    browser says."""
+    from webinfer import fit
+    facts = {"heap_limit": fit.WASM32_HEAP, "heap_in_use": _heap_kept()}
+    if js.Reflect.has(js.navigator, "deviceMemory"):
+        facts["device_memory"] = float(js.navigator.deviceMemory)
+    from webinfer.device.webgpu import adapter_js
+    if adapter_js._opened is not None:
+        facts.update({k: adapter_js._opened.limits[k] for k in ("max_buffer_size", "max_storage_buffer_binding_size")})
+    return facts
+
+
+async def _header(incoming):
+    """The GGUF header (metadata, tensors) of the model arriving, from its first bytes (more until
+    the tensor table is in, up to HEADER_MAX); None past that or when the size is not known. A file
+    that is not a GGUF raises GGUFError here, after its first megabyte."""
+    from webinfer.formats.gguf import read_gguf_header
+    n = 1 << 20
+    while incoming.total:
+        head = await incoming.head(n)
+        header = read_gguf_header(head, incoming.total)
+        if header is not None or len(head) < n or n >= HEADER_MAX:
+            return header
+        n *= 4
+    return None
+
+
+def _judge(header, size: int, device: str, name: str):
+    """fit.verdict for a model of `size` bytes with this header (None: by its size) in this worker."""
+    from webinfer import fit
+    if not size:
+        return None
+    dims = fit.dims_from_gguf(*header) if header else None
+    return fit.verdict(size, dims, _memory_facts(), _device_kind(device), name=name)
 
 
 async def _open(gguf: bytes, device: str):
@@ -105,41 +163,105 @@ async def _open(gguf: bytes, device: str):
         return webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed: {why}"), progress=progress)
 
 
+def _heap_bytes() -> int:
+    """The size of this interpreter's WebAssembly memory. It only grows (up to wasm32's 4 GiB), so
+    its size after a step is that step's peak (the page reports it: webinferPage.memory)."""
+    return int(pyodide_js._module.HEAP8.length)
+
+
 def _describe(model, name: str) -> dict:
     """What the page shows of a loaded model; its sampling settings start from the recommendation."""
     return {"device": model.device.description, "model": name or model.config.name, "n_ctx": model.n_ctx,
             "recommended": model.recommended_sampling.to_dict()}
 
 
-async def load(request_json: str, data=None) -> str:
-    """Load the model the request names; the current model and chat stay if anything fails."""
-    global _runtime, _model, _session
-    req = json.loads(request_json)
-    t0 = time.perf_counter()
-    if _runtime is None:
-        _runtime = asyncio.ensure_future(_install(req["wheel"]))
+def _release() -> None:
+    """Free the model in use (its weights, KV cache and tokenizer: most of its memory) before the next
+    one is read, keeping its file's bytes and the conversation. With both models in memory a switch
+    took the sum of the two (and the heap never shrinks: bench/RESULTS.md); if the new one fails,
+    _restore rebuilds the old one from its bytes."""
+    global _model, _session
+    _model = _session = None
+    gc.collect()
+
+
+async def _restore(messages: list) -> bool:
+    """Rebuild the model released for a load that failed; False if that fails too."""
+    global _model, _session
     try:
-        buf, source = await _model_bytes(req, data)        # overlaps the runtime's installation
-        install_s = await _runtime
-        sync.stage("Loading the model")
-        model = await _open(buf.to_bytes(), req["device"])
-    except Exception as e:  # noqa: BLE001 - every failure is reported to the page in words
-        if _runtime.done() and _runtime.exception() is not None:
-            _runtime = None                                 # a failed install is retried next time
-        return json.dumps({"ok": False, "error": _words(e)})
-    if source == "network":     # only a model that loaded is cached; the page need not wait for it
-        asyncio.ensure_future(_remember(req["url"], buf))
-    messages = _session.messages if _session is not None else []
+        model = await _open(_bytes, _device)
+    except Exception as e:  # noqa: BLE001 - the page then has no model, and says so
+        js.console.warn("webinfer: the model in use could not be rebuilt: " + str(e))
+        return False
     _model, _session = model, model.chat()
     _session.messages = messages
+    return True
+
+
+async def load(request_json: str, data=None) -> str:
+    """Load the model the request names; the current model and chat stay if anything fails. Its bytes
+    go straight into this heap; once its header is in, webinfer.fit judges it, and a model that
+    cannot fit is refused there (the rest of the file is not read). Past that the model in use is
+    freed but for its file (_release), and rebuilt from it if this load fails (_restore)."""
+    global _runtime, _model, _session, _bytes, _device
+    req = json.loads(request_json)
+    t0 = time.perf_counter()
     name = req.get("name") or store.file_name(req.get("url", ""))
+    if _runtime is None:
+        _runtime = asyncio.ensure_future(_install(req["wheel"]))
+    incoming = gguf = None
+    messages = _session.messages if _session is not None else []
+    released = False
+    try:
+        incoming, source = await _incoming(req, data)
+        if not _runtime.done():
+            # The first load (the site's model, judged by its size on the main thread): its download
+            # overlaps the runtime's installation, and the header is judged once both are in.
+            gguf, incoming = await incoming.body(), None
+            install_s = await _runtime
+            from webinfer.formats.gguf import read_gguf_header
+            fit = _judge(read_gguf_header(gguf, len(gguf)), len(gguf), req["device"], name)
+        else:
+            install_s = await _runtime
+            fit = _judge(await _header(incoming), incoming.total, req["device"], name)
+        if fit is not None and fit["verdict"] == "cannot":
+            if incoming is not None:
+                await incoming.cancel()
+            return json.dumps({"ok": False, "error": fit["message"], "fit": fit["verdict"], "heap_bytes": _heap_bytes()})
+        if _model is not None:
+            _release()
+            released = True
+        if gguf is None:
+            gguf, incoming = await incoming.body(), None
+        sync.stage("Loading the model")
+        model = await _open(gguf, req["device"])
+    except Exception as e:  # noqa: BLE001 - every failure is reported to the page in words
+        if incoming is not None:
+            await incoming.cancel()
+        if _runtime.done() and _runtime.exception() is not None:
+            _runtime = None                                 # a failed install is retried next time
+        error = _words(e)
+        e.__traceback__ = gguf = model = None      # (its frames hold the new model's bytes: free them first)
+        lost = released and not await _restore(messages)
+        if lost:
+            _bytes = None
+        return json.dumps({"ok": False, "error": error, "lost": lost, "heap_bytes": _heap_bytes()})
+    if source == "network":     # only a model that loaded is cached; the page need not wait for it
+        asyncio.ensure_future(_remember(req["url"], gguf))
+    _model, _session = model, model.chat()
+    _session.messages = messages
+    _bytes, _device = gguf, req["device"]
     return json.dumps({"ok": True, **_describe(model, name), "source": source,
-                       "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3)})
+                       "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3),
+                       "heap_bytes": _heap_bytes(), "heap_in_use": _heap_kept(),
+                       "fit": fit["verdict"] if fit else None, "fit_message": fit["message"] if fit else ""})
 
 
-async def _remember(url: str, buf) -> None:
-    """Put the model's bytes in Cache Storage; a failure (a full disk, say) becomes a notice."""
-    notice = await store.remember(url, buf)
+async def _remember(url: str, gguf) -> None:
+    """Put the model's bytes in Cache Storage, from the heap (the model keeps them: its weights are
+    views of them, or a fall-back to NumPy rebuilds from them); a failure (a full disk, say) becomes
+    a notice."""
+    notice = await store.remember(url, gguf)
     if notice:
         sync.notice(notice)
 
@@ -195,7 +317,7 @@ async def ask(text: str, settings_json: str) -> str:
         session.last = gen.result
     c = gen.result
     return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
-                       "decode_path": _model.device.decode_path()})
+                       "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
 
 
 def stop() -> None:

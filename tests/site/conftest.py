@@ -65,7 +65,8 @@ def site_dir(tmp_path_factory, model_file) -> Path:
 @dataclass
 class Served:
     url: str
-    gets: list = field(default_factory=list)       # (path, status) of every request the server answered
+    gets: list = field(default_factory=list)       # (path, status) of every GET the server answered
+    heads: list = field(default_factory=list)      # (path, status) of every HEAD
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +78,8 @@ def site_server(site_dir):
     log = handler.log_request
 
     def log_request(self, code="-", size="-"):
-        served.gets.append((urlsplit(self.path).path, int(code) if str(code).isdigit() else code))
+        row = (urlsplit(self.path).path, int(code) if str(code).isdigit() else code)
+        (served.heads if self.command == "HEAD" else served.gets).append(row)
         return log(self, code, size)
     handler.log_request = log_request
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -17,10 +17,17 @@ from chat_page import ask, assert_clean, golden, load_source, set_greedy, violat
 pytestmark = [pytest.mark.slow]
 
 
-def cached_names(page) -> list[str]:
-    return page.evaluate("""async () => {
+def cached_names(page, wait_for: str | None = None) -> list[str]:
+    """The paths in the page's model cache; with wait_for, once that one is there (the worker writes
+    a model there in the background, streamed from its heap, after the load)."""
+    names = """async () => {
       const c = await caches.open('webinfer-models-v1');
-      return (await c.keys()).map((r) => new URL(r.url).pathname); }""")
+      return (await c.keys()).map((r) => new URL(r.url).pathname); }"""
+    for _ in range(300 if wait_for else 0):        # (wait_for_function does not await a Promise)
+        if wait_for in page.evaluate(names):
+            break
+        page.wait_for_timeout(100)
+    return page.evaluate(names)
 
 
 def failed_load(page, kind, value) -> str:
@@ -50,7 +57,8 @@ def test_failed_loads_keep_the_chat(open_page, model_file, site_dir):
     assert "own origin" in notice and "Local GGUF file" in notice, notice
     blocked = violations(page)
     assert [v["directive"] for v in blocked] == ["connect-src"] and "models.example.com" in blocked[0]["blocked"], blocked
-    assert cached_names(page) == ["/models/SmolLM2-135M-Instruct.Q4_1.gguf"], "a failed load was cached"
+    model = "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert cached_names(page, wait_for=model) == [model], "a failed load was cached"
 
     # A leftover URL does not stand in the way of the built-in model; the chat goes on after it.
     page.fill("#model-url", "https://models.example.com/x.gguf")

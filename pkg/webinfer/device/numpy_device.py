@@ -31,7 +31,9 @@ from .qmat import QMat
 # weights would take more as float32 keeps them all quantized (QMat), at about its file's size.
 # Inside Pyodide the whole wasm32 heap is 4 GB and holds the file's bytes too: 640 MiB takes
 # SmolLM2-135M's 540 MB and leaves a 0.5-1B model in its ~0.4-0.8 GB of blocks.
-F32_BUDGET = (640 if sys.platform == "emscripten" else 2048) << 20
+# (webinfer.fit copies the Pyodide budget to judge a model before loading it.)
+F32_BUDGET_PYODIDE = 640 << 20
+F32_BUDGET = F32_BUDGET_PYODIDE if sys.platform == "emscripten" else 2048 << 20
 
 
 @dataclass

@@ -79,6 +79,11 @@ class TensorInfo:
         return self.n_elements // block_size, type_size
 
 
+class _ShortError(GGUFError):
+    """The buffer ended before what was being read: a truncated file, or only its first bytes
+    (read_gguf_header asks for more when it sees this)."""
+
+
 class _Cursor:
     """Bounds-checked little-endian reads over a buffer; every failure is a GGUFError."""
 
@@ -90,7 +95,7 @@ class _Cursor:
 
     def need(self, n: int, what: str) -> None:
         if n > self.size - self.pos:
-            raise GGUFError(f"file truncated at byte {self.pos}: {what} needs {n} bytes, "
+            raise _ShortError(f"file truncated at byte {self.pos}: {what} needs {n} bytes, "
                             f"only {self.size - self.pos} left")
 
     def unpack(self, st: struct.Struct, what: str):
@@ -108,7 +113,7 @@ class _Cursor:
     def raw_string(self, what: str):
         n = self.u64(f"length of {what}")
         if n > self.size - self.pos:
-            raise GGUFError(f"{what} claims {n} bytes but only {self.size - self.pos} are left "
+            raise _ShortError(f"{what} claims {n} bytes but only {self.size - self.pos} are left "
                             f"(at byte {self.pos}): truncated or corrupt")
         start = self.pos
         self.pos += n
@@ -130,11 +135,11 @@ class _Cursor:
         bounds = [0] * (2 * count)
         for i in range(count):
             if pos + 8 > size:
-                raise GGUFError(f"file truncated in item {i} of {what}: needs 8 bytes at byte {pos}")
+                raise _ShortError(f"file truncated in item {i} of {what}: needs 8 bytes at byte {pos}")
             n = unpack(buf, pos)[0]
             pos += 8
             if n > size - pos:
-                raise GGUFError(f"item {i} of {what} claims {n} bytes but only {size - pos} are left")
+                raise _ShortError(f"item {i} of {what} claims {n} bytes but only {size - pos} are left")
             bounds[2 * i] = pos - start
             pos += n
             bounds[2 * i + 1] = pos - start
@@ -159,7 +164,7 @@ def _is_utf8(b: bytes) -> bool:
 def _check_count(cur: _Cursor, count: int, min_bytes: int, what: str) -> None:
     """Refuse a count that the rest of the file could not possibly hold (before allocating)."""
     if count * min_bytes > cur.left():
-        raise GGUFError(f"{what} is {count}, but {cur.left()} bytes left can hold at most "
+        raise _ShortError(f"{what} is {count}, but {cur.left()} bytes left can hold at most "
                         f"{cur.left() // min_bytes}: corrupt or truncated file")
 
 
@@ -266,12 +271,15 @@ def _read_tensor_info(cur: _Cursor, i: int, file_size: int) -> tuple[str, tuple,
     return name, tuple(reversed(ne)), ggml_type, offset, nbytes, n_elements
 
 
-def _read_tensor_table(cur: _Cursor, tensor_count: int, alignment: int) -> tuple[dict[str, TensorInfo], int]:
+def _read_tensor_table(cur: _Cursor, tensor_count: int, alignment: int,
+                       file_size: int | None = None) -> tuple[dict[str, TensorInfo], int]:
+    """The tensor table, checked against the file's size (file_size: when cur holds only its first bytes)."""
+    file_size = cur.size if file_size is None else file_size
     _check_count(cur, tensor_count, _MIN_TENSOR_INFO_BYTES, "tensor_count")
     rows = []
     seen: set[str] = set()
     for i in range(tensor_count):
-        row = _read_tensor_info(cur, i, cur.size)
+        row = _read_tensor_info(cur, i, file_size)
         if row[0] in seen:
             raise GGUFError(f"duplicate tensor name {row[0]!r} (tensor #{i})")
         seen.add(row[0])
@@ -281,9 +289,9 @@ def _read_tensor_table(cur: _Cursor, tensor_count: int, alignment: int) -> tuple
     for name, shape, ggml_type, rel, nbytes, n_elements in rows:
         if rel % alignment:
             raise GGUFError(f"tensor {name!r} offset {rel} is not a multiple of the alignment {alignment}")
-        if data_offset + rel + nbytes > cur.size:
+        if data_offset + rel + nbytes > file_size:
             raise GGUFError(f"tensor {name!r} ({nbytes} bytes at byte {data_offset + rel}) runs past "
-                            f"the end of the file ({cur.size} bytes): truncated or corrupt")
+                            f"the end of the file ({file_size} bytes): truncated or corrupt")
         tensors[name] = TensorInfo(name, shape, ggml_type, GGML_TYPE_NAMES[ggml_type],
                                    data_offset + rel, nbytes, n_elements)
     _check_overlaps(tensors)
@@ -447,3 +455,21 @@ def read_gguf(source) -> GGUFFile:
                 pass   # a traceback frame still holds a view; the GC closes it
         raise
     return GGUFFile(data, mm, version, metadata, types, tensors, alignment, data_offset)
+
+
+def read_gguf_header(head, file_size: int):
+    """(metadata, tensors) of a GGUF from its first bytes `head` (bytes-like) and the whole file's
+    size, validated as read_gguf does except for the tensor data and the scale checks; None when
+    `head` ends before the tensor table does (read more and ask again). For judging a file before
+    it is all in memory (webinfer.fit); raises GGUFError for a file that is not a usable GGUF."""
+    view = memoryview(head).cast("B")
+    cur = _Cursor(view, len(view))
+    try:
+        _, tensor_count, kv_count = _read_header(cur)
+        metadata, _ = _read_metadata(cur, kv_count)
+        tensors, _ = _read_tensor_table(cur, tensor_count, _alignment(metadata), file_size)
+    except _ShortError:
+        if len(view) >= file_size:
+            raise
+        return None
+    return metadata, tensors
