@@ -77,6 +77,19 @@ def load_source(page, kind: str, value: str | None = None) -> None:
     wait_state(page)
 
 
+def cached_names(page, wait_for: str | None = None) -> list[str]:
+    """The paths in the page's model cache; with wait_for, once that one is there (the worker writes
+    a model there in the background, streamed from its heap, after the load)."""
+    names = """async () => {
+      const c = await caches.open('webinfer-models-v1');
+      return (await c.keys()).map((r) => new URL(r.url).pathname); }"""
+    for _ in range(300 if wait_for else 0):        # (wait_for_function does not await a Promise)
+        if wait_for in page.evaluate(names):
+            break
+        page.wait_for_timeout(100)
+    return page.evaluate(names)
+
+
 def violations(page) -> list:
     """The page's record of Content-Security-Policy violations (its own and its worker's)."""
     return page.evaluate("() => window.webinferPage.cspViolations")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_page import (ask, assert_clean, golden, lines, open_settings, set_greedy, wait_ready)
+from chat_page import (ask, assert_clean, cached_names, golden, lines, open_settings, set_greedy, wait_ready)
 
 pytestmark = [pytest.mark.slow]
 
@@ -99,7 +99,9 @@ def test_boot_stages_answer_stop_html_and_cache(open_page, site_server, model_fi
     assert page.locator("#transcript img").count() == 0
     screenshot(page, "site_numpy")
 
-    # A reload takes the model from Cache Storage, not from the server.
+    # A reload takes the model from Cache Storage, not from the server (once the worker has
+    # written it there: in the background, after the load).
+    assert "/models/SmolLM2-135M-Instruct.Q4_1.gguf" in cached_names(page, wait_for="/models/SmolLM2-135M-Instruct.Q4_1.gguf")
     before = len(rec.requests)
     page.reload()
     wait_ready(page, rec)
