@@ -39,10 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "pkg"))
 from serve import make_server  # noqa: E402
-
-CHROMIUM = os.environ.get("WEBINFER_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+from site_bench import BASE_FLAGS as FLAGS, CHROMIUM  # noqa: E402  (the same browser, flags as the page bench)
 QUESTION = "Hello! Who are you?"
 MB = 1 << 20
 

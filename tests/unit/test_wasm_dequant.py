@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from webinfer.device import blas
-from webinfer.device.wasm_kernels import PREFIX, wasm_module
+from webinfer.device.wasm_kernels import PREFIX
 from webinfer.formats.gguf import SCALE_FIELDS
 from webinfer.formats.quants import QUANT_BY_NAME
+from wasm_heap import WasmHeap
 
 VARIANTS = pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
 TYPES = pytest.mark.parametrize("name", blas.Kernels.DQ_TYPES)
@@ -34,18 +35,11 @@ SPECIAL_F16 = [0x0000, 0x8000, 0x0001, 0x83FF, 0x0400, 0x3C00, 0xBC00, 0x7BFF, 0
 GUARD = np.float32(-1234.5)
 
 
-class _Heap:
-    """One shipped module instantiated under wasmtime on a fresh 4 MiB memory."""
+class _Heap(WasmHeap):
+    """One shipped module on a fresh 4 MiB memory."""
 
     def __init__(self, fused: bool):
-        wt = pytest.importorskip("wasmtime", reason="runs the kernels (pip install wasmtime)")
-        cfg = wt.Config()
-        cfg.wasm_simd = cfg.wasm_relaxed_simd = True
-        engine = wt.Engine(cfg)
-        self.store = wt.Store(engine)
-        self.memory = wt.Memory(self.store, wt.MemoryType(wt.Limits(64, None)))
-        module = wt.Module(engine, wasm_module(fused))
-        self.exports = wt.Instance(self.store, module, [self.memory]).exports(self.store)
+        super().__init__(fused, 64)
 
     def dequantize(self, name: str, raw: np.ndarray) -> np.ndarray:
         """dq_<name> on the blocks raw (n, type_size) -> float32 (n * block_size,); checks the guard

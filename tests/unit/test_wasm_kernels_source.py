@@ -20,6 +20,7 @@ import pytest
 
 from webinfer.device import blas
 from webinfer.device.wasm_kernels import PREFIX, wasm_module
+from wasm_heap import WasmHeap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import build_wasm  # noqa: E402
@@ -141,18 +142,11 @@ def test_fused_rule_fails_loudly_on_a_marked_line_it_cannot_rewrite():
         build_wasm.fused_source("(module)")
 
 
-class _Heap:
-    """The module instantiated under wasmtime on a fresh memory; float32 arrays placed one after the other."""
+class _Heap(WasmHeap):
+    """The module on a fresh 256 KiB memory; float32 arrays placed one after the other."""
 
     def __init__(self, fused: bool):
-        wt = pytest.importorskip("wasmtime", reason="runs the kernels (pip install wasmtime)")
-        cfg = wt.Config()
-        cfg.wasm_simd = cfg.wasm_relaxed_simd = True
-        engine = wt.Engine(cfg)
-        self.wt, self.store = wt, wt.Store(engine)
-        self.memory = wt.Memory(self.store, wt.MemoryType(wt.Limits(4, None)))
-        module = wt.Module(engine, wasm_module(fused))
-        self.exports = wt.Instance(self.store, module, [self.memory]).exports(self.store)
+        super().__init__(fused, 4)
         self.top = 64
 
     def put(self, a) -> int:
