@@ -13,7 +13,7 @@ if [ -d /usr/local/nvidia ] && ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*
 PYTHONPATH=/tmp/gb/site python3 -c "import wgpu" 2>/dev/null ||
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/gb/site .wheels/dep/*.whl
 export PYTHONPATH=$PWD/pkg:/tmp/gb/site
-summary='import json, sys; d = json.load(sys.stdin); print({k: d.get(k) for k in ("mix", "shape", "prefill_tok_s", "decode_tok_s", "decode_path", "decode_vs_hf", "prefill_vs_hf")})'
+summary='import json, sys; d = json.load(sys.stdin); print({k: d.get(k) for k in ("mix", "shape", "prefill_tok_s", "decode_tok_s", "decode_path", "decode_vs_hf", "prefill_vs_hf", "device_notes")})'
 for mix in ${MIXES:-default Q4_K_M Q5_K_M Q6_K Q8_0 Q4_0 Q5_0}; do
   arg=(); [ "$mix" = default ] || arg=(--mix "$mix")
   timeout 240 python3 bench/gpu_bench.py --device webgpu --no-hf --json --random-blocks --prompt "${PROMPT:-512}" \

@@ -45,6 +45,7 @@ def run_bench(model=None, device="auto", prompt_len: int = 512, n_decode: int = 
     print_fn(f"prefill {prompt_len} tokens: {res['prefill_tok_s']} tok/s   decode: {res['decode_tok_s']} tok/s "
              f"({res['ms_per_token']} ms/token, {res.get('dispatches_per_token', '-')} dispatches/token)")
     res["decode_path"] = m.device.decode_path()
+    res["device_notes"] = list(m.device.notes)
     print_fn(f"decode step: {res['decode_path']}")
     if hf_baseline:
         hf = hf_eager_bench(m.config, prompt_len, n_decode)

@@ -41,6 +41,7 @@ class Device(Protocol):
     name: str            # "numpy" or "webgpu"
     description: str     # shown to users: "webgpu: NVIDIA H100 (Vulkan)", "numpy: no GPU adapter"
     caps: Capabilities
+    notes: list[str]     # what the device chose and why, as it went (a weight's fallback, the decode step's path)
 
     # -- memory, at load time --------------------------------------------------------------
     def plan_weights(self, f32_bytes: int) -> None:

@@ -54,6 +54,7 @@ class NumpyDevice:
 
     def __init__(self, reason: str = "requested", f32_budget: int | None = None):
         self.description = f"numpy: {reason}"
+        self.notes: list[str] = []    # the Device protocol's notes: the NumPy device has none to give
         # float32 bytes of weights still to expand; weights past it stay quantized (QMat)
         self.f32_left = F32_BUDGET if f32_budget is None else f32_budget
         self.f32_bytes = 0            # bytes of weights held as float32
