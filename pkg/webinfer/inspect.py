@@ -157,7 +157,7 @@ def numpy_twin(model, source=None):
     """The Llama that traces run on: the model's own on the NumPy device, else a NumPy copy of the
     same GGUF (built once and kept on the model)."""
     if model.device.caps.reference:
-        return model.llama
+        return model.net
     twin = getattr(model, "_numpy_twin", None)
     if twin is not None:
         return twin

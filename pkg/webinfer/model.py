@@ -22,7 +22,7 @@ from .config import ModelConfig
 from .device import select_device
 from .errors import ContextLengthError, DeviceError, WebinferError
 from .generate import PREFILL_CHUNK, Completion, Generation
-from .models.llama import Llama
+from .models import network
 from .recommended import RecommendedSampling, recommended_sampling
 from .sampling import SamplingParams
 from .sources import open_source
@@ -42,14 +42,14 @@ def load(source=None, device: str = "auto", n_ctx: int | None = None, progress=N
     cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
     tokenizer = Tokenizer.from_metadata(gf.metadata)
     dev = select_device(device) if isinstance(device, str) else device
-    llama = Llama.load(gf, cfg, dev, up_cb)
-    return Model(cfg, tokenizer, dev, llama, gf.metadata, n_ctx, gguf=gf)
+    net = network(cfg).load(gf, cfg, dev, up_cb)
+    return Model(cfg, tokenizer, dev, net, gf.metadata, n_ctx, gguf=gf)
 
 
 class Model:
-    def __init__(self, config: ModelConfig, tokenizer: Tokenizer, device, llama: Llama, metadata: dict,
+    def __init__(self, config: ModelConfig, tokenizer: Tokenizer, device, net, metadata: dict,
                  n_ctx: int | None = None, gguf=None):
-        self.config, self.tokenizer, self.device, self.llama = config, tokenizer, device, llama
+        self.config, self.tokenizer, self.device, self.net = config, tokenizer, device, net
         self.metadata = metadata
         # The parsed file stays referenced (its tensor data are views, no copy): if the GPU fails
         # mid-generation, the weights are rebuilt on NumPy from it (_fall_back_to_numpy).
@@ -184,7 +184,7 @@ class Model:
         logits = None
         for start in range(common, len(ids), PREFILL_CHUNK):
             chunk = ids[start:start + PREFILL_CHUNK]
-            logits = self.llama.forward(chunk, start, self.cache)
+            logits = self.net.forward(chunk, start, self.cache)
             self._cache_ids.extend(chunk)
         return logits, common
 
@@ -195,7 +195,7 @@ class Model:
         if self.gguf is None:
             raise DeviceError(f"{reason}; no GGUF kept to rebuild the weights on NumPy")
         dev = NumpyDevice(reason)
-        self.llama = Llama.load(self.gguf, self.config, dev)
+        self.net = network(self.config).load(self.gguf, self.config, dev)
         self.device = dev
         self.cache = dev.kv_cache(self.config.n_layers, self.config.n_kv_heads, self.config.head_dim, self.n_ctx)
         self._cache_ids = []
@@ -206,7 +206,7 @@ class Model:
         reads where it is (its id is then unknown here until read: tell it with ``confirm``). The
         device may replay a recorded step (Device.replay)."""
         pos = len(self._cache_ids)
-        logits = self.device.replay(("decode", id(self.cache)), lambda t, p: self.llama.forward(t, p, self.cache),
+        logits = self.device.replay(("decode", id(self.cache)), lambda t, p: self.net.forward(t, p, self.cache),
                                     token, pos)
         self._cache_ids.append(token if isinstance(token, int) else -1)
         return logits

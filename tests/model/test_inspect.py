@@ -24,7 +24,7 @@ def plain(numpy_model):
     ids = m.tokenize(PROMPT)
     c = m.config
     cache = m.device.kv_cache(c.n_layers, c.n_kv_heads, c.head_dim, len(ids))
-    return ids, np.asarray(m.llama.forward(ids, 0, cache))[0]
+    return ids, np.asarray(m.net.forward(ids, 0, cache))[0]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_attention_weights_reproduce_the_head_outputs(numpy_model, traced):
     m, layer = numpy_model, 7
     c, ids = m.config, traced.tokens
     cache = m.device.kv_cache(c.n_layers, c.n_kv_heads, c.head_dim, len(ids))
-    m.llama.forward(ids, 0, cache)
+    m.net.forward(ids, 0, cache)
     v = np.repeat(cache.v[layer, :, :len(ids)], c.n_heads // c.n_kv_heads, axis=0)   # (H, n, hd)
     out = np.matmul(traced.attn[layer], v).transpose(1, 0, 2)                        # (n, H, hd)
     np.testing.assert_allclose(out, traced.attn_heads[layer], rtol=1e-4, atol=1e-5)
@@ -157,5 +157,5 @@ def test_non_numpy_device_traces_on_a_numpy_twin(numpy_model, model_path):
     np.testing.assert_array_equal(kept.trace(PROMPT).logits, numpy_model.trace(PROMPT).logits)
     res = gpu_model.trace(PROMPT, source=model_path)
     np.testing.assert_array_equal(res.logits, numpy_model.trace(PROMPT).logits)
-    assert gpu_model._numpy_twin is not numpy_model.llama
+    assert gpu_model._numpy_twin is not numpy_model.net
     assert gpu_model.trace(PROMPT).tokens == res.tokens                 # the twin is kept

@@ -35,9 +35,9 @@ def models(tmp_path_factory):
 
 def test_big_weights_are_split_with_a_stated_reason(models):
     gpu, _ = models
-    assert isinstance(gpu.llama.tok_embd, GSplitWeight) and len(gpu.llama.tok_embd.parts) == 6
-    assert isinstance(gpu.llama.layers[0].w_gate_up, GSplitWeight) and isinstance(gpu.llama.layers[1].wqkv, GSplitWeight)
-    assert not isinstance(gpu.llama.layers[0].wo, GSplitWeight)
+    assert isinstance(gpu.net.tok_embd, GSplitWeight) and len(gpu.net.tok_embd.parts) == 6
+    assert isinstance(gpu.net.layers[0].w_gate_up, GSplitWeight) and isinstance(gpu.net.layers[1].wqkv, GSplitWeight)
+    assert not isinstance(gpu.net.layers[0].wo, GSplitWeight)
     notes = [n for n in gpu.device.notes if "row chunks" in n]
     assert any(n.startswith("token_embd.weight:") and "split into 6 row chunks" in n for n in notes), notes
 

@@ -41,6 +41,8 @@ Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.w
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -430,6 +432,9 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # W_256: a type of 256-weight blocks, decoded a group at a time (fused_matvec.wgsl, groupwise)
     wtypes += ("W_256",) if used & set(GROUPWISE) else ()
     defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
+    arrive = os.environ.get("WEBINFER_FUSED_ARRIVE", "")      # (experiment) ARRIVE_WG | ARRIVE_FENCE
+    if arrive:
+        defines += (arrive,)
     values["W_BATCHED"] = " ".join(t for t in QTYPES if t in used and t in BATCHED)   # table order
     values["W_GROUPWISE"] = " ".join(t for t in QTYPES if t in used and t in GROUPWISE)
     values["LAYOUT"] = layout_wgsl(used)          # QT_<type>: the step's types (and fused_layout.CORE)
