@@ -14,8 +14,18 @@
 // (or matvec.wgsl COMBINE) merges them. Its body is attention_split.wgsl (shared with
 // decode_fused.wgsl), which says how it keeps each phase's loads in flight.
 // Needs head_dim <= 256 and a multiple of 4 (keys are read as vec4).
+//
+// WINDOW (sliding-window layers, Gemma): a query at position q sees keys q - window + 1 .. q only;
+// the key loop starts there (a SPLIT run below it is an empty partial, which the merges skip).
+// SOFTCAP (Gemma 2): each scaled score s becomes tanh(s / softcap) * softcap before the softmax.
+// (Twin of both: numpy_device._attend_gemma.)
 
+#ifdef WINDOW SOFTCAP
+struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32,
+                window: u32, softcap: f32, _d: u32, _e: u32, _f: u32 }
+#else
 struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32, _c: u32 }
+#endif
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -42,6 +52,20 @@ var<workgroup> redv: array<vec4<f32>, 256>;   // per-part value sums
 
 #include "reduce.wgsl"
 
+// The first key a query at position qpos sees: 0, or with WINDOW qpos + 1 - window.
+fn first_key(qpos: u32) -> u32 {
+#ifdef WINDOW
+    return select(0u, qpos + 1u - p.window, qpos + 1u > p.window);
+#else
+    return 0u;
+#endif
+}
+
+#ifdef SOFTCAP
+// tanh's argument clamped where it is +-1 in f32 already (gate.wgsl says why)
+fn soft_cap(s: f32) -> f32 { return tanh(clamp(s / p.softcap, -15.0, 15.0)) * p.softcap; }
+#endif
+
 #ifdef SPLIT
 // the loads and stores attention_split.wgsl's split_block makes
 fn split_q4(i: u32) -> vec4<f32> { return vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]); }
@@ -55,7 +79,7 @@ fn split_store(i: u32, v: f32) { part_out[i] = v; }
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
     let hd = p.head_dim;
-    let k0 = wid.z * p.split_len;                    // this workgroup: keys [k0, k1), one token
+    let k0 = max(wid.z * p.split_len, first_key(step.pos));   // this workgroup: keys [k0, k1), one token
     let k1 = min(step.pos + 1u, k0 + p.split_len);
     let kvh = h / (p.n_heads / p.n_kv_heads);
     let kb4 = (kvh * p.n_ctx + k0) * (hd / 4u);      // vec4 index of key k0's row (keys and values)
@@ -67,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let h = wid.x;
     let t = wid.y;
     let hd = p.head_dim;
-    let k0 = 0u;
+    let k0 = first_key(step.pos + t);
     let k1 = step.pos + t + 1u;
     let kvh = h / (p.n_heads / p.n_kv_heads);
     let qd = p.n_heads * hd;
@@ -99,6 +123,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
             for (; i < n4; i++) { d0 += dot(qs[i], kc[kr + i]); }
             s = ((d0 + d1) + (d2 + d3)) * p.scale;
+#ifdef SOFTCAP
+            s = soft_cap(s);
+#endif
         }
         let m_new = max(m, reduce_max(lid, s));
         let pj = select(0.0, exp(s - m_new), j < k1);

@@ -13,8 +13,15 @@
 // Needs head_dim <= 64 and a multiple of 4 (16 lanes x vec4); the device uses attention.wgsl
 // otherwise. Workgroup memory: 3 tiles of 16 x 17 vec4 (padded rows: no bank conflicts) ~ 14 KB,
 // under WebGPU's default 16 KB.
+// WINDOW / SOFTCAP as in attention.wgsl: each query sees keys from step.pos + t + 1 - window on
+// (the key tiles start at the block's first query's first key); scores soft-capped.
 
+#ifdef WINDOW SOFTCAP
+struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32,
+                window: u32, softcap: f32, _d: u32, _e: u32, _f: u32 }
+#else
 struct Params { n_heads: u32, n_kv_heads: u32, head_dim: u32, n_ctx: u32, scale: f32, n_splits: u32, split_len: u32, _c: u32 }
+#endif
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
@@ -32,6 +39,15 @@ var<workgroup> vt: array<vec4<f32>, 272>;   // BK values x ROW
 var<workgroup> st: array<f32, 272>;         // BQ x ROW probabilities of the tile
 var<workgroup> rr: array<f32, 256>;         // per-thread row-reduction inputs (max, then sum)
 
+// The first key a query at position qpos sees: 0, or with WINDOW qpos + 1 - window.
+fn first_key(qpos: u32) -> u32 {
+#ifdef WINDOW
+    return select(0u, qpos + 1u - p.window, qpos + 1u > p.window);
+#else
+    return 0u;
+#endif
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
@@ -46,6 +62,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let kbase = (h / (p.n_heads / p.n_kv_heads)) * p.n_ctx * n4;
     let kend = step.pos + min(t0 + BQ, n);             // keys [0, kend) are seen by some query here
     let klim = step.pos + t + 1u;                      // ... and [0, klim) by this thread's query
+    let klo = first_key(step.pos + t);                 // (from klo with WINDOW)
+    let kstart = first_key(step.pos + t0);             // the block's first query's first key
 
     if (lane < n4 && t < n) {
         let qb = t * qd + h * hd + 4u * lane;
@@ -56,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var m = -3.4e38;                 // running max of this query's scores
     var l = 0.0;                     // this lane's share of sum exp(s - m)
     var acc = vec4<f32>(0.0);        // output dims 4 * lane ..
-    for (var c0 = 0u; c0 < kend; c0 += BK) {
+    for (var c0 = kstart; c0 < kend; c0 += BK) {
         // K/V tile: thread (row qi, vec4 lane); zeros past kend (0 * garbage could be NaN)
         let jl = c0 + qi;
         var kv4 = vec4<f32>(0.0);
@@ -71,7 +89,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
         let j = c0 + lane;
         var s = -3.4e38;
-        if (j < klim) {
+        let seen = j < klim && j >= klo;
+        if (seen) {
             let qr = qi * ROW;
             let kr = lane * ROW;
             var d0 = 0.0; var d1 = 0.0;
@@ -82,6 +101,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
             if (i < n4) { d0 += dot(qt[qr + i], kt[kr + i]); }
             s = (d0 + d1) * p.scale;
+#ifdef SOFTCAP
+            s = tanh(clamp(s / p.softcap, -15.0, 15.0)) * p.softcap;
+#endif
         }
         rr[lid] = s;
         workgroupBarrier();
@@ -91,7 +113,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             mx = max(mx, max(max(rr[r], rr[r + 1u]), max(rr[r + 2u], rr[r + 3u])));
         }
         let m_new = max(m, mx);
-        let pj = select(0.0, exp(s - m_new), j < klim);
+        let pj = select(0.0, exp(s - m_new), seen);
         let alpha = exp(m - m_new);
         st[qi * ROW + lane] = pj;
         l = l * alpha + pj;

@@ -6,6 +6,7 @@
 //   fn split_k(i) -> vec4<f32>    keys, as vec4 (key k0's row starts at kb4)
 //   fn split_v(i) -> vec4<f32>    values, likewise from vb4
 //   fn split_store(i, v: f32)     the output (from pb)
+// and, where it defines SOFTCAP (attention.wgsl), fn soft_cap(s) -> f32, applied to each scaled score.
 //
 // A decode step is a chain of memory latencies, not a bandwidth problem, so each phase issues
 // its loads at once: a key's dot product is spread over head_dim/16 threads (4 vec4 loads each;
@@ -91,7 +92,11 @@ fn split_block(lid: u32, hd: u32, k0: u32, k1: u32, qb: u32, kb4: u32, vb4: u32,
             s = (red[b] + select(0.0, red[min(b + 1u, 255u)], 1u < tpk)) +
                 (select(0.0, red[min(b + 2u, 255u)], 2u < tpk) + select(0.0, red[min(b + 3u, 255u)], 3u < tpk));
             for (var t = 4u; t < tpk; t++) { s += red[b + t]; }
+#ifdef SOFTCAP
+            sc[r0 + lid] = soft_cap(s * scale);
+#else
             sc[r0 + lid] = s * scale;
+#endif
         }
         workgroupBarrier();
     }

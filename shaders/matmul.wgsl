@@ -16,9 +16,12 @@
 //
 // Variants (#ifdef): BIAS, RESIDUAL (Y += R), SWIGLU (a tile covers 32 output columns: tile
 // column 4c+0/1 is gate row 32*tile + 2c + 0/1 and 4c+2/3 the matching up row, so each thread
-// holds its gate/up pairs: Y = silu(g) * u); plus the weight type Q4_0 | Q4_1 | Q8_0 | F16 | F32 | Q5_0 | Q5_1 | Q4_K | Q6_K.
+// holds its gate/up pairs: Y = silu(g) * u; + GEGLU: gelu_tanh(g) * u, gate.wgsl); plus the weight type Q4_0 | Q4_1 | Q8_0 | F16 | F32 | Q5_0 | Q5_1 | Q4_K | Q6_K.
 
 #include "quant.wgsl"
+#ifdef SWIGLU
+#include "gate.wgsl"
+#endif
 
 struct Params { rows: u32, cols: u32, row_words: u32, n: u32, half: u32, _a: u32, _b: u32, _c: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -84,7 +87,7 @@ fn store(tile: u32, tx: u32, t: u32, v: vec4<f32>) {
     g += vec2<f32>(bias[oc], bias[oc + 1u]);
     u += vec2<f32>(bias[oc + p.half], bias[oc + 1u + p.half]);
 #endif
-    let o = g / (1.0 + exp(-g)) * u;
+    let o = gate2(g) * u;
     if (oc < p.half) { y[t * p.half + oc] = o.x; }
     if (oc + 1u < p.half) { y[t * p.half + oc + 1u] = o.y; }
     return;

@@ -16,6 +16,7 @@
 //   BIAS      y += bias
 //   RESIDUAL  y += res (the residual add after the out / down projections)
 //   SWIGLU    W's rows are [gate; up]; a slot pair computes row c and row c+half, y = silu(g)*u
+//             (+ GEGLU: y = gelu_tanh(g)*u, Gemma's MLP; gate.wgsl)
 //   ROPE      W's rows are [q; k; v]; slot pairs are RoPE pairs: rotate, write q to y and
 //             k, v into the KV cache at position step.pos + token (adjacent or NEOX pairing)
 //   COMBINE   x is decode attention's output, still as attention.wgsl SPLIT partials (binding
@@ -26,6 +27,9 @@
 // Plus the weight type: Q4_0 | Q4_1 | Q8_0 | F16 | F32 | Q5_0 | Q5_1 | Q4_K | Q6_K.
 
 #include "quant.wgsl"
+#ifdef SWIGLU
+#include "gate.wgsl"
+#endif
 
 struct Params {
     rows: u32,       // rows of W
@@ -325,7 +329,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (slot % 2u == 1u) { return; }
     let u = slot_total(slot + 1u) * scale;    // the partner slot: the up row
     let col = blk * (SLOTS / 2u) + slot / 2u;
-    y[t * p.half + col] = v / (1.0 + exp(-v)) * u;
+    y[t * p.half + col] = gate(v) * u;
     return;
 #endif
 #ifdef ROPE

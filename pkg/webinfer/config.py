@@ -11,8 +11,15 @@ from dataclasses import dataclass
 
 from .errors import GGUFError, UnsupportedModelError
 
-# Architectures that are the LLaMA block with small switches (see from_gguf).
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2")
+# Architectures that are the LLaMA block with small switches (see from_gguf), and the Gemma family
+# (models/gemma.py: its extra keys are read by _gemma_fields).
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gemma", "gemma2", "gemma3")
+GEMMA_ARCHS = ("gemma", "gemma2", "gemma3")
+
+# What llama.cpp assumes for Gemma files whose converter writes no key for it (llama-model.cpp):
+# every n-th layer global, the rest sliding-window; the local layers' RoPE base.
+GEMMA_SWA_PERIOD = {"gemma2": 2, "gemma3": 6}
+GEMMA_ROPE_LOCAL_BASE = 10000.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,14 @@ class ModelConfig:
     rope_neox: bool           # True: rotate (i, i + d/2) pairs (qwen2); False: adjacent (2i, 2i+1) pairs (llama GGUF)
     tied_embeddings: bool     # no output.weight: logits use token_embd.weight
     qkv_bias: bool            # q/k/v projections have biases (qwen2)
+    # -- the Gemma family's switches (models/gemma.py); the defaults are the LLaMA block's ---------
+    attn_scale: float = 0.0   # query scaling; 0: 1/sqrt(head_dim) (Gemma: query_pre_attn_scalar ** -0.5)
+    sliding_window: int = 0   # keys a local layer's query sees (itself included); 0: no local layers
+    local_layers: tuple = ()  # per layer: True where it attends over the window only (sliding_window)
+    rope_theta_local: float = 0.0   # the local layers' RoPE base (Gemma 3); 0: rope_theta
+    rope_freq_factor: float = 1.0   # linear RoPE scaling of the global layers: inverse frequencies / factor
+    attn_softcap: float = 0.0       # attention logits -> tanh(s / c) * c (Gemma 2); 0: none
+    final_softcap: float = 0.0      # output logits, likewise (Gemma 2)
 
     @property
     def q_dim(self) -> int:   # width of the query projection output
@@ -82,12 +97,14 @@ class ModelConfig:
         if rope_dim != head_dim:
             raise UnsupportedModelError(f"partial RoPE (rope.dimension_count {rope_dim} != head dim {head_dim})")
         scaling = opt("rope.scaling.type", "none")
-        if scaling not in ("none", None, ""):
+        if scaling not in ("none", None, "") and not (arch in GEMMA_ARCHS and scaling == "linear"):
             raise UnsupportedModelError(f"RoPE scaling type {scaling!r} is not supported")
+        n_layers = _positive_int(req("block_count"), f"{arch}.block_count")
+        extra = _gemma_fields(arch, opt, n_layers, d_model, n_heads, head_dim) if arch in GEMMA_ARCHS else {}
         return cls(
             arch=arch,
             name=str(meta.get("general.name", arch)),
-            n_layers=_positive_int(req("block_count"), f"{arch}.block_count"),
+            n_layers=n_layers,
             d_model=d_model,
             d_ff=_positive_int(req("feed_forward_length"), f"{arch}.feed_forward_length"),
             n_heads=n_heads,
@@ -98,10 +115,57 @@ class ModelConfig:
             rms_eps=float(opt("attention.layer_norm_rms_epsilon", 1e-5)),
             rope_theta=float(opt("rope.freq_base", 10000.0)),
             rope_dim=rope_dim,
-            rope_neox=arch == "qwen2",
+            rope_neox=arch in ("qwen2",) + GEMMA_ARCHS,
             tied_embeddings="output.weight" not in names,
             qkv_bias="blk.0.attn_q.bias" in names,
+            **extra,
         )
+
+
+def _gemma_fields(arch: str, opt, n_layers: int, d_model: int, n_heads: int, head_dim: int) -> dict:
+    """The Gemma family's keys. llama.cpp's converter writes sliding_window, the soft-caps (Gemma 2)
+    and rope.scaling.* (Gemma 3, global layers only); the rest it hard-codes, and so do we where
+    the file is silent: the local/global pattern (GEMMA_SWA_PERIOD), the local RoPE base
+    (GEMMA_ROPE_LOCAL_BASE) and the query scaling (1/sqrt(head_dim); 1/sqrt(d_model / n_heads) for
+    the 27B models, whose query_pre_attn_scalar is that). A file may set them:
+    attention.sliding_window_pattern (a bool per layer, True = local, as llama.cpp's gemma3n
+    writes it), rope.freq_base_swa, attention.scale (the multiplier itself)."""
+    window = int(opt("attention.sliding_window", 0) or 0)
+    if window < 0:
+        raise GGUFError(f"{arch}.attention.sliding_window = {window} is negative")
+    pattern = opt("attention.sliding_window_pattern", None)
+    if arch == "gemma" or not window:
+        local = (False,) * n_layers
+    elif pattern is None:
+        period = GEMMA_SWA_PERIOD[arch]
+        local = tuple(bool((i + 1) % period) for i in range(n_layers))
+    elif hasattr(pattern, "__len__") and not isinstance(pattern, (str, bytes)):   # a list, or an array read back
+        if len(pattern) != n_layers:
+            raise GGUFError(f"{arch}.attention.sliding_window_pattern has {len(pattern)} entries for "
+                            f"{n_layers} layers")
+        local = tuple(bool(v) for v in pattern)
+    else:                                   # a period, as some converters write it
+        period = _positive_int(pattern, f"{arch}.attention.sliding_window_pattern")
+        local = tuple(bool((i + 1) % period) for i in range(n_layers))
+    scale = opt("attention.scale", None)
+    if scale is None:
+        big = n_layers in (46, 62)          # Gemma 2 / Gemma 3 27B (llama.cpp's LLM_TYPE_27B)
+        scale = 1.0 / (d_model / n_heads) ** 0.5 if big else 1.0 / head_dim ** 0.5
+    caps = [float(opt(k, 0.0) or 0.0) for k in ("attn_logit_softcapping", "final_logit_softcapping")]
+    if min(caps) < 0 or not float(scale) > 0:
+        raise GGUFError(f"{arch}: soft-caps {caps} and attention scale {scale} must be positive")
+    factor = float(opt("rope.scaling.factor", 1.0) or 1.0) if opt("rope.scaling.type", "none") == "linear" else 1.0
+    if not factor > 0:
+        raise GGUFError(f"{arch}.rope.scaling.factor = {factor} must be positive")
+    return dict(
+        attn_scale=float(scale),
+        sliding_window=window if any(local) else 0,
+        local_layers=local,
+        rope_theta_local=float(opt("rope.freq_base_swa", GEMMA_ROPE_LOCAL_BASE if arch == "gemma3" else 0.0)),
+        rope_freq_factor=factor,
+        attn_softcap=caps[0],
+        final_softcap=caps[1],
+    )
 
 
 def _positive_int(value, key: str) -> int:

@@ -70,15 +70,30 @@ class Device(Protocol):
     def linear_swiglu(self, x: Tensor, w_gate_up: Any) -> Tensor:
         """silu(x @ Wg^T) * (x @ Wu^T) with Wg, Wu stacked as the rows of one weight: (n, in) -> (n, d_ff)."""
 
+    def linear_geglu(self, x: Tensor, w_gate_up: Any) -> Tensor:
+        """gelu_tanh(x @ Wg^T) * (x @ Wu^T), the Gemma MLP; otherwise as linear_swiglu."""
+
+    def scale(self, x: Tensor, s: float) -> Tensor:
+        """x * s (float32 s): Gemma's embedding scaling by sqrt(d_model)."""
+
+    def softcap(self, x: Tensor, cap: float) -> Tensor:
+        """tanh(x / cap) * cap: Gemma 2's soft-capping of the output logits."""
+
     def rope_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
-                n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool) -> Tensor:
+                n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool,
+                freq_factor: float = 1.0) -> Tensor:
         """Split the fused (n, q_dim + 2 kv_dim) projection, rotate q and k for positions pos..pos+n-1,
-        write k and v into the cache at those positions, and return the rotated q: (n, q_dim)."""
+        write k and v into the cache at those positions, and return the rotated q: (n, q_dim).
+        freq_factor: linear RoPE scaling, the inverse frequencies divided by it (Gemma 3's global layers)."""
 
     def attention(self, q: Tensor, cache: KVCache, layer: int, pos: int,
-                  n_heads: int, n_kv_heads: int, head_dim: int) -> Tensor:
+                  n_heads: int, n_kv_heads: int, head_dim: int,
+                  scale: float = 0.0, window: int = 0, softcap: float = 0.0) -> Tensor:
         """Causal grouped-query attention of q (rows at positions pos..pos+n-1) over the cache
-        positions 0..pos+n-1, scaled by 1/sqrt(head_dim): (n, q_dim)."""
+        positions 0..pos+n-1, scores scaled by `scale` (0: 1/sqrt(head_dim)): (n, q_dim).
+        window > 0: a query at position p sees only keys p - window + 1..p (sliding-window layers;
+        the cache still holds every position). softcap > 0: scores -> tanh(s / softcap) * softcap
+        after the scaling (Gemma 2)."""
 
     def add(self, a: Tensor, b: Tensor) -> Tensor:
         """a + b (the residual)."""

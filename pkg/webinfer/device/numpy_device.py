@@ -138,11 +138,30 @@ class NumpyDevice:
         t *= u
         return t                                                       # (n, d_ff)
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+    def linear_geglu(self, x, w_gate_up) -> np.ndarray:
         if self._recorder is not None:
+            raise numpy_step.Unrecordable("linear_geglu (no wasm kernel)")
+        gu = self.linear(x, w_gate_up)                                 # (n, 2 * d_ff)
+        half = gu.shape[1] // 2
+        return gelu_tanh(gu[:, :half]) * gu[:, half:]                  # (n, d_ff)
+
+    def scale(self, x, s) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("scale (no wasm kernel)")
+        return x * np.float32(s)
+
+    def softcap(self, x, cap) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("softcap (no wasm kernel)")
+        return softcap(x, cap)
+
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freq_factor=1.0):
+        if self._recorder is not None:
+            if freq_factor != 1.0:
+                raise numpy_step.Unrecordable("scaled RoPE")
             return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox)
         n = qkv.shape[0]
-        c, s = self._rope_full(theta, head_dim, neox, pos + n)
+        c, s = self._rope_full(theta, head_dim, neox, pos + n, freq_factor)
         q = blas.rope_kv(qkv, cache.k, cache.v, layer, pos, n_heads, cache.rows, c, s, neox)   # wasm kernel
         if q is not None:
             return q
@@ -155,12 +174,19 @@ class NumpyDevice:
         cache.v[layer, :, pos:pos + n] = v.transpose(1, 0, 2)
         return qk[:, :n_heads].reshape(n, qd)
 
-    def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
+    def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim, scale=0.0, window=0,
+                  softcap=0.0) -> np.ndarray:
+        plain = not (window or softcap or (scale and scale != 1.0 / np.sqrt(head_dim)))
         if self._recorder is not None:
+            if not plain:
+                raise numpy_step.Unrecordable("windowed, soft-capped or rescaled attention")
             return self._recorder.attention(q, cache, layer, pos, n_heads, n_kv_heads, head_dim)
         n = q.shape[0]
         t = pos + n                                                    # keys visible to the last row
         g = n_heads // n_kv_heads                                      # query heads per kv head
+        if not plain:
+            return _attend_gemma(q, cache.k[layer, :, :t], cache.v[layer, :, :t], pos, g, head_dim,
+                                 scale or float(1.0 / np.sqrt(head_dim)), window, softcap)
         o = blas.attend(q, cache.k, cache.v, layer, pos, g, cache.rows)   # wasm kernels (Pyodide)
         if o is not None:
             return o
@@ -224,13 +250,13 @@ class NumpyDevice:
         """Errors here raise where they happen."""
 
     # -- helpers -----------------------------------------------------------------------------
-    def _rope_full(self, theta, head_dim, neox, n_pos):
+    def _rope_full(self, theta, head_dim, neox, n_pos, freq_factor=1.0):
         """Full-width (n_pos, hd) tables for _rotate_full: cos on both elements of a pair; sin with
         the sign of the partner's term (-sin on the first, +sin on the second)."""
-        key = (theta, head_dim, neox)
+        key = (theta, head_dim, neox, freq_factor)
         tabs = self._rope_cache.get(key)
         if tabs is None or tabs[0].shape[0] < n_pos:
-            cos, sin = self._rope_tables(theta, head_dim, n_pos)
+            cos, sin = self._rope_tables(theta, head_dim, n_pos, freq_factor)
             if neox:
                 c, s = np.concatenate([cos, cos], -1), np.concatenate([-sin, sin], -1)
             else:
@@ -239,12 +265,12 @@ class NumpyDevice:
             self._rope_cache[key] = tabs
         return tabs
 
-    def _rope_tables(self, theta, head_dim, n_pos):
-        key = (theta, head_dim)
+    def _rope_tables(self, theta, head_dim, n_pos, freq_factor=1.0):
+        key = (theta, head_dim, freq_factor)
         tabs = self._rope_cache.get(key)
         if tabs is None or tabs[0].shape[0] < n_pos:
             size = max(n_pos, 2 * (tabs[0].shape[0] if tabs else 256))
-            tabs = rope_tables(theta, head_dim, size)
+            tabs = rope_tables(theta, head_dim, size, freq_factor)
             self._rope_cache[key] = tabs
         return tabs
 
@@ -252,12 +278,52 @@ class NumpyDevice:
 _UNSET = object()
 
 
-def rope_tables(theta: float, head_dim: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
+def rope_tables(theta: float, head_dim: int, n_pos: int, freq_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin, float32 (n_pos, head_dim/2): angle = pos * theta^(-2i/head_dim), as HF computes it
-    (inverse frequencies and angles in float32)."""
+    (inverse frequencies and angles in float32); with linear scaling the inverse frequencies are
+    divided by freq_factor first (HF's "linear" rope_type)."""
     inv = (1.0 / (np.float32(theta) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))))
+    if freq_factor != 1.0:
+        inv = (inv.astype(np.float32) / np.float32(freq_factor)).astype(np.float32)
     ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv.astype(np.float32)[None, :]
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh approximation (PyTorch's gelu(approximate="tanh"), HF's gelu_pytorch_tanh), float32."""
+    x = np.asarray(x, np.float32)
+    inner = np.float32(np.sqrt(2.0 / np.pi)) * (x + np.float32(0.044715) * (x * x * x))
+    return np.float32(0.5) * x * (np.float32(1.0) + np.tanh(inner))
+
+
+def softcap(x: np.ndarray, cap: float) -> np.ndarray:
+    """tanh(x / cap) * cap, float32 (Gemma 2's logit soft-capping, as HF computes it)."""
+    c = np.float32(cap)
+    return np.tanh(np.asarray(x, np.float32) / c) * c
+
+
+def _attend_gemma(q, k, v, pos, g, head_dim, scale, window, cap):
+    """Attention of q (n, H*hd) at positions pos.. over k, v (KVH, t, hd) with HF Gemma's order:
+    scores (q . k) * scale, soft-cap, the causal (and, window > 0, sliding-window: key j seen by the
+    query at p when p - j < window) mask, softmax in float32."""
+    n = q.shape[0]
+    kvh, t, _ = k.shape
+    qh = q.reshape(n, kvh, g, head_dim).transpose(1, 2, 0, 3).reshape(kvh, g * n, head_dim)
+    s = np.matmul(qh, k.transpose(0, 2, 1))                           # (KVH, g*n, t)
+    s *= np.float32(scale)
+    if cap:
+        s = softcap(s, cap)
+    qpos = pos + np.tile(np.arange(n), g)                              # row r: token r % n
+    j = np.arange(t)[None, :]
+    hide = j > qpos[:, None]
+    if window:
+        hide |= qpos[:, None] - j >= window
+    s[:, hide] = -np.inf
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    o = np.matmul(s, v)                                                # (KVH, g*n, hd)
+    return o.reshape(kvh, g, n, head_dim).transpose(2, 0, 1, 3).reshape(n, kvh * g * head_dim)
 
 
 def _attend_one(q, k, v, g, head_dim):

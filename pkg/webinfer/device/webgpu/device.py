@@ -205,12 +205,34 @@ class WebGPUDevice:
             return split.linear(self.gpu, self._t(x), w, lambda xx, part: self._t(_Proj(xx, part)))
         return _Proj(x if isinstance(x, _Norm) else self._t(x), w)
 
-    def linear_swiglu(self, x, w_gate_up):
+    def linear_swiglu(self, x, w_gate_up, geglu=False):
         if isinstance(w_gate_up, split.GSplitWeight):
-            return split.swiglu(self.gpu, self.linear(x, w_gate_up))
-        return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w_gate_up), swiglu=True)
+            return split.swiglu(self.gpu, self.linear(x, w_gate_up), geglu)
+        return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w_gate_up), swiglu=True, geglu=geglu)
+
+    def linear_geglu(self, x, w_gate_up):
+        """gelu_tanh(g) * u: the SWIGLU kernels' GEGLU variant (gate.wgsl)."""
+        return self.linear_swiglu(x, w_gate_up, geglu=True)
+
+    def scale(self, x, s):
+        return self._elementwise(self._t(x), "SCALE", float(s))
+
+    def softcap(self, x, cap):
+        return self._elementwise(self._t(x), "SOFTCAP", float(cap))
+
+    def _elementwise(self, x, variant, c):
+        y = self.gpu.tensor(x.n, x.width)
+        n = x.n * x.width
+        grid = self.gpu.grid(-(-n // 256))
+        self.gpu.dispatch("elementwise.wgsl", {variant}, {0: self.gpu.uniform(n, grid[0], 0, c), 3: x, 4: y}, grid)
+        return y
 
     def add(self, a, b):
+        if isinstance(a, _Norm) and not isinstance(b, _Norm):
+            a, b = b, a
+        if isinstance(b, _Norm):
+            # a norm of a block's output added to the residual (Gemma's post-norms): rmsnorm RESIDUAL
+            return self._norm(b, residual=self._t(a))
         if isinstance(b, _Proj):
             return self._project(b, residual=self._t(a))
         if isinstance(a, _Proj):
@@ -222,9 +244,9 @@ class WebGPUDevice:
         self.gpu.dispatch("elementwise.wgsl", (), {0: self.gpu.uniform(n, grid[0], 0, 0), 3: a, 4: y, 5: b}, grid)
         return y
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freq_factor=1.0):
         qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
-        rope = self._rope_table(theta, head_dim, cache.n_ctx)
+        rope = self._rope_table(theta, head_dim, cache.n_ctx, freq_factor)
         kv = {8: cache.k[layer], 9: cache.v[layer], 10: rope}
         if isinstance(qkv, _Proj) and self._rows(qkv.x) <= MATVEC_MAX_TOKENS:
             extra = dict(q_dim=qd, kv_dim=kvd, head_dim=head_dim, neox=int(neox), n_ctx=cache.n_ctx)
@@ -237,12 +259,15 @@ class WebGPUDevice:
         self.gpu.dispatch("rope_kv.wgsl", (), {0: params, 1: self._step_uniform(pos, x.n), 3: x, 4: y, **kv}, grid)
         return y
 
-    def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim):
+    def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim, scale=0.0, window=0, softcap=0.0):
         if head_dim % 4 or head_dim > 256:
             raise DeviceError(f"attention.wgsl needs head_dim <= 256 and a multiple of 4, got {head_dim}")
         q = self._t(q)
         y = self.gpu.tensor(q.n, q.width)
-        scale = float(1.0 / np.sqrt(head_dim))
+        scale = float(scale or 1.0 / np.sqrt(head_dim))
+        # WINDOW / SOFTCAP (Gemma): the variants read window and softcap from Params' last words
+        var = ({"WINDOW"} if window else set()) | ({"SOFTCAP"} if softcap else set())
+        tail = (int(window), float(softcap), 0, 0, 0) if var else ()
         b = {1: self._step_uniform(pos, q.n), 3: q, 4: y, 8: cache.k[layer], 9: cache.v[layer]}
         if q.n == 1 and cache.n_ctx > ATTN_SPLIT_LEN:
             # Decode: split the keys over many workgroups, then merge (flash-decoding). The split
@@ -251,20 +276,21 @@ class WebGPUDevice:
             split_len = split_length(cache.n_ctx)
             n_splits = -(-cache.n_ctx // split_len)
             part = self.gpu.tensor(n_heads * n_splits, head_dim + 2)
-            params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, n_splits, split_len, 0)
+            params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, n_splits, split_len,
+                                      *(tail or (0,)))
             del b[4]                        # the split kernel writes partials, not y
-            self.gpu.dispatch("attention.wgsl", {"SPLIT"}, {0: params, 10: part, **b}, (n_heads, 1, n_splits))
+            self.gpu.dispatch("attention.wgsl", {"SPLIT"} | var, {0: params, 10: part, **b}, (n_heads, 1, n_splits))
             self.gpu.dispatch("attention_combine.wgsl", (), {0: params, 4: y, 10: part}, (n_heads, 1, 1))
             # A projection of y queued right after may drop this combine and merge the partials
             # itself (matvec COMBINE, see _matvec); any other use finds y combined as usual.
             y.split_partials = (part, n_splits, head_dim, self.gpu.pending[-1], split_len, b[1])
             return y
-        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, 0, 0, 0)
+        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, cache.n_ctx, scale, 0, 0, *(tail or (0,)))
         if q.n > 1 and head_dim <= ATTN_TILE_HEAD_DIM:
             # Prefill: 16 query tokens per workgroup share each K/V tile (attention_prefill.wgsl)
-            self.gpu.dispatch("attention_prefill.wgsl", (), {0: params, **b}, (n_heads, -(-q.n // ATTN_TILE_Q), 1))
+            self.gpu.dispatch("attention_prefill.wgsl", var, {0: params, **b}, (n_heads, -(-q.n // ATTN_TILE_Q), 1))
             return y
-        self.gpu.dispatch("attention.wgsl", (), {0: params, **b}, (n_heads, q.n, 1))
+        self.gpu.dispatch("attention.wgsl", var, {0: params, **b}, (n_heads, q.n, 1))
         return y
 
     def last_row(self, x):
@@ -459,11 +485,11 @@ class WebGPUDevice:
     def _step_uniform(self, pos, n):
         return self._step if self._step is not None else self.gpu.uniform(int(pos), int(n), 0, 0)
 
-    def _rope_table(self, theta, head_dim, n_ctx):
-        key = (float(theta), head_dim, n_ctx)
+    def _rope_table(self, theta, head_dim, n_ctx, freq_factor=1.0):
+        key = (float(theta), head_dim, n_ctx, float(freq_factor))
         buf = self._rope.get(key)
         if buf is None:
-            cos, sin = rope_tables(theta, head_dim, n_ctx)
+            cos, sin = rope_tables(theta, head_dim, n_ctx, freq_factor)
             buf = self.gpu.upload(np.stack([cos, sin], axis=-1).astype(np.float32), "rope table")
             self._rope[key] = buf
         return buf
@@ -475,21 +501,30 @@ class WebGPUDevice:
     def _t(self, v) -> GTensor:
         """Materialise a pending value."""
         if isinstance(v, _Norm):
-            y = self.gpu.tensor(v.x.n, v.x.width)
-            self.gpu.dispatch("rmsnorm.wgsl", (), {0: self.gpu.uniform(v.x.width, v.eps, 0, 0), 3: v.x, 4: y,
-                                                   5: v.w.buf}, (v.x.n, 1, 1))
-            return y
+            return self._norm(v)
         if isinstance(v, _Proj):
             return self._project(v)
         return v
 
-    def _project(self, pr: _Proj, residual: GTensor | None = None, swiglu: bool = False) -> GTensor:
+    def _norm(self, v: _Norm, residual: GTensor | None = None) -> GTensor:
+        """rmsnorm.wgsl of a pending norm; with residual, that + the norm (its RESIDUAL variant)."""
+        y = self.gpu.tensor(v.x.n, v.x.width)
+        b = {0: self.gpu.uniform(v.x.width, v.eps, 0, 0), 3: v.x, 4: y, 5: v.w.buf}
+        if residual is not None:
+            b[7] = residual
+        self.gpu.dispatch("rmsnorm.wgsl", {"RESIDUAL"} if residual is not None else (), b, (v.x.n, 1, 1))
+        return y
+
+    def _project(self, pr: _Proj, residual: GTensor | None = None, swiglu: bool = False,
+                 geglu: bool = False) -> GTensor:
         defines, extra_b = set(), {}
         if residual is not None:
             defines.add("RESIDUAL")
             extra_b[7] = residual
         if swiglu:
             defines.add("SWIGLU")
+        if geglu:
+            defines.add("GEGLU")
         out_w = pr.w.rows // 2 if swiglu else pr.w.rows
         if self._rows(pr.x) <= MATVEC_MAX_TOKENS:
             return self._matvec(pr, defines, extra_b, None, out_width=out_w, pairs=swiglu)

@@ -31,7 +31,8 @@ Memory it adds, made once per recorded step:
 * the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
-for (a prefill, a split weight, a GPU sampler inside the step), more than the binding limit, a
+for (a prefill, a split weight, a GPU sampler inside the step, Gemma's ops: GEMMA_VARIANTS), more
+than the binding limit, a
 workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ.
 Before a program is used the device runs it once next to the plain replay and compares logits
 (device.py, ``replay`` / ``read``).
@@ -356,12 +357,31 @@ def _attention(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
 
 TRANSLATORS = {"embed.wgsl": _embed, "matvec.wgsl": _matvec, "attention.wgsl": _attention}
 
+# The Gemma family's ops (models/gemma.py) that decode_fused.wgsl has no command for: its
+# embedding scaling and logit soft-cap (elementwise), post-norms added to the residual (rmsnorm
+# RESIDUAL), the GELU-tanh MLP (matvec GEGLU), sliding-window and soft-capped attention.
+GEMMA_VARIANTS = {("elementwise.wgsl", "SCALE"): "embedding scaling",
+                  ("elementwise.wgsl", "SOFTCAP"): "logit soft-capping",
+                  ("rmsnorm.wgsl", "RESIDUAL"): "post-norms",
+                  ("matvec.wgsl", "GEGLU"): "a GELU-tanh MLP",
+                  ("attention.wgsl", "WINDOW"): "sliding-window attention",
+                  ("attention.wgsl", "SOFTCAP"): "soft-capped attention"}
+
+
+def _gemma_ops(recorded: list) -> list[str]:
+    """What of GEMMA_VARIANTS the recorded step uses, in GEMMA_VARIANTS' order."""
+    used = {(shader, d) for shader, defines, _, _ in recorded if defines for d in defines}
+    return [what for key, what in GEMMA_VARIANTS.items() if key in used]
+
 
 def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int) -> FusedProgram:
     """A FusedProgram for the dispatches `recorded` (gpu.recorded) while the device recorded a
     decode step whose logits are `out` and whose input token is `token`: each dispatch becomes a
     command (TRANSLATORS), its data placed by an _Arenas. Raises Refused with the reason."""
     gpu = dev.gpu
+    gemma = _gemma_ops(recorded)
+    if gemma:
+        raise Refused(f"decode_fused.wgsl has no commands for {', '.join(gemma)} (Gemma's step)")
     kv_buf = next((e[8][0] for _, _, e, _ in recorded if e is not None and 8 in e), None)
     lim = min(gpu.limits["max_storage_buffer_binding_size"], gpu.limits["max_buffer_size"])
     if gpu.limits.get("max_compute_workgroup_storage_size", 16384) < SMEM_BYTES:

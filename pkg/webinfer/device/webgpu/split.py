@@ -64,13 +64,14 @@ def linear(gpu, x, sw: GSplitWeight, project):
     return out
 
 
-def swiglu(gpu, gu):
-    """silu(g) * u of a (n, 2 h) gate|up activation -> (n, h)."""
+def swiglu(gpu, gu, geglu: bool = False):
+    """silu(g) * u (geglu: gelu_tanh(g) * u) of a (n, 2 h) gate|up activation -> (n, h)."""
     h = gu.width // 2
     y = gpu.tensor(gu.n, h)
     n = gu.n * h
     grid = gpu.grid(-(-n // 256))
-    gpu.dispatch("elementwise.wgsl", {"SWIGLU"}, {0: gpu.uniform(n, grid[0], h, 0), 3: gu, 4: y}, grid)
+    gpu.dispatch("elementwise.wgsl", {"SWIGLU", "GEGLU"} if geglu else {"SWIGLU"},
+                 {0: gpu.uniform(n, grid[0], h, 0), 3: gu, 4: y}, grid)
     return y
 
 
