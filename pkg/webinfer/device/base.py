@@ -79,6 +79,12 @@ class Device(Protocol):
     def softcap(self, x: Tensor, cap: float) -> Tensor:
         """tanh(x / cap) * cap: Gemma 2's soft-capping of the output logits."""
 
+    def head_norm(self, qkv: Tensor, q_w: Any, k_w: Any, n_heads: int, n_kv_heads: int,
+                  head_dim: int, eps: float) -> Tensor:
+        """RMSNorm of each query head and each key head of the fused (n, q_dim + 2 kv_dim)
+        projection, over its head_dim values, scaled by q_w or k_w (``vector``s of head_dim):
+        the same (n, q_dim + 2 kv_dim) with v unchanged, for ``rope_kv`` (Qwen3, Gemma 3)."""
+
     def rope_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
                 n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool,
                 freq_factor: float = 1.0) -> Tensor:
