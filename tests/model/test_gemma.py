@@ -241,3 +241,31 @@ def test_webgpu_greedy_equals_numpy(tmp_path, gdev, arch, kw):
         assert ("soft-capped attention" in path_says) == (arch == "gemma2")
     finally:
         gdev.fused = "auto"
+
+
+@pytest.mark.parametrize("name", ["gemma3", "gemma2"])
+def test_hf_fixture_exercises_the_window(name):
+    """tests/data/arch/NAME (tools/hf_fixtures; test_arch_fidelity.py runs it against HF): local and
+    global layers, a window shorter than the prompt + the greedy tokens, and the file's config reads
+    them as HF's config says."""
+    import json
+    from pathlib import Path
+    arch = Path(__file__).resolve().parents[1] / "data" / "arch"
+    doc = json.loads((arch / f"{name}.json").read_text())
+    hf = doc["config"]
+    assert "sliding_attention" in hf["layer_types"] and "full_attention" in hf["layer_types"]
+    assert hf["sliding_window"] < len(doc["prompt"]) + doc["n_new"]
+    gf = read_gguf(arch / f"{name}.f32.gguf")
+    cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
+    assert cfg.local_layers == tuple(t == "sliding_attention" for t in hf["layer_types"])
+    assert cfg.sliding_window == hf["sliding_window"]
+    assert cfg.attn_scale == pytest.approx(hf["query_pre_attn_scalar"] ** -0.5)
+    assert (cfg.attn_softcap, cfg.final_softcap) == (hf["attn_logit_softcapping"] or 0.0,
+                                                     hf["final_logit_softcapping"] or 0.0)
+    if name == "gemma3":
+        rope = hf["rope_parameters"]
+        assert cfg.rope_theta == rope["full_attention"]["rope_theta"]
+        assert cfg.rope_theta_local == rope["sliding_attention"]["rope_theta"]
+        assert cfg.rope_freq_factor == rope["full_attention"]["factor"]
+        # llama.cpp's converter adds 1 to every norm weight: HF's (1 + w) with w ~ 1 + N(0, 0.2)
+        assert 1.5 < float(np.mean(gf.dequantize("blk.0.attn_q_norm.weight"))) < 2.5
