@@ -29,6 +29,12 @@ def describe(source=None) -> dict:
             "vocab": cfg.n_vocab, "context": cfg.n_ctx_train, "rope_theta": cfg.rope_theta,
             "tied_embeddings": cfg.tied_embeddings,
         })
+        if cfg.sliding_window:
+            n_local = sum(cfg.local_layers)
+            out["sliding_window"] = (f"{cfg.sliding_window} on {n_local} of {cfg.n_layers} layers"
+                                     + (f" (rope_theta {cfg.rope_theta_local:g})" if cfg.rope_theta_local else ""))
+        if cfg.attn_softcap or cfg.final_softcap:
+            out["softcaps"] = f"attention {cfg.attn_softcap:g}, logits {cfg.final_softcap:g}"
     except WebinferError as e:
         out["runnable"] = f"no: {e}"
     out["parameters"] = f"{summary['n_elements'] / 1e6:.1f}M"
@@ -49,6 +55,7 @@ def _how_it_runs(gf) -> dict:
     every type of layout.GPU_QUANTS, and uploads others as F32, the plain kernels only where a
     type were left out of layout.FUSED_QUANTS)."""
     from .device.numpy_device import F32_BUDGET
+    from .config import GEMMA_ARCHS
     from .device.webgpu.layout import FUSED_QUANTS, GPU_TYPES
     weights = {n: t for n, t in gf.tensors.items() if n.endswith(".weight") and len(t.shape) >= 2}
     f32 = 4 * sum(t.n_elements for t in weights.values())
@@ -58,4 +65,6 @@ def _how_it_runs(gf) -> dict:
     names = {GPU_TYPES.get(t.ggml_type, "F32") for t in weights.values()}
     slow = sorted(names - set(FUSED_QUANTS))
     gpu = "the fused decode step" if not slow else f"the plain kernels ({', '.join(slow)}: not in the fused step)"
+    if gf.metadata.get("general.architecture") in GEMMA_ARCHS:
+        gpu = "the replayed decode step (the fused step has no commands for Gemma's ops)"
     return {"on_numpy": numpy, "on_webgpu": gpu}

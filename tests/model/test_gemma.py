@@ -89,6 +89,9 @@ def reference_logits(gf, cfg, tokens):
 
     def cap(s, c):
         return np.tanh(s / c) * c if c else s
+
+    def post(x, name):         # Gemma 2 / 3's post-norms; Gemma 1 has none
+        return norm(x, W(name)) if name in gf.tensors else x
     n = len(tokens)
     xs = [W("token_embd.weight")[t] * math.sqrt(cfg.d_model) for t in tokens]
     for li in range(cfg.n_layers):
@@ -118,10 +121,10 @@ def reference_logits(gf, cfg, tokens):
                 w = np.exp(s - s.max())
                 w /= w.sum()
                 heads.append(sum(w[m] * Vv[t][g] for m, t in enumerate(seen)))
-            x = xs[i] + norm(W(p + "attn_output.weight") @ np.concatenate(heads), W(p + "post_attention_norm.weight"))
+            x = xs[i] + post(W(p + "attn_output.weight") @ np.concatenate(heads), p + "post_attention_norm.weight")
             h = norm(x, W(p + "ffn_norm.weight"))
             gt, up = W(p + "ffn_gate.weight") @ h, W(p + "ffn_up.weight") @ h
-            new.append(x + norm(W(p + "ffn_down.weight") @ (gelu(gt) * up), W(p + "post_ffw_norm.weight")))
+            new.append(x + post(W(p + "ffn_down.weight") @ (gelu(gt) * up), p + "post_ffw_norm.weight"))
         xs = new
     head = W("token_embd.weight" if cfg.tied_embeddings else "output.weight")
     return np.stack([cap(head @ norm(x, W("output_norm.weight")), cfg.final_softcap) for x in xs])
@@ -136,11 +139,14 @@ TOKENS = [3, 96, 0, 41, 41, 7, 12, 55, 8, 8, 90, 1, 33, 70]      # longer than t
                                                               "gemma3.rope.scaling.factor": 8.0})),
     ("gemma3", dict(n_layers=6, heads=2, kv=1, hd=32, window=4, wtype="Q8_0", tied=False)),   # period 6
     ("gemma2", dict(n_layers=3, heads=4, kv=4, hd=16, window=5)),                               # period 2
+    ("gemma", dict(n_layers=2, heads=4, kv=1, hd=16, window=0, wtype="Q4_0",                  # Gemma 1
+                   drop=[f"blk.{i}.post_{n}.weight" for i in range(2) for n in ("attention_norm", "ffw_norm")])),
 ])
 def test_forward_matches_the_naive_reference(tmp_path, arch, kw, monkeypatch):
     gf = read_gguf(make_gemma(tmp_path / "m.gguf", arch, **kw))
     cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
-    assert network(cfg) is Gemma and cfg.rope_neox and any(cfg.local_layers) and not all(cfg.local_layers)
+    assert network(cfg) is Gemma and cfg.rope_neox and not all(cfg.local_layers)
+    assert any(cfg.local_layers) == (arch != "gemma") and bool(cfg.sliding_window) == (arch != "gemma")
     dev = NumpyDevice()
     model = Gemma.load(gf, cfg, dev)
     ref = reference_logits(gf, cfg, TOKENS)
@@ -269,3 +275,12 @@ def test_hf_fixture_exercises_the_window(name):
         assert cfg.rope_freq_factor == rope["full_attention"]["factor"]
         # llama.cpp's converter adds 1 to every norm weight: HF's (1 + w) with w ~ 1 + N(0, 0.2)
         assert 1.5 < float(np.mean(gf.dequantize("blk.0.attn_q_norm.weight"))) < 2.5
+
+
+def test_info_names_the_window_softcaps_and_decode_path(tmp_path):
+    from webinfer.info import describe
+    path = make_gemma(tmp_path / "m.gguf", "gemma2", n_layers=3, hd=16, window=5)
+    info = describe(path)
+    assert info["arch"] == "gemma2" and info["runnable"] == "yes"
+    assert info["sliding_window"] == "5 on 2 of 3 layers" and info["softcaps"] == "attention 5, logits 3"
+    assert info["on_webgpu"].startswith("the replayed decode step")
