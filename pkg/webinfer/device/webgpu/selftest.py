@@ -65,6 +65,17 @@ def selftest(dev) -> dict[str, float]:
     rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 10000.0, False)
     cmp("rope_kv", gq, rq)
     cmp("attention", dev.attention(gq, gc, 0, 3, H, KV, hd), ref.attention(rq, rc, 0, 3, H, KV, hd))
+    # the Gemma family's: GEGLU, scale, soft-cap, norm + residual, scaled RoPE, windowed / capped attention
+    cmp("linear_geglu", dev.linear_geglu(dev.tensor(x), dev.weight(gu)), ref.linear_geglu(x, ref.weight(gu)))
+    cmp("scale", dev.scale(dev.tensor(x), 8.0), ref.scale(x, 8.0))
+    cmp("softcap", dev.softcap(dev.tensor(3 * x), 2.0), ref.softcap(3 * x, 2.0))
+    cmp("add_norm", dev.add(dev.tensor(y), dev.rms_norm(dev.tensor(x), dev.vector(nw), 1e-6)),
+        ref.add(y, ref.rms_norm(x, nw, 1e-6)))
+    gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 1e6, True, 8.0)
+    rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 1e6, True, 8.0)
+    cmp("rope_kv_scaled", gq, rq)
+    cmp("attention_window_softcap", dev.attention(gq, gc, 0, 3, H, KV, hd, 0.2, 3, 5.0),
+        ref.attention(rq, rc, 0, 3, H, KV, hd, 0.2, 3, 5.0))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
     # sample.wgsl vs its twin: the error is how far the drawn id is from the twin's (0 = the same token)
