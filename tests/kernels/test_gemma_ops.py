@@ -121,6 +121,8 @@ def test_attention_window_softcap(gdev, heads, kv, hd, window, cap):
     float64 loop."""
     rng = np.random.default_rng(heads + hd + window)
     scale = float(256 ** -0.5)                 # query_pre_attn_scalar != head_dim
+    w = random_qweight(rng, "Q8_0", 40, heads * hd)
+    gw = gdev.weight(w)
     for ctx in (100, 700):
         gc, rc = gdev.kv_cache(1, kv, hd, ctx), REF.kv_cache(1, kv, hd, ctx)
         width = (heads + 2 * kv) * hd
@@ -134,7 +136,13 @@ def test_attention_window_softcap(gdev, heads, kv, hd, window, cap):
             if n < 40:
                 loop = _reference_attention(rq, rc.k[0], rc.v[0], pos, heads, kv, hd, scale, window, cap)
                 assert_close(want, loop, 1e-5, 1e-4, f"numpy twin n={n} pos={pos}")
-            got = gdev.read_sync(gdev.attention(gq, gc, 0, pos, heads, kv, hd, scale, window, cap))
+            ga = gdev.attention(gq, gc, 0, pos, heads, kv, hd, scale, window, cap)
+            if n == 1:
+                # the out-projection merges the split partials itself (matvec COMBINE), the empty
+                # partials of the splits below the window included
+                proj = gdev.read_sync(gdev.linear(ga, gw))
+                assert_close(proj, REF.linear(want, REF.weight(w)), 1e-4, 1e-4, f"combine ctx={ctx} pos={pos}")
+            got = gdev.read_sync(ga)
             assert_close(got, want, 5e-5, 1e-4, f"ctx={ctx} n={n} pos={pos}")
             pos += n
 
