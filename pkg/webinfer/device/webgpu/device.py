@@ -8,6 +8,9 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   ``add`` (RESIDUAL), norm -> ``linear_swiglu`` (NORM + SWIGLU). Any other use materialises
   them. The forward pass in models/llama.py stays the one straight line it is; per layer a
   decode step is 5 dispatches: qkv+rope+kv, attention, out+residual, gate/up+silu, down+residual.
+  Gemma (models/gemma.py) adds: norm -> ``add`` (rmsnorm RESIDUAL, its post-norms), GEGLU for
+  SWIGLU (gate.wgsl), attention WINDOW / SOFTCAP, and elementwise SCALE / SOFTCAP; its step is
+  replayed, not fused (fused.GEMMA_VARIANTS).
 * Record / replay (``replay``). The first decode step's dispatches (pipelines, bind groups,
   grids) are kept; later steps write the position into one uniform buffer, copy the input token
   (left on the GPU by ``argmax``) into the step's token buffer, and re-issue the same list:
