@@ -1,8 +1,10 @@
-"""ModelConfig: the shapes and constants of a LLaMA-family model, read from GGUF metadata.
+"""ModelConfig: the shapes and constants of a model, read from GGUF metadata.
 
 This is the only code that knows GGUF metadata key names for the model (the tokenizer reads
-its own ``tokenizer.ggml.*`` keys). It is not a registry of architectures: one dataclass covers
-the LLaMA family (llama, mistral, qwen2, smollm via llama) and anything else is refused here.
+its own ``tokenizer.ggml.*`` keys). It is not a registry of architectures (models.NETWORKS is):
+one dataclass covers the LLaMA family (llama, mistral, qwen2, smollm via llama) and the Gemma
+family (gemma, gemma2, gemma3: its extra fields, with defaults that are the LLaMA block's), and
+anything else is refused here.
 """
 
 from __future__ import annotations
