@@ -14,6 +14,7 @@ Not here: the token loop (generate), the maths (models.llama, device), chat sess
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import numbers
 from typing import Iterator, Sequence
 
@@ -30,6 +31,10 @@ from .syncio import iterate_sync, run_sync
 from .tokenizer import Tokenizer
 
 DEFAULT_N_CTX = 4096
+# Keys of the devices' recorded decode steps, one per KV cache made: not id(cache), which a later
+# model's cache may reuse once the first is freed, so that a device shared by several models
+# (a test module's) would replay the old model's step for the new one.
+_STEP_KEYS = itertools.count()
 
 
 def load(source=None, device: str = "auto", n_ctx: int | None = None, progress=None) -> "Model":
@@ -62,6 +67,7 @@ class Model:
         if not 1 < self.n_ctx <= config.n_ctx_train:
             raise ContextLengthError(f"n_ctx {self.n_ctx} must be in 2..{config.n_ctx_train} (the model's context)")
         self.cache = device.kv_cache(config.n_layers, config.n_kv_heads, config.head_dim, self.n_ctx)
+        self._step_key = ("decode", next(_STEP_KEYS))   # the device's recorded step for this cache (replay)
         self._cache_ids: list[int] = []   # the tokens whose keys/values the cache holds, in order
 
     def __repr__(self) -> str:
@@ -198,6 +204,7 @@ class Model:
         self.net = network(self.config).load(self.gguf, self.config, dev)
         self.device = dev
         self.cache = dev.kv_cache(self.config.n_layers, self.config.n_kv_heads, self.config.head_dim, self.n_ctx)
+        self._step_key = ("decode", next(_STEP_KEYS))
         self._cache_ids = []
 
     def step(self, token):
@@ -206,7 +213,7 @@ class Model:
         reads where it is (its id is then unknown here until read: tell it with ``confirm``). The
         device may replay a recorded step (Device.replay)."""
         pos = len(self._cache_ids)
-        logits = self.device.replay(("decode", id(self.cache)), lambda t, p: self.net.forward(t, p, self.cache),
+        logits = self.device.replay(self._step_key, lambda t, p: self.net.forward(t, p, self.cache),
                                     token, pos)
         self._cache_ids.append(token if isinstance(token, int) else -1)
         return logits

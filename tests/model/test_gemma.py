@@ -284,3 +284,25 @@ def test_info_names_the_window_softcaps_and_decode_path(tmp_path):
     assert info["arch"] == "gemma2" and info["runnable"] == "yes"
     assert info["sliding_window"] == "5 on 2 of 3 layers" and info["softcaps"] == "attention 5, logits 3"
     assert info["on_webgpu"].startswith("the replayed decode step")
+
+
+def test_models_sharing_a_device_replay_their_own_steps(gdev):
+    """Models loaded one after another on one device (as a test module's) each get their own
+    recorded decode step: the key is per KV cache made, not id(cache), which a freed model's cache
+    can pass on to the next one (the next model then replayed the old one's step: same vocabulary,
+    right prefill, wrong tokens from the first decode step on)."""
+    import gc
+    import json
+    from pathlib import Path
+    import webinfer
+    arch = Path(__file__).resolve().parents[1] / "data" / "arch"
+    keys = set()
+    for name in ("gemma2", "gemma3", "gemma2"):
+        doc = json.loads((arch / f"{name}.json").read_text())
+        m = webinfer.load(arch / f"{name}.f32.gguf", device=gdev, n_ctx=64)
+        assert m._step_key not in gdev._programs and m._step_key not in keys
+        keys.add(m._step_key)
+        got = m.complete(doc["prompt"], max_tokens=8, temperature=0).token_ids
+        assert got == doc["variants"]["f32"]["tokens"][:8], name
+        del m
+        gc.collect()
