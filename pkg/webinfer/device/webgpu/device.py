@@ -336,7 +336,7 @@ class WebGPUDevice:
         elif why is None:
             prog.fused_ok = True
         else:
-            self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}")
+            self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}{fused.describe(f, status)}")
             prog.fused = None
             if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
                 prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too

@@ -41,8 +41,6 @@ Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.w
 
 from __future__ import annotations
 
-import os
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -432,9 +430,6 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # W_256: a type of 256-weight blocks, decoded a group at a time (fused_matvec.wgsl, groupwise)
     wtypes += ("W_256",) if used & set(GROUPWISE) else ()
     defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
-    arrive = os.environ.get("WEBINFER_FUSED_ARRIVE", "")      # (experiment) ARRIVE_WG | ARRIVE_FENCE
-    if arrive:
-        defines += (arrive,)
     values["W_BATCHED"] = " ".join(t for t in QTYPES if t in used and t in BATCHED)   # table order
     values["W_GROUPWISE"] = " ".join(t for t in QTYPES if t in used and t in GROUPWISE)
     values["LAYOUT"] = layout_wgsl(used)          # QT_<type>: the step's types (and fused_layout.CORE)
@@ -476,6 +471,22 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token:
         if token != want:
             return f"its greedy token {token} is not its logits' argmax {want}"
     return None
+
+
+def describe(f: FusedProgram, status: np.ndarray) -> str:
+    """Where a LATE abort happened: the first command (by number) in which a workgroup read a word
+    not yet written (S_LATE_CMD), with its op and shape; "" where the status names none."""
+    i = int(status.reshape(-1)[SYNC["LATE_CMD"]]) - 1
+    if i < 0 or i + 1 >= len(f.table):
+        return ""
+    row = f.table[i + 1]
+    op = {v: k for k, v in OPS.items()}.get(int(row[C["op"]]), "?").lower()
+    if op != "matvec":
+        return f" (first in command {i}: {op})"
+    qt = {v: k for k, v in QTYPES.items()}.get(int(row[C["qt"]]), "?")
+    flags = [k for k, v in {**FLAGS, **STEP_FLAGS}.items() if int(row[C["flags"]]) & v]
+    return (f" (first in command {i}: matvec {qt} {int(row[C['rows']])}x{int(row[C['cols']])} "
+            f"rpv {int(row[C['rpv']])} blocks {int(row[C['nvwg']])} {'|'.join(flags)})")
 
 
 def abort_error(abort: int = TIMED_OUT) -> DeviceError:
