@@ -10,9 +10,12 @@ those as ordinary added words). Each text fragment between them is tokenized on 
 SentencePiece every fragment gets the prefix space when `add_space_prefix` (llama.cpp does this,
 since a fragment always starts the text or follows a special token).
 
-Not here: chat templates (chat.py), stop strings (stops.py), normalizers (no supported GGUF
+The pre-tokenizer variant also names any Unicode normalizer its tokenizer.json runs (Qwen2/3:
+NFC, per fragment, as Hugging Face does; llama.cpp skips it).
+
+Not here: chat templates (chat.py), stop strings (stops.py), other normalizers (no supported GGUF
 tokenizer uses one), WordPiece/Unigram models, and llama.cpp's `clean_spaces` decode tweak
-(decode here is the exact inverse of encode).
+(decode here is the exact inverse of encode, up to that normalization).
 """
 
 from __future__ import annotations
@@ -173,7 +176,7 @@ class Tokenizer:
     def _encode_fragment(self, fragment: str, out: list[int]) -> None:
         if self.model == "gpt2":
             encode_word = self._bpe.encode_word
-            for word in self._pretok.split(fragment):
+            for word in self._pretok.split(self._pretok.normalize(fragment)):
                 out.extend(encode_word(word))
         else:
             out.extend(self._spm.encode(" " + fragment if self.add_space_prefix else fragment))
