@@ -24,15 +24,19 @@ Seconds to run; needs `tokenizers` (the [test] extra), nothing downloaded.
 
 from __future__ import annotations
 
+import io
 import json
 import unicodedata
 from collections import Counter
 
+import numpy as np
 import pytest
 from tokenizers import AddedToken, Regex, normalizers, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models as hf_models
 
+from webinfer.formats.gguf import read_gguf
+from webinfer.formats.gguf_write import write_gguf
 from webinfer.tokenizer import Tokenizer
 from webinfer.tokenizer.pretokenize import GPT2, LLAMA3, QWEN2
 
@@ -248,11 +252,23 @@ def spm_case(family: str):
 FAMILIES = ["gpt2", "llama3", "qwen3", "gemma3", "phi3"]
 
 
+def through_gguf(meta: dict) -> dict:
+    """The metadata as a GGUF file stores it (llama.cpp's types: token_type i32, scores f32),
+    written by the project's writer and read back by its reader."""
+    typed = dict(meta, **{"general.architecture": "llama",
+                          "tokenizer.ggml.token_type": np.asarray(meta["tokenizer.ggml.token_type"], np.int32)})
+    if "tokenizer.ggml.scores" in meta:
+        typed["tokenizer.ggml.scores"] = np.asarray(meta["tokenizer.ggml.scores"], np.float32)
+    buf = io.BytesIO()
+    write_gguf(buf, typed, {})
+    return read_gguf(buf.getvalue()).metadata
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def case(request):
     family = request.param
     meta, hf, specials = byte_level_case(family) if family in BYTE_LEVEL else spm_case(family)
-    return family, Tokenizer.from_metadata(meta), hf, specials
+    return family, Tokenizer.from_metadata(through_gguf(meta)), hf, specials
 
 
 def test_vocabulary_is_not_trivial(case):
