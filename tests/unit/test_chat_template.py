@@ -16,6 +16,7 @@ tests/data/chat_templates/ holds each model's ``tokenizer.chat_template`` text b
   gemma3-it               google/gemma-3-*-it (system folded into the first user turn)
   qwen3                   Qwen/Qwen3-0.6B (the same for the hybrid-thinking Qwen3 sizes): <think>
                           blocks after the last user query, enable_thinking
+  qwen3-thinking-2507     Qwen/Qwen3-4B-Thinking-2507 (generation prompt opens <think>, no switch)
   phi3-mini-instruct      microsoft/Phi-3-mini-4k-instruct (EOS when there is no generation prompt)
   phi3.5-mini-instruct    microsoft/Phi-3.5-mini-instruct (an empty system message is skipped)
 Texts other than SmolLM2's were transcribed from the published tokenizer configs as quoted in
@@ -42,7 +43,7 @@ FAMILY = {
     "chatml-openhermes": "chatml", "llama3-instruct": "llama3", "llama3.1-instruct": "llama3",
     "llama3.2-instruct": "llama3", "llama2-chat": "llama2", "mistral-instruct-v0.2-legacy": "mistral",
     "mistral-instruct-v0.2": "mistral", "mistral-instruct-v0.3": "mistral", "gemma2-it": "gemma",
-    "gemma3-it": "gemma", "qwen3": "qwen3", "phi3-mini-instruct": "phi3", "phi3.5-mini-instruct": "phi3",
+    "gemma3-it": "gemma", "qwen3": "qwen3", "qwen3-thinking-2507": "qwen3", "phi3-mini-instruct": "phi3", "phi3.5-mini-instruct": "phi3",
 }
 U, A, S = "user", "assistant", "system"
 
@@ -105,10 +106,11 @@ def test_builtin_matches_jinja(name, conv, add_generation_prompt):
 @pytest.mark.parametrize("conv", sorted(CONVERSATIONS))
 @pytest.mark.parametrize("enable_thinking", [True, False])
 @pytest.mark.parametrize("add_generation_prompt", [True, False])
-def test_qwen3_enable_thinking_matches_jinja(conv, enable_thinking, add_generation_prompt):
+@pytest.mark.parametrize("name", ["qwen3", "qwen3-thinking-2507"])
+def test_qwen3_enable_thinking_matches_jinja(name, conv, enable_thinking, add_generation_prompt):
     kw = dict(add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking)
-    ref = outcome(TEMPLATES["qwen3"], CONVERSATIONS[conv], use_jinja=True, **kw)
-    assert outcome(TEMPLATES["qwen3"], CONVERSATIONS[conv], use_jinja=False, **kw) == ref
+    ref = outcome(TEMPLATES[name], CONVERSATIONS[conv], use_jinja=True, **kw)
+    assert outcome(TEMPLATES[name], CONVERSATIONS[conv], use_jinja=False, **kw) == ref
 
 
 def test_enable_thinking_is_ignored_by_templates_without_it():
@@ -166,6 +168,7 @@ EXPECTED = {
     ("qwen3", "system"): (
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
         "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhy?<|im_end|>\n<|im_start|>assistant\n"),
+    ("qwen3-thinking-2507", "single"): "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n",
     ("phi3-mini-instruct", "system"): (
         "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
         "<|user|>\nWhy?<|end|>\n<|assistant|>\n"),
