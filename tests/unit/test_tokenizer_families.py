@@ -321,3 +321,17 @@ def test_end_of_turn_and_control_tokens(family, eot):
         think = tok.vocab["<think>"]
         assert tok.encode("<think>", add_special=False, parse_special=False) == [think]
         assert not tok.is_control(think) and tok.decode([think], skip_special=True) == "<think>"
+
+
+def test_turn_markers_stored_as_plain_tokens_are_still_cut_out():
+    """Gemma 3's QAT GGUFs store <start_of_turn> / <end_of_turn> as type 1 (normal); HF (which marks
+    them special) and llama.cpp (for the end-of-turn one) still treat them as control tokens."""
+    meta, hf, specials = spm_case("gemma3")
+    types = list(meta["tokenizer.ggml.token_type"])
+    for t in ("<start_of_turn>", "<end_of_turn>"):
+        types[meta["tokenizer.ggml.tokens"].index(t)] = NORMAL
+    tok = Tokenizer.from_metadata(through_gguf(dict(meta, **{"tokenizer.ggml.token_type": types})))
+    for text in special_texts(specials):
+        assert tok.encode(text) == hf.encode(text).ids, text
+    end = tok.vocab["<end_of_turn>"]
+    assert tok.is_control(end) and end in tok.eot_ids and tok.decode([end], skip_special=True) == ""

@@ -37,6 +37,12 @@ NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 _END_OF_TURN = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
                 "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<end_of_utterance>", "<|end_of_text|>"}
 
+# Turn markers that some files store as plain tokens (Gemma 3's QAT GGUFs give <start_of_turn>
+# and <end_of_turn> type 1): they are made control tokens, as llama.cpp does for the end-of-turn
+# ones and Hugging Face (which marks them special) does for all, so a prompt's markers are still
+# cut out of the text rather than spelled.
+_CONTROL_LOOKING = _END_OF_TURN | {"<start_of_turn>", "<|im_start|>", "<|start_header_id|>", "<|end_header_id|>"}
+
 _KEY = "tokenizer.ggml."
 
 
@@ -63,7 +69,8 @@ class Tokenizer:
                  extra_eot_ids: tuple[int, ...] = ()):
         self.model = model
         self.tokens = tokens
-        self.token_types = token_types
+        self.token_types = [CONTROL if k in (NORMAL, USER_DEFINED) and t in _CONTROL_LOOKING else k
+                            for t, k in zip(tokens, token_types)]
         self.n_vocab = len(tokens)
         self.bos_id, self.eos_id, self.unk_id, self.pad_id = bos_id, eos_id, unk_id, pad_id
         self.add_bos, self.add_eos, self.add_space_prefix = add_bos, add_eos, add_space_prefix
