@@ -88,6 +88,7 @@ def special_texts(specials: list[str]) -> list[str]:
     """Texts with the family's special tokens in them, as a chat prompt has."""
     a, b = specials[0], specials[-1]
     return [
+        "".join(f"{t}\n word {t}  \t\n\n" for t in specials),
         a,
         a + b,
         f"{a}user\nHello world{b}\n{a}assistant\n",
@@ -165,12 +166,12 @@ def byte_level_case(family: str):
     return meta, hf, [t for t, _ in specials]
 
 
-def add_specials(hf: HFTokenizer, tokens: list[str], types: list[int]) -> None:
+def add_specials(hf: HFTokenizer, tokens: list[str], types: list[int], rstrip: frozenset = frozenset()) -> None:
     """Control tokens as special added tokens, user-defined ones as plain added tokens; both
     unnormalized, at their ids in the model's vocabulary (as in a real tokenizer.json)."""
     for i, (t, k) in enumerate(zip(tokens, types)):
         if k in (CONTROL, UNKNOWN, USER_DEFINED):
-            token = AddedToken(t, special=k != USER_DEFINED, normalized=False)
+            token = AddedToken(t, special=k != USER_DEFINED, normalized=False, rstrip=t in rstrip)
             n = hf.add_special_tokens([token]) if k != USER_DEFINED else hf.add_tokens([token])
             assert hf.token_to_id(t) == i, (t, i, hf.token_to_id(t), n)
 
@@ -216,8 +217,20 @@ def train_spm_pieces(texts: list[str], n_merges: int) -> tuple[list[str], list[s
     return chars, pieces
 
 
-def spm_case(family: str):
+# Phi-3's tokenizer config (Phi-3.5-mini's as published, and what transformers' GGUF converter
+# writes): every special token but <unk>, <s>, <|endoftext|> has rstrip=True. The GGUF does not
+# record it; llama.cpp (and webinfer) apply it when general.name names Phi-3.
+PHI3_RSTRIP = frozenset({"</s>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>"})
+
+
+def spm_case(family: str, name: str | None = None, arch: str | None = None):
+    """A SentencePiece case; for phi3, general.name (default "Phi3", as Microsoft's GGUFs) or
+    general.architecture phi3 makes the special tokens strip the whitespace after them (rstrip)."""
     lead, specials, bos, eos, prefix = SPM[family]
+    if family == "phi3" and name is None:
+        name = "Phi3"
+    phi = arch == "phi3" or (name is not None and ("phi3" in name.lower() or "phi-3" in name.lower()))
+    rstrip = PHI3_RSTRIP if phi else frozenset()
     normalized = [(SPACE if prefix else "") + t.replace(" ", SPACE) for t in CORPUS]
     chars, pieces = train_spm_pieces(normalized, 400)
     tokens = [t for t, _ in lead] + [f"<0x{b:02X}>" for b in range(256)] + chars + pieces
@@ -231,6 +244,10 @@ def spm_case(family: str):
             "tokenizer.ggml.token_type": types, "tokenizer.ggml.bos_token_id": tokens.index(bos),
             "tokenizer.ggml.eos_token_id": tokens.index(eos), "tokenizer.ggml.unknown_token_id": tokens.index("<unk>"),
             "tokenizer.ggml.add_bos_token": True, "tokenizer.ggml.add_space_prefix": prefix}
+    if name is not None:
+        meta["general.name"] = name
+    if arch is not None:
+        meta["general.architecture"] = arch
 
     # HF: vocab of every non-added token; merges = all (left, right) splits of each piece, by score.
     ids = {t: i for i, t in enumerate(tokens)}
@@ -242,7 +259,7 @@ def spm_case(family: str):
                                    merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
     steps = ([normalizers.Prepend(SPACE)] if prefix else []) + [normalizers.Replace(" ", SPACE)]
     hf.normalizer = normalizers.Sequence(steps)
-    add_specials(hf, tokens, types)
+    add_specials(hf, tokens, types, rstrip)
     hf.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, ids[bos])])
     return meta, hf, [t for t, _ in specials]
 
@@ -255,7 +272,7 @@ FAMILIES = ["gpt2", "llama3", "qwen3", "gemma3", "phi3"]
 def through_gguf(meta: dict) -> dict:
     """The metadata as a GGUF file stores it (llama.cpp's types: token_type i32, scores f32),
     written by the project's writer and read back by its reader."""
-    typed = dict(meta, **{"general.architecture": "llama",
+    typed = dict(meta, **{"general.architecture": meta.get("general.architecture", "llama"),
                           "tokenizer.ggml.token_type": np.asarray(meta["tokenizer.ggml.token_type"], np.int32)})
     if "tokenizer.ggml.scores" in meta:
         typed["tokenizer.ggml.scores"] = np.asarray(meta["tokenizer.ggml.scores"], np.float32)
@@ -335,3 +352,19 @@ def test_turn_markers_stored_as_plain_tokens_are_still_cut_out():
         assert tok.encode(text) == hf.encode(text).ids, text
     end = tok.vocab["<end_of_turn>"]
     assert tok.is_control(end) and end in tok.eot_ids and tok.decode([end], skip_special=True) == ""
+
+
+@pytest.mark.parametrize("name, arch", [("Phi3", "phi3"), ("Phi-3-mini-4k-instruct", "llama"), ("Phi 3.5 Mini Instruct", "phi3"),
+                                        ("Llama 2 7B", "llama"), ("Phi 3.5 mini", "llama")])
+def test_phi3_special_tokens_strip_following_whitespace(name, arch):
+    """rstrip follows general.name as llama.cpp reads it ('phi-3' / 'phi3' in it, any case) or the
+    phi3 architecture; the HF reference carries rstrip=True exactly then (Phi-3.5-mini's config;
+    Phi-3-mini-4k's current config has turned it off, its GGUF and llama.cpp have it on)."""
+    meta, hf, specials = spm_case("phi3", name, arch)
+    tok = Tokenizer.from_metadata(through_gguf(meta))
+    for text in TEXTS[:12] + special_texts(specials):
+        assert tok.encode(text) == hf.encode(text).ids, (name, text)
+    prompt = tok.encode("<|user|>\nHi<|end|>\n<|assistant|>\n", add_special=False)
+    strips = "phi3" in name.lower() or "phi-3" in name.lower() or arch == "phi3"
+    assert (prompt == [tok.vocab["<|user|>"], *tok.encode("Hi", add_special=False), tok.vocab["<|end|>"],
+                       tok.vocab["<|assistant|>"]]) == strips
