@@ -196,7 +196,8 @@ def _render_qwen3(template, messages, add_generation_prompt, enable_thinking):
                 reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
                 content = content.split("</think>")[-1].lstrip("\n")
             if i > last_query and (i == len(messages) - 1 or reasoning):
-                out.append(f"<|im_start|>assistant\n<think>\n{reasoning.strip(chr(10))}\n</think>\n\n{content.lstrip(chr(10))}")
+                think, answer = reasoning.strip("\n"), content.lstrip("\n")
+                out.append(f"<|im_start|>assistant\n<think>\n{think}\n</think>\n\n{answer}")
             else:
                 out.append(f"<|im_start|>assistant\n{content}")
             out.append("<|im_end|>\n")
@@ -355,7 +356,8 @@ def _render_phi3(template, messages, add_generation_prompt, bos_token, eos_token
     turns = all(_PHI3_TURN.format(role) in template for role in ("system", "user", "assistant"))
     ending = "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}"
     if not turns or ending not in template or "bos_token" in template:
-        raise ChatTemplateError(f"unsupported phi3 chat template variant without jinja2; template starts {template[:80]!r}")
+        raise ChatTemplateError(f"unsupported phi3 chat template variant without jinja2; "
+                                f"template starts {template[:80]!r}")
     skip_empty_system = "message['role'] == 'system' and message['content']" in template
     out = [f"<|{m['role']}|>\n{m['content']}<|end|>\n" for m in messages
            if not (skip_empty_system and m["role"] == "system" and not m["content"])]

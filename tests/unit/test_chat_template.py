@@ -43,7 +43,8 @@ FAMILY = {
     "chatml-openhermes": "chatml", "llama3-instruct": "llama3", "llama3.1-instruct": "llama3",
     "llama3.2-instruct": "llama3", "llama2-chat": "llama2", "mistral-instruct-v0.2-legacy": "mistral",
     "mistral-instruct-v0.2": "mistral", "mistral-instruct-v0.3": "mistral", "gemma2-it": "gemma",
-    "gemma3-it": "gemma", "qwen3": "qwen3", "qwen3-thinking-2507": "qwen3", "phi3-mini-instruct": "phi3", "phi3.5-mini-instruct": "phi3",
+    "gemma3-it": "gemma", "qwen3": "qwen3", "qwen3-thinking-2507": "qwen3", "phi3-mini-instruct": "phi3",
+    "phi3.5-mini-instruct": "phi3",
 }
 U, A, S = "user", "assistant", "system"
 
@@ -74,8 +75,8 @@ CONVERSATIONS = {
     "think_empty": [msg(U, "Q"), msg(A, "<think></think>A")],
     "tool_response_turn": [msg(U, "Q"), msg(A, "calling"), msg(U, "<tool_response>\n42\n</tool_response>"),
                            msg(A, "<think>\nr\n</think>\n\nIt is 42.")],
-    "unicode_multi_turn": [msg(S, "Réponds en français 🇫🇷"), msg(U, "日本語？"), msg(A, "<think>\n考える\n</think>\n\nはい"),
-                           msg(U, "e\u0301 ok\n\n")],
+    "unicode_multi_turn": [msg(S, "Réponds en français 🇫🇷"), msg(U, "日本語？"),
+                           msg(A, "<think>\n考える\n</think>\n\nはい"), msg(U, "e\u0301 ok\n\n")],
 }
 
 
@@ -191,7 +192,8 @@ def test_every_family_has_a_literal_expectation():
 
 # -- Qwen3 <think> handling and Phi-3 endings, as literal strings --------------------------------------
 
-QWEN3_THINK = [msg(U, "Q1"), msg(A, "<think>\nold\n</think>\n\nA1"), msg(U, "Q2"), msg(A, "<think>\nnew\n</think>\n\nA2")]
+QWEN3_THINK = [msg(U, "Q1"), msg(A, "<think>\nold\n</think>\n\nA1"),
+               msg(U, "Q2"), msg(A, "<think>\nnew\n</think>\n\nA2")]
 
 
 @pytest.mark.parametrize("use_jinja", [True, False])

@@ -354,8 +354,9 @@ def test_turn_markers_stored_as_plain_tokens_are_still_cut_out():
     assert tok.is_control(end) and end in tok.eot_ids and tok.decode([end], skip_special=True) == ""
 
 
-@pytest.mark.parametrize("name, arch", [("Phi3", "phi3"), ("Phi-3-mini-4k-instruct", "llama"), ("Phi 3.5 Mini Instruct", "phi3"),
-                                        ("Llama 2 7B", "llama"), ("Phi 3.5 mini", "llama")])
+@pytest.mark.parametrize("name, arch", [("Phi3", "phi3"), ("Phi-3-mini-4k-instruct", "llama"),
+                                        ("Phi 3.5 Mini Instruct", "phi3"), ("Llama 2 7B", "llama"),
+                                        ("Phi 3.5 mini", "llama")])
 def test_phi3_special_tokens_strip_following_whitespace(name, arch):
     """rstrip follows general.name as llama.cpp reads it ('phi-3' / 'phi3' in it, any case) or the
     phi3 architecture; the HF reference carries rstrip=True exactly then (Phi-3.5-mini's config;

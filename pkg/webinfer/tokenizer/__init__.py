@@ -7,9 +7,10 @@ Two model types, both as llama.cpp runs them (the GGUF's own reference):
 Special tokens are cut out of the text first: control tokens (token_type 3) and the unknown
 token (2) only when `parse_special`, user-defined tokens (4) always (llama.cpp and HF both treat
 those as ordinary added words). Phi-3's special tokens also swallow the whitespace after them
-(its rstrip=True; keyed on general.name as llama.cpp does, or on architecture phi3). Each text fragment between them is tokenized on its own; with
-SentencePiece every fragment gets the prefix space when `add_space_prefix` (llama.cpp does this,
-since a fragment always starts the text or follows a special token).
+(its rstrip=True; keyed on general.name as llama.cpp does, or on architecture phi3). Each text
+fragment between them is tokenized on its own; with SentencePiece every fragment gets the prefix
+space when `add_space_prefix` (llama.cpp does this, since a fragment always starts the text or
+follows a special token).
 
 The pre-tokenizer variant also names any Unicode normalizer its tokenizer.json runs (Qwen2/3:
 NFC, per fragment, as Hugging Face does; llama.cpp skips it).
@@ -151,6 +152,7 @@ class Tokenizer:
         extra_eot = tuple(int(meta[_KEY + k]) for k in ("eot_token_id", "eom_token_id")
                           if meta.get(_KEY + k) is not None and 0 <= int(meta[_KEY + k]) < n)
         name = str(meta.get("general.name", "")).lower()
+        phi3 = "phi-3" in name or "phi3" in name or (spm and meta.get("general.architecture") == "phi3")
         return cls(
             model=str(model), tokens=tokens, token_types=types, pre=None if pre is None else str(pre),
             merges=merges, scores=scores,
@@ -163,7 +165,7 @@ class Tokenizer:
             add_space_prefix=bool(meta.get(_KEY + "add_space_prefix", spm)),
             chat_template=meta.get("tokenizer.chat_template"),
             extra_eot_ids=extra_eot,
-            rstrip_special="phi-3" in name or "phi3" in name or (spm and meta.get("general.architecture") == "phi3"),
+            rstrip_special=phi3,
         )
 
     def _special_regex(self, kinds: tuple[int, ...]) -> re.Pattern | None:
