@@ -17,7 +17,10 @@ ByteLevel; Gemma-3 and Phi-3: their SentencePiece BPE with byte fallback as HF c
 SentencePiece vocabularies get HF merges the way HF's SentencePieceExtractor makes them: every
 split of a piece into two vocabulary pieces, ranked by the piece's score.
 
-Special tokens sit in the text as they do in chat prompts; control ones (type 3) are HF special
+Fixed texts (empty, whitespace runs, digits, contractions, CJK, emoji, NFD accents, unseen
+characters, long) and seeded random ones are compared, with and without BOS. Webinfer reads the
+vocabulary back from a GGUF file written by the project's writer. Special tokens sit in the text
+as they do in chat prompts; control ones (type 3) are HF special
 added tokens, user-defined ones (type 4, e.g. Qwen3's <think>) HF non-special added tokens.
 Seconds to run; needs `tokenizers` (the [test] extra), nothing downloaded.
 """
@@ -31,6 +34,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokenizers import AddedToken, Regex, normalizers, pre_tokenizers, processors, trainers
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models as hf_models
@@ -281,11 +286,23 @@ def through_gguf(meta: dict) -> dict:
     return read_gguf(buf.getvalue()).metadata
 
 
+# Each family's (GGUF metadata, HF reference, special texts), built once; webinfer's tokenizer
+# for it is read back from a GGUF file written by the project's writer.
+CASES = {family: (byte_level_case(family) if family in BYTE_LEVEL else spm_case(family)) for family in FAMILIES}
+_TOKENIZERS: dict = {}
+
+
+def _tokenizer(family: str) -> Tokenizer:
+    if family not in _TOKENIZERS:
+        _TOKENIZERS[family] = Tokenizer.from_metadata(through_gguf(CASES[family][0]))
+    return _TOKENIZERS[family]
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def case(request):
     family = request.param
-    meta, hf, specials = byte_level_case(family) if family in BYTE_LEVEL else spm_case(family)
-    return family, Tokenizer.from_metadata(through_gguf(meta)), hf, specials
+    _, hf, specials = CASES[family]
+    return family, _tokenizer(family), hf, specials
 
 
 def test_vocabulary_is_not_trivial(case):
@@ -369,3 +386,22 @@ def test_phi3_special_tokens_strip_following_whitespace(name, arch):
     strips = "phi3" in name.lower() or "phi-3" in name.lower() or arch == "phi3"
     assert (prompt == [tok.vocab["<|user|>"], *tok.encode("Hi", add_special=False), tok.vocab["<|end|>"],
                        tok.vocab["<|assistant|>"]]) == strips
+
+
+# Random texts over a fixed alphabet (the corpus's characters, assorted scripts and whitespace,
+# characters outside every vocabulary, each family's special tokens): drawn from fixed pieces so
+# that this Python's Unicode tables and the Rust library's never disagree on a category.
+PIECES = sorted({c for t in CORPUS for c in t}) + list("  \t\n\r\u00a0\u3000'sdtmlve0123456789½①٣é\u0301ÅΩ☃𝔘🙂\x00\x7f")
+PIECES += ["'s", "'LL", "\r\n", "  ", "\n\n", "hello", " world", "日本", "<", "|>", "<|", "_"]
+PIECES += ["e\u0301", "A\u030a", "\u212b", "\u2126"] * 4          # what NFC changes, often
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_random_texts_equal_hf(family, data):
+    meta, hf, specials = CASES[family]
+    tok = _tokenizer(family)
+    text = "".join(data.draw(st.lists(st.sampled_from(PIECES + specials), max_size=30)))
+    assert tok.encode(text) == hf.encode(text).ids
+    assert tok.encode(text, add_special=False) == hf.encode(text, add_special_tokens=False).ids
