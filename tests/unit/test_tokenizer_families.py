@@ -20,9 +20,9 @@ split of a piece into two vocabulary pieces, ranked by the piece's score.
 Fixed texts (empty, whitespace runs, digits, contractions, CJK, emoji, NFD accents, unseen
 characters, long) and seeded random ones are compared, with and without BOS. Webinfer reads the
 vocabulary back from a GGUF file written by the project's writer. Special tokens sit in the text
-as they do in chat prompts; control ones (type 3) are HF special
-added tokens, user-defined ones (type 4, e.g. Qwen3's <think>) HF non-special added tokens.
-Seconds to run; needs `tokenizers` (the [test] extra), nothing downloaded.
+as they do in chat prompts; control ones (type 3) are HF special added tokens, user-defined ones
+(type 4, e.g. Qwen3's <think>) HF non-special added tokens; Phi-3's carry rstrip=True (see
+PHI3_RSTRIP). Seconds to run; needs `tokenizers` (the [test] extra), nothing downloaded.
 """
 
 from __future__ import annotations
