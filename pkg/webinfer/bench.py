@@ -86,20 +86,23 @@ def _decode(m, ids, n) -> float:
     return r.decode_s
 
 
-def hf_eager_bench(cfg, prompt_len: int, n_decode: int) -> dict:
-    """HF transformers eager on the same shapes (random weights, fp32), decode with a KV cache."""
+def hf_eager_bench(cfg, prompt_len: int, n_decode: int, model=None) -> dict:
+    """HF transformers eager on the same shapes (random weights, fp32), decode with a KV cache:
+    a LlamaForCausalLM of cfg's shapes, or `model` (an HF causal LM of any family, already built)."""
     try:
         import torch
         from transformers import LlamaConfig, LlamaForCausalLM
     except ImportError as e:
         return {"skipped": f"torch/transformers not importable ({e})"}
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    hcfg = LlamaConfig(vocab_size=cfg.n_vocab, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
-                       num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
-                       num_key_value_heads=cfg.n_kv_heads, rms_norm_eps=cfg.rms_eps, rope_theta=cfg.rope_theta,
-                       max_position_embeddings=prompt_len + n_decode + 8, tie_word_embeddings=True)
-    hcfg._attn_implementation = "eager"
-    model = LlamaForCausalLM(hcfg).to(dev).eval()
+    if model is None:
+        hcfg = LlamaConfig(vocab_size=cfg.n_vocab, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
+                           num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
+                           num_key_value_heads=cfg.n_kv_heads, rms_norm_eps=cfg.rms_eps, rope_theta=cfg.rope_theta,
+                           max_position_embeddings=prompt_len + n_decode + 8, tie_word_embeddings=True)
+        hcfg._attn_implementation = "eager"
+        model = LlamaForCausalLM(hcfg)
+    model = model.to(dev).eval()
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     ids = torch.randint(0, cfg.n_vocab, (1, prompt_len), device=dev)
 
