@@ -59,3 +59,56 @@ def test_answers_as_hf(name, variant, device, request):
     assert got.token_ids == want["tokens"], (
         f"{name} {variant} on {device}: greedy tokens differ from HF's at step "
         f"{next(i for i, (a, b) in enumerate(zip(got.token_ids + [-1] * 99, want['tokens'])) if a != b)}")
+
+
+@pytest.mark.skipif("qwen3" not in FIXTURES, reason="no qwen3 fixture")
+def test_fused_decode_step_refuses_head_norm(gdev):
+    """The fused decode step has no command for head_norm (qwen3): it says so in the device's notes
+    and the replayed step runs, still giving HF's tokens."""
+    import webinfer
+    from webinfer.device.webgpu import open_device
+    dev = open_device()
+    dev.fused, dev.fused_workgroups = "on", 4     # asked for even on llvmpipe (its "auto" never fuses)
+    doc = load_fixture("qwen3")
+    model = webinfer.load(ARCH_DIR / doc["variants"]["f32"]["file"], device=dev, n_ctx=64)
+    got = model.complete(doc["prompt"], max_tokens=6, temperature=0)
+    assert got.token_ids == doc["variants"]["f32"]["tokens"][:6]
+    assert "no fused command for head_norm.wgsl" in dev.decode_path(), (dev.decode_path(), dev.notes)
+
+
+# -- files whose keys contradict their tensors ---------------------------------------------------------
+
+def rewrite(src: Path, dest: Path, meta: dict | None = None, drop=(), add: dict | None = None) -> Path:
+    """src's metadata (with `meta` changed) and tensors (less `drop`, plus `add`) as a new GGUF."""
+    from webinfer.formats.gguf import read_gguf
+    from webinfer.formats.gguf_write import RawTensor, write_gguf
+    gf = read_gguf(src)
+    m = {k: (gf.metadata_types[k], v) for k, v in gf.metadata.items() if k != "general.alignment"}
+    m.update(meta or {})
+    t = {n: RawTensor(tuple(info.shape), info.ggml_type, gf.raw(n).tobytes())
+         for n, info in gf.tensors.items() if n not in drop}
+    t.update(add or {})
+    write_gguf(dest, m, t)
+    return dest
+
+
+def load_numpy(path):
+    import webinfer
+    return webinfer.load(path, device="numpy", n_ctx=64)
+
+
+@pytest.mark.skipif("qwen3" not in FIXTURES, reason="no qwen3 fixture")
+def test_qwen3_keys_that_contradict_its_tensors(tmp_path):
+    from webinfer.errors import GGUFError
+    src = ARCH_DIR / "qwen3.f32.gguf"
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(96, 64\), expected \(192, 64\).*head_count"):
+        load_numpy(rewrite(src, tmp_path / "heads.gguf", {"qwen3.attention.head_count": 8}))
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_k.weight' has shape \(48, 64\), expected \(24, 64\).*head_count_kv"):
+        load_numpy(rewrite(src, tmp_path / "kv.gguf", {"qwen3.attention.head_count_kv": 1}))
+    with pytest.raises(GGUFError, match="qwen3 needs per-head q/k norms.*blk.0.attn_k_norm.weight"):
+        load_numpy(rewrite(src, tmp_path / "nonorm.gguf", drop={"blk.0.attn_k_norm.weight"}))
+    with pytest.raises(GGUFError, match="missing required tensor 'blk.1.attn_q_norm.weight'"):
+        load_numpy(rewrite(src, tmp_path / "nonorm1.gguf", drop={"blk.1.attn_q_norm.weight"}))
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(96, 64\), expected \(128, 64\).*"
+                                        r"4 heads of 32 .*key_length"):
+        load_numpy(rewrite(src, tmp_path / "hd.gguf", {"qwen3.attention.key_length": 32}))

@@ -17,7 +17,8 @@ For a fixture NAME (one module here, e.g. ``llama.py``) ``python3 -m tools.hf_fi
                     implementation independent of webinfer's), loaded back into the HF model.
 
 The builder tries seeds from the module's SEED until every greedy step's margin is at least
-MIN_MARGIN of the logits' scale, so a right implementation cannot flip a near tie.
+MIN_MARGIN of the logits' scale, so a right implementation cannot flip a near tie, and each greedy
+run has MIN_DISTINCT different tokens (not one token repeated: random models like to).
 
 Torch and transformers are needed here only (the CPU torch wheel is ~555 MB): CI does not install
 them; the fixtures are committed and the tests read them. Regenerate on purpose, with:
@@ -34,4 +35,4 @@ common.text_keys) and ``maps(cfg)`` (common.Map: each GGUF tensor from which HF 
 optionally TOKENIZER_PRE; then list it in FIXTURES below. common.py does the rest.
 """
 
-FIXTURES = ["llama"]
+FIXTURES = ["llama", "qwen3"]
