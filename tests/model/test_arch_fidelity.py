@@ -112,3 +112,33 @@ def test_qwen3_keys_that_contradict_its_tensors(tmp_path):
     with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(96, 64\), expected \(128, 64\).*"
                                         r"4 heads of 32 .*key_length"):
         load_numpy(rewrite(src, tmp_path / "hd.gguf", {"qwen3.attention.key_length": 32}))
+
+
+def prompt_logits_error(path, doc, variant="f32", device="numpy") -> float:
+    import webinfer
+    model = webinfer.load(path, device=device, n_ctx=64)
+    got = np.asarray(model.device.read_sync(model.prefill(doc["prompt"])[0]), np.float64).reshape(-1)
+    ref = np.asarray(doc["variants"][variant]["logits"], np.float64)
+    return float(np.abs(got - ref).max() / np.abs(ref).max())
+
+
+@pytest.mark.skipif("llama3" not in FIXTURES, reason="no llama3 fixture")
+def test_llama3_rope_scaling_from_the_keys_too(tmp_path):
+    """Llama 3's scaled RoPE from the llama3 scaling keys (no rope_freqs tensor) answers as HF too;
+    with neither, the fixture's logits are far off (its scaling is not a no-op)."""
+    doc = load_fixture("llama3")
+    src = ARCH_DIR / "llama3.f32.gguf"
+    keys = {"llama.rope.scaling.type": "llama3", "llama.rope.scaling.factor": 32.0,
+            "llama.rope.scaling.low_freq_factor": 1.0, "llama.rope.scaling.high_freq_factor": 4.0,
+            "llama.rope.scaling.original_context_length": 8192}
+    assert prompt_logits_error(rewrite(src, tmp_path / "keys.gguf", keys, drop={"rope_freqs.weight"}), doc) <= 1e-4
+    assert prompt_logits_error(rewrite(src, tmp_path / "plain.gguf", drop={"rope_freqs.weight"}), doc) > 1e-3
+
+
+def test_rope_scaling_refusals(tmp_path):
+    from webinfer.errors import GGUFError, UnsupportedModelError
+    src = ARCH_DIR / "llama.f32.gguf"
+    with pytest.raises(UnsupportedModelError, match="RoPE scaling type 'yarn' is not supported"):
+        load_numpy(rewrite(src, tmp_path / "yarn.gguf", {"llama.rope.scaling.type": "yarn"}))
+    with pytest.raises(GGUFError, match="rope_freqs.weight must hold 12 positive values"):
+        load_numpy(rewrite(src, tmp_path / "freqs.gguf", add={"rope_freqs.weight": np.ones(8, np.float32)}))

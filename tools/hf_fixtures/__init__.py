@@ -32,7 +32,8 @@ Same library versions, same bytes (the JSON records the versions).
 Adding an architecture is one module beside llama.py defining: NAME / ARCH (general.architecture),
 SEED, ``config()`` (the transformers config), ``metadata(cfg)`` (the arch's GGUF keys, see
 common.text_keys) and ``maps(cfg)`` (common.Map: each GGUF tensor from which HF tensors, how), and
-optionally TOKENIZER_PRE; then list it in FIXTURES below. common.py does the rest.
+optionally TOKENIZER_PRE and ``extra_tensors(cfg)`` (GGUF tensors the converter computes, not
+HF weights: rope_freqs); then list it in FIXTURES below. common.py does the rest.
 """
 
-FIXTURES = ["llama", "qwen3"]
+FIXTURES = ["llama", "llama3", "qwen3"]

@@ -255,7 +255,8 @@ def _attempt(mod, cfg, seed, out_dir, write_gguf, quantize_gguf) -> dict:
             "general.file_type": 0, **mod.metadata(cfg),
             **byte_bpe(cfg.vocab_size, getattr(mod, "TOKENIZER_PRE", "default"))}
     f32, q8 = out_dir / f"{mod.NAME}.f32.gguf", out_dir / f"{mod.NAME}.q8_0.gguf"
-    write_gguf(f32, meta, to_gguf(maps, sd))
+    extra = mod.extra_tensors(cfg) if hasattr(mod, "extra_tensors") else {}   # not from HF's weights (rope_freqs)
+    write_gguf(f32, meta, {**to_gguf(maps, sd), **extra})
     quantize_gguf(f32, q8, "Q8_0")
 
     state = {k: torch.from_numpy(v.copy()) for k, v in from_gguf(maps, read_dequantized(q8), sd).items()}
