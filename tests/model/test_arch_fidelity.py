@@ -142,3 +142,25 @@ def test_rope_scaling_refusals(tmp_path):
         load_numpy(rewrite(src, tmp_path / "yarn.gguf", {"llama.rope.scaling.type": "yarn"}))
     with pytest.raises(GGUFError, match="rope_freqs.weight must hold 12 positive values"):
         load_numpy(rewrite(src, tmp_path / "freqs.gguf", add={"rope_freqs.weight": np.ones(8, np.float32)}))
+
+
+@pytest.mark.skipif("phi3" not in FIXTURES, reason="no phi3 fixture")
+def test_phi3_refusals_and_contradictions(tmp_path):
+    from webinfer.errors import ContextLengthError, GGUFError, UnsupportedModelError
+    src = ARCH_DIR / "phi3.f32.gguf"
+    long = {"rope_factors_long.weight": np.ones(8, np.float32), "rope_factors_short.weight": np.ones(8, np.float32)}
+    with pytest.raises(UnsupportedModelError, match="LongRoPE.*rope_factors_long.weight"):
+        load_numpy(rewrite(src, tmp_path / "long.gguf", {"phi3.rope.scaling.attn_factor": 1.19}, add=long))
+    with pytest.raises(UnsupportedModelError, match=r"partial RoPE \(rope.dimension_count 12 != head dim 16\)"):
+        load_numpy(rewrite(src, tmp_path / "partial.gguf", {"phi3.rope.dimension_count": 12}))
+    with pytest.raises(GGUFError, match="phi3 stores q, k and v in one tensor.*blk.0.attn_qkv.weight"):
+        load_numpy(rewrite(src, tmp_path / "noqkv.gguf", drop={"blk.0.attn_qkv.weight"}))
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_qkv.weight' has shape \(128, 64\), expected \(192, 64\).*head_count_kv"):
+        load_numpy(rewrite(src, tmp_path / "kv.gguf", {"phi3.attention.head_count_kv": 4}))
+    with pytest.raises(GGUFError, match=r"'blk.0.ffn_up.weight' has shape \(128, 64\), expected \(256, 64\).*gate and up"):
+        load_numpy(rewrite(src, tmp_path / "ff.gguf", {"phi3.feed_forward_length": 128}))
+    # the sliding window (2047) caps the context: every key inside it, full attention is exact
+    import webinfer
+    assert webinfer.load(src, device="numpy").config.n_ctx_train == 2047
+    with pytest.raises(ContextLengthError, match="2..2047"):
+        webinfer.load(src, device="numpy", n_ctx=4096)
