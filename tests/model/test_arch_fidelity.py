@@ -164,3 +164,19 @@ def test_phi3_refusals_and_contradictions(tmp_path):
     assert webinfer.load(src, device="numpy").config.n_ctx_train == 2047
     with pytest.raises(ContextLengthError, match="2..2047"):
         webinfer.load(src, device="numpy", n_ctx=4096)
+
+
+def test_info_names_the_architecture_and_whether_it_runs(tmp_path):
+    from webinfer.info import describe
+    for name in FIXTURES:
+        doc = load_fixture(name)
+        out = describe(ARCH_DIR / doc["variants"]["q8_0"]["file"])
+        assert out["arch"] == doc["arch"] and out["runnable"] == "yes", out
+        assert out["variant"].startswith("RoPE "), out
+    if "qwen3" in FIXTURES:
+        out = describe(ARCH_DIR / "qwen3.f32.gguf")
+        assert "per-head q/k RMSNorm" in out["variant"] and "no head_norm command" in out["on_webgpu"]
+    other = rewrite(ARCH_DIR / "llama.f32.gguf", tmp_path / "other.gguf", {"general.architecture": "falcon"})
+    out = describe(other)
+    assert out["arch"] == "falcon"
+    assert out["runnable"].startswith("no: architecture 'falcon' is not supported (supported: llama, "), out
