@@ -101,17 +101,17 @@ def load_numpy(path):
 def test_qwen3_keys_that_contradict_its_tensors(tmp_path):
     from webinfer.errors import GGUFError
     src = ARCH_DIR / "qwen3.f32.gguf"
-    with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(96, 64\), expected \(192, 64\).*head_count"):
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(128, 64\), expected \(256, 64\).*head_count"):
         load_numpy(rewrite(src, tmp_path / "heads.gguf", {"qwen3.attention.head_count": 8}))
-    with pytest.raises(GGUFError, match=r"'blk.0.attn_k.weight' has shape \(48, 64\), expected \(24, 64\).*head_count_kv"):
-        load_numpy(rewrite(src, tmp_path / "kv.gguf", {"qwen3.attention.head_count_kv": 1}))
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_k.weight' has shape \(32, 64\), expected \(64, 64\).*head_count_kv"):
+        load_numpy(rewrite(src, tmp_path / "kv.gguf", {"qwen3.attention.head_count_kv": 2}))
     with pytest.raises(GGUFError, match="qwen3 needs per-head q/k norms.*blk.0.attn_k_norm.weight"):
         load_numpy(rewrite(src, tmp_path / "nonorm.gguf", drop={"blk.0.attn_k_norm.weight"}))
     with pytest.raises(GGUFError, match="missing required tensor 'blk.1.attn_q_norm.weight'"):
         load_numpy(rewrite(src, tmp_path / "nonorm1.gguf", drop={"blk.1.attn_q_norm.weight"}))
-    with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(96, 64\), expected \(128, 64\).*"
-                                        r"4 heads of 32 .*key_length"):
-        load_numpy(rewrite(src, tmp_path / "hd.gguf", {"qwen3.attention.key_length": 32}))
+    with pytest.raises(GGUFError, match=r"'blk.0.attn_q.weight' has shape \(128, 64\), expected \(64, 64\).*"
+                                        r"4 heads of 16 .*key_length"):
+        load_numpy(rewrite(src, tmp_path / "hd.gguf", {"qwen3.attention.key_length": 16}))
 
 
 def prompt_logits_error(path, doc, variant="f32", device="numpy") -> float:

@@ -1,7 +1,8 @@
-"""llama3: llama (as llama.py: GQA 4/2, head_dim 24, tied) with Llama 3.x's RoPE scaling
-(rope_type "llama3": factor 32, low/high frequency factors 1 and 4, original context 8192, base
-500000, as Llama 3.2 1B). With head_dim 24 its 12 frequency pairs take all three branches: 6
-unscaled (wavelength < 8192 / 4), one blended, 5 divided by 32 (wavelength > 8192). llama.cpp's
+"""llama3: llama (as llama.py, tied, but GQA 4/1 and head_dim 32: shapes the Pyodide recorded step
+takes) with Llama 3.x's RoPE scaling (rope_type "llama3": factor 32, low/high frequency factors 1
+and 4, original context 8192, base 500000, as Llama 3.2 1B). With head_dim 32 its 16 frequency
+pairs take all three branches: unscaled (wavelength < 8192 / 4), blended, divided by 32
+(wavelength > 8192). llama.cpp's
 converter writes no scaling keys for it, only the ``rope_freqs`` tensor: each pair's divisor."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ ROPE = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq
 
 
 def config():
-    return llama.config(rope_parameters=dict(ROPE), max_position_embeddings=131072)
+    return llama.config(rope_parameters=dict(ROPE), max_position_embeddings=131072, num_key_value_heads=1,
+                        head_dim=32)
 
 
 def metadata(cfg) -> dict:

@@ -1,4 +1,4 @@
-"""qwen3: Qwen3Config with GQA (4 query heads, 2 kv heads), head_dim 24 != 64 / 4, per-head q/k
+"""qwen3: Qwen3Config with GQA (4 query heads, 1 kv head), head_dim 32 != 64 / 4, per-head q/k
 RMSNorm before RoPE (attn_q_norm / attn_k_norm), no q/k/v biases, tied embeddings (as Qwen3-0.6B).
 llama.cpp writes Qwen's q and k as they are (NeoX RoPE: no permutation)."""
 
@@ -14,7 +14,7 @@ TOKENIZER_PRE = "qwen2"
 def config(**kw):
     from transformers import Qwen3Config
     return Qwen3Config(**{**dict(vocab_size=272, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=4, num_key_value_heads=2, head_dim=24,
+                                 num_attention_heads=4, num_key_value_heads=1, head_dim=32,
                                  max_position_embeddings=512, rms_norm_eps=1e-6,
                                  rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
                                  tie_word_embeddings=True, attention_bias=False), **kw})
