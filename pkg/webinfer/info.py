@@ -20,19 +20,21 @@ def describe(source=None) -> dict:
            "tensor_types": summary["types"], "alignment": summary["alignment"]}
     if summary["unsupported_types"]:
         out["unsupported_types"] = ", ".join(summary["unsupported_types"])
+    out["arch"] = str(meta.get("general.architecture", "?"))
+    cfg = None
     try:
         cfg = ModelConfig.from_gguf(meta, gf.tensors.keys())
         out["runnable"] = "yes"
         out.update({
-            "name": cfg.name, "arch": cfg.arch, "layers": cfg.n_layers, "d_model": cfg.d_model,
-            "d_ff": cfg.d_ff, "heads": f"{cfg.n_heads} (kv {cfg.n_kv_heads}, dim {cfg.head_dim})",
+            "name": cfg.name, "arch": cfg.arch, "variant": _variant(cfg), "layers": cfg.n_layers,
+            "d_model": cfg.d_model, "d_ff": cfg.d_ff, "heads": f"{cfg.n_heads} (kv {cfg.n_kv_heads}, dim {cfg.head_dim})",
             "vocab": cfg.n_vocab, "context": cfg.n_ctx_train, "rope_theta": cfg.rope_theta,
             "tied_embeddings": cfg.tied_embeddings,
         })
     except WebinferError as e:
         out["runnable"] = f"no: {e}"
     out["parameters"] = f"{summary['n_elements'] / 1e6:.1f}M"
-    out.update(_how_it_runs(gf))
+    out.update(_how_it_runs(gf, cfg))
     tokens = meta.get("tokenizer.ggml.tokens")
     out["tokenizer"] = (f"{meta.get('tokenizer.ggml.model', '?')} (pre {meta.get('tokenizer.ggml.pre', '-')}), "
                         f"{len(tokens) if tokens is not None else '?'} tokens")
@@ -43,7 +45,23 @@ def describe(source=None) -> dict:
 
 
 
-def _how_it_runs(gf) -> dict:
+def _variant(cfg) -> str:
+    """What of the LLaMA block this file switches on (config.ModelConfig's switches), in words."""
+    parts = ["RoPE " + ("NeoX pairs" if cfg.rope_neox else "adjacent pairs")]
+    if cfg.rope_freqs or cfg.rope_llama3:
+        parts[0] += ", Llama 3 scaled (" + ("rope_freqs tensor" if cfg.rope_freqs else "rope.scaling keys") + ")"
+    if cfg.qk_norm:
+        parts.append("per-head q/k RMSNorm")
+    if cfg.qkv_bias:
+        parts.append("q/k/v biases")
+    if cfg.fused:
+        parts.append("fused qkv and gate/up tensors")
+    if cfg.sliding_window:
+        parts.append(f"sliding window {cfg.sliding_window} (the context is capped to it)")
+    return "; ".join(parts)
+
+
+def _how_it_runs(gf, cfg=None) -> dict:
     """How the weights are held on each device: float32 or blocks on NumPy (its budget), the fused
     decode step or the plain kernels on WebGPU (the types the fused step decodes: since it takes
     every type of layout.GPU_QUANTS, and uploads others as F32, the plain kernels only where a
@@ -58,4 +76,6 @@ def _how_it_runs(gf) -> dict:
     names = {GPU_TYPES.get(t.ggml_type, "F32") for t in weights.values()}
     slow = sorted(names - set(FUSED_QUANTS))
     gpu = "the fused decode step" if not slow else f"the plain kernels ({', '.join(slow)}: not in the fused step)"
+    if cfg is not None and cfg.qk_norm:
+        gpu = "the plain kernels (per-head q/k norms: the fused decode step has no head_norm command)"
     return {"on_numpy": numpy, "on_webgpu": gpu}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .llama import Llama
 
 # general.architecture -> the class whose forward pass runs it
-NETWORKS = {"llama": Llama, "mistral": Llama, "qwen2": Llama}
+NETWORKS = {"llama": Llama, "mistral": Llama, "qwen2": Llama, "qwen3": Llama, "phi3": Llama}
 
 
 def network(cfg):

@@ -222,9 +222,21 @@ class WebGPUDevice:
         self.gpu.dispatch("elementwise.wgsl", (), {0: self.gpu.uniform(n, grid[0], 0, 0), 3: a, 4: y, 5: b}, grid)
         return y
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+    def head_norm(self, qkv, q_w, k_w, n_heads, n_kv_heads, head_dim, eps):
+        # The qkv projection is materialised (its matvec's ROPE epilogue is lost: rope_kv.wgsl
+        # rotates after this); the fused decode step has no command for it (fused.py refuses).
+        x = self._t(qkv)
+        if x.width != (n_heads + 2 * n_kv_heads) * head_dim:
+            raise DeviceError(f"head_norm of a {x.width}-wide qkv with {n_heads}+2x{n_kv_heads} heads of {head_dim}")
+        y = self.gpu.tensor(x.n, x.width)
+        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, float(eps))
+        self.gpu.dispatch("head_norm.wgsl", (), {0: params, 3: x, 4: y, 5: q_w.buf, 6: k_w.buf},
+                          (n_heads + 2 * n_kv_heads, x.n, 1))
+        return y
+
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs=None):
         qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
-        rope = self._rope_table(theta, head_dim, cache.n_ctx)
+        rope = self._rope_table(theta, head_dim, cache.n_ctx, freqs)
         kv = {8: cache.k[layer], 9: cache.v[layer], 10: rope}
         if isinstance(qkv, _Proj) and self._rows(qkv.x) <= MATVEC_MAX_TOKENS:
             extra = dict(q_dim=qd, kv_dim=kvd, head_dim=head_dim, neox=int(neox), n_ctx=cache.n_ctx)
@@ -459,11 +471,11 @@ class WebGPUDevice:
     def _step_uniform(self, pos, n):
         return self._step if self._step is not None else self.gpu.uniform(int(pos), int(n), 0, 0)
 
-    def _rope_table(self, theta, head_dim, n_ctx):
-        key = (float(theta), head_dim, n_ctx)
+    def _rope_table(self, theta, head_dim, n_ctx, freqs=None):
+        key = (float(theta), head_dim, n_ctx, None if freqs is None else np.asarray(freqs, np.float32).tobytes())
         buf = self._rope.get(key)
         if buf is None:
-            cos, sin = rope_tables(theta, head_dim, n_ctx)
+            cos, sin = rope_tables(theta, head_dim, n_ctx, freqs)
             buf = self.gpu.upload(np.stack([cos, sin], axis=-1).astype(np.float32), "rope table")
             self._rope[key] = buf
         return buf
