@@ -20,19 +20,24 @@ def describe(source=None) -> dict:
            "tensor_types": summary["types"], "alignment": summary["alignment"]}
     if summary["unsupported_types"]:
         out["unsupported_types"] = ", ".join(summary["unsupported_types"])
+    cfg = None
     try:
         cfg = ModelConfig.from_gguf(meta, gf.tensors.keys())
         out["runnable"] = "yes"
         out.update({
             "name": cfg.name, "arch": cfg.arch, "layers": cfg.n_layers, "d_model": cfg.d_model,
             "d_ff": cfg.d_ff, "heads": f"{cfg.n_heads} (kv {cfg.n_kv_heads}, dim {cfg.head_dim})",
-            "vocab": cfg.n_vocab, "context": cfg.n_ctx_train, "rope_theta": cfg.rope_theta,
+            "vocab": cfg.n_vocab, "context": cfg.n_ctx_train,
+            "norm": "LayerNorm (weight, bias)" if cfg.norm == "layer" else "RMSNorm",
+            "positions": "learned positions (position_embd)" if cfg.positions == "learned" else
+                         f"RoPE ({'NeoX' if cfg.rope_neox else 'adjacent'} pairs, theta {cfg.rope_theta:g})",
+            "mlp": "GELU (tanh)" if cfg.mlp == "gelu" else "SwiGLU",
             "tied_embeddings": cfg.tied_embeddings,
         })
     except WebinferError as e:
         out["runnable"] = f"no: {e}"
     out["parameters"] = f"{summary['n_elements'] / 1e6:.1f}M"
-    out.update(_how_it_runs(gf))
+    out.update(_how_it_runs(gf, cfg))
     tokens = meta.get("tokenizer.ggml.tokens")
     out["tokenizer"] = (f"{meta.get('tokenizer.ggml.model', '?')} (pre {meta.get('tokenizer.ggml.pre', '-')}), "
                         f"{len(tokens) if tokens is not None else '?'} tokens")
@@ -43,11 +48,11 @@ def describe(source=None) -> dict:
 
 
 
-def _how_it_runs(gf) -> dict:
+def _how_it_runs(gf, cfg=None) -> dict:
     """How the weights are held on each device: float32 or blocks on NumPy (its budget), the fused
     decode step or the plain kernels on WebGPU (the types the fused step decodes: since it takes
     every type of layout.GPU_QUANTS, and uploads others as F32, the plain kernels only where a
-    type were left out of layout.FUSED_QUANTS)."""
+    type were left out of layout.FUSED_QUANTS; and for GPT-2, whose step has no fused commands)."""
     from .device.numpy_device import F32_BUDGET
     from .device.webgpu.layout import FUSED_QUANTS, GPU_TYPES
     weights = {n: t for n, t in gf.tensors.items() if n.endswith(".weight") and len(t.shape) >= 2}
@@ -58,4 +63,6 @@ def _how_it_runs(gf) -> dict:
     names = {GPU_TYPES.get(t.ggml_type, "F32") for t in weights.values()}
     slow = sorted(names - set(FUSED_QUANTS))
     gpu = "the fused decode step" if not slow else f"the plain kernels ({', '.join(slow)}: not in the fused step)"
+    if cfg is not None and cfg.positions == "learned":
+        gpu = f"the plain kernels ({cfg.arch}'s learned positions, LayerNorm and GELU: not in the fused step)"
     return {"on_numpy": numpy, "on_webgpu": gpu}
