@@ -107,3 +107,19 @@ def test_info_names_the_architecture(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "gpt2" in printed and "learned positions" in printed, printed
     assert "not in the fused step" in out["on_webgpu"], out
+
+
+@pytest.mark.parametrize("device", ["numpy", "webgpu"])
+def test_trace_runs_gpt2(tmp_path, request, device):
+    """model.trace on GPT-2 (a NumPy twin for the WebGPU model): its logits are the model's, the
+    logit lens's last layer (final LayerNorm + head) ends on them, attention rows sum to 1."""
+    dev = "numpy" if device == "numpy" else request.getfixturevalue("gdev")
+    path = make_gpt2(tmp_path / "g.gguf", "F32", seed=2)
+    m = webinfer.load(path, device=dev, n_ctx=CTX)
+    ids = [4, 8, 15, 16, 23, 42]
+    tr = m.trace(ids)
+    gf = read_gguf(path)
+    ref = reference_logits(gf, ModelConfig.from_gguf(gf.metadata, gf.tensors.keys()), ids)[-1]
+    np.testing.assert_allclose(tr.logits, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tr.logit_lens()[-1], tr.logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tr.attn.sum(-1), 1.0, rtol=1e-5)
