@@ -46,6 +46,33 @@ def test_rope_kv_and_attention(gdev, heads, kv, hd, neox):
         pos += n
 
 
+@pytest.mark.parametrize("heads,kv,hd", GQA + [(16, 8, 128), (4, 1, 256)])
+@pytest.mark.parametrize("n", [1, 5])
+def test_head_norm(gdev, heads, kv, hd, n):
+    """Per-head RMSNorm of q and k (Qwen3, Gemma 3), v untouched; from a pending projection too."""
+    from webinfer.device.webgpu.selftest import random_qweight
+    rng = np.random.default_rng(heads * 7 + kv + hd + n)
+    width = (heads + 2 * kv) * hd
+    qkv = (3 * rng.standard_normal((n, width))).astype(np.float32)
+    qw, kw = rng.standard_normal(hd).astype(np.float32), rng.standard_normal(hd).astype(np.float32)
+    want = REF.head_norm(qkv, qw, kw, heads, kv, hd, 1e-6)
+    for h, w, lo in ((0, qw, 0), (1, kw, heads * hd)):     # the reference itself, head by head
+        nh = heads if h == 0 else kv
+        x = qkv[:, lo:lo + nh * hd].reshape(n, nh, hd).astype(np.float64)
+        ref = x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6) * w
+        assert_close(want[:, lo:lo + nh * hd], ref.reshape(n, nh * hd), 1e-6, 1e-5, "numpy head_norm")
+    assert np.array_equal(want[:, (heads + kv) * hd:], qkv[:, (heads + kv) * hd:])
+    got = gdev.read_sync(gdev.head_norm(gdev.tensor(qkv), gdev.vector(qw), gdev.vector(kw), heads, kv, hd, 1e-6))
+    assert_close(got, want, 1e-6, 1e-5, "head_norm")
+    d = 64
+    w = random_qweight(rng, "Q8_0", width, d)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    got = gdev.read_sync(gdev.head_norm(gdev.linear(gdev.tensor(x), gdev.weight(w)), gdev.vector(qw),
+                                        gdev.vector(kw), heads, kv, hd, 1e-6))
+    want = REF.head_norm(REF.linear(x, REF.weight(w)), qw, kw, heads, kv, hd, 1e-6)
+    assert_close(got, want, 1e-5, 1e-4, "head_norm of a projection")
+
+
 def test_fused_qkv_rope_matches_unfused(gdev, layout):
     """matvec ROPE (decode) writes the same q and cache as projection -> rope_kv in NumPy."""
     from webinfer.device.webgpu.selftest import random_qweight

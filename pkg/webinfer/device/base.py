@@ -83,6 +83,12 @@ class Device(Protocol):
         """``rope_kv`` without the rotation (learned positions: GPT-2): write k and v of the fused
         (n, q_dim + 2 kv_dim) projection into the cache at positions pos..pos+n-1, return q: (n, q_dim)."""
 
+    def head_norm(self, qkv: Tensor, q_w: Any, k_w: Any, n_heads: int, n_kv_heads: int,
+                  head_dim: int, eps: float) -> Tensor:
+        """RMSNorm of each query head and each key head of the fused (n, q_dim + 2 kv_dim)
+        projection, over its head_dim values, scaled by q_w or k_w (``vector``s of head_dim):
+        the same (n, q_dim + 2 kv_dim) with v unchanged, for ``rope_kv`` (Qwen3, Gemma 3)."""
+
     def rope_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
                 n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool) -> Tensor:
         """Split the fused (n, q_dim + 2 kv_dim) projection, rotate q and k for positions pos..pos+n-1,

@@ -170,6 +170,19 @@ class NumpyDevice:
         t *= u
         return t                                                       # (n, d_ff)
 
+    def head_norm(self, qkv, q_w, k_w, n_heads, n_kv_heads, head_dim, eps) -> np.ndarray:
+        if self._recorder is not None:
+            return self._recorder.head_norm(qkv, q_w, k_w, n_heads, n_kv_heads, head_dim, eps)
+        n = qkv.shape[0]
+        qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
+        y = np.empty_like(qkv)                                         # (n, q_dim + 2 * kv_dim)
+        # each head a row of its own: rms_norm over (n * heads, head_dim)
+        for lo, heads, w in ((0, n_heads, q_w), (qd, n_kv_heads, k_w)):
+            part = np.ascontiguousarray(qkv[:, lo:lo + heads * head_dim]).reshape(n * heads, head_dim)
+            y[:, lo:lo + heads * head_dim] = self.rms_norm(part, w, eps).reshape(n, heads * head_dim)
+        y[:, qd + kvd:] = qkv[:, qd + kvd:]
+        return y
+
     def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
         if self._recorder is not None:
             return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox)

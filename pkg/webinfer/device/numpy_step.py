@@ -230,6 +230,22 @@ class _Recorder:
         self.emit(SWIGLU, self.addr(gu), self.addr(y), d_ff)
         return y
 
+    def head_norm(self, qkv, q_w, k_w, n_heads, n_kv_heads, head_dim, eps):
+        """One RMS_NORM a head (the plain op's rows, one at a time: the same kernel, the same bits),
+        then v copied."""
+        hd = head_dim
+        width = self.one_row(qkv)
+        if hd % 4 or width != (n_heads + 2 * n_kv_heads) * hd or q_w.shape != (hd,) or k_w.shape != (hd,):
+            raise Unrecordable("a head_norm layout the kernel doesn't take")
+        y = self.buffer(1, width)
+        px, py, pq, pk = self.addr(qkv), self.addr(y), self.addr(q_w), self.addr(k_w)
+        inv = blas._inverse(hd)
+        for h in range(n_heads + n_kv_heads):
+            self.emit(RMS_NORM, px + 4 * h * hd, pq if h < n_heads else pk, py + 4 * h * hd, hd, inv, float(eps))
+        off = 4 * (n_heads + n_kv_heads) * hd
+        self.emit(COPY, px + off, py + off, 1, n_kv_heads * hd, 0, 0, 0)
+        return y
+
     def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
         hd, kvh = head_dim, n_kv_heads
         width = self.one_row(qkv)

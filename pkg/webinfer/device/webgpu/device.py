@@ -244,6 +244,18 @@ class WebGPUDevice:
         self.gpu.dispatch("elementwise.wgsl", (), {0: self.gpu.uniform(n, grid[0], 0, 0), 3: a, 4: y, 5: b}, grid)
         return y
 
+    def head_norm(self, qkv, q_w, k_w, n_heads, n_kv_heads, head_dim, eps):
+        # The qkv projection is materialised (its matvec's ROPE epilogue is lost: rope_kv.wgsl
+        # rotates after this); the fused decode step has no command for it (fused.py refuses).
+        x = self._t(qkv)
+        if x.width != (n_heads + 2 * n_kv_heads) * head_dim:
+            raise DeviceError(f"head_norm of a {x.width}-wide qkv with {n_heads}+2x{n_kv_heads} heads of {head_dim}")
+        y = self.gpu.tensor(x.n, x.width)
+        params = self.gpu.uniform(n_heads, n_kv_heads, head_dim, float(eps))
+        self.gpu.dispatch("head_norm.wgsl", (), {0: params, 3: x, 4: y, 5: q_w.buf, 6: k_w.buf},
+                          (n_heads + 2 * n_kv_heads, x.n, 1))
+        return y
+
     def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
         rope = self._rope_table(theta, head_dim, cache.n_ctx)
         return self._kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, neox, set(), {10: rope})

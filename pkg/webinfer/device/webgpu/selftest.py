@@ -57,6 +57,9 @@ def selftest(dev) -> dict[str, float]:
     y = rng.standard_normal((n, d)).astype(np.float32)
     cmp("add", dev.add(dev.tensor(x), dev.tensor(y)), x + y)
     qkv = rng.standard_normal((n, (H + 2 * KV) * hd)).astype(np.float32)
+    qw, kw = rng.standard_normal(hd).astype(np.float32), rng.standard_normal(hd).astype(np.float32)
+    cmp("head_norm", dev.head_norm(dev.tensor(qkv), dev.vector(qw), dev.vector(kw), H, KV, hd, 1e-6),
+        ref.head_norm(qkv, qw, kw, H, KV, hd, 1e-6))
     gc, rc = dev.kv_cache(1, KV, hd, ctx), ref.kv_cache(1, KV, hd, ctx)
     gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 10000.0, False)
     rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 10000.0, False)
