@@ -34,4 +34,4 @@ common.text_keys) and ``maps(cfg)`` (common.Map: each GGUF tensor from which HF 
 optionally TOKENIZER_PRE; then list it in FIXTURES below. common.py does the rest.
 """
 
-FIXTURES = ["llama"]
+FIXTURES = ["llama", "gpt2"]
