@@ -123,3 +123,24 @@ def test_trace_runs_gpt2(tmp_path, request, device):
     np.testing.assert_allclose(tr.logits, ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(tr.logit_lens()[-1], tr.logits, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(tr.attn.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_quantized_numpy_and_split_webgpu_weights(tmp_path):
+    """The NumPy device keeping every weight in its blocks (QMat: embed's take + positions), and
+    WebGPU with a binding limit that splits the table and c_fc (embed POS per chunk, the GELU after
+    the chunks; the 16 KiB position table just fits): both give the reference's logits, prefill and decode."""
+    gf = read_gguf(make_gpt2(tmp_path / "g.gguf", "Q8_0", seed=3, vocab=300))
+    cfg = ModelConfig.from_gguf(gf.metadata, gf.tensors.keys())
+    ref = reference_logits(gf, cfg, TOKENS)
+    split = open_webgpu(limits={"max_storage_buffer_binding_size": 16384})
+    blocks = NumpyDevice("every weight quantized", f32_budget=0)
+    for dev in (blocks, split):
+        model = GPT2.load(gf, cfg, dev)
+        cache = dev.kv_cache(cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, 32)
+        got = _read(dev, model.forward(TOKENS[:5], 0, cache, all_logits=True))
+        np.testing.assert_allclose(got, ref[:5], rtol=2e-3, atol=2e-3)
+        for i in range(5, len(TOKENS)):
+            np.testing.assert_allclose(_read(dev, model.forward([TOKENS[i]], i, cache))[0], ref[i], rtol=2e-3, atol=2e-3)
+    assert blocks.quantized_bytes > 0 and blocks.f32_bytes == 0
+    chunked = [n.split(":")[0] for n in split.notes if "row chunks" in n]
+    assert "token_embd.weight" in chunked and "blk.0.ffn_up.weight" in chunked, split.notes

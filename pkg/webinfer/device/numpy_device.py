@@ -10,7 +10,9 @@ about the file's size. Inside Pyodide, whose NumPy has no BLAS
 and no SIMD, blas.py's wasm kernels take the products, attention, SwiGLU and RMSNorm (each op here
 asks blas first and keeps its NumPy code for where blas declines), and a decode step is recorded
 once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
-recorder while it records).
+recorder while it records). GPT-2's ops (layer_norm, linear_gelu's GELU, store_kv, embed's
+positions) are plain NumPy everywhere, and its decode step is not recorded (numpy_step.Unrecordable):
+it runs op by op.
 
 Not here: quantized arithmetic on the codes themselves, anything GPU-specific.
 """
