@@ -9,7 +9,7 @@ from __future__ import annotations
 from .common import Map
 
 NAME = ARCH = "gpt2"
-SEED = 1
+SEED = 30       # the first seed whose greedy runs have >= 5e-4 margins and 8+ distinct tokens (13)
 TOKENIZER_PRE = "gpt-2"
 
 
