@@ -6,9 +6,10 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   the op that consumes them picks a fused kernel: norm -> projection (matvec NORM), qkv
   projection -> ``rope_kv`` (matvec ROPE: rotate + KV write in the epilogue; ``store_kv``: the
   same without the rotation, NOROPE), projection -> ``add`` (RESIDUAL), norm -> ``linear_swiglu``
-  (NORM + SWIGLU). Any other use materialises them. (GPT-2's ``layer_norm`` is launched at once,
-  and ``linear_gelu`` is a projection with the GELU epilogue.) The forward pass in models/llama.py stays the one straight line it is; per layer a
-  decode step is 5 dispatches: qkv+rope+kv, attention, out+residual, gate/up+silu, down+residual.
+  (NORM + SWIGLU). Any other use materialises them. The forward pass in models/llama.py stays
+  the one straight line it is; per layer a decode step is 5 dispatches: qkv+rope+kv, attention,
+  out+residual, gate/up+silu, down+residual. (GPT-2, models/gpt2.py: 7, as its ``layer_norm``s
+  are launched at once; ``linear_gelu`` is a projection with the GELU epilogue.)
 * Record / replay (``replay``). The first decode step's dispatches (pipelines, bind groups,
   grids) are kept; later steps write the position into one uniform buffer, copy the input token
   (left on the GPU by ``argmax``) into the step's token buffer, and re-issue the same list:
