@@ -1,9 +1,12 @@
 """ModelConfig: the shapes and constants of a model, read from GGUF metadata.
 
 This is the only code that knows GGUF metadata key names for the model (the tokenizer reads
-its own ``tokenizer.ggml.*`` keys). It is not a registry of networks (models.NETWORKS is): one
-dataclass covers the LLaMA family (llama, mistral, qwen2, smollm via llama) and GPT-2 (whose
-switches say LayerNorm, learned positions and a GELU MLP), and anything else is refused here.
+its own ``tokenizer.ggml.*`` keys). It is not a registry of architectures (models.NETWORKS is):
+one dataclass covers the LLaMA block and its switches -- llama (with Llama 3's RoPE scaling),
+mistral, qwen2, qwen3 (per-head q/k norms), phi3 (fused qkv and gate/up) -- and GPT-2 (whose
+switches say LayerNorm, learned positions and a GELU MLP), and anything else is refused here,
+as are the variants of those that are not implemented (LongRoPE, partial RoPE, other RoPE
+scaling types).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from dataclasses import dataclass
 from .errors import GGUFError, UnsupportedModelError
 
 # Architectures that are the LLaMA block with small switches (see from_gguf), and GPT-2.
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "gpt2")
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gpt2")
+NEOX_ARCHS = ("qwen2", "qwen3", "phi3")     # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate (i, i + d/2) pairs
+QK_NORM_ARCHS = ("qwen3",)                  # attn_q_norm / attn_k_norm (head_dim,) before RoPE
+FUSED_ARCHS = ("phi3",)                     # attn_qkv (q, k, v rows) and ffn_up (gate rows, then up rows)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,13 @@ class ModelConfig:
     rope_neox: bool           # True: rotate (i, i + d/2) pairs (qwen2); False: adjacent (2i, 2i+1) pairs (llama GGUF)
     tied_embeddings: bool     # no output.weight: logits use token_embd.weight
     qkv_bias: bool            # q/k/v projections have biases (qwen2; gpt2's fused attn_qkv)
+    qk_norm: bool = False     # per-head RMSNorm of q and k before RoPE (qwen3: attn_q_norm / attn_k_norm)
+    fused: bool = False       # q/k/v in one attn_qkv tensor, gate/up in one ffn_up tensor (phi3)
+    rope_freqs: bool = False  # Llama 3 RoPE scaling from the rope_freqs tensor (per-pair frequency divisors)
+    rope_llama3: tuple | None = None   # ... or from the keys: (factor, low_freq_factor, high_freq_factor,
+                                       # original_context_length), where the file has no rope_freqs tensor
+    sliding_window: int = 0   # attention window (phi3's files set it); n_ctx_train is capped to it, where
+                              # full attention is exact (no sliding-window kernels here)
     # GPT-2's switches; the defaults are the LLaMA block's
     norm: str = "rms"         # "rms": RMSNorm (weight); "layer": LayerNorm (weight and bias)
     positions: str = "rope"   # "rope": rotary; "learned": position_embd.weight rows added to the embedding
@@ -89,9 +102,41 @@ class ModelConfig:
             raise GGUFError("missing required tensor 'position_embd.weight' (gpt2's learned positions)")
         if rope_dim != head_dim:
             raise UnsupportedModelError(f"partial RoPE (rope.dimension_count {rope_dim} != head dim {head_dim})")
+        for t in ("rope_factors_long.weight", "rope_factors_short.weight"):
+            if t in names:   # Phi-3 128k / Phi-3.5 / Phi-4-mini long context: LongRoPE (su), two factor sets
+                raise UnsupportedModelError(
+                    f"LongRoPE ('su' / 'longrope' RoPE scaling: the {t!r} tensor, rope.scaling.attn_factor) "
+                    f"is not supported; the short-context ({arch}) variants without it are")
+        rope_freqs = "rope_freqs.weight" in names
+        rope_llama3 = None
         scaling = opt("rope.scaling.type", "none")
-        if scaling not in ("none", None, ""):
-            raise UnsupportedModelError(f"RoPE scaling type {scaling!r} is not supported")
+        if scaling == "llama3" and not rope_freqs:
+            rope_llama3 = tuple(float(opt(f"rope.scaling.{k}", d)) for k, d in (
+                ("factor", 8.0), ("low_freq_factor", 1.0), ("high_freq_factor", 4.0),
+                ("original_context_length", 8192)))
+            if rope_llama3[2] <= rope_llama3[1] or min(rope_llama3) <= 0:
+                raise GGUFError(f"Llama 3 RoPE scaling keys out of range (factor, low, high, original context "
+                                f"= {rope_llama3}): high_freq_factor must exceed low_freq_factor")
+        elif scaling not in ("none", None, "") and not (scaling == "llama3" and rope_freqs):
+            raise UnsupportedModelError(f"RoPE scaling type {scaling!r} is not supported "
+                                        f"(supported: none, and Llama 3's: the rope_freqs tensor or type 'llama3')")
+        if rope_freqs and arch not in ("llama", "mistral"):
+            raise UnsupportedModelError(f"a rope_freqs tensor in a {arch!r} file (Llama 3 RoPE scaling is "
+                                        f"supported for llama)")
+        qk_norm = arch in QK_NORM_ARCHS
+        if qk_norm:
+            for t in ("attn_q_norm", "attn_k_norm"):
+                if f"blk.0.{t}.weight" not in names:
+                    raise GGUFError(f"{arch} needs per-head q/k norms, but the file has no 'blk.0.{t}.weight'")
+        fused = arch in FUSED_ARCHS
+        if fused and "blk.0.attn_qkv.weight" not in names:
+            raise GGUFError(f"{arch} stores q, k and v in one tensor, but the file has no 'blk.0.attn_qkv.weight'")
+        n_ctx_train = _positive_int(opt("context_length", 2048), f"{arch}.context_length")
+        window = int(opt("attention.sliding_window", 0) or 0)
+        if window < 0:
+            raise GGUFError(f"{arch}.attention.sliding_window = {window} is negative")
+        if window:
+            n_ctx_train = min(n_ctx_train, window)   # every key inside the window: full attention is exact
         return cls(
             arch=arch,
             name=str(meta.get("general.name", arch)),
@@ -102,13 +147,18 @@ class ModelConfig:
             n_kv_heads=n_kv,
             head_dim=head_dim,
             n_vocab=_positive_int(n_vocab, "vocab_size"),
-            n_ctx_train=_positive_int(opt("context_length", 2048), f"{arch}.context_length"),
+            n_ctx_train=n_ctx_train,
             rms_eps=float(opt("attention.layer_norm_epsilon" if gpt2 else "attention.layer_norm_rms_epsilon", 1e-5)),
             rope_theta=float(opt("rope.freq_base", 10000.0)),
             rope_dim=rope_dim,
-            rope_neox=arch == "qwen2",
+            rope_neox=arch in NEOX_ARCHS,
             tied_embeddings="output.weight" not in names,
             qkv_bias="blk.0.attn_q.bias" in names or "blk.0.attn_qkv.bias" in names,
+            qk_norm=qk_norm,
+            fused=fused,
+            rope_freqs=rope_freqs,
+            rope_llama3=rope_llama3,
+            sliding_window=window,
             norm="layer" if gpt2 else "rms",
             positions="learned" if gpt2 else "rope",
             mlp="gelu" if gpt2 else "swiglu",

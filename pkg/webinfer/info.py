@@ -20,20 +20,19 @@ def describe(source=None) -> dict:
            "tensor_types": summary["types"], "alignment": summary["alignment"]}
     if summary["unsupported_types"]:
         out["unsupported_types"] = ", ".join(summary["unsupported_types"])
+    out["arch"] = str(meta.get("general.architecture", "?"))
     cfg = None
     try:
         cfg = ModelConfig.from_gguf(meta, gf.tensors.keys())
         out["runnable"] = "yes"
         out.update({
-            "name": cfg.name, "arch": cfg.arch, "layers": cfg.n_layers, "d_model": cfg.d_model,
-            "d_ff": cfg.d_ff, "heads": f"{cfg.n_heads} (kv {cfg.n_kv_heads}, dim {cfg.head_dim})",
-            "vocab": cfg.n_vocab, "context": cfg.n_ctx_train,
-            "norm": "LayerNorm (weight, bias)" if cfg.norm == "layer" else "RMSNorm",
-            "positions": "learned positions (position_embd)" if cfg.positions == "learned" else
-                         f"RoPE ({'NeoX' if cfg.rope_neox else 'adjacent'} pairs, theta {cfg.rope_theta:g})",
-            "mlp": "GELU (tanh)" if cfg.mlp == "gelu" else "SwiGLU",
+            "name": cfg.name, "arch": cfg.arch, "variant": _variant(cfg), "layers": cfg.n_layers,
+            "d_model": cfg.d_model, "d_ff": cfg.d_ff, "heads": f"{cfg.n_heads} (kv {cfg.n_kv_heads}, dim {cfg.head_dim})",
+            "vocab": cfg.n_vocab, "context": cfg.n_ctx_train, "rope_theta": cfg.rope_theta,
             "tied_embeddings": cfg.tied_embeddings,
         })
+        if cfg.positions == "learned":       # no RoPE (GPT-2)
+            del out["rope_theta"]
     except WebinferError as e:
         out["runnable"] = f"no: {e}"
     out["parameters"] = f"{summary['n_elements'] / 1e6:.1f}M"
@@ -46,6 +45,26 @@ def describe(source=None) -> dict:
     gf.close()
     return out
 
+
+
+def _variant(cfg) -> str:
+    """What of the LLaMA block this file switches on (config.ModelConfig's switches), in words;
+    for GPT-2 its own block."""
+    if cfg.positions == "learned":
+        return ("LayerNorm (weight, bias); learned positions (position_embd); GELU (tanh) MLP; "
+                "biases on every projection; fused c_attn (attn_qkv)")
+    parts = ["RoPE " + ("NeoX pairs" if cfg.rope_neox else "adjacent pairs")]
+    if cfg.rope_freqs or cfg.rope_llama3:
+        parts[0] += ", Llama 3 scaled (" + ("rope_freqs tensor" if cfg.rope_freqs else "rope.scaling keys") + ")"
+    if cfg.qk_norm:
+        parts.append("per-head q/k RMSNorm")
+    if cfg.qkv_bias:
+        parts.append("q/k/v biases")
+    if cfg.fused:
+        parts.append("fused qkv and gate/up tensors")
+    if cfg.sliding_window:
+        parts.append(f"sliding window {cfg.sliding_window} (the context is capped to it)")
+    return "; ".join(parts)
 
 
 def _how_it_runs(gf, cfg=None) -> dict:
@@ -65,4 +84,6 @@ def _how_it_runs(gf, cfg=None) -> dict:
     gpu = "the fused decode step" if not slow else f"the plain kernels ({', '.join(slow)}: not in the fused step)"
     if cfg is not None and cfg.positions == "learned":
         gpu = f"the plain kernels ({cfg.arch}'s learned positions, LayerNorm and GELU: not in the fused step)"
+    elif cfg is not None and cfg.qk_norm:
+        gpu = "the plain kernels (per-head q/k norms: the fused decode step has no head_norm command)"
     return {"on_numpy": numpy, "on_webgpu": gpu}

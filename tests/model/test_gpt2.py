@@ -101,7 +101,8 @@ def test_info_names_the_architecture(tmp_path, capsys):
     from webinfer.info import describe
     out = describe(str(make_gpt2(tmp_path / "g.gguf", "Q8_0")))
     assert out["arch"] == "gpt2" and out["runnable"] == "yes", out
-    assert "learned positions" in out["positions"] and "LayerNorm" in out["norm"] and "GELU" in out["mlp"], out
+    assert "learned positions" in out["variant"] and "LayerNorm" in out["variant"] and "GELU" in out["variant"], out
+    assert "rope_theta" not in out
     from webinfer.cli import main
     assert main(["info", str(tmp_path / "g.gguf")]) == 0
     printed = capsys.readouterr().out

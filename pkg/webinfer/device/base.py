@@ -90,9 +90,12 @@ class Device(Protocol):
         the same (n, q_dim + 2 kv_dim) with v unchanged, for ``rope_kv`` (Qwen3, Gemma 3)."""
 
     def rope_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
-                n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool) -> Tensor:
+                n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool,
+                freqs: np.ndarray | None = None) -> Tensor:
         """Split the fused (n, q_dim + 2 kv_dim) projection, rotate q and k for positions pos..pos+n-1,
-        write k and v into the cache at those positions, and return the rotated q: (n, q_dim)."""
+        write k and v into the cache at those positions, and return the rotated q: (n, q_dim).
+        The angle of pair i at position p is p * theta^(-2i/head_dim), or p * freqs[i] where freqs
+        (head_dim/2 float32 inverse frequencies: Llama 3's scaled RoPE) is given."""
 
     def attention(self, q: Tensor, cache: KVCache, layer: int, pos: int,
                   n_heads: int, n_kv_heads: int, head_dim: int) -> Tensor:

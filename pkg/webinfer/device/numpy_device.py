@@ -185,11 +185,11 @@ class NumpyDevice:
         y[:, qd + kvd:] = qkv[:, qd + kvd:]
         return y
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs=None):
         if self._recorder is not None:
-            return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox)
+            return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs)
         n = qkv.shape[0]
-        c, s = self._rope_full(theta, head_dim, neox, pos + n)
+        c, s = self._rope_full(theta, head_dim, neox, pos + n, freqs)
         q = blas.rope_kv(qkv, cache.k, cache.v, layer, pos, n_heads, cache.rows, c, s, neox)   # wasm kernel
         if q is not None:
             return q
@@ -271,13 +271,13 @@ class NumpyDevice:
         """Errors here raise where they happen."""
 
     # -- helpers -----------------------------------------------------------------------------
-    def _rope_full(self, theta, head_dim, neox, n_pos):
+    def _rope_full(self, theta, head_dim, neox, n_pos, freqs=None):
         """Full-width (n_pos, hd) tables for _rotate_full: cos on both elements of a pair; sin with
         the sign of the partner's term (-sin on the first, +sin on the second)."""
-        key = (theta, head_dim, neox)
+        key = (theta, head_dim, neox, _freqs_key(freqs))
         tabs = self._rope_cache.get(key)
         if tabs is None or tabs[0].shape[0] < n_pos:
-            cos, sin = self._rope_tables(theta, head_dim, n_pos)
+            cos, sin = self._rope_tables(theta, head_dim, n_pos, freqs)
             if neox:
                 c, s = np.concatenate([cos, cos], -1), np.concatenate([-sin, sin], -1)
             else:
@@ -286,12 +286,12 @@ class NumpyDevice:
             self._rope_cache[key] = tabs
         return tabs
 
-    def _rope_tables(self, theta, head_dim, n_pos):
-        key = (theta, head_dim)
+    def _rope_tables(self, theta, head_dim, n_pos, freqs=None):
+        key = (theta, head_dim, _freqs_key(freqs))
         tabs = self._rope_cache.get(key)
         if tabs is None or tabs[0].shape[0] < n_pos:
             size = max(n_pos, 2 * (tabs[0].shape[0] if tabs else 256))
-            tabs = rope_tables(theta, head_dim, size)
+            tabs = rope_tables(theta, head_dim, size, freqs)
             self._rope_cache[key] = tabs
         return tabs
 
@@ -299,11 +299,20 @@ class NumpyDevice:
 _UNSET = object()
 
 
-def rope_tables(theta: float, head_dim: int, n_pos: int) -> tuple[np.ndarray, np.ndarray]:
+def rope_inv_freq(theta: float, head_dim: int) -> np.ndarray:
+    """theta^(-2i/head_dim), i < head_dim/2, in float32 as HF computes its inverse frequencies."""
+    return (1.0 / (np.float32(theta) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)))
+            ).astype(np.float32)
+
+
+def rope_tables(theta: float, head_dim: int, n_pos: int, freqs=None) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin, float32 (n_pos, head_dim/2): angle = pos * theta^(-2i/head_dim), as HF computes it
-    (inverse frequencies and angles in float32)."""
-    inv = (1.0 / (np.float32(theta) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))))
-    ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv.astype(np.float32)[None, :]
+    (inverse frequencies and angles in float32); freqs: other inverse frequencies (head_dim/2,), such
+    as Llama 3's scaled ones, used instead."""
+    inv = rope_inv_freq(theta, head_dim) if freqs is None else np.asarray(freqs, np.float32).reshape(-1)
+    if inv.shape != (head_dim // 2,):
+        raise ValueError(f"RoPE frequencies of shape {inv.shape} for head_dim {head_dim}")
+    ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv[None, :]
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
@@ -320,6 +329,11 @@ def gelu_tanh(y: np.ndarray) -> np.ndarray:
     t *= y
     t *= np.float32(0.5)
     return t
+
+
+def _freqs_key(freqs):
+    """A cache key for optional RoPE frequencies."""
+    return None if freqs is None else np.asarray(freqs, np.float32).tobytes()
 
 
 def _attend_one(q, k, v, g, head_dim):

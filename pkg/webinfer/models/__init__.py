@@ -11,7 +11,7 @@ from .gpt2 import GPT2
 from .llama import Llama
 
 # general.architecture -> the class whose forward pass runs it
-NETWORKS = {"llama": Llama, "mistral": Llama, "qwen2": Llama, "gpt2": GPT2}
+NETWORKS = {"llama": Llama, "mistral": Llama, "qwen2": Llama, "qwen3": Llama, "phi3": Llama, "gpt2": GPT2}
 
 
 def network(cfg):

@@ -257,8 +257,8 @@ class WebGPUDevice:
                           (n_heads + 2 * n_kv_heads, x.n, 1))
         return y
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
-        rope = self._rope_table(theta, head_dim, cache.n_ctx)
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs=None):
+        rope = self._rope_table(theta, head_dim, cache.n_ctx, freqs)
         return self._kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, neox, set(), {10: rope})
 
     def store_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim):
@@ -504,11 +504,11 @@ class WebGPUDevice:
     def _step_uniform(self, pos, n):
         return self._step if self._step is not None else self.gpu.uniform(int(pos), int(n), 0, 0)
 
-    def _rope_table(self, theta, head_dim, n_ctx):
-        key = (float(theta), head_dim, n_ctx)
+    def _rope_table(self, theta, head_dim, n_ctx, freqs=None):
+        key = (float(theta), head_dim, n_ctx, None if freqs is None else np.asarray(freqs, np.float32).tobytes())
         buf = self._rope.get(key)
         if buf is None:
-            cos, sin = rope_tables(theta, head_dim, n_ctx)
+            cos, sin = rope_tables(theta, head_dim, n_ctx, freqs)
             buf = self.gpu.upload(np.stack([cos, sin], axis=-1).astype(np.float32), "rope table")
             self._rope[key] = buf
         return buf
