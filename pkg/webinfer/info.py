@@ -51,7 +51,7 @@ def _variant(cfg) -> str:
     """What of the LLaMA block this file switches on (config.ModelConfig's switches), in words;
     for GPT-2 its own block."""
     if cfg.positions == "learned":
-        return ("LayerNorm (weight, bias); learned positions (position_embd); GELU (tanh) MLP; "
+        return ("learned positions (position_embd); LayerNorm (weight, bias); GELU (tanh) MLP; "
                 "biases on every projection; fused c_attn (attn_qkv)")
     parts = ["RoPE " + ("NeoX pairs" if cfg.rope_neox else "adjacent pairs")]
     if cfg.rope_freqs or cfg.rope_llama3:
