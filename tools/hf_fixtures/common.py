@@ -197,9 +197,10 @@ def permute_rows(n_head: int):
 
 def build(mod, out_dir: Path = OUT, log=print) -> dict:
     """Write mod.NAME's two GGUFs and JSON (see __init__.py); returns the JSON's dict."""
+    from importlib.metadata import version
+
     import torch
     import transformers
-    import gguf
     from webinfer.formats.gguf_write import write_gguf
     from webinfer.quantize import quantize_gguf
 
@@ -231,7 +232,7 @@ def build(mod, out_dir: Path = OUT, log=print) -> dict:
         },
         "config": json.loads(json.dumps(cfg.to_diff_dict(), default=str)),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "gguf": getattr(gguf, "__version__", "?"), "numpy": np.__version__},
+                     "gguf": version("gguf"), "numpy": np.__version__},
     }
     (out_dir / f"{mod.NAME}.json").write_text(json.dumps(doc, indent=1) + "\n")
     sizes = ", ".join(f"{p.name} {p.stat().st_size // 1024} KiB" for p in (f32, q8, out_dir / f"{mod.NAME}.json"))
