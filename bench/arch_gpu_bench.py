@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import types
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 import _common  # noqa: E402  (this checkout's pkg/ and tests/ on sys.path)
@@ -68,7 +69,7 @@ with tempfile.TemporaryDirectory(prefix="webinfer-arch-") as tmp:
     say(f"wrote {os.path.getsize(path) / 2**20:.0f} MiB in {time.perf_counter() - t0:.0f} s")
     del tensors, sd
     res = run_bench(path, a.device, a.prompt, a.decode, hf_baseline=False, print_fn=say)
-hfr = hf_eager_bench(None, a.prompt, a.decode, model=hf)
+hfr = hf_eager_bench(types.SimpleNamespace(n_vocab=cfg.vocab_size), a.prompt, a.decode, model=hf)
 res.update(arch=a.arch, type=a.type, hf=hfr, transformers=transformers.__version__, date=time.strftime("%Y-%m-%d %H:%M"))
 if "decode_tok_s" in hfr:
     res["decode_vs_hf"] = round(res["decode_tok_s"] / hfr["decode_tok_s"], 2)

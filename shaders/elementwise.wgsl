@@ -1,13 +1,14 @@
 // elementwise.wgsl -- y = a + b (the residual add when it is not fused into a projection), or
 // with SWIGLU: y = silu(g) * u of a (rows, 2 h) gate|up activation a (after a projection that
-// could not fuse it: a weight split over the binding limit, see device/webgpu/split.py).
+// could not fuse it: a weight split over the binding limit, see device/webgpu/split.py), or with
+// GELU: y = gelu(a), GELU's tanh form (as matvec.wgsl's GELU epilogue; the same split weights).
 // Grid: 2-D over blocks of 256 elements.
 
 struct Params { n: u32, nwg_x: u32, h: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read> a: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#ifndef SWIGLU
+#ifndef SWIGLU GELU
 @group(0) @binding(5) var<storage, read> b: array<f32>;
 #endif
 
@@ -20,6 +21,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         y[i] = g / (1.0 + exp(-g)) * a[(i / p.h) * 2u * p.h + p.h + i % p.h];
     }
 #else
+#ifdef GELU
+    if (i < p.n) {
+        let v = a[i];
+        let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+        y[i] = v / (1.0 + exp(min(-2.0 * u, 80.0)));
+    }
+#else
     if (i < p.n) { y[i] = a[i] + b[i]; }
+#endif
 #endif
 }

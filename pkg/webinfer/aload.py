@@ -136,5 +136,8 @@ async def aselftest(dev=None) -> dict[str, float]:
     await cmp("attention", dev.attention(gq, gc, 0, 3, H, KV, hd), ref.attention(rq, rc, 0, 3, H, KV, hd))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     await cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
+    from .device.webgpu.selftest import gpt2_cases
+    for name, got, want in gpt2_cases(dev, ref):
+        await cmp(name, got, want)
     await dev.check_errors()
     return errs

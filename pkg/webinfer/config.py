@@ -1,11 +1,12 @@
-"""ModelConfig: the shapes and constants of a LLaMA-family model, read from GGUF metadata.
+"""ModelConfig: the shapes and constants of a model, read from GGUF metadata.
 
 This is the only code that knows GGUF metadata key names for the model (the tokenizer reads
 its own ``tokenizer.ggml.*`` keys). It is not a registry of architectures (models.NETWORKS is):
 one dataclass covers the LLaMA block and its switches -- llama (with Llama 3's RoPE scaling),
-mistral, qwen2, qwen3 (per-head q/k norms), phi3 (fused qkv and gate/up) -- and anything else is
-refused here, as are the variants of those that are not implemented (LongRoPE, partial RoPE,
-other RoPE scaling types).
+mistral, qwen2, qwen3 (per-head q/k norms), phi3 (fused qkv and gate/up) -- and GPT-2 (whose
+switches say LayerNorm, learned positions and a GELU MLP), and anything else is refused here,
+as are the variants of those that are not implemented (LongRoPE, partial RoPE, other RoPE
+scaling types).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 
 from .errors import GGUFError, UnsupportedModelError
 
-# Architectures that are the LLaMA block with small switches (see from_gguf).
-SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "qwen3", "phi3")
+# Architectures that are the LLaMA block with small switches (see from_gguf), and GPT-2.
+SUPPORTED_ARCHS = ("llama", "mistral", "qwen2", "qwen3", "phi3", "gpt2")
 NEOX_ARCHS = ("qwen2", "qwen3", "phi3")     # llama.cpp's LLAMA_ROPE_TYPE_NEOX: rotate (i, i + d/2) pairs
 QK_NORM_ARCHS = ("qwen3",)                  # attn_q_norm / attn_k_norm (head_dim,) before RoPE
 FUSED_ARCHS = ("phi3",)                     # attn_qkv (q, k, v rows) and ffn_up (gate rows, then up rows)
@@ -27,18 +28,18 @@ class ModelConfig:
     name: str                 # general.name, for display
     n_layers: int             # transformer blocks
     d_model: int              # residual stream width (embedding_length)
-    d_ff: int                 # SwiGLU hidden width (feed_forward_length)
+    d_ff: int                 # MLP hidden width (feed_forward_length): SwiGLU's, or GELU's (gpt2)
     n_heads: int              # query heads
     n_kv_heads: int           # key/value heads (GQA when < n_heads)
     head_dim: int             # per-head width; d_model // n_heads unless the file says otherwise
     n_vocab: int              # rows of the embedding table
     n_ctx_train: int          # context length the model was trained for
-    rms_eps: float            # RMSNorm epsilon
-    rope_theta: float         # RoPE base frequency
+    rms_eps: float            # the norms' epsilon: RMSNorm's, or LayerNorm's where norm == "layer"
+    rope_theta: float         # RoPE base frequency (unused where positions == "learned")
     rope_dim: int             # leading dims of each head that rotate (== head_dim for these models)
     rope_neox: bool           # True: rotate (i, i + d/2) pairs (qwen2); False: adjacent (2i, 2i+1) pairs (llama GGUF)
     tied_embeddings: bool     # no output.weight: logits use token_embd.weight
-    qkv_bias: bool            # q/k/v projections have biases (qwen2)
+    qkv_bias: bool            # q/k/v projections have biases (qwen2; gpt2's fused attn_qkv)
     qk_norm: bool = False     # per-head RMSNorm of q and k before RoPE (qwen3: attn_q_norm / attn_k_norm)
     fused: bool = False       # q/k/v in one attn_qkv tensor, gate/up in one ffn_up tensor (phi3)
     rope_freqs: bool = False  # Llama 3 RoPE scaling from the rope_freqs tensor (per-pair frequency divisors)
@@ -46,6 +47,10 @@ class ModelConfig:
                                        # original_context_length), where the file has no rope_freqs tensor
     sliding_window: int = 0   # attention window (phi3's files set it); n_ctx_train is capped to it, where
                               # full attention is exact (no sliding-window kernels here)
+    # GPT-2's switches; the defaults are the LLaMA block's
+    norm: str = "rms"         # "rms": RMSNorm (weight); "layer": LayerNorm (weight and bias)
+    positions: str = "rope"   # "rope": rotary; "learned": position_embd.weight rows added to the embedding
+    mlp: str = "swiglu"       # "swiglu": silu(gate) * up; "gelu": gelu_tanh(up) (HF's gelu_new)
 
     @property
     def q_dim(self) -> int:   # width of the query projection output
@@ -80,7 +85,8 @@ class ModelConfig:
         if n_heads % n_kv:
             raise GGUFError(f"head_count {n_heads} is not a multiple of head_count_kv {n_kv}")
         head_dim = _positive_int(opt("attention.key_length", d_model // n_heads), f"{arch}.attention.key_length")
-        if head_dim % 2:
+        gpt2 = arch == "gpt2"
+        if head_dim % 2 and not gpt2:
             raise GGUFError(f"head dimension {head_dim} must be even for RoPE")
         names = set(tensor_names)
         if "token_embd.weight" not in names:
@@ -92,6 +98,8 @@ class ModelConfig:
         if n_vocab is None:
             raise GGUFError(f"missing {arch}.vocab_size and tokenizer.ggml.tokens: cannot tell the vocabulary size")
         rope_dim = int(opt("rope.dimension_count", head_dim))
+        if gpt2 and "position_embd.weight" not in names:
+            raise GGUFError("missing required tensor 'position_embd.weight' (gpt2's learned positions)")
         if rope_dim != head_dim:
             raise UnsupportedModelError(f"partial RoPE (rope.dimension_count {rope_dim} != head dim {head_dim})")
         for t in ("rope_factors_long.weight", "rope_factors_short.weight"):
@@ -140,7 +148,7 @@ class ModelConfig:
             head_dim=head_dim,
             n_vocab=_positive_int(n_vocab, "vocab_size"),
             n_ctx_train=n_ctx_train,
-            rms_eps=float(opt("attention.layer_norm_rms_epsilon", 1e-5)),
+            rms_eps=float(opt("attention.layer_norm_epsilon" if gpt2 else "attention.layer_norm_rms_epsilon", 1e-5)),
             rope_theta=float(opt("rope.freq_base", 10000.0)),
             rope_dim=rope_dim,
             rope_neox=arch in NEOX_ARCHS,
@@ -151,6 +159,9 @@ class ModelConfig:
             rope_freqs=rope_freqs,
             rope_llama3=rope_llama3,
             sliding_window=window,
+            norm="layer" if gpt2 else "rms",
+            positions="learned" if gpt2 else "rope",
+            mlp="gelu" if gpt2 else "swiglu",
         )
 
 

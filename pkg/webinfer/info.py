@@ -31,6 +31,8 @@ def describe(source=None) -> dict:
             "vocab": cfg.n_vocab, "context": cfg.n_ctx_train, "rope_theta": cfg.rope_theta,
             "tied_embeddings": cfg.tied_embeddings,
         })
+        if cfg.positions == "learned":       # no RoPE (GPT-2)
+            del out["rope_theta"]
     except WebinferError as e:
         out["runnable"] = f"no: {e}"
     out["parameters"] = f"{summary['n_elements'] / 1e6:.1f}M"
@@ -46,7 +48,11 @@ def describe(source=None) -> dict:
 
 
 def _variant(cfg) -> str:
-    """What of the LLaMA block this file switches on (config.ModelConfig's switches), in words."""
+    """What of the LLaMA block this file switches on (config.ModelConfig's switches), in words;
+    for GPT-2 its own block."""
+    if cfg.positions == "learned":
+        return ("learned positions (position_embd); LayerNorm (weight, bias); GELU (tanh) MLP; "
+                "biases on every projection; fused c_attn (attn_qkv)")
     parts = ["RoPE " + ("NeoX pairs" if cfg.rope_neox else "adjacent pairs")]
     if cfg.rope_freqs or cfg.rope_llama3:
         parts[0] += ", Llama 3 scaled (" + ("rope_freqs tensor" if cfg.rope_freqs else "rope.scaling keys") + ")"
@@ -65,7 +71,7 @@ def _how_it_runs(gf, cfg=None) -> dict:
     """How the weights are held on each device: float32 or blocks on NumPy (its budget), the fused
     decode step or the plain kernels on WebGPU (the types the fused step decodes: since it takes
     every type of layout.GPU_QUANTS, and uploads others as F32, the plain kernels only where a
-    type were left out of layout.FUSED_QUANTS)."""
+    type were left out of layout.FUSED_QUANTS; and for GPT-2, whose step has no fused commands)."""
     from .device.numpy_device import F32_BUDGET
     from .device.webgpu.layout import FUSED_QUANTS, GPU_TYPES
     weights = {n: t for n, t in gf.tensors.items() if n.endswith(".weight") and len(t.shape) >= 2}
@@ -76,6 +82,8 @@ def _how_it_runs(gf, cfg=None) -> dict:
     names = {GPU_TYPES.get(t.ggml_type, "F32") for t in weights.values()}
     slow = sorted(names - set(FUSED_QUANTS))
     gpu = "the fused decode step" if not slow else f"the plain kernels ({', '.join(slow)}: not in the fused step)"
-    if cfg is not None and cfg.qk_norm:
+    if cfg is not None and cfg.positions == "learned":
+        gpu = f"the plain kernels ({cfg.arch}'s learned positions, LayerNorm and GELU: not in the fused step)"
+    elif cfg is not None and cfg.qk_norm:
         gpu = "the plain kernels (per-head q/k norms: the fused decode step has no head_norm command)"
     return {"on_numpy": numpy, "on_webgpu": gpu}

@@ -36,4 +36,4 @@ optionally TOKENIZER_PRE and ``extra_tensors(cfg)`` (GGUF tensors the converter 
 HF weights: rope_freqs); then list it in FIXTURES below. common.py does the rest.
 """
 
-FIXTURES = ["llama", "llama3", "qwen3", "phi3"]
+FIXTURES = ["llama", "llama3", "qwen3", "phi3", "gpt2"]

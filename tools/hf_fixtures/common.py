@@ -268,6 +268,6 @@ def _attempt(mod, cfg, seed, out_dir, write_gguf, quantize_gguf) -> dict:
     model.load_state_dict(state, strict=False)
     if tied:
         model.tie_weights()
-        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+        assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
     run["q8_0"] = greedy(model, PROMPT, N_NEW)
     return run

@@ -58,17 +58,30 @@ class Device(Protocol):
         """Allocate keys and values for n_ctx positions of every layer."""
 
     # -- ops ---------------------------------------------------------------------------------
-    def embed(self, table: Any, tokens: Sequence[int]) -> Tensor:
-        """Rows of the embedding table: (n_tokens, d_model)."""
+    def embed(self, table: Any, tokens: Sequence[int], positions: Any = None, pos: int = 0) -> Tensor:
+        """Rows of the embedding table: (n_tokens, d_model); with positions (a ``vector`` of the
+        (n_ctx, d_model) learned position table, GPT-2's), plus its rows pos..pos+n-1."""
 
     def rms_norm(self, x: Tensor, w: Any, eps: float) -> Tensor:
         """x / sqrt(mean(x^2) + eps) * w, per row."""
+
+    def layer_norm(self, x: Tensor, w: Any, b: Any, eps: float) -> Tensor:
+        """(x - mean(x)) / sqrt(var(x) + eps) * w + b, per row (biased variance, as torch's LayerNorm)."""
 
     def linear(self, x: Tensor, w: Any, bias: Any = None) -> Tensor:
         """x @ W^T (+ bias): (n, in) -> (n, out)."""
 
     def linear_swiglu(self, x: Tensor, w_gate_up: Any) -> Tensor:
         """silu(x @ Wg^T) * (x @ Wu^T) with Wg, Wu stacked as the rows of one weight: (n, in) -> (n, d_ff)."""
+
+    def linear_gelu(self, x: Tensor, w: Any) -> Tensor:
+        """gelu(x @ W^T + bias) with GELU's tanh form (HF's gelu_new, GPT-2's MLP):
+        0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))): (n, in) -> (n, out)."""
+
+    def store_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
+                 n_heads: int, n_kv_heads: int, head_dim: int) -> Tensor:
+        """``rope_kv`` without the rotation (learned positions: GPT-2): write k and v of the fused
+        (n, q_dim + 2 kv_dim) projection into the cache at positions pos..pos+n-1, return q: (n, q_dim)."""
 
     def head_norm(self, qkv: Tensor, q_w: Any, k_w: Any, n_heads: int, n_kv_heads: int,
                   head_dim: int, eps: float) -> Tensor:

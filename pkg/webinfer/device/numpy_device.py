@@ -10,7 +10,9 @@ about the file's size. Inside Pyodide, whose NumPy has no BLAS
 and no SIMD, blas.py's wasm kernels take the products, attention, SwiGLU and RMSNorm (each op here
 asks blas first and keeps its NumPy code for where blas declines), and a decode step is recorded
 once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
-recorder while it records).
+recorder while it records). GPT-2's ops (layer_norm, linear_gelu's GELU, store_kv, embed's
+positions) are plain NumPy everywhere, and its decode step is not recorded (numpy_step.Unrecordable):
+it runs op by op.
 
 Not here: quantized arithmetic on the codes themselves, anything GPU-specific.
 """
@@ -91,13 +93,19 @@ class NumpyDevice:
         return NumpyKVCache(np.zeros(shape, np.float32)[:, :, :n_ctx], np.zeros(shape, np.float32)[:, :, :n_ctx], rows)
 
     # -- ops ---------------------------------------------------------------------------------
-    def embed(self, table, tokens) -> np.ndarray:
+    def embed(self, table, tokens, positions=None, pos=0) -> np.ndarray:
         if self._recorder is not None:
+            if positions is not None:
+                raise numpy_step.Unrecordable("learned position embeddings")
             return self._recorder.embed(table, tokens)
         w, _ = table
         if isinstance(w, QMat):
-            return w.take(tokens)                                      # only those rows dequantized
-        return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
+            y = w.take(tokens)                                         # only those rows dequantized
+        else:
+            y = w[np.asarray(tokens, dtype=np.int64)]                 # (n, d_model)
+        if positions is not None:                                      # GPT-2: + rows pos..pos+n-1
+            y = y + positions.reshape(-1, y.shape[1])[pos:pos + y.shape[0]]
+        return y
 
     def rms_norm(self, x, w, eps) -> np.ndarray:
         if self._recorder is not None:
@@ -112,6 +120,32 @@ class NumpyDevice:
         y = x * r[:, None]
         y *= w
         return y
+
+    def layer_norm(self, x, w, b, eps) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("layer_norm")
+        # two passes, in float32 as torch's LayerNorm: the mean, then the biased variance around it
+        inv_n = np.float32(1.0 / x.shape[-1])
+        d = x - (np.einsum("ij->i", x) * inv_n)[:, None]                # (n, d_model)
+        var = np.einsum("ij,ij->i", d, d) * inv_n
+        d *= (np.float32(1.0) / np.sqrt(var + np.float32(eps)))[:, None]
+        d *= w
+        d += b
+        return d
+
+    def linear_gelu(self, x, w) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("linear_gelu")
+        return gelu_tanh(self.linear(x, w))                            # (n, out)
+
+    def store_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("store_kv")
+        n = qkv.shape[0]
+        qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
+        cache.k[layer, :, pos:pos + n] = qkv[:, qd:qd + kvd].reshape(n, n_kv_heads, head_dim).transpose(1, 0, 2)
+        cache.v[layer, :, pos:pos + n] = qkv[:, qd + kvd:].reshape(n, n_kv_heads, head_dim).transpose(1, 0, 2)
+        return np.ascontiguousarray(qkv[:, :qd])                      # (n, q_dim)
 
     def linear(self, x, w, bias=None) -> np.ndarray:
         if self._recorder is not None:
@@ -280,6 +314,21 @@ def rope_tables(theta: float, head_dim: int, n_pos: int, freqs=None) -> tuple[np
         raise ValueError(f"RoPE frequencies of shape {inv.shape} for head_dim {head_dim}")
     ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv[None, :]
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+
+
+def gelu_tanh(y: np.ndarray) -> np.ndarray:
+    """GELU's tanh form, HF's gelu_new (GPT-2), in float32 as torch computes it:
+    0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))). In place: y is the op's own product."""
+    t = y * y
+    t *= np.float32(0.044715)
+    t += np.float32(1.0)
+    t *= y
+    t *= np.float32(np.sqrt(2.0 / np.pi))
+    np.tanh(t, out=t)
+    t += np.float32(1.0)
+    t *= y
+    t *= np.float32(0.5)
+    return t
 
 
 def _freqs_key(freqs):

@@ -31,7 +31,8 @@ Memory it adds, made once per recorded step:
 * the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
-for (a prefill, a split weight, a GPU sampler inside the step), more than the binding limit, a
+for (a prefill, a split weight, a GPU sampler inside the step, GPT-2's learned positions,
+LayerNorm and GELU), more than the binding limit, a
 workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ.
 Before a program is used the device runs it once next to the plain replay and compares logits
 (device.py, ``replay`` / ``read``).
@@ -266,6 +267,9 @@ def _qtype(defines, shader: str) -> int:
 
 def _embed(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     row_words, cols, n_rows, first_row, split = (int(v) for v in pw[:5])
+    if "POS" in defines:
+        raise Refused("an embedding with learned positions (gpt2: position_embd, then LayerNorm, GELU): "
+                      "the fused step has no commands for them")
     if split or entries[3][0] is not token.buf or grid != (1, 1, 1):
         raise Refused("embed of a split table or of another input")
     qt = _qtype(defines, "embed")
