@@ -40,6 +40,7 @@ ap.add_argument("--decode", type=int, default=128)
 ap.add_argument("--type", default="Q8_0", help="the 2-D weights' type in the GGUF webinfer runs")
 ap.add_argument("--device", default="webgpu", choices=["numpy", "webgpu"])
 ap.add_argument("--json", action="store_true", help="print only the JSON object")
+ap.add_argument("--layers", type=int, default=0, help="this many layers instead of the model's (a quick check)")
 a = ap.parse_args()
 say = (lambda *x: None) if a.json else print
 
@@ -51,7 +52,7 @@ from webinfer.bench import hf_eager_bench, run_bench  # noqa: E402
 from webinfer.formats.gguf_write import write_gguf  # noqa: E402
 
 mod = importlib.import_module(f"hf_fixtures.{a.arch}")
-cfg = mod.config(**SHAPES[a.arch])
+cfg = mod.config(**dict(SHAPES[a.arch], **({"num_hidden_layers": a.layers} if a.layers else {})))
 say(f"building HF {type(cfg).__name__} at {a.arch}'s shapes ...")
 hf = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager", torch_dtype=torch.float32).eval()
 sd = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
