@@ -164,6 +164,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var before = 0u;
     var arrived = false;
     var goal = 0u;
+    var late_cmd = 0u;   // 1 + the first command in which this thread read a word not yet written
     for (var c = 0u; c < n_cmds; c++) {
         let ci = CMD_WORDS + c * CMD_WORDS;
         let op = cmds[ci];
@@ -178,6 +179,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (op == OP_EMBED) { op_embed(ci, wg, lid, n); }
         else if (op == OP_MATVEC) { mv_kinds(ci, wg, lid, n, pre); }
         else if (op == OP_ATTN) { op_attn(ci, wg, lid, n); }
+        if (late != 0u && late_cmd == 0u) { late_cmd = c + 1u; }
         var add = 1u;
 #ifdef TICKETS
         if (c == 0u && wg == 0u) {           // the first command is ticket 0's alone (EMBED)
@@ -193,5 +195,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (arrived) { before = grid_arrive(lid, op == OP_MATVEC && (cw(ci, C_FLAGS) & F_FENCE) != 0u, add); }
         }
     }
-    if (late != 0u) { atomicOr(&sync[S_ABORT], LATE); }      // a word this thread used was not written yet
+    if (late != 0u) {        // a word this thread used was not written yet; the first command that read one
+        atomicOr(&sync[S_ABORT], LATE);
+        atomicMax(&sync[S_LATE_CMD], late_cmd);
+    }
 }

@@ -1,15 +1,16 @@
 // elementwise.wgsl -- y = a + b (the residual add when it is not fused into a projection), or
 // with SWIGLU: y = silu(g) * u of a (rows, 2 h) gate|up activation a (after a projection that
 // could not fuse it: a weight split over the binding limit, see device/webgpu/split.py; + GEGLU:
-// gelu_tanh(g) * u, gate.wgsl), or with SCALE: y = a * c (Gemma's embedding scaling), or with
-// SOFTCAP: y = tanh(a / c) * c (Gemma 2's logit soft-capping; twin numpy_device.softcap).
+// gelu_tanh(g) * u, gate.wgsl), or with GELU: y = gelu(a), GELU's tanh form (as matvec.wgsl's
+// GELU epilogue; the same split weights), or with SCALE: y = a * c (Gemma's embedding scaling),
+// or with SOFTCAP: y = tanh(a / c) * c (Gemma 2's logit soft-capping; twin numpy_device.softcap).
 // Grid: 2-D over blocks of 256 elements.
 
 struct Params { n: u32, nwg_x: u32, h: u32, c: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read> a: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#ifndef SWIGLU SCALE SOFTCAP
+#ifndef SWIGLU GELU SCALE SOFTCAP
 @group(0) @binding(5) var<storage, read> b: array<f32>;
 #endif
 #ifdef SWIGLU
@@ -24,6 +25,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let g = a[(i / p.h) * 2u * p.h + i % p.h];
     y[i] = gate(g) * a[(i / p.h) * 2u * p.h + p.h + i % p.h];
 #endif
+#ifdef GELU
+    let v = a[i];
+    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    y[i] = v / (1.0 + exp(min(-2.0 * u, 80.0)));
+#endif
 #ifdef SCALE
     y[i] = a[i] * p.c;
 #endif
@@ -31,7 +37,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // tanh's argument clamped where it is +-1 in f32 already (gate.wgsl says why)
     y[i] = tanh(clamp(a[i] / p.c, -15.0, 15.0)) * p.c;
 #endif
-#ifndef SWIGLU SCALE SOFTCAP
+#ifndef SWIGLU GELU SCALE SOFTCAP
     y[i] = a[i] + b[i];
 #endif
 }

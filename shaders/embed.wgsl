@@ -2,6 +2,8 @@
 // Grid: x = token. Each of 64 threads dequantizes 8 values at a time (quant.wgsl).
 // The token ids come from a u32 buffer, so the decode step can read the token that the
 // previous step's argmax left on the GPU without a round trip through the CPU.
+// POS (GPT-2's learned positions): each row also gets row step.pos + t of the f32 position
+// table pe (n_ctx, cols), the token's position in the sequence.
 
 #include "quant.wgsl"
 
@@ -12,6 +14,20 @@ struct Params { row_words: u32, cols: u32, n_rows: u32, first_row: u32, split: u
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> tok: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#ifdef POS
+struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(5) var<storage, read> pe: array<f32>;
+#endif
+
+// Value v of token t's column k as stored: with POS, plus the position's row.
+fn out(t: u32, k: u32, v: f32) -> f32 {
+#ifdef POS
+    return v + pe[(step.pos + t) * p.cols + k];
+#else
+    return v;
+#endif
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -24,14 +40,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let q = dq8(wb + (g / GROUPS_PER_BLOCK) * BLOCK_WORDS, g % GROUPS_PER_BLOCK);
         let o = t * p.cols + g * 8u;
         if (g * 8u + 8u <= p.cols) {       // whole group: 8 plain stores (no short loop, see matmul.wgsl)
-            y[o] = q.a.x; y[o + 1u] = q.a.y; y[o + 2u] = q.a.z; y[o + 3u] = q.a.w;
-            y[o + 4u] = q.b.x; y[o + 5u] = q.b.y; y[o + 6u] = q.b.z; y[o + 7u] = q.b.w;
+            let k = g * 8u;
+            y[o] = out(t, k, q.a.x); y[o + 1u] = out(t, k + 1u, q.a.y);
+            y[o + 2u] = out(t, k + 2u, q.a.z); y[o + 3u] = out(t, k + 3u, q.a.w);
+            y[o + 4u] = out(t, k + 4u, q.b.x); y[o + 5u] = out(t, k + 5u, q.b.y);
+            y[o + 6u] = out(t, k + 6u, q.b.z); y[o + 7u] = out(t, k + 7u, q.b.w);
             continue;
         }
         for (var i = 0u; i < 4u; i++) {    // the row's ragged end (F16/F32 rows padded to 32)
             let k = g * 8u + i;
-            if (k < p.cols) { y[t * p.cols + k] = q.a[i]; }
-            if (k + 4u < p.cols) { y[t * p.cols + k + 4u] = q.b[i]; }
+            if (k < p.cols) { y[t * p.cols + k] = out(t, k, q.a[i]); }
+            if (k + 4u < p.cols) { y[t * p.cols + k + 4u] = out(t, k + 4u, q.b[i]); }
         }
     }
 }

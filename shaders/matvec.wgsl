@@ -19,6 +19,9 @@
 //             (+ GEGLU: y = gelu_tanh(g)*u, Gemma's MLP; gate.wgsl)
 //   ROPE      W's rows are [q; k; v]; slot pairs are RoPE pairs: rotate, write q to y and
 //             k, v into the KV cache at position step.pos + token (adjacent or NEOX pairing)
+//   NOROPE    (with ROPE) the same split and cache writes, nothing rotated: GPT-2's learned positions
+//   GELU      y = gelu(y) after BIAS, GELU's tanh form (GPT-2's MLP: HF's gelu_new), as y * sigmoid(2u)
+//             = 0.5 y (1 + tanh(u)), u = sqrt(2/pi) (y + 0.044715 y^3): no tanh of a large u to overflow
 //   COMBINE   x is decode attention's output, still as attention.wgsl SPLIT partials (binding
 //             10): every workgroup merges them into workgroup memory itself (what
 //             attention_combine.wgsl does; n_heads * active splits * (head_dim + 2) floats read,
@@ -69,7 +72,16 @@ var<workgroup> wz: array<f32, 1024>;       // per (head, active split): exp(m_z 
 #ifdef ROPE
 @group(0) @binding(8) var<storage, read_write> kc: array<f32>;   // (layers, kv_heads, n_ctx, head_dim)
 @group(0) @binding(9) var<storage, read_write> vc: array<f32>;
+#ifndef NOROPE
 @group(0) @binding(10) var<storage, read> rope: array<f32>;      // (n_ctx, head_dim/2, 2): cos, sin
+#endif
+#endif
+
+#ifdef GELU
+fn gelu(v: f32) -> f32 {
+    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    return v / (1.0 + exp(min(-2.0 * u, 80.0)));   // (no overflow to inf: WGSL leaves its value open)
+}
 #endif
 
 #ifdef ROWS16
@@ -325,6 +337,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #ifdef BIAS
     v += bias[row];
 #endif
+#ifdef GELU
+    v = gelu(v);
+#endif
 #ifdef SWIGLU
     if (slot % 2u == 1u) { return; }
     let u = slot_total(slot + 1u) * scale;    // the partner slot: the up row
@@ -342,11 +357,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let pos = step.pos + t;
     let hh = p.head_dim / 2u;
     if (row < p.q_dim + p.kv_dim) {          // q or k: rotate the pair
+#ifdef NOROPE
+        let r0 = v;
+        let r1 = v1;
+#else
         let i = select((row % p.head_dim) / 2u, row % p.head_dim, p.neox != 0u);
         let c = rope[(pos * hh + i) * 2u];
         let s = rope[(pos * hh + i) * 2u + 1u];
         let r0 = v * c - v1 * s;
         let r1 = v * s + v1 * c;
+#endif
         if (row < p.q_dim) {
             y[t * p.q_dim + row] = r0;
             y[t * p.q_dim + row1] = r1;

@@ -4,6 +4,7 @@
 // prefill.) One thread per (token, q pair | k pair | v element). cos/sin come from a table
 // computed on the CPU exactly as the NumPy device does (GPU sin/cos lose accuracy for the
 // large angles of late positions).
+// NOROPE (learned positions, GPT-2): the same split and cache writes, nothing rotated (no table).
 
 struct Params { n_tokens: u32, q_dim: u32, kv_dim: u32, head_dim: u32, neox: u32, n_ctx: u32, nwg_x: u32, _a: u32 }
 struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
@@ -13,7 +14,9 @@ struct Step { pos: u32, n_tokens: u32, _a: u32, _b: u32 }
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;
 @group(0) @binding(8) var<storage, read_write> kc: array<f32>;    // (kv_heads, n_ctx, head_dim)
 @group(0) @binding(9) var<storage, read_write> vc: array<f32>;
+#ifndef NOROPE
 @group(0) @binding(10) var<storage, read> rope: array<f32>;       // (n_ctx, head_dim/2, 2)
+#endif
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -37,10 +40,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (p.neox != 0u) { c0 = h * hd + i; c1 = c0 + hh; }
         let a = qkv[t * width + base + c0];
         let b = qkv[t * width + base + c1];
+#ifdef NOROPE
+        let r0 = a;
+        let r1 = b;
+#else
         let c = rope[(pos * hh + i) * 2u];
         let s = rope[(pos * hh + i) * 2u + 1u];
         let r0 = a * c - b * s;
         let r1 = a * s + b * c;
+#endif
         if (is_k) {
             let kb = (h * p.n_ctx + pos) * hd;
             kc[kb + c0 % hd] = r0;

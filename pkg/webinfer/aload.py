@@ -139,12 +139,17 @@ async def aselftest(dev=None) -> dict[str, float]:
     await cmp("softcap", dev.softcap(dev.tensor(3 * x), 2.0), ref.softcap(3 * x, 2.0))
     await cmp("add_norm", dev.add(dev.tensor(y), dev.rms_norm(dev.tensor(x), dev.vector(nw), 1e-6)),
               ref.add(y, ref.rms_norm(x, nw, 1e-6)))
-    gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 1e6, True, 8.0)
-    rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 1e6, True, 8.0)
+    from .device.numpy_device import rope_inv_freq
+    freqs = rope_inv_freq(1e6, hd) / np.float32(8.0)          # Gemma 3's linearly scaled global layers
+    gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 1e6, True, freqs)
+    rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 1e6, True, freqs)
     await cmp("rope_kv_scaled", gq, rq)
     await cmp("attention_window_softcap", dev.attention(gq, gc, 0, 3, H, KV, hd, 0.2, 3, 5.0),
               ref.attention(rq, rc, 0, 3, H, KV, hd, 0.2, 3, 5.0))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     await cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
+    from .device.webgpu.selftest import gpt2_cases
+    for name, got, want in gpt2_cases(dev, ref):
+        await cmp(name, got, want)
     await dev.check_errors()
     return errs

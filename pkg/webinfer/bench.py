@@ -86,20 +86,32 @@ def _decode(m, ids, n) -> float:
     return r.decode_s
 
 
-def hf_eager_bench(cfg, prompt_len: int, n_decode: int) -> dict:
-    """HF transformers eager on the same shapes (random weights, fp32), decode with a KV cache."""
+def hf_eager_bench(cfg, prompt_len: int, n_decode: int, model=None) -> dict:
+    """HF transformers eager on the same shapes (random weights, fp32), decode with a KV cache:
+    a LlamaForCausalLM of cfg's shapes, or `model` (an HF causal LM of any family, already built)."""
     try:
         import torch
         from transformers import LlamaConfig, LlamaForCausalLM
     except ImportError as e:
         return {"skipped": f"torch/transformers not importable ({e})"}
     dev = "cuda" if torch.cuda.is_available() else "cpu"
+    if model is not None:
+        return _hf_timed(model.to(dev).eval(), torch, dev, cfg, prompt_len, n_decode)
+    if cfg.arch == "gpt2":                      # its own block (LayerNorm, learned positions, GELU)
+        from transformers import GPT2Config, GPT2LMHeadModel
+        hcfg = GPT2Config(vocab_size=cfg.n_vocab, n_embd=cfg.d_model, n_inner=cfg.d_ff, n_layer=cfg.n_layers,
+                          n_head=cfg.n_heads, n_positions=cfg.n_ctx_train, layer_norm_epsilon=cfg.rms_eps)
+        hcfg._attn_implementation = "eager"
+        return _hf_timed(GPT2LMHeadModel(hcfg).to(dev).eval(), torch, dev, cfg, prompt_len, n_decode)
     hcfg = LlamaConfig(vocab_size=cfg.n_vocab, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
                        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
                        num_key_value_heads=cfg.n_kv_heads, rms_norm_eps=cfg.rms_eps, rope_theta=cfg.rope_theta,
                        max_position_embeddings=prompt_len + n_decode + 8, tie_word_embeddings=True)
     hcfg._attn_implementation = "eager"
-    model = LlamaForCausalLM(hcfg).to(dev).eval()
+    return _hf_timed(LlamaForCausalLM(hcfg).to(dev).eval(), torch, dev, cfg, prompt_len, n_decode)
+
+
+def _hf_timed(model, torch, dev, cfg, prompt_len: int, n_decode: int) -> dict:
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     ids = torch.randint(0, cfg.n_vocab, (1, prompt_len), device=dev)
 

@@ -9,6 +9,10 @@ the system message, the Llama-3.1 knowledge-cutoff line) are read out of the tem
 string literals, not hard-coded for one model. A template of a known family that uses something
 we cannot reproduce raises ChatTemplateError rather than rendering something subtly different.
 
+Qwen3's template (a ChatML dialect) gets its own renderer: the `<think>` block it writes into
+assistant turns after the last user query, the generation prompt and the `enable_thinking`
+switch are read from the template. Phi-3 / Phi-3.5 (`<|user|>` ... `<|end|>`) have one too.
+
 Not here: message validation and the jinja2 path (chat_template.py). Tool calls, tools= and
 multimodal content are not supported (messages are plain role/content strings).
 """
@@ -21,11 +25,14 @@ from datetime import datetime
 from .errors import ChatTemplateError
 
 # Marker -> family, first match wins: Llama-2 templates contain both "<<SYS>>" and "[INST]", so
-# "<<SYS>>" is tried before Mistral's bare "[INST]".
+# "<<SYS>>" is tried before Mistral's bare "[INST]"; Qwen3's ChatML is told from plain ChatML by
+# the index of the last user query it keeps for its <think> blocks.
 _FAMILY_MARKERS = (
+    ("qwen3", "last_query_index"),
     ("chatml", "<|im_start|>"),
     ("llama3", "<|start_header_id|>"),
     ("gemma", "<start_of_turn>"),
+    ("phi3", "<|end|>"),
     ("llama2", "<<SYS>>"),
     ("mistral", "[INST]"),
 )
@@ -33,9 +40,11 @@ _FAMILY_MARKERS = (
 # Markers of features a family's built-in renderer does not reproduce (reasoning blocks, phi-4's
 # ChatML dialect, vision tokens): better a clear error than a prompt the model was not trained on.
 _UNSUPPORTED = {
+    "qwen3": (),
     "chatml": ("<|im_sep|>", "<think>", "reasoning_content"),
     "llama3": ("<|image|>",),
     "gemma": ("<audio",),
+    "phi3": ("<|tool|>", "<|image"),
     "llama2": (),
     "mistral": ("[SYSTEM_PROMPT]",),
 }
@@ -46,7 +55,7 @@ _RAISE = re.compile(r"""raise_exception\(\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\
 
 
 def detect_family(template: str) -> str | None:
-    """'chatml' | 'llama3' | 'llama2' | 'mistral' | 'gemma' from marker strings, or None."""
+    """'qwen3' | 'chatml' | 'llama3' | 'gemma' | 'phi3' | 'llama2' | 'mistral' from marker strings, or None."""
     for family, marker in _FAMILY_MARKERS:
         if marker in template:
             return family
@@ -54,17 +63,20 @@ def detect_family(template: str) -> str | None:
 
 
 def render_builtin(template: str, messages: list[dict], add_generation_prompt: bool,
-                   bos_token: str, eos_token: str) -> str:
-    """Render validated ``messages`` the way the template's family does, without jinja2."""
+                   bos_token: str, eos_token: str, enable_thinking: bool | None = None) -> str:
+    """Render validated ``messages`` the way the template's family does, without jinja2.
+    enable_thinking: None leaves it undefined, as jinja does when the caller does not pass it."""
     family = detect_family(template)
     if family is None:
         raise ChatTemplateError(
             "chat template of an unknown family and jinja2 is not available (built-in renderers: "
-            f"chatml, llama3, llama2, mistral, gemma); template starts {template[:80]!r}")
+            f"qwen3, chatml, llama3, gemma, phi3, llama2, mistral); template starts {template[:80]!r}")
     for marker in _UNSUPPORTED[family]:
         if marker in template:
             raise ChatTemplateError(f"{family} chat template uses {marker!r}, which the built-in renderer "
                                     f"does not support without jinja2; template starts {template[:80]!r}")
+    if family == "qwen3":
+        return _render_qwen3(template, messages, add_generation_prompt, enable_thinking)
     return _RENDERERS[family](template, messages, add_generation_prompt, bos_token, eos_token)
 
 
@@ -131,6 +143,68 @@ def _render_chatml(template, messages, add_generation_prompt, bos_token, eos_tok
     out += [f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages]
     if add_generation_prompt:
         out.append("<|im_start|>assistant\n")
+    return "".join(out)
+
+
+# -- Qwen3: ChatML with <think> blocks ------------------------------------------------------------
+
+# The expressions of Qwen3's template that the renderer below reproduces; a variant without any of
+# them does something else and is refused.
+_QWEN3_REQUIRED = (
+    "'<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n'",
+    "(message.role == \"user\") or (message.role == \"system\" and not loop.first)",
+    "not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>'))",
+    "split('</think>')[-1].lstrip('\\n')",
+    "split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n')",
+    "loop.index0 > ns.last_query_index",
+    "loop.last or (not loop.last and reasoning_content)",
+    "'\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n')",
+)
+_QWEN3_PROMPT = re.compile(r"""\{%-?\s*if add_generation_prompt\s*-?%\}\s*\{\{-?\s*'((?:[^'\\]|\\.)*)'\s*-?\}\}""")
+_QWEN3_NO_THINK = re.compile(r"""\{%-?\s*if enable_thinking is defined and enable_thinking is false\s*-?%\}"""
+                             r"""\s*\{\{-?\s*'((?:[^'\\]|\\.)*)'\s*-?\}\}""")
+
+
+def _qwen3_style(template: str) -> tuple[str, str | None]:
+    """(generation prompt, what enable_thinking=False appends to it or None) of this template."""
+    missing = [e for e in _QWEN3_REQUIRED if e not in template]
+    prompt = _QWEN3_PROMPT.search(template)
+    no_think = _QWEN3_NO_THINK.search(template)
+    if missing or prompt is None or ("enable_thinking" in template and no_think is None):
+        raise ChatTemplateError(f"unsupported qwen3 chat template variant without jinja2 "
+                                f"({'no ' + repr(missing[0]) if missing else 'generation prompt'}); "
+                                f"template starts {template[:80]!r}")
+    return _unescape(prompt.group(1)), (_unescape(no_think.group(1)) if no_think else None)
+
+
+def _render_qwen3(template, messages, add_generation_prompt, enable_thinking):
+    prompt, no_think = _qwen3_style(template)
+    out = []
+    if messages[0]["role"] == "system":
+        out.append(f"<|im_start|>system\n{messages[0]['content']}<|im_end|>\n")
+    # The last user turn that is a real query (not a tool response wrapped as a user turn).
+    last_query = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user" and not (
+        messages[i]["content"].startswith("<tool_response>") and messages[i]["content"].endswith("</tool_response>"))),
+        len(messages) - 1)
+    for i, m in enumerate(messages):
+        role, content = m["role"], m["content"]
+        if role == "user" or (role == "system" and i > 0):
+            out.append(f"<|im_start|>{role}\n{content}<|im_end|>\n")
+        elif role == "assistant":
+            reasoning = ""
+            if "</think>" in content:
+                reasoning = content.split("</think>")[0].rstrip("\n").split("<think>")[-1].lstrip("\n")
+                content = content.split("</think>")[-1].lstrip("\n")
+            if i > last_query and (i == len(messages) - 1 or reasoning):
+                think, answer = reasoning.strip("\n"), content.lstrip("\n")
+                out.append(f"<|im_start|>assistant\n<think>\n{think}\n</think>\n\n{answer}")
+            else:
+                out.append(f"<|im_start|>assistant\n{content}")
+            out.append("<|im_end|>\n")
+    if add_generation_prompt:
+        out.append(prompt)
+        if enable_thinking is False and no_think is not None:
+            out.append(no_think)
     return "".join(out)
 
 
@@ -271,5 +345,25 @@ def _render_gemma(template, messages, add_generation_prompt, bos_token, eos_toke
     return "".join(out)
 
 
+# -- Phi-3 / Phi-3.5: <|user|>\n ... <|end|>\n -----------------------------------------------------
+
+_PHI3_TURN = "{{{{'<|{0}|>\\n' + message['content'] + '<|end|>\\n'}}}}"
+
+
+def _render_phi3(template, messages, add_generation_prompt, bos_token, eos_token):
+    # Phi-3-mini writes every turn; Phi-3.5 skips an empty system message. Both end with the
+    # generation prompt, or with EOS when there is none. Other <|end|> dialects are refused.
+    turns = all(_PHI3_TURN.format(role) in template for role in ("system", "user", "assistant"))
+    ending = "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}"
+    if not turns or ending not in template or "bos_token" in template:
+        raise ChatTemplateError(f"unsupported phi3 chat template variant without jinja2; "
+                                f"template starts {template[:80]!r}")
+    skip_empty_system = "message['role'] == 'system' and message['content']" in template
+    out = [f"<|{m['role']}|>\n{m['content']}<|end|>\n" for m in messages
+           if not (skip_empty_system and m["role"] == "system" and not m["content"])]
+    out.append("<|assistant|>\n" if add_generation_prompt else eos_token)
+    return "".join(out)
+
+
 _RENDERERS = {"chatml": _render_chatml, "llama3": _render_llama3, "llama2": _render_llama2,
-              "mistral": _render_mistral, "gemma": _render_gemma}
+              "mistral": _render_mistral, "gemma": _render_gemma, "phi3": _render_phi3}

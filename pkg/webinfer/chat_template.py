@@ -5,8 +5,8 @@ template) with a sandboxed jinja2 environment set up the way HF transformers set
 (trim_blocks, lstrip_blocks, loopcontrols, ``raise_exception``, ``strftime_now``, a non-escaping
 ``tojson``), so the text matches ``tokenizer.apply_chat_template(..., tokenize=False)``.
 Where jinja2 is missing (Pyodide has no offline wheel) or ``use_jinja=False``, the built-in
-renderer in chat_builtin.py writes the same bytes for the common families (ChatML, Llama-3,
-Llama-2, Mistral, Gemma).
+renderer in chat_builtin.py writes the same bytes for the common families (ChatML, Qwen3,
+Llama-3, Llama-2, Mistral, Gemma, Phi-3).
 
 Not here: tokenizing the prompt, tool calls / multimodal content (messages are role + string
 content only), and choosing what to do when a conversation is too long (chat.py).
@@ -27,11 +27,14 @@ _ROLES = ("system", "user", "assistant")
 
 
 def render_chat(template: str, messages: list[dict], *, add_generation_prompt: bool = True,
-                bos_token: str = "", eos_token: str = "", use_jinja: bool | None = None) -> str:
+                bos_token: str = "", eos_token: str = "", use_jinja: bool | None = None,
+                enable_thinking: bool | None = None) -> str:
     """The prompt text for ``messages`` under ``template``.
 
     use_jinja: None = jinja2 when importable, else the built-in renderer; True = jinja2 or a
     ChatTemplateError; False = always the built-in renderer (what Pyodide gets).
+    enable_thinking: passed to the template as transformers passes extra keywords (Qwen3 reads
+    it: False closes an empty <think> block in the generation prompt); None leaves it undefined.
     """
     if not isinstance(template, str) or not template.strip():
         raise ChatTemplateError(f"chat template must be a non-empty string, got {template!r:.80}")
@@ -40,9 +43,10 @@ def render_chat(template: str, messages: list[dict], *, add_generation_prompt: b
         use_jinja = jinja_available()
     elif use_jinja and not jinja_available():
         raise ChatTemplateError("use_jinja=True but jinja2 is not installed")
+    extra = {} if enable_thinking is None else {"enable_thinking": bool(enable_thinking)}
     if use_jinja:
-        return _render_jinja(template, messages, add_generation_prompt, bos_token, eos_token)
-    return render_builtin(template, messages, add_generation_prompt, bos_token, eos_token)
+        return _render_jinja(template, messages, add_generation_prompt, bos_token, eos_token, extra)
+    return render_builtin(template, messages, add_generation_prompt, bos_token, eos_token, **extra)
 
 
 def _validate(messages) -> None:
@@ -73,12 +77,12 @@ def jinja_available() -> bool:
     return True
 
 
-def _render_jinja(template, messages, add_generation_prompt, bos_token, eos_token) -> str:
+def _render_jinja(template, messages, add_generation_prompt, bos_token, eos_token, extra=None) -> str:
     import jinja2
     try:
         compiled = _compile(template)
         return compiled.render(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
-                               bos_token=bos_token, eos_token=eos_token)
+                               bos_token=bos_token, eos_token=eos_token, **(extra or {}))
     except jinja2.TemplateError as e:
         raise ChatTemplateError(f"chat template error: {e.message or e}") from e
     except (TypeError, ValueError, LookupError, AttributeError) as e:

@@ -50,12 +50,12 @@ class Trace:
     """What one traced forward pass saw. Per-layer arrays are stacked on axis 0 (n_layers)."""
     tokens: list[int]            # the prompt ids
     token_strs: list[str]        # each id decoded on its own (a split multi-byte char shows as U+FFFD)
-    embed: np.ndarray            # (n_tokens, d_model) token embeddings: the residual stream's start
+    embed: np.ndarray            # (n_tokens, d_model) token embeddings (GPT-2: + positions): the residual stream's start
     resid_attn: np.ndarray       # (n_layers, n_tokens, d_model) residual after the attention add
     resid_mlp: np.ndarray        # (n_layers, n_tokens, d_model) residual after the MLP add (layer output)
     attn: np.ndarray             # (n_layers, n_heads, n_tokens, n_tokens) softmax weights: query row, key col
     attn_heads: np.ndarray       # (n_layers, n_tokens, n_heads, head_dim) each head's output, before W_o
-    mlp: np.ndarray              # (n_layers, n_tokens, d_ff) SwiGLU output, silu(gate) * up
+    mlp: np.ndarray              # (n_layers, n_tokens, d_ff) SwiGLU output, silu(gate) * up (GPT-2: gelu(up))
     logits: np.ndarray           # (n_vocab,) float32 next-token logits (after the last prompt token)
     probs: np.ndarray            # (n_vocab,) float64 softmax(logits)
     _unembed: Callable[[np.ndarray], np.ndarray] = field(repr=False, default=None)
@@ -74,7 +74,7 @@ class Trace:
         return [(int(i), self._decode(int(i)), float(p[i])) for i in ids]
 
     def unembed(self, resid: np.ndarray) -> np.ndarray:
-        """Final RMSNorm + output head of residual rows (..., d_model) -> logits (..., n_vocab)."""
+        """Final norm (RMSNorm, or GPT-2's LayerNorm) + output head of residual rows (..., d_model) -> logits (..., n_vocab)."""
         r = np.asarray(resid, dtype=np.float32)
         flat = r.reshape(-1, r.shape[-1])
         out = np.concatenate([self._unembed(flat[i:i + 1]) for i in range(flat.shape[0])])
@@ -119,6 +119,9 @@ def trace(model, prompt: str | Sequence[int], *, hooks: dict[str, Hook] | None =
     dev = llama.dev
 
     def unembed(row):                                                        # (1, d_model) -> (1, n_vocab)
+        if cfg.norm == "layer":                                              # GPT-2's final LayerNorm
+            return np.asarray(dev.linear(dev.layer_norm(row, llama.out_norm, llama.out_norm_b, cfg.rms_eps),
+                                         llama.output))
         return np.asarray(dev.linear(dev.rms_norm(row, llama.out_norm, cfg.rms_eps), llama.output))
 
     def decode(i: int) -> str:
@@ -169,12 +172,12 @@ def numpy_twin(model, source=None):
             "(the GGUF path or bytes it was loaded from) once to build a NumPy twin, or load with device='numpy'")
     from .config import ModelConfig
     from .device.numpy_device import NumpyDevice
-    from .models.llama import Llama
+    from .models import network
     from .sources import open_source
     gf = source if hasattr(source, "tensors") else open_source(source)
     if ModelConfig.from_gguf(gf.metadata, gf.tensors.keys()) != model.config:
         raise WebinferError("source= is a different model from the one loaded (configs differ)")
-    twin = Llama.load(gf, model.config, NumpyDevice(f"trace twin of {model.device.description}"))
+    twin = network(model.config).load(gf, model.config, NumpyDevice(f"trace twin of {model.device.description}"))
     model._numpy_twin = twin
     return twin
 

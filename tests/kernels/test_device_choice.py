@@ -14,7 +14,8 @@ from webinfer.device.webgpu.device import WebGPUDevice
 from webinfer.errors import DeviceError
 
 OPS = ["linear[Q4_0]", "embed[Q4_0]", "linear[F32]", "embed[F32]", "rms_norm", "linear_swiglu", "add",
-       "head_norm", "rope_kv", "attention", "argmax", "sample",
+       "head_norm", "rope_kv", "attention", "argmax", "sample", "layer_norm", "linear_gelu", "store_kv",
+       "attention[store_kv]", "embed[positions]",
        "linear_geglu", "scale", "softcap", "add_norm", "rope_kv_scaled", "attention_window_softcap"]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from webinfer.device.numpy_device import NumpyDevice, gelu_tanh, softcap
+from webinfer.device.numpy_device import NumpyDevice, gelu_tanh, rope_inv_freq, softcap
 from webinfer.device.webgpu.selftest import random_qweight
 
 from kernel_check import assert_close
@@ -73,22 +73,24 @@ def test_softcap_of_huge_values_is_finite(gdev):
 
 
 def test_rope_linear_scaling(gdev, layout):
-    """rope_kv with freq_factor (Gemma 3's global layers), both the rope_kv kernel and matvec ROPE."""
+    """rope_kv with linearly scaled frequencies (Gemma 3's global layers: theta's inverse
+    frequencies / 8, passed as freqs), both the rope_kv kernel and matvec ROPE."""
     rng = np.random.default_rng(2)
     heads, kv, hd = 4, 2, 32
+    freqs = rope_inv_freq(1e6, hd) / np.float32(8.0)
     for n in (5, 1):
         gc, rc = gdev.kv_cache(1, kv, hd, 64), REF.kv_cache(1, kv, hd, 64)
         qkv = rng.standard_normal((n, (heads + 2 * kv) * hd)).astype(np.float32)
-        gq = gdev.rope_kv(gdev.tensor(qkv), gc, 0, 7, heads, kv, hd, 1e6, True, 8.0)
-        rq = REF.rope_kv(qkv, rc, 0, 7, heads, kv, hd, 1e6, True, 8.0)
+        gq = gdev.rope_kv(gdev.tensor(qkv), gc, 0, 7, heads, kv, hd, 1e6, True, freqs)
+        rq = REF.rope_kv(qkv, rc, 0, 7, heads, kv, hd, 1e6, True, freqs)
         assert_close(gdev.read_sync(gq), rq, 1e-5, 1e-5, f"scaled rope n={n}")
         plain = REF.rope_kv(qkv, REF.kv_cache(1, kv, hd, 64), 0, 7, heads, kv, hd, 1e6, True)
         assert not np.allclose(plain, rq)
     w = random_qweight(rng, "Q8_0", (heads + 2 * kv) * hd, 64)
     x = rng.standard_normal((1, 64)).astype(np.float32)
     gc, rc = gdev.kv_cache(1, kv, hd, 64), REF.kv_cache(1, kv, hd, 64)
-    gq = gdev.rope_kv(gdev.linear(gdev.tensor(x), gdev.weight(w)), gc, 0, 9, heads, kv, hd, 1e6, True, 8.0)
-    rq = REF.rope_kv(REF.linear(x, REF.weight(w)), rc, 0, 9, heads, kv, hd, 1e6, True, 8.0)
+    gq = gdev.rope_kv(gdev.linear(gdev.tensor(x), gdev.weight(w)), gc, 0, 9, heads, kv, hd, 1e6, True, freqs)
+    rq = REF.rope_kv(REF.linear(x, REF.weight(w)), rc, 0, 9, heads, kv, hd, 1e6, True, freqs)
     assert_close(gdev.read_sync(gq), rq, 1e-4, 1e-4, "matvec ROPE scaled")
 
 

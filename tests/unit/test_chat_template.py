@@ -14,6 +14,11 @@ tests/data/chat_templates/ holds each model's ``tokenizer.chat_template`` text b
   mistral-instruct-v0.3   Mistral-7B-Instruct-v0.3 "v3" template (system -> last user turn, tools)
   gemma2-it               google/gemma-2-2b-it (system role rejected)
   gemma3-it               google/gemma-3-*-it (system folded into the first user turn)
+  qwen3                   Qwen/Qwen3-0.6B (the same for the hybrid-thinking Qwen3 sizes): <think>
+                          blocks after the last user query, enable_thinking
+  qwen3-thinking-2507     Qwen/Qwen3-4B-Thinking-2507 (generation prompt opens <think>, no switch)
+  phi3-mini-instruct      microsoft/Phi-3-mini-4k-instruct (EOS when there is no generation prompt)
+  phi3.5-mini-instruct    microsoft/Phi-3.5-mini-instruct (an empty system message is skipped)
 Texts other than SmolLM2's were transcribed from the published tokenizer configs as quoted in
 llama.cpp's tests/test-chat-template.cpp and other public code.
 """
@@ -38,7 +43,8 @@ FAMILY = {
     "chatml-openhermes": "chatml", "llama3-instruct": "llama3", "llama3.1-instruct": "llama3",
     "llama3.2-instruct": "llama3", "llama2-chat": "llama2", "mistral-instruct-v0.2-legacy": "mistral",
     "mistral-instruct-v0.2": "mistral", "mistral-instruct-v0.3": "mistral", "gemma2-it": "gemma",
-    "gemma3-it": "gemma",
+    "gemma3-it": "gemma", "qwen3": "qwen3", "qwen3-thinking-2507": "qwen3", "phi3-mini-instruct": "phi3",
+    "phi3.5-mini-instruct": "phi3",
 }
 U, A, S = "user", "assistant", "system"
 
@@ -60,6 +66,17 @@ CONVERSATIONS = {
     "user_user": [msg(U, "a"), msg(U, "b")],
     "late_system": [msg(U, "a"), msg(S, "s")],
     "system_assistant": [msg(S, "s"), msg(A, "a")],
+    "empty_user": [msg(U, "")],
+    "empty_turns": [msg(S, ""), msg(U, ""), msg(A, ""), msg(U, "")],
+    # Reasoning in assistant turns: Qwen3 drops it before the last query, keeps it after.
+    "think_history": [msg(U, "Q1"), msg(A, "<think>\nstep 1\n</think>\n\nA1"), msg(U, "Q2")],
+    "think_last": [msg(S, "sys"), msg(U, "Q"), msg(A, "<think>\n\nstep\n\n</think>\n\n\nA ")],
+    "think_no_open_tag": [msg(U, "Q"), msg(A, "only a close</think>answer")],
+    "think_empty": [msg(U, "Q"), msg(A, "<think></think>A")],
+    "tool_response_turn": [msg(U, "Q"), msg(A, "calling"), msg(U, "<tool_response>\n42\n</tool_response>"),
+                           msg(A, "<think>\nr\n</think>\n\nIt is 42.")],
+    "unicode_multi_turn": [msg(S, "Réponds en français 🇫🇷"), msg(U, "日本語？"),
+                           msg(A, "<think>\n考える\n</think>\n\nはい"), msg(U, "e\u0301 ok\n\n")],
 }
 
 
@@ -85,6 +102,23 @@ def test_builtin_matches_jinja(name, conv, add_generation_prompt):
     ref = outcome(TEMPLATES[name], CONVERSATIONS[conv], use_jinja=True, **kw)
     got = outcome(TEMPLATES[name], CONVERSATIONS[conv], use_jinja=False, **kw)
     assert got == ref
+
+
+@pytest.mark.parametrize("conv", sorted(CONVERSATIONS))
+@pytest.mark.parametrize("enable_thinking", [True, False])
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+@pytest.mark.parametrize("name", ["qwen3", "qwen3-thinking-2507"])
+def test_qwen3_enable_thinking_matches_jinja(name, conv, enable_thinking, add_generation_prompt):
+    kw = dict(add_generation_prompt=add_generation_prompt, enable_thinking=enable_thinking)
+    ref = outcome(TEMPLATES[name], CONVERSATIONS[conv], use_jinja=True, **kw)
+    assert outcome(TEMPLATES[name], CONVERSATIONS[conv], use_jinja=False, **kw) == ref
+
+
+def test_enable_thinking_is_ignored_by_templates_without_it():
+    for name in ("smollm2-instruct", "gemma3-it", "phi3-mini-instruct"):
+        for use_jinja in (True, False):
+            assert render_chat(TEMPLATES[name], SYS_CONV, enable_thinking=False, use_jinja=use_jinja) == \
+                render_chat(TEMPLATES[name], SYS_CONV, use_jinja=use_jinja)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY))
@@ -131,6 +165,15 @@ EXPECTED = {
     ("gemma3-it", "system"): (
         "<s><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n"
         "<start_of_turn>user\nWhy?<end_of_turn>\n<start_of_turn>model\n"),
+    ("qwen3", "single"): "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+    ("qwen3", "system"): (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhy?<|im_end|>\n<|im_start|>assistant\n"),
+    ("qwen3-thinking-2507", "single"): "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n",
+    ("phi3-mini-instruct", "system"): (
+        "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello!<|end|>\n"
+        "<|user|>\nWhy?<|end|>\n<|assistant|>\n"),
+    ("phi3.5-mini-instruct", "single"): "<|user|>\nHi<|end|>\n<|assistant|>\n",
 }
 
 
@@ -144,7 +187,46 @@ def test_expected_literal_output(key, use_jinja):
 
 
 def test_every_family_has_a_literal_expectation():
-    assert {FAMILY[name] for name, _ in EXPECTED} == {"chatml", "llama3", "llama2", "mistral", "gemma"}
+    assert {FAMILY[name] for name, _ in EXPECTED} == set(FAMILY.values())
+
+
+# -- Qwen3 <think> handling and Phi-3 endings, as literal strings --------------------------------------
+
+QWEN3_THINK = [msg(U, "Q1"), msg(A, "<think>\nold\n</think>\n\nA1"),
+               msg(U, "Q2"), msg(A, "<think>\nnew\n</think>\n\nA2")]
+
+
+@pytest.mark.parametrize("use_jinja", [True, False])
+def test_qwen3_keeps_reasoning_only_after_the_last_query(use_jinja):
+    text = render_chat(TEMPLATES["qwen3"], QWEN3_THINK, add_generation_prompt=False, use_jinja=use_jinja)
+    assert text == ("<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+                    "<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n<think>\nnew\n</think>\n\nA2<|im_end|>\n")
+
+
+@pytest.mark.parametrize("use_jinja", [True, False])
+def test_qwen3_enable_thinking_false_closes_an_empty_think_block(use_jinja):
+    base = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    for flag, tail in ((None, ""), (True, ""), (False, "<think>\n\n</think>\n\n")):
+        assert render_chat(TEMPLATES["qwen3"], [msg(U, "Hi")], enable_thinking=flag, use_jinja=use_jinja) == base + tail
+
+
+@pytest.mark.parametrize("use_jinja", [True, False])
+def test_phi3_ends_with_eos_without_a_generation_prompt(use_jinja):
+    for name in ("phi3-mini-instruct", "phi3.5-mini-instruct"):
+        text = render_chat(TEMPLATES[name], [msg(S, ""), msg(U, "Hi")], add_generation_prompt=False,
+                           eos_token="<|endoftext|>", use_jinja=use_jinja)
+        system = "<|system|>\n<|end|>\n" if name == "phi3-mini-instruct" else ""   # 3.5 skips an empty one
+        assert text == system + "<|user|>\nHi<|end|>\n<|endoftext|>"
+
+
+def test_unsupported_qwen3_and_phi3_variants_raise_without_jinja():
+    changed = TEMPLATES["qwen3"].replace("loop.index0 > ns.last_query_index", "loop.index0 >= ns.last_query_index")
+    with pytest.raises(ChatTemplateError, match="unsupported qwen3"):
+        render_chat(changed, [msg(U, "x")], use_jinja=False)
+    phi4_like = ("{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}"
+                 "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}")
+    with pytest.raises(ChatTemplateError, match="unsupported phi3"):
+        render_chat(phi4_like, [msg(U, "x")], use_jinja=False)
 
 
 def test_llama32_uses_todays_date_without_jinja():

@@ -17,7 +17,8 @@ For a fixture NAME (one module here, e.g. ``llama.py``) ``python3 -m tools.hf_fi
                     implementation independent of webinfer's), loaded back into the HF model.
 
 The builder tries seeds from the module's SEED until every greedy step's margin is at least
-MIN_MARGIN of the logits' scale, so a right implementation cannot flip a near tie.
+MIN_MARGIN of the logits' scale, so a right implementation cannot flip a near tie, and each greedy
+run has MIN_DISTINCT different tokens (not one token repeated: random models like to).
 
 Torch and transformers are needed here only (the CPU torch wheel is ~555 MB): CI does not install
 them; the fixtures are committed and the tests read them. Regenerate on purpose, with:
@@ -31,7 +32,8 @@ Same library versions, same bytes (the JSON records the versions).
 Adding an architecture is one module beside llama.py defining: NAME / ARCH (general.architecture),
 SEED, ``config()`` (the transformers config), ``metadata(cfg)`` (the arch's GGUF keys, see
 common.text_keys) and ``maps(cfg)`` (common.Map: each GGUF tensor from which HF tensors, how), and
-optionally TOKENIZER_PRE; then list it in FIXTURES below. common.py does the rest.
+optionally TOKENIZER_PRE and ``extra_tensors(cfg)`` (GGUF tensors the converter computes, not
+HF weights: rope_freqs); then list it in FIXTURES below. common.py does the rest.
 """
 
-FIXTURES = ["llama", "gemma3", "gemma2"]
+FIXTURES = ["llama", "llama3", "qwen3", "phi3", "gpt2", "gemma3", "gemma2"]

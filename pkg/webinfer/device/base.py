@@ -58,11 +58,15 @@ class Device(Protocol):
         """Allocate keys and values for n_ctx positions of every layer."""
 
     # -- ops ---------------------------------------------------------------------------------
-    def embed(self, table: Any, tokens: Sequence[int]) -> Tensor:
-        """Rows of the embedding table: (n_tokens, d_model)."""
+    def embed(self, table: Any, tokens: Sequence[int], positions: Any = None, pos: int = 0) -> Tensor:
+        """Rows of the embedding table: (n_tokens, d_model); with positions (a ``vector`` of the
+        (n_ctx, d_model) learned position table, GPT-2's), plus its rows pos..pos+n-1."""
 
     def rms_norm(self, x: Tensor, w: Any, eps: float) -> Tensor:
         """x / sqrt(mean(x^2) + eps) * w, per row."""
+
+    def layer_norm(self, x: Tensor, w: Any, b: Any, eps: float) -> Tensor:
+        """(x - mean(x)) / sqrt(var(x) + eps) * w + b, per row (biased variance, as torch's LayerNorm)."""
 
     def linear(self, x: Tensor, w: Any, bias: Any = None) -> Tensor:
         """x @ W^T (+ bias): (n, in) -> (n, out)."""
@@ -79,6 +83,15 @@ class Device(Protocol):
     def softcap(self, x: Tensor, cap: float) -> Tensor:
         """tanh(x / cap) * cap: Gemma 2's soft-capping of the output logits."""
 
+    def linear_gelu(self, x: Tensor, w: Any) -> Tensor:
+        """gelu(x @ W^T + bias) with GELU's tanh form (HF's gelu_new, GPT-2's MLP):
+        0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))): (n, in) -> (n, out)."""
+
+    def store_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
+                 n_heads: int, n_kv_heads: int, head_dim: int) -> Tensor:
+        """``rope_kv`` without the rotation (learned positions: GPT-2): write k and v of the fused
+        (n, q_dim + 2 kv_dim) projection into the cache at positions pos..pos+n-1, return q: (n, q_dim)."""
+
     def head_norm(self, qkv: Tensor, q_w: Any, k_w: Any, n_heads: int, n_kv_heads: int,
                   head_dim: int, eps: float) -> Tensor:
         """RMSNorm of each query head and each key head of the fused (n, q_dim + 2 kv_dim)
@@ -87,10 +100,12 @@ class Device(Protocol):
 
     def rope_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
                 n_heads: int, n_kv_heads: int, head_dim: int, theta: float, neox: bool,
-                freq_factor: float = 1.0) -> Tensor:
+                freqs: np.ndarray | None = None) -> Tensor:
         """Split the fused (n, q_dim + 2 kv_dim) projection, rotate q and k for positions pos..pos+n-1,
         write k and v into the cache at those positions, and return the rotated q: (n, q_dim).
-        freq_factor: linear RoPE scaling, the inverse frequencies divided by it (Gemma 3's global layers)."""
+        The angle of pair i at position p is p * theta^(-2i/head_dim), or p * freqs[i] where freqs
+        (head_dim/2 float32 inverse frequencies: Llama 3's scaled RoPE, Gemma 3's linearly scaled
+        global layers) is given."""
 
     def attention(self, q: Tensor, cache: KVCache, layer: int, pos: int,
                   n_heads: int, n_kv_heads: int, head_dim: int,

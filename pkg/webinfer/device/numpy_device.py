@@ -10,7 +10,9 @@ about the file's size. Inside Pyodide, whose NumPy has no BLAS
 and no SIMD, blas.py's wasm kernels take the products, attention, SwiGLU and RMSNorm (each op here
 asks blas first and keeps its NumPy code for where blas declines), and a decode step is recorded
 once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
-recorder while it records).
+recorder while it records). GPT-2's ops (layer_norm, linear_gelu's GELU, store_kv, embed's
+positions) are plain NumPy everywhere, and its decode step is not recorded (numpy_step.Unrecordable):
+it runs op by op.
 
 Not here: quantized arithmetic on the codes themselves, anything GPU-specific.
 """
@@ -91,13 +93,19 @@ class NumpyDevice:
         return NumpyKVCache(np.zeros(shape, np.float32)[:, :, :n_ctx], np.zeros(shape, np.float32)[:, :, :n_ctx], rows)
 
     # -- ops ---------------------------------------------------------------------------------
-    def embed(self, table, tokens) -> np.ndarray:
+    def embed(self, table, tokens, positions=None, pos=0) -> np.ndarray:
         if self._recorder is not None:
+            if positions is not None:
+                raise numpy_step.Unrecordable("learned position embeddings")
             return self._recorder.embed(table, tokens)
         w, _ = table
         if isinstance(w, QMat):
-            return w.take(tokens)                                      # only those rows dequantized
-        return w[np.asarray(tokens, dtype=np.int64)]                  # (n, d_model)
+            y = w.take(tokens)                                         # only those rows dequantized
+        else:
+            y = w[np.asarray(tokens, dtype=np.int64)]                 # (n, d_model)
+        if positions is not None:                                      # GPT-2: + rows pos..pos+n-1
+            y = y + positions.reshape(-1, y.shape[1])[pos:pos + y.shape[0]]
+        return y
 
     def rms_norm(self, x, w, eps) -> np.ndarray:
         if self._recorder is not None:
@@ -112,6 +120,32 @@ class NumpyDevice:
         y = x * r[:, None]
         y *= w
         return y
+
+    def layer_norm(self, x, w, b, eps) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("layer_norm")
+        # two passes, in float32 as torch's LayerNorm: the mean, then the biased variance around it
+        inv_n = np.float32(1.0 / x.shape[-1])
+        d = x - (np.einsum("ij->i", x) * inv_n)[:, None]                # (n, d_model)
+        var = np.einsum("ij,ij->i", d, d) * inv_n
+        d *= (np.float32(1.0) / np.sqrt(var + np.float32(eps)))[:, None]
+        d *= w
+        d += b
+        return d
+
+    def linear_gelu(self, x, w) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("linear_gelu")
+        return gelu_tanh(self.linear(x, w))                            # (n, out)
+
+    def store_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
+        if self._recorder is not None:
+            raise numpy_step.Unrecordable("store_kv")
+        n = qkv.shape[0]
+        qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
+        cache.k[layer, :, pos:pos + n] = qkv[:, qd:qd + kvd].reshape(n, n_kv_heads, head_dim).transpose(1, 0, 2)
+        cache.v[layer, :, pos:pos + n] = qkv[:, qd + kvd:].reshape(n, n_kv_heads, head_dim).transpose(1, 0, 2)
+        return np.ascontiguousarray(qkv[:, :qd])                      # (n, q_dim)
 
     def linear(self, x, w, bias=None) -> np.ndarray:
         if self._recorder is not None:
@@ -168,13 +202,11 @@ class NumpyDevice:
             raise numpy_step.Unrecordable("softcap (no wasm kernel)")
         return softcap(x, cap)
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freq_factor=1.0):
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs=None):
         if self._recorder is not None:
-            if freq_factor != 1.0:
-                raise numpy_step.Unrecordable("scaled RoPE")
-            return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox)
+            return self._recorder.rope_kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs)
         n = qkv.shape[0]
-        c, s = self._rope_full(theta, head_dim, neox, pos + n, freq_factor)
+        c, s = self._rope_full(theta, head_dim, neox, pos + n, freqs)
         q = blas.rope_kv(qkv, cache.k, cache.v, layer, pos, n_heads, cache.rows, c, s, neox)   # wasm kernel
         if q is not None:
             return q
@@ -263,13 +295,13 @@ class NumpyDevice:
         """Errors here raise where they happen."""
 
     # -- helpers -----------------------------------------------------------------------------
-    def _rope_full(self, theta, head_dim, neox, n_pos, freq_factor=1.0):
+    def _rope_full(self, theta, head_dim, neox, n_pos, freqs=None):
         """Full-width (n_pos, hd) tables for _rotate_full: cos on both elements of a pair; sin with
         the sign of the partner's term (-sin on the first, +sin on the second)."""
-        key = (theta, head_dim, neox, freq_factor)
+        key = (theta, head_dim, neox, _freqs_key(freqs))
         tabs = self._rope_cache.get(key)
         if tabs is None or tabs[0].shape[0] < n_pos:
-            cos, sin = self._rope_tables(theta, head_dim, n_pos, freq_factor)
+            cos, sin = self._rope_tables(theta, head_dim, n_pos, freqs)
             if neox:
                 c, s = np.concatenate([cos, cos], -1), np.concatenate([-sin, sin], -1)
             else:
@@ -278,12 +310,12 @@ class NumpyDevice:
             self._rope_cache[key] = tabs
         return tabs
 
-    def _rope_tables(self, theta, head_dim, n_pos, freq_factor=1.0):
-        key = (theta, head_dim, freq_factor)
+    def _rope_tables(self, theta, head_dim, n_pos, freqs=None):
+        key = (theta, head_dim, _freqs_key(freqs))
         tabs = self._rope_cache.get(key)
         if tabs is None or tabs[0].shape[0] < n_pos:
             size = max(n_pos, 2 * (tabs[0].shape[0] if tabs else 256))
-            tabs = rope_tables(theta, head_dim, size, freq_factor)
+            tabs = rope_tables(theta, head_dim, size, freqs)
             self._rope_cache[key] = tabs
         return tabs
 
@@ -291,22 +323,38 @@ class NumpyDevice:
 _UNSET = object()
 
 
-def rope_tables(theta: float, head_dim: int, n_pos: int, freq_factor: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def rope_inv_freq(theta: float, head_dim: int) -> np.ndarray:
+    """theta^(-2i/head_dim), i < head_dim/2, in float32 as HF computes its inverse frequencies."""
+    return (1.0 / (np.float32(theta) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)))
+            ).astype(np.float32)
+
+
+def rope_tables(theta: float, head_dim: int, n_pos: int, freqs=None) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin, float32 (n_pos, head_dim/2): angle = pos * theta^(-2i/head_dim), as HF computes it
-    (inverse frequencies and angles in float32); with linear scaling the inverse frequencies are
-    divided by freq_factor first (HF's "linear" rope_type)."""
-    inv = (1.0 / (np.float32(theta) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))))
-    if freq_factor != 1.0:
-        inv = (inv.astype(np.float32) / np.float32(freq_factor)).astype(np.float32)
-    ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv.astype(np.float32)[None, :]
+    (inverse frequencies and angles in float32); freqs: other inverse frequencies (head_dim/2,), such
+    as Llama 3's scaled ones, used instead."""
+    inv = rope_inv_freq(theta, head_dim) if freqs is None else np.asarray(freqs, np.float32).reshape(-1)
+    if inv.shape != (head_dim // 2,):
+        raise ValueError(f"RoPE frequencies of shape {inv.shape} for head_dim {head_dim}")
+    ang = np.arange(n_pos, dtype=np.float32)[:, None] * inv[None, :]
     return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
 
 
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GELU, tanh approximation (PyTorch's gelu(approximate="tanh"), HF's gelu_pytorch_tanh), float32."""
-    x = np.asarray(x, np.float32)
-    inner = np.float32(np.sqrt(2.0 / np.pi)) * (x + np.float32(0.044715) * (x * x * x))
-    return np.float32(0.5) * x * (np.float32(1.0) + np.tanh(inner))
+def gelu_tanh(y: np.ndarray) -> np.ndarray:
+    """GELU's tanh form in float32 as torch computes it (PyTorch's gelu(approximate="tanh"): HF's
+    gelu_new for GPT-2, gelu_pytorch_tanh for Gemma): 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))).
+    y itself is left as it is; the work is done in place on one temporary."""
+    y = np.asarray(y, np.float32)
+    t = y * y
+    t *= y
+    t *= np.float32(0.044715)
+    t += y
+    t *= np.float32(np.sqrt(2.0 / np.pi))
+    np.tanh(t, out=t)
+    t += np.float32(1.0)
+    t *= y
+    t *= np.float32(0.5)
+    return t
 
 
 def softcap(x: np.ndarray, cap: float) -> np.ndarray:
@@ -337,6 +385,11 @@ def _attend_gemma(q, k, v, pos, g, head_dim, scale, window, cap):
     s /= s.sum(axis=-1, keepdims=True)
     o = np.matmul(s, v)                                                # (KVH, g*n, hd)
     return o.reshape(kvh, g, n, head_dim).transpose(2, 0, 1, 3).reshape(n, kvh * g * head_dim)
+
+
+def _freqs_key(freqs):
+    """A cache key for optional RoPE frequencies."""
+    return None if freqs is None else np.asarray(freqs, np.float32).tobytes()
 
 
 def _attend_one(q, k, v, g, head_dim):

@@ -246,13 +246,13 @@ class _Recorder:
         self.emit(COPY, px + off, py + off, 1, n_kv_heads * hd, 0, 0, 0)
         return y
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox):
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs=None):
         hd, kvh = head_dim, n_kv_heads
         width = self.one_row(qkv)
         if hd % 8 or width != (n_heads + 2 * kvh) * hd or cache.k.shape[1] != kvh:
             raise Unrecordable("a RoPE layout the kernel doesn't take")
         hstride = self.cache_layout(cache, hd)
-        c, s = self.dev._rope_full(theta, hd, neox, cache.n_ctx)       # rows for every position
+        c, s = self.dev._rope_full(theta, hd, neox, cache.n_ctx, freqs)   # rows for every position
         pc, ps, px = self.addr(c), self.addr(s), self.addr(qkv)
         q = self.buffer(1, n_heads * hd)
         pk = self.addr(cache.k, False) + layer * cache.k.strides[0]

@@ -8,10 +8,12 @@ supported at all is config.SUPPORTED_ARCHS (ModelConfig refuses the rest before 
 from __future__ import annotations
 
 from .gemma import Gemma
+from .gpt2 import GPT2
 from .llama import Llama
 
 # general.architecture -> the class whose forward pass runs it
-NETWORKS = {"llama": Llama, "mistral": Llama, "qwen2": Llama, "gemma": Gemma, "gemma2": Gemma, "gemma3": Gemma}
+NETWORKS = {"llama": Llama, "mistral": Llama, "qwen2": Llama, "qwen3": Llama, "phi3": Llama, "gpt2": GPT2,
+            "gemma": Gemma, "gemma2": Gemma, "gemma3": Gemma}
 
 
 def network(cfg):

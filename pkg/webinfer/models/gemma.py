@@ -10,7 +10,8 @@ What differs from models/llama.py, all of it in ``forward``'s one straight line:
 * per-head RMSNorm of q and k before RoPE (attn_q_norm / attn_k_norm; Gemma 3), the ``head_norm`` op;
 * local layers (cfg.local_layers) attend over the last cfg.sliding_window positions only, with
   their own RoPE base (cfg.rope_theta_local, Gemma 3); the global layers' RoPE may be linearly
-  scaled (cfg.rope_freq_factor); queries scaled by cfg.attn_scale (query_pre_attn_scalar ** -0.5);
+  scaled (cfg.rope_freq_factor: rope_kv gets freqs, the inverse frequencies divided by it); queries
+  scaled by cfg.attn_scale (query_pre_attn_scalar ** -0.5);
 * soft-capping of the attention scores and of the output logits where the file sets it (Gemma 2).
 RoPE pairs are NeoX's (i, i + d/2): the converter does not permute Gemma's q/k rows.
 
@@ -30,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..config import ModelConfig
+from ..device.numpy_device import rope_inv_freq
 from ..errors import GGUFError
 from ..weights import QWeight
 
@@ -53,6 +55,10 @@ class Gemma:
         self.cfg, self.dev = cfg, device
         self.layers, self.tok_embd, self.out_norm, self.output = layers, tok_embd, out_norm, output
         self.embed_scale = float(np.float32(math.sqrt(cfg.d_model)))   # HF: torch.tensor(d_model ** 0.5), f32
+        # the global layers' linearly scaled RoPE (HF's "linear" rope_type): inverse frequencies / factor
+        self.global_freqs = (None if cfg.rope_freq_factor == 1.0 else
+                             (rope_inv_freq(cfg.rope_theta, cfg.head_dim) / np.float32(cfg.rope_freq_factor))
+                             .astype(np.float32))
 
     @classmethod
     def load(cls, gf, cfg: ModelConfig, device, progress: Callable[[int, int], None] | None = None) -> "Gemma":
@@ -107,7 +113,7 @@ class Gemma:
             q = t(p + "attn_q", dev.rope_kv(                                     # (n, q_dim); k, v -> cache
                 qkv, cache, i, pos, c.n_heads, c.n_kv_heads, c.head_dim,
                 c.rope_theta_local or c.rope_theta if local else c.rope_theta, c.rope_neox,
-                1.0 if local else c.rope_freq_factor))
+                None if local else self.global_freqs))
             a = t(p + "attn_heads", dev.attention(                               # (n, q_dim), heads side by side
                 q, cache, i, pos, c.n_heads, c.n_kv_heads, c.head_dim,
                 c.attn_scale, c.sliding_window if local else 0, c.attn_softcap))

@@ -1,9 +1,11 @@
 """The LLaMA-family transformer, written once against the Device ops vocabulary.
 
-Covers llama / mistral / qwen2-style GGUFs: RMSNorm, RoPE (adjacent or NeoX pairing),
-grouped-query attention with a KV cache, SwiGLU, optional q/k/v biases, tied or separate
-output head. ``forward`` is the whole model in one straight line (llama2.c's ``forward``);
-the device decides how each op runs.
+Covers llama / mistral / qwen2 / qwen3 / phi3-style GGUFs: RMSNorm, RoPE (adjacent or NeoX
+pairing; Llama 3's scaled frequencies), grouped-query attention with a KV cache, SwiGLU, optional
+q/k/v biases, tied or separate output head. The switches: qwen3 normalises each q and k head
+before RoPE (cfg.qk_norm); phi3 stores q/k/v and gate/up fused (cfg.fused: read as they are, the
+same Layer). ``forward`` is the whole model in one straight line (llama2.c's ``forward``); the
+device decides how each op runs.
 
 Not here: tokens in, text out (webinfer.generate), reading files (formats.gguf).
 """
@@ -13,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from ..config import ModelConfig
+from ..device.numpy_device import rope_inv_freq
 from ..errors import GGUFError
 from ..weights import QWeight
 
@@ -26,12 +31,16 @@ class Layer:
     ffn_norm: Any    # (d_model,)
     w_gate_up: Any   # (2 * d_ff, d_model), gate rows then up rows
     w_down: Any      # (d_model, d_ff)
+    q_norm: Any = None   # (head_dim,) per-head RMSNorm weights of q and k before RoPE (qwen3), else None
+    k_norm: Any = None
 
 
 class Llama:
-    def __init__(self, cfg: ModelConfig, device, layers: list[Layer], tok_embd, out_norm, output):
+    def __init__(self, cfg: ModelConfig, device, layers: list[Layer], tok_embd, out_norm, output,
+                 rope_freqs: np.ndarray | None = None):
         self.cfg, self.dev = cfg, device
         self.layers, self.tok_embd, self.out_norm, self.output = layers, tok_embd, out_norm, output
+        self.rope_freqs = rope_freqs   # (head_dim/2,) inverse frequencies where RoPE is scaled (Llama 3), else None
 
     @classmethod
     def load(cls, gf, cfg: ModelConfig, device, progress: Callable[[int, int], None] | None = None) -> "Llama":
@@ -49,19 +58,27 @@ class Llama:
         layers = []
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
-            q, k, v = (QWeight.from_gguf(gf, p + f"attn_{x}.weight", p + f"attn_{x}.bias") for x in "qkv")
-            gate, up = QWeight.from_gguf(gf, p + "ffn_gate.weight"), QWeight.from_gguf(gf, p + "ffn_up.weight")
+            if cfg.fused:      # phi3: the file's own fused tensors
+                wqkv = QWeight.from_gguf(gf, p + "attn_qkv.weight", p + "attn_qkv.bias")
+                w_gate_up = QWeight.from_gguf(gf, p + "ffn_up.weight")
+            else:
+                q, k, v = (QWeight.from_gguf(gf, p + f"attn_{x}.weight", p + f"attn_{x}.bias") for x in "qkv")
+                gate, up = QWeight.from_gguf(gf, p + "ffn_gate.weight"), QWeight.from_gguf(gf, p + "ffn_up.weight")
+                wqkv = QWeight.stack(p + "attn_qkv", [q, k, v])
+                w_gate_up = QWeight.stack(p + "ffn_gate_up", [gate, up])
+            qk = [device.vector(gf.dequantize(p + f"attn_{x}_norm.weight")) for x in "qk"] if cfg.qk_norm else [None, None]
             layers.append(Layer(
                 attn_norm=device.vector(gf.dequantize(p + "attn_norm.weight")),
-                wqkv=device.weight(QWeight.stack(p + "attn_qkv", [q, k, v])),
+                wqkv=device.weight(wqkv),
                 wo=device.weight(QWeight.from_gguf(gf, p + "attn_output.weight")),
                 ffn_norm=device.vector(gf.dequantize(p + "ffn_norm.weight")),
-                w_gate_up=device.weight(QWeight.stack(p + "ffn_gate_up", [gate, up])),
+                w_gate_up=device.weight(w_gate_up),
                 w_down=device.weight(QWeight.from_gguf(gf, p + "ffn_down.weight")),
+                q_norm=qk[0], k_norm=qk[1],
             ))
             note(i + 2, total)
         note(total, total)
-        return cls(cfg, device, layers, tok_embd, out_norm, output)
+        return cls(cfg, device, layers, tok_embd, out_norm, output, _rope_freqs(gf, cfg))
 
     def forward(self, tokens: Sequence[int], pos: int, cache, all_logits: bool = False, tap=None):
         """Run tokens at positions pos..pos+n-1 through the model, extending the KV cache.
@@ -75,8 +92,11 @@ class Llama:
             p = f"blk.{i}."
             h = dev.rms_norm(x, L.attn_norm, c.rms_eps)                          # (n, d_model)
             qkv = dev.linear(h, L.wqkv)                                          # (n, q_dim + 2 * kv_dim)
+            if L.q_norm is not None:                                             # qwen3: each q and k head
+                qkv = dev.head_norm(qkv, L.q_norm, L.k_norm, c.n_heads, c.n_kv_heads, c.head_dim, c.rms_eps)
             q = t(p + "attn_q", dev.rope_kv(qkv, cache, i, pos, c.n_heads,      # (n, q_dim); k, v -> cache
-                                            c.n_kv_heads, c.head_dim, c.rope_theta, c.rope_neox))
+                                            c.n_kv_heads, c.head_dim, c.rope_theta, c.rope_neox,
+                                            freqs=self.rope_freqs))
             a = t(p + "attn_heads", dev.attention(q, cache, i, pos, c.n_heads,  # (n, q_dim), heads side by side
                                                   c.n_kv_heads, c.head_dim))
             x = t(p + "resid_attn", dev.add(x, dev.linear(a, L.wo)))              # (n, d_model)
@@ -93,25 +113,68 @@ def _untapped(name: str, x):
     return x
 
 
+def _rope_freqs(gf, cfg: ModelConfig) -> np.ndarray | None:
+    """Llama 3's scaled RoPE inverse frequencies (head_dim/2,) float32, or None (plain RoPE).
+    From the rope_freqs tensor (llama.cpp's converter writes each pair's divisor: 1 for short
+    wavelengths, `factor` for long ones, a smooth blend between), or from the llama3 scaling keys,
+    computed as HF transformers does (_compute_llama3_parameters)."""
+    inv = rope_inv_freq(cfg.rope_theta, cfg.head_dim)
+    if cfg.rope_freqs:
+        div = np.asarray(gf.dequantize("rope_freqs.weight"), np.float32).reshape(-1)
+        if div.shape != inv.shape or not np.all(np.isfinite(div)) or np.any(div <= 0):
+            raise GGUFError(f"rope_freqs.weight must hold {inv.size} positive values (head_dim / 2), "
+                            f"has shape {tuple(gf.tensors['rope_freqs.weight'].shape)}")
+        return (inv / div).astype(np.float32)
+    if cfg.rope_llama3 is None:
+        return None
+    factor, low, high, orig = (np.float32(v) for v in cfg.rope_llama3)
+    wavelen = np.float32(2 * np.pi) / inv
+    scaled = np.where(wavelen > orig / low, inv / factor, inv).astype(np.float32)
+    smooth = ((orig / wavelen - low) / (high - low)).astype(np.float32)
+    smoothed = ((1 - smooth) * scaled / factor + smooth * scaled).astype(np.float32)
+    medium = ~(wavelen < orig / high) & ~(wavelen > orig / low)
+    return np.where(medium, smoothed, scaled).astype(np.float32)
+
+
 def _check_shapes(gf, cfg: ModelConfig) -> None:
-    """Every tensor the forward pass reads exists with the shape the config implies."""
-    d, ff, qd, kvd = cfg.d_model, cfg.d_ff, cfg.q_dim, cfg.kv_dim
-    want = {"token_embd.weight": (cfg.n_vocab, d), "output_norm.weight": (d,)}
+    """Every tensor the forward pass reads exists with the shape the config implies; a mismatch
+    names the metadata keys that implied it (a file whose keys contradict its tensors)."""
+    d, ff, qd, kvd, hd = cfg.d_model, cfg.d_ff, cfg.q_dim, cfg.kv_dim, cfg.head_dim
+    hd_key = f"{cfg.arch}.attention.key_length, else embedding_length / head_count"
+    heads = (f"{cfg.n_heads} heads of {hd} ({cfg.arch}.attention.head_count; head dim: {hd_key})",
+             f"{cfg.n_kv_heads} kv heads of {hd} ({cfg.arch}.attention.head_count_kv; head dim: {hd_key})")
+    want = {"token_embd.weight": ((cfg.n_vocab, d), "vocabulary x embedding_length"),
+            "output_norm.weight": ((d,), "embedding_length")}
     if not cfg.tied_embeddings:
-        want["output.weight"] = (cfg.n_vocab, d)
+        want["output.weight"] = ((cfg.n_vocab, d), "vocabulary x embedding_length")
     for i in range(cfg.n_layers):
         p = f"blk.{i}."
-        want.update({
-            p + "attn_norm.weight": (d,), p + "ffn_norm.weight": (d,),
-            p + "attn_q.weight": (qd, d), p + "attn_k.weight": (kvd, d), p + "attn_v.weight": (kvd, d),
-            p + "attn_output.weight": (d, qd),
-            p + "ffn_gate.weight": (ff, d), p + "ffn_up.weight": (ff, d), p + "ffn_down.weight": (d, ff),
-        })
-        if cfg.qkv_bias:
-            want.update({p + "attn_q.bias": (qd,), p + "attn_k.bias": (kvd,), p + "attn_v.bias": (kvd,)})
-    for name, shape in want.items():
+        w = {p + "attn_norm.weight": ((d,), "embedding_length"), p + "ffn_norm.weight": ((d,), "embedding_length")}
+        if cfg.fused:
+            w[p + "attn_qkv.weight"] = ((qd + 2 * kvd, d), f"{heads[0]} + 2 x {heads[1]}, x embedding_length")
+            if cfg.qkv_bias:
+                w[p + "attn_qkv.bias"] = ((qd + 2 * kvd,), f"{heads[0]} + 2 x {heads[1]}")
+        else:
+            w[p + "attn_q.weight"] = ((qd, d), f"{heads[0]} x embedding_length")
+            w[p + "attn_k.weight"] = ((kvd, d), f"{heads[1]} x embedding_length")
+            w[p + "attn_v.weight"] = ((kvd, d), f"{heads[1]} x embedding_length")
+            if cfg.qkv_bias:
+                w.update({p + "attn_q.bias": ((qd,), heads[0]), p + "attn_k.bias": ((kvd,), heads[1]),
+                          p + "attn_v.bias": ((kvd,), heads[1])})
+        if cfg.qk_norm:
+            w[p + "attn_q_norm.weight"] = ((hd,), f"head dim ({hd_key})")
+            w[p + "attn_k_norm.weight"] = ((hd,), f"head dim ({hd_key})")
+        w[p + "attn_output.weight"] = ((d, qd), f"embedding_length x {heads[0]}")
+        if cfg.fused:
+            w[p + "ffn_up.weight"] = ((2 * ff, d), "2 x feed_forward_length (gate and up) x embedding_length")
+        else:
+            w[p + "ffn_gate.weight"] = ((ff, d), "feed_forward_length x embedding_length")
+            w[p + "ffn_up.weight"] = ((ff, d), "feed_forward_length x embedding_length")
+        w[p + "ffn_down.weight"] = ((d, ff), "embedding_length x feed_forward_length")
+        want.update(w)
+    for name, (shape, why) in want.items():
         info = gf.tensors.get(name)
         if info is None:
-            raise GGUFError(f"missing required tensor {name!r}")
+            raise GGUFError(f"missing required tensor {name!r} (a {cfg.arch} file with {cfg.n_layers} blocks has one)")
         if tuple(info.shape) != shape:
-            raise GGUFError(f"tensor {name!r} has shape {tuple(info.shape)}, expected {shape}")
+            raise GGUFError(f"tensor {name!r} has shape {tuple(info.shape)}, expected {shape} from the metadata: {why}")

@@ -6,13 +6,18 @@ Two model types, both as llama.cpp runs them (the GGUF's own reference):
 
 Special tokens are cut out of the text first: control tokens (token_type 3) and the unknown
 token (2) only when `parse_special`, user-defined tokens (4) always (llama.cpp and HF both treat
-those as ordinary added words). Each text fragment between them is tokenized on its own; with
-SentencePiece every fragment gets the prefix space when `add_space_prefix` (llama.cpp does this,
-since a fragment always starts the text or follows a special token).
+those as ordinary added words). Phi-3's special tokens also swallow the whitespace after them
+(its rstrip=True; keyed on general.name as llama.cpp does, or on architecture phi3). Each text
+fragment between them is tokenized on its own; with SentencePiece every fragment gets the prefix
+space when `add_space_prefix` (llama.cpp does this, since a fragment always starts the text or
+follows a special token).
 
-Not here: chat templates (chat.py), stop strings (stops.py), normalizers (no supported GGUF
+The pre-tokenizer variant also names any Unicode normalizer its tokenizer.json runs (Qwen2/3:
+NFC, per fragment, as Hugging Face does; llama.cpp skips it).
+
+Not here: chat templates (chat.py), stop strings (stops.py), other normalizers (no supported GGUF
 tokenizer uses one), WordPiece/Unigram models, and llama.cpp's `clean_spaces` decode tweak
-(decode here is the exact inverse of encode).
+(decode here is the exact inverse of encode, up to that normalization).
 """
 
 from __future__ import annotations
@@ -33,6 +38,20 @@ NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 # Texts llama.cpp treats as "end of generation" besides EOS (llama-vocab.cpp's EOG list).
 _END_OF_TURN = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
                 "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<end_of_utterance>", "<|end_of_text|>"}
+
+# Turn markers that some files store as plain tokens (Gemma 3's QAT GGUFs give <start_of_turn>
+# and <end_of_turn> type 1): they are made control tokens, as llama.cpp does for the end-of-turn
+# ones and Hugging Face (which marks them special) does for all, so a prompt's markers are still
+# cut out of the text rather than spelled.
+_CONTROL_LOOKING = _END_OF_TURN | {"<start_of_turn>", "<|im_start|>", "<|start_header_id|>", "<|end_header_id|>"}
+
+# Phi-3's special tokens strip the whitespace that follows them (its tokenizer config says
+# rstrip=True for all but these three; transformers' GGUF converter writes the same list). No GGUF
+# key records it: llama.cpp keys on general.name containing "phi-3" / "phi3"; we do too, and also
+# take a SentencePiece vocab of architecture phi3 (newer converters name files "Phi 3.5 Mini ...";
+# Phi-4-mini, also phi3, has a byte-level vocab and no rstrip).
+_NO_RSTRIP = frozenset({"<unk>", "<s>", "<|endoftext|>"})
+_RSTRIP_SPACE = " \t\n\v\f\r"    # what llama.cpp's isspace() skips
 
 _KEY = "tokenizer.ggml."
 
@@ -57,10 +76,11 @@ class Tokenizer:
                  merges: list[str] | None, scores: list[float] | None, bos_id: int | None,
                  eos_id: int | None, unk_id: int | None, pad_id: int | None, add_bos: bool,
                  add_eos: bool, add_space_prefix: bool, chat_template: str | None = None,
-                 extra_eot_ids: tuple[int, ...] = ()):
+                 extra_eot_ids: tuple[int, ...] = (), rstrip_special: bool = False):
         self.model = model
         self.tokens = tokens
-        self.token_types = token_types
+        self.token_types = [CONTROL if k in (NORMAL, USER_DEFINED) and t in _CONTROL_LOOKING else k
+                            for t, k in zip(tokens, token_types)]
         self.n_vocab = len(tokens)
         self.bos_id, self.eos_id, self.unk_id, self.pad_id = bos_id, eos_id, unk_id, pad_id
         self.add_bos, self.add_eos, self.add_space_prefix = add_bos, add_eos, add_space_prefix
@@ -93,6 +113,11 @@ class Tokenizer:
         self.eot_ids: set[int] = eot
         self._special_rx = self._special_regex((UNKNOWN, CONTROL, USER_DEFINED))
         self._user_rx = self._special_regex((USER_DEFINED,))
+        # Special tokens that swallow the whitespace after them (Phi-3's rstrip=True added tokens).
+        self._rstrip: frozenset[str] = frozenset()
+        if rstrip_special:
+            special = {t for t, k in zip(tokens, self.token_types) if k in (UNKNOWN, CONTROL, USER_DEFINED)}
+            self._rstrip = frozenset((special | ({"</s>"} & set(self.vocab))) - _NO_RSTRIP)
 
     # ---------------------------------------------------------------- construction
 
@@ -126,6 +151,8 @@ class Tokenizer:
         add_bos_default = spm or pre in ("llama3", "llama-v3", "llama-bpe", "falcon3")
         extra_eot = tuple(int(meta[_KEY + k]) for k in ("eot_token_id", "eom_token_id")
                           if meta.get(_KEY + k) is not None and 0 <= int(meta[_KEY + k]) < n)
+        name = str(meta.get("general.name", "")).lower()
+        phi3 = "phi-3" in name or "phi3" in name or (spm and meta.get("general.architecture") == "phi3")
         return cls(
             model=str(model), tokens=tokens, token_types=types, pre=None if pre is None else str(pre),
             merges=merges, scores=scores,
@@ -138,6 +165,7 @@ class Tokenizer:
             add_space_prefix=bool(meta.get(_KEY + "add_space_prefix", spm)),
             chat_template=meta.get("tokenizer.chat_template"),
             extra_eot_ids=extra_eot,
+            rstrip_special=phi3,
         )
 
     def _special_regex(self, kinds: tuple[int, ...]) -> re.Pattern | None:
@@ -160,10 +188,15 @@ class Tokenizer:
         pos = 0
         if rx is not None:
             for m in rx.finditer(text):
+                if m.start() < pos:        # inside whitespace an rstrip token swallowed
+                    continue
                 if m.start() > pos:
                     self._encode_fragment(text[pos:m.start()], ids)
                 ids.append(self.vocab[m.group(0)])
                 pos = m.end()
+                if m.group(0) in self._rstrip:
+                    while pos < len(text) and text[pos] in _RSTRIP_SPACE:
+                        pos += 1
         if pos < len(text):
             self._encode_fragment(text[pos:], ids)
         if add_special and self.add_eos and self.eos_id is not None:
@@ -173,7 +206,7 @@ class Tokenizer:
     def _encode_fragment(self, fragment: str, out: list[int]) -> None:
         if self.model == "gpt2":
             encode_word = self._bpe.encode_word
-            for word in self._pretok.split(fragment):
+            for word in self._pretok.split(self._pretok.normalize(fragment)):
                 out.extend(encode_word(word))
         else:
             out.extend(self._spm.encode(" " + fragment if self.add_space_prefix else fragment))

@@ -75,6 +75,11 @@ VARIANTS: dict[str, tuple[tuple[str, ...], bool]] = {
                 r"[0-9][0-9][0-9]"), False),
 }
 
+# Variants whose tokenizer.json runs a Unicode normalizer before the split (Qwen2/2.5/3: NFC, so
+# "e" + U+0301 is tokenized as "é"). llama.cpp skips it; Hugging Face, which the models were
+# trained with, does not, so we follow Hugging Face.
+NORMALIZER: dict[str, str] = {"qwen2": "NFC"}
+
 # White_Space as the `regex` module and llama.cpp define `\s`. Python's `re` would also take
 # U+001C..U+001F (str.isspace), which are not whitespace to any tokenizer.
 _WHITESPACE = [(0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680),
@@ -164,7 +169,12 @@ class PreTokenizer:
                 f"unsupported pre-tokenizer tokenizer.ggml.pre={name!r}; known: {sorted(VARIANTS)}")
         patterns, self.ignore_merges = VARIANTS[name]
         self.name = name
+        self.normalizer = NORMALIZER.get(name)   # None, or a unicodedata.normalize form
         self._steps = _compiled(patterns)
+
+    def normalize(self, text: str) -> str:
+        """The variant's Unicode normalization (before split(); identity for most variants)."""
+        return text if self.normalizer is None else unicodedata.normalize(self.normalizer, text)
 
     def split(self, text: str) -> list[str]:
         pieces = [text]

@@ -4,10 +4,12 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
 
 * Deferred fusion. ``rms_norm`` and ``linear`` return *pending* values rather than launching;
   the op that consumes them picks a fused kernel: norm -> projection (matvec NORM), qkv
-  projection -> ``rope_kv`` (matvec ROPE: rotate + KV write in the epilogue), projection ->
-  ``add`` (RESIDUAL), norm -> ``linear_swiglu`` (NORM + SWIGLU). Any other use materialises
-  them. The forward pass in models/llama.py stays the one straight line it is; per layer a
-  decode step is 5 dispatches: qkv+rope+kv, attention, out+residual, gate/up+silu, down+residual.
+  projection -> ``rope_kv`` (matvec ROPE: rotate + KV write in the epilogue; ``store_kv``: the
+  same without the rotation, NOROPE), projection -> ``add`` (RESIDUAL), norm -> ``linear_swiglu``
+  (NORM + SWIGLU). Any other use materialises them. The forward pass in models/llama.py stays
+  the one straight line it is; per layer a decode step is 5 dispatches: qkv+rope+kv, attention,
+  out+residual, gate/up+silu, down+residual. (GPT-2, models/gpt2.py: 7, as its ``layer_norm``s
+  are launched at once; ``linear_gelu`` is a projection with the GELU epilogue.)
   Gemma (models/gemma.py) adds: norm -> ``add`` (rmsnorm RESIDUAL, its post-norms), GEGLU for
   SWIGLU (gate.wgsl), attention WINDOW / SOFTCAP, and elementwise SCALE / SOFTCAP; its step is
   replayed, not fused (fused.GEMMA_VARIANTS).
@@ -181,27 +183,43 @@ class WebGPUDevice:
         """Upload a float32 (n, width) array as an activation (tests, selftest)."""
         a = np.ascontiguousarray(a, dtype=np.float32)
         t = self.gpu.tensor(a.shape[0], a.shape[1])
+        self.gpu.flush()                 # (as embed: not before queued work that reads the pooled buffer)
         self.adapter.write_buffer(t.buf, 0, a)
         return t
 
     # -- ops -----------------------------------------------------------------------------------------
-    def embed(self, table: GWeight, tokens):
+    def embed(self, table: GWeight, tokens, positions: GVec | None = None, pos: int = 0):
         if isinstance(tokens, GTensor):
             tok = tokens
         else:
             ids = np.asarray(tokens, dtype=np.uint32).reshape(-1, 1)
             tok = self.gpu.tensor(ids.shape[0], 1, "u32")
+            # write_buffer lands before anything still queued: a pooled buffer that a queued embed
+            # (the previous prefill chunk's) reads must not get these ids first
+            self.gpu.flush()
             self.adapter.write_buffer(tok.buf, 0, ids)
+        # learned positions (GPT-2): embed.wgsl POS adds rows step.pos + t of the table
+        pos_defines, pos_b = (({"POS"}, {1: self._step_uniform(pos, tok.n), 5: positions.buf})
+                              if positions is not None else (set(), {}))
         if isinstance(table, split.GSplitWeight):
-            return split.embed(self.gpu, table, tok)
+            return split.embed(self.gpu, table, tok, pos_defines, pos_b)
         y = self.gpu.tensor(tok.n, table.cols)
-        self.gpu.dispatch("embed.wgsl", {table.qtype}, {
-            0: self.gpu.uniform(table.row_words, table.cols, table.rows, 0, 0, 0, 0, 0), 2: table.buf, 3: tok, 4: y},
-            (tok.n, 1, 1))
+        self.gpu.dispatch("embed.wgsl", {table.qtype} | pos_defines, {
+            0: self.gpu.uniform(table.row_words, table.cols, table.rows, 0, 0, 0, 0, 0), 2: table.buf, 3: tok, 4: y,
+            **pos_b}, (tok.n, 1, 1))
         return y
 
     def rms_norm(self, x, w, eps):
         return _Norm(self._t(x), w, float(eps))
+
+    def layer_norm(self, x, w, b, eps):
+        """rmsnorm.wgsl LAYERNORM, launched at once (not fused into the next projection: its
+        mean and bias would need more than matvec NORM's one scale)."""
+        x = self._t(x)
+        y = self.gpu.tensor(x.n, x.width)
+        self.gpu.dispatch("rmsnorm.wgsl", {"LAYERNORM"}, {0: self.gpu.uniform(x.width, float(eps), 0, 0), 3: x,
+                                                          4: y, 5: w.buf, 6: b.buf}, (x.n, 1, 1))
+        return y
 
     def linear(self, x, w, bias=None):
         if isinstance(w, split.GSplitWeight):
@@ -229,6 +247,11 @@ class WebGPUDevice:
         grid = self.gpu.grid(-(-n // 256))
         self.gpu.dispatch("elementwise.wgsl", {variant}, {0: self.gpu.uniform(n, grid[0], 0, c), 3: x, 4: y}, grid)
         return y
+
+    def linear_gelu(self, x, w):
+        if isinstance(w, split.GSplitWeight):
+            return split.gelu(self.gpu, self.linear(x, w))
+        return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w), gelu=True)
 
     def add(self, a, b):
         if isinstance(a, _Norm) and not isinstance(b, _Norm):
@@ -259,19 +282,29 @@ class WebGPUDevice:
                           (n_heads + 2 * n_kv_heads, x.n, 1))
         return y
 
-    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freq_factor=1.0):
+    def rope_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, theta, neox, freqs=None):
+        rope = self._rope_table(theta, head_dim, cache.n_ctx, freqs)
+        return self._kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, neox, set(), {10: rope})
+
+    def store_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim):
+        """rope_kv's kernels (matvec ROPE in decode, rope_kv.wgsl in prefill) with NOROPE: no table."""
+        if head_dim % 2:
+            raise DeviceError(f"store_kv needs an even head_dim (the kernels walk pairs), got {head_dim}")
+        return self._kv(qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, False, {"NOROPE"}, {})
+
+    def _kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim, neox, defines, rope_b):
         qd, kvd = n_heads * head_dim, n_kv_heads * head_dim
-        rope = self._rope_table(theta, head_dim, cache.n_ctx, freq_factor)
-        kv = {8: cache.k[layer], 9: cache.v[layer], 10: rope}
+        kv = {8: cache.k[layer], 9: cache.v[layer], **rope_b}
         if isinstance(qkv, _Proj) and self._rows(qkv.x) <= MATVEC_MAX_TOKENS:
             extra = dict(q_dim=qd, kv_dim=kvd, head_dim=head_dim, neox=int(neox), n_ctx=cache.n_ctx)
-            return self._matvec(qkv, {"ROPE"}, kv, pos, out_width=qd, pairs=True, extra=extra)
+            return self._matvec(qkv, {"ROPE"} | defines, kv, pos, out_width=qd, pairs=True, extra=extra)
         x = self._t(qkv)
         y = self.gpu.tensor(x.n, qd)
         n_threads = x.n * (qd // 2 + kvd // 2 + kvd)
         grid = self.gpu.grid(-(-n_threads // 256))
         params = self.gpu.uniform(x.n, qd, kvd, head_dim, int(neox), cache.n_ctx, grid[0], 0)
-        self.gpu.dispatch("rope_kv.wgsl", (), {0: params, 1: self._step_uniform(pos, x.n), 3: x, 4: y, **kv}, grid)
+        self.gpu.dispatch("rope_kv.wgsl", defines, {0: params, 1: self._step_uniform(pos, x.n), 3: x, 4: y, **kv},
+                          grid)
         return y
 
     def attention(self, q, cache, layer, pos, n_heads, n_kv_heads, head_dim, scale=0.0, window=0, softcap=0.0):
@@ -377,7 +410,7 @@ class WebGPUDevice:
         elif why is None:
             prog.fused_ok = True
         else:
-            self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}")
+            self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}{fused.describe(f, status)}")
             prog.fused = None
             if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
                 prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too
@@ -500,11 +533,11 @@ class WebGPUDevice:
     def _step_uniform(self, pos, n):
         return self._step if self._step is not None else self.gpu.uniform(int(pos), int(n), 0, 0)
 
-    def _rope_table(self, theta, head_dim, n_ctx, freq_factor=1.0):
-        key = (float(theta), head_dim, n_ctx, float(freq_factor))
+    def _rope_table(self, theta, head_dim, n_ctx, freqs=None):
+        key = (float(theta), head_dim, n_ctx, None if freqs is None else np.asarray(freqs, np.float32).tobytes())
         buf = self._rope.get(key)
         if buf is None:
-            cos, sin = rope_tables(theta, head_dim, n_ctx, freq_factor)
+            cos, sin = rope_tables(theta, head_dim, n_ctx, freqs)
             buf = self.gpu.upload(np.stack([cos, sin], axis=-1).astype(np.float32), "rope table")
             self._rope[key] = buf
         return buf
@@ -531,7 +564,7 @@ class WebGPUDevice:
         return y
 
     def _project(self, pr: _Proj, residual: GTensor | None = None, swiglu: bool = False,
-                 geglu: bool = False) -> GTensor:
+                 geglu: bool = False, gelu: bool = False) -> GTensor:
         defines, extra_b = set(), {}
         if residual is not None:
             defines.add("RESIDUAL")
@@ -540,6 +573,8 @@ class WebGPUDevice:
             defines.add("SWIGLU")
         if geglu:
             defines.add("GEGLU")
+        if gelu:
+            defines.add("GELU")
         out_w = pr.w.rows // 2 if swiglu else pr.w.rows
         if self._rows(pr.x) <= MATVEC_MAX_TOKENS:
             return self._matvec(pr, defines, extra_b, None, out_width=out_w, pairs=swiglu)
@@ -600,7 +635,7 @@ class WebGPUDevice:
         rows_per_wg = self._matvec_rows()
         if rows_per_wg == MATVEC_ROWS_CPU:
             defines.add("ROWS16")
-        elif w.rows >= MATVEC_WIDE_ROWS and not defines & {"SWIGLU", "ROPE", "COMBINE"}:
+        elif w.rows >= MATVEC_WIDE_ROWS and not defines & {"SWIGLU", "ROPE", "COMBINE", "GELU"}:
             defines.add("WIDE")
             rows_per_wg *= 4
         y = self.gpu.tensor(x.n, out_width)

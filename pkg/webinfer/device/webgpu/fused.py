@@ -31,8 +31,8 @@ Memory it adds, made once per recorded step:
 * the KV cache is the model's own (one buffer for all layers, WebGPUDevice.kv_cache).
 
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
-for (a prefill, a split weight, a GPU sampler inside the step, Gemma's ops: GEMMA_VARIANTS), more
-than the binding limit, a
+for (a prefill, a split weight, a GPU sampler inside the step, GPT-2's learned positions,
+LayerNorm and GELU, Gemma's ops: GEMMA_VARIANTS), more than the binding limit, a
 workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ.
 Before a program is used the device runs it once next to the plain replay and compares logits
 (device.py, ``replay`` / ``read``).
@@ -41,8 +41,6 @@ Not here: choosing when to fuse (device.py), the kernels (shaders/decode_fused.w
 """
 
 from __future__ import annotations
-
-import os
 
 from dataclasses import dataclass
 
@@ -269,6 +267,9 @@ def _qtype(defines, shader: str) -> int:
 
 def _embed(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     row_words, cols, n_rows, first_row, split = (int(v) for v in pw[:5])
+    if "POS" in defines:
+        raise Refused("an embedding with learned positions (gpt2: position_embd, then LayerNorm, GELU): "
+                      "the fused step has no commands for them")
     if split or entries[3][0] is not token.buf or grid != (1, 1, 1):
         raise Refused("embed of a split table or of another input")
     qt = _qtype(defines, "embed")
@@ -452,9 +453,6 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # W_256: a type of 256-weight blocks, decoded a group at a time (fused_matvec.wgsl, groupwise)
     wtypes += ("W_256",) if used & set(GROUPWISE) else ()
     defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
-    arrive = os.environ.get("WEBINFER_FUSED_ARRIVE", "")      # (experiment) ARRIVE_WG | ARRIVE_FENCE
-    if arrive:
-        defines += (arrive,)
     values["W_BATCHED"] = " ".join(t for t in QTYPES if t in used and t in BATCHED)   # table order
     values["W_GROUPWISE"] = " ".join(t for t in QTYPES if t in used and t in GROUPWISE)
     values["LAYOUT"] = layout_wgsl(used)          # QT_<type>: the step's types (and fused_layout.CORE)
@@ -496,6 +494,22 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token:
         if token != want:
             return f"its greedy token {token} is not its logits' argmax {want}"
     return None
+
+
+def describe(f: FusedProgram, status: np.ndarray) -> str:
+    """Where a LATE abort happened: the first command (by number) in which a workgroup read a word
+    not yet written (S_LATE_CMD), with its op and shape; "" where the status names none."""
+    i = int(status.reshape(-1)[SYNC["LATE_CMD"]]) - 1
+    if i < 0 or i + 1 >= len(f.table):
+        return ""
+    row = f.table[i + 1]
+    op = {v: k for k, v in OPS.items()}.get(int(row[C["op"]]), "?").lower()
+    if op != "matvec":
+        return f" (first in command {i}: {op})"
+    qt = {v: k for k, v in QTYPES.items()}.get(int(row[C["qt"]]), "?")
+    flags = [k for k, v in {**FLAGS, **STEP_FLAGS}.items() if int(row[C["flags"]]) & v]
+    return (f" (first in command {i}: matvec {qt} {int(row[C['rows']])}x{int(row[C['cols']])} "
+            f"rpv {int(row[C['rpv']])} blocks {int(row[C['nvwg']])} {'|'.join(flags)})")
 
 
 def abort_error(abort: int = TIMED_OUT) -> DeviceError:

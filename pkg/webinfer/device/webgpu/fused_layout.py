@@ -59,7 +59,7 @@ C = dict(op=0, flags=1, qt=2, nvwg=3, rows=4, cols=5, row_words=6, half=7, eps=8
 
 # The sync buffer's words (S_<NAME>): arrival counters at 0 (parity 0) and CNT1, ticket words at
 # TICKET + parity, ARGMAX's done counts at DONE + parity, then two words a workgroup and parity.
-SYNC = {"ABORT": 1, "TOKEN": 2, "POS": 3, "CNT1": 4, "TICKET": 5, "DONE": 8, "SLOTS": 16}
+SYNC = {"ABORT": 1, "TOKEN": 2, "POS": 3, "CNT1": 4, "TICKET": 5, "LATE_CMD": 7, "DONE": 8, "SLOTS": 16}
 N_SHIFT = 20                # an arrival counter's bits 20-29: the workgroups that took part in its step
 
 ABORT_BITS = {"TIMED_OUT": 1, "LATE": 2}     # the abort word: a barrier wait gave up; a value was read before it was written

@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import DeviceError
 from ...formats.quants import QUANT_TYPES
 from ...weights import QWeight
-from ..numpy_device import NumpyDevice
+from ..numpy_device import NumpyDevice, rope_inv_freq
 
 
 def random_qweight(rng, type_name: str, rows: int, cols: int, scale: float = 0.5) -> QWeight:
@@ -71,8 +71,9 @@ def selftest(dev) -> dict[str, float]:
     cmp("softcap", dev.softcap(dev.tensor(3 * x), 2.0), ref.softcap(3 * x, 2.0))
     cmp("add_norm", dev.add(dev.tensor(y), dev.rms_norm(dev.tensor(x), dev.vector(nw), 1e-6)),
         ref.add(y, ref.rms_norm(x, nw, 1e-6)))
-    gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 1e6, True, 8.0)
-    rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 1e6, True, 8.0)
+    freqs = rope_inv_freq(1e6, hd) / np.float32(8.0)          # Gemma 3's linearly scaled global layers
+    gq = dev.rope_kv(dev.tensor(qkv), gc, 0, 3, H, KV, hd, 1e6, True, freqs)
+    rq = ref.rope_kv(qkv, rc, 0, 3, H, KV, hd, 1e6, True, freqs)
     cmp("rope_kv_scaled", gq, rq)
     cmp("attention_window_softcap", dev.attention(gq, gc, 0, 3, H, KV, hd, 0.2, 3, 5.0),
         ref.attention(rq, rc, 0, 3, H, KV, hd, 0.2, 3, 5.0))
@@ -84,4 +85,27 @@ def selftest(dev) -> dict[str, float]:
         want = sample_reference(logits, 0.8, 40, 0.9, 0.02, u)[:, None]
         cmp(f"sample[{i}]", dev.sample(dev.tensor(logits), 0.8, 40, 0.9, 0.02, u), want)
     errs["sample"] = max(errs.pop(f"sample[{i}]") for i in range(3))
+    for name, got, want in gpt2_cases(dev, ref):
+        cmp(name, got, want)
     return errs
+
+
+def gpt2_cases(dev, ref):
+    """GPT-2's ops (layer_norm, linear_gelu, store_kv, embed with positions): (name, device result,
+    NumPy result), on draws of their own (the other cases' draws stay as they were)."""
+    rng = np.random.default_rng(2)
+    n, d, H, hd, ctx = 5, 64, 4, 16, 32
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    w, b = rng.standard_normal(d).astype(np.float32), rng.standard_normal(d).astype(np.float32)
+    yield "layer_norm", dev.layer_norm(dev.tensor(x), dev.vector(w), dev.vector(b), 1e-5), ref.layer_norm(x, w, b, 1e-5)
+    up = random_qweight(rng, "Q8_0", 96, d)
+    up.bias = rng.standard_normal(96).astype(np.float32)
+    yield "linear_gelu", dev.linear_gelu(dev.tensor(x), dev.weight(up)), ref.linear_gelu(x, ref.weight(up))
+    qkv = rng.standard_normal((n, 3 * H * hd)).astype(np.float32)
+    gc, rc = dev.kv_cache(1, H, hd, ctx), ref.kv_cache(1, H, hd, ctx)
+    gq, rq = dev.store_kv(dev.tensor(qkv), gc, 0, 3, H, H, hd), ref.store_kv(qkv, rc, 0, 3, H, H, hd)
+    yield "store_kv", gq, rq
+    yield "attention[store_kv]", dev.attention(gq, gc, 0, 3, H, H, hd), ref.attention(rq, rc, 0, 3, H, H, hd)
+    tab, pe = random_qweight(rng, "Q8_0", 48, d), rng.standard_normal((ctx, d)).astype(np.float32)
+    yield ("embed[positions]", dev.embed(dev.weight(tab), [3, 0, 47], dev.vector(pe), 7),
+           ref.embed(ref.weight(tab), [3, 0, 47], pe, 7))

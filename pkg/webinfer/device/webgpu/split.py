@@ -7,6 +7,7 @@ into consecutive row ranges that each fit; ops on it then run chunk by chunk:
     linear         each chunk's projection (the ordinary kernels), copied into its columns
                    of the (n, rows) output: one copy for a single token, one per token otherwise
     linear_swiglu  linear over the stacked gate/up rows, then elementwise.wgsl SWIGLU
+    linear_gelu    linear, then elementwise.wgsl GELU
     embed          embed.wgsl per chunk; a chunk writes only the tokens in its row range
 
 The fused epilogues (norm, residual, RoPE) are not used on split weights: correct first; a
@@ -75,12 +76,23 @@ def swiglu(gpu, gu, geglu: bool = False):
     return y
 
 
-def embed(gpu, sw: GSplitWeight, tok):
-    """Rows of a split table for the u32 ids in tok (n, 1): each chunk fills its own ids."""
+def gelu(gpu, x):
+    """gelu(x) of a (n, h) activation (a projection that could not take the GELU epilogue)."""
+    y = gpu.tensor(x.n, x.width)
+    n = x.n * x.width
+    grid = gpu.grid(-(-n // 256))
+    gpu.dispatch("elementwise.wgsl", {"GELU"}, {0: gpu.uniform(n, grid[0], 0, 0), 3: x, 4: y}, grid)
+    return y
+
+
+def embed(gpu, sw: GSplitWeight, tok, defines=frozenset(), extra_b=None):
+    """Rows of a split table for the u32 ids in tok (n, 1): each chunk fills its own ids (and,
+    with POS, adds their positions' rows: extra_b binds the step and the table)."""
     y = gpu.tensor(tok.n, sw.cols)
     for part, start in zip(sw.parts, sw.starts):
-        gpu.dispatch("embed.wgsl", {sw.qtype}, {
-            0: gpu.uniform(part.row_words, part.cols, part.rows, start, 1, 0, 0, 0), 2: part.buf, 3: tok, 4: y}, (tok.n, 1, 1))
+        gpu.dispatch("embed.wgsl", {sw.qtype} | set(defines), {
+            0: gpu.uniform(part.row_words, part.cols, part.rows, start, 1, 0, 0, 0), 2: part.buf, 3: tok, 4: y,
+            **(extra_b or {})}, (tok.n, 1, 1))
     return y
 
 
