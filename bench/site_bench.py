@@ -50,14 +50,14 @@ def system_prompt(target: int) -> str:
     return f"Answer in one short paragraph. Request {target}."
 
 
-def prompts(model_path: Path) -> dict[int, str]:
+def prompts(model_path: Path, targets=TARGETS) -> dict[int, str]:
     """A user message per target whose chat-templated prompt (with system_prompt(target)) is the
     target's length, give or take a token."""
     import webinfer
     model = webinfer.load(str(model_path), device="numpy", n_ctx=1024)
     words = (FILLER * 40).split()
     out = {}
-    for target in TARGETS:
+    for target in targets:
         def length(n_words):
             return len(model.encode_chat([{"role": "system", "content": system_prompt(target)},
                                           {"role": "user", "content": "Summarize: " + " ".join(words[:n_words])}]))
