@@ -29,9 +29,16 @@ SHAPES = {
     "qwen3": dict(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
                   num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960),
     "gemma3": dict(vocab_size=262144, hidden_size=640, intermediate_size=2048, num_hidden_layers=18,
-                   num_attention_heads=4, num_key_value_heads=1, head_dim=256, max_position_embeddings=32768,
-                   sliding_window=512),
+                   num_attention_heads=4, num_key_value_heads=1, head_dim=256, query_pre_attn_scalar=256,
+                   max_position_embeddings=32768, sliding_window=512,
+                   rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                                    "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
 }
+
+
+def layer_types(n: int) -> list:
+    """Gemma 3's pattern: five sliding-window layers, then one global, repeated."""
+    return ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(n)]
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--arch", required=True, choices=sorted(SHAPES))
@@ -52,7 +59,10 @@ from webinfer.bench import hf_eager_bench, run_bench  # noqa: E402
 from webinfer.formats.gguf_write import write_gguf  # noqa: E402
 
 mod = importlib.import_module(f"hf_fixtures.{a.arch}")
-cfg = mod.config(**dict(SHAPES[a.arch], **({"num_hidden_layers": a.layers} if a.layers else {})))
+shape = dict(SHAPES[a.arch], **({"num_hidden_layers": a.layers} if a.layers else {}))
+if a.arch == "gemma3":
+    shape["layer_types"] = layer_types(shape["num_hidden_layers"])
+cfg = mod.config(**shape)
 say(f"building HF {type(cfg).__name__} at {a.arch}'s shapes ...")
 hf = transformers.AutoModelForCausalLM.from_config(cfg, attn_implementation="eager", torch_dtype=torch.float32).eval()
 sd = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
