@@ -65,23 +65,11 @@ _TEXT = ("the quick brown fox jumps over the lazy dog. hello, world! a tiny mode
          "thing as its reference, token for token, on every device that runs it.")
 
 
-def _byte_chars() -> list[str]:
-    """GPT-2's printable stand-in for each byte 0..255."""
-    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    out, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            out[b] = chr(b)
-        else:
-            out[b] = chr(256 + extra)
-            extra += 1
-    return [out[b] for b in range(256)]
-
-
 def byte_bpe(n_vocab: int, pre: str = "default") -> dict:
     """A byte-level BPE vocabulary of n_vocab tokens: the 256 bytes (id = byte), then merges learnt
     greedily from a fixed sentence. No special tokens (nothing stops a greedy run early)."""
-    chars = _byte_chars()
+    from webinfer.tokenizer.bpe import BYTE_TO_CHAR     # GPT-2's printable stand-in for each byte
+    chars = [BYTE_TO_CHAR[b] for b in range(256)]
     words = Counter(tuple(chars[b] for b in (("" if i == 0 else " ") + w).encode()) for i, w in enumerate(_TEXT.split()))
     tokens, merges = list(chars), []
     while len(tokens) < n_vocab:
