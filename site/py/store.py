@@ -148,13 +148,21 @@ def _from_stream(body, total: int, what: str, on_progress) -> ModelBytes:
     except Exception:  # noqa: BLE001 - a browser without byte streams: chunks as they come
         reader, space = body.getReader(), None
 
+    ended = []    # the stream said done: no read after that (a BYOB read at the end takes its buffer
+                  # away, and head() of a file shorter than it asks for reads to the end before body())
+
     async def next_chunk(keep: bool):
+        if ended:
+            return None
         if space is None:
             step = await reader.read()
-            return None if step.done else step.value
-        step = await reader.read(space[0])
+        else:
+            step = await reader.read(space[0])
         if step.done:
+            ended.append(True)
             return None
+        if space is None:
+            return step.value
         view = step.value                                  # the bytes read, over the buffer just handed back
         space[0] = js.Uint8Array.new(view.buffer)          # the next read reuses that buffer
         return view.slice() if keep else view

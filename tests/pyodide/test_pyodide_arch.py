@@ -1,7 +1,8 @@
 """The HF-fidelity fixtures (tests/data/arch) inside Pyodide (Node and Chromium), on NumPy with the
 wasm kernels and the recorded decode step: qwen3 (head_norm recorded as one RMS_NORM a head) and
 llama3 (the recorded RoPE reads Llama 3's scaled tables) give HF's greedy 32 tokens, and the
-recorded step's logits equal the plain forward's bit for bit."""
+recorded step's logits equal the plain forward's bit for bit; gemma3 (windowed, soft-capped
+attention, GELU-tanh MLP: ops the recorded step does not have) gives them op by op."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pytest_pyodide import run_in_pyodide
 pytestmark = [pytest.mark.pyodide]
 
 ARCH_DIR = Path(__file__).resolve().parents[1] / "data" / "arch"
-NAMES = [n for n in ("qwen3", "llama3") if (ARCH_DIR / f"{n}.json").exists()]
+NAMES = [n for n in ("qwen3", "llama3", "gemma3") if (ARCH_DIR / f"{n}.json").exists()]
 
 
 @pytest.fixture(scope="module", params=NAMES)
@@ -48,6 +49,7 @@ async def test_fixture_answers_as_hf_with_the_recorded_step(selenium_webinfer, a
             tok = int(np.argmax(out))
         assert toks == arch_case["tokens"], (arch_case["name"], record, toks)
         path = model.device.decode_path()
-        assert path.startswith("replayed") if record else path.startswith("op by op"), path
+        recorded = record and arch_case["name"] != "gemma3"     # (the recorded step has no Gemma ops)
+        assert path.startswith("replayed") if recorded else path.startswith("op by op"), path
         steps.append(lg)
     assert all(np.array_equal(a, b) for a, b in zip(*steps)), arch_case["name"]
