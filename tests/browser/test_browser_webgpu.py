@@ -40,8 +40,12 @@ async def test_init_gpu_and_every_op_matches_numpy(selenium_webgpu):
     assert dev.description.startswith("webgpu: ") and "browser WebGPU" in dev.description, dev.description
     assert dev.adapter.limits["max_storage_buffer_binding_size"] >= 128 << 20, dev.adapter.limits
     errs = await aload.aselftest(dev)
-    # 5 linear + 5 embed + norm, swiglu, add, head_norm, rope, attention, argmax; GPT-2's 5 (selftest.gpt2_cases)
-    assert len(errs) == 22, sorted(errs)
+    # every op of the Device protocol: the llama family's, GPT-2's (selftest.gpt2_cases) and Gemma's
+    ops = {"add", "argmax", "attention", "head_norm", "linear_swiglu", "rms_norm", "rope_kv",
+           *(f"{op}[{t}]" for op in ("embed", "linear") for t in ("F16", "F32", "Q4_0", "Q4_1", "Q8_0")),
+           "attention[store_kv]", "embed[positions]", "layer_norm", "linear_gelu", "store_kv",
+           "add_norm", "attention_window_softcap", "linear_geglu", "rope_kv_scaled", "scale", "softcap"}
+    assert set(errs) == ops, sorted(set(errs) ^ ops)
     bad = {k: v for k, v in errs.items() if not v <= 2e-3}
     assert not bad, f"ops disagreeing with NumPy (max abs error): {bad}"
 
