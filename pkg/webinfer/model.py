@@ -82,18 +82,22 @@ class Model:
     def detokenize(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids))
 
-    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True,
+                            enable_thinking: bool | None = None) -> str:
+        """The conversation as the model's own template writes it. enable_thinking: given to the
+        template as transformers gives it (Qwen3: False opens the answer with an empty think block)."""
         if not self.chat_template:
             raise WebinferError("this model has no tokenizer.chat_template; pass a raw prompt instead")
         tok = self.tokenizer
         bos = tok.decode([tok.bos_id]) if tok.bos_id is not None else ""
         eos = tok.decode([tok.eos_id]) if tok.eos_id is not None else ""
         return render_chat(self.chat_template, messages, add_generation_prompt=add_generation_prompt,
-                           bos_token=bos, eos_token=eos)
+                           bos_token=bos, eos_token=eos, enable_thinking=enable_thinking)
 
-    def encode_chat(self, messages: list[dict]) -> list[int]:
+    def encode_chat(self, messages: list[dict], enable_thinking: bool | None = None) -> list[int]:
         """The rendered conversation as ids (the template writes any BOS itself)."""
-        return self.tokenizer.encode(self.apply_chat_template(messages), add_special=False)
+        return self.tokenizer.encode(self.apply_chat_template(messages, enable_thinking=enable_thinking),
+                                     add_special=False)
 
     # -- generation -------------------------------------------------------------------------------
     def generate(self, prompt: str | Sequence[int], *, max_tokens: int | None = None, stop: Sequence[str] | None = None,

@@ -185,3 +185,16 @@ def test_info_names_the_architecture_and_whether_it_runs(tmp_path):
     out = describe(other)
     assert out["arch"] == "falcon"
     assert out["runnable"].startswith("no: architecture 'falcon' is not supported (supported: llama, "), out
+
+
+def test_enable_thinking_reaches_the_template():
+    """Model.apply_chat_template / encode_chat hand enable_thinking to the template (Qwen3's)."""
+    import webinfer
+    from webinfer.chat_template import render_chat
+    m = webinfer.load(ARCH_DIR / "qwen3.q8_0.gguf", device="numpy")
+    m.chat_template = (ARCH_DIR.parent / "chat_templates" / "qwen3.jinja").read_text()
+    msgs = [{"role": "user", "content": "hi"}]
+    off, default = m.apply_chat_template(msgs, enable_thinking=False), m.apply_chat_template(msgs)
+    assert off == render_chat(m.chat_template, msgs, enable_thinking=False) and off != default
+    assert off.endswith("<think>\n\n</think>\n\n"), off
+    assert m.encode_chat(msgs, enable_thinking=False) == m.tokenize(off, add_special=False)
