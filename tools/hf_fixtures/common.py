@@ -138,6 +138,15 @@ def greedy(model, prompt: list[int], n_new: int):
     return tokens, first.numpy().astype(np.float32), min(margins)
 
 
+def end_maps(cfg) -> list[Map]:
+    """The token embedding, the final norm and (untied) the output head, as HF's llama-style
+    models name them (model.embed_tokens, model.norm, lm_head)."""
+    m = [Map("token_embd.weight", ["model.embed_tokens.weight"]), Map("output_norm.weight", ["model.norm.weight"])]
+    if not cfg.tie_word_embeddings:
+        m.append(Map("output.weight", ["lm_head.weight"]))
+    return m
+
+
 def to_gguf(maps: list[Map], sd: dict) -> dict:
     out = {}
     for m in maps:

@@ -4,7 +4,7 @@ d_model), tied embeddings (as Llama 3.2 1B and SmolLM2). llama.cpp writes q and 
 
 from __future__ import annotations
 
-from .common import Map, permute_rows, text_keys
+from .common import Map, end_maps, permute_rows, text_keys
 
 NAME = ARCH = "llama"
 SEED = 1
@@ -25,9 +25,7 @@ def metadata(cfg) -> dict:
 
 
 def maps(cfg) -> list:
-    m = [Map("token_embd.weight", ["model.embed_tokens.weight"]), Map("output_norm.weight", ["model.norm.weight"])]
-    if not cfg.tie_word_embeddings:
-        m.append(Map("output.weight", ["lm_head.weight"]))
+    m = end_maps(cfg)
     q_fwd, q_inv = permute_rows(cfg.num_attention_heads)
     k_fwd, k_inv = permute_rows(cfg.num_key_value_heads)
     for i in range(cfg.num_hidden_layers):

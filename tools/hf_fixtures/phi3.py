@@ -6,7 +6,7 @@ attention is exact). No LongRoPE (the 128k models' rope_factors_long / _short): 
 
 from __future__ import annotations
 
-from .common import Map
+from .common import Map, end_maps
 
 NAME = ARCH = "phi3"
 SEED = 1
@@ -44,9 +44,7 @@ def metadata(cfg) -> dict:
 
 
 def maps(cfg) -> list:
-    m = [Map("token_embd.weight", ["model.embed_tokens.weight"]), Map("output_norm.weight", ["model.norm.weight"])]
-    if not cfg.tie_word_embeddings:
-        m.append(Map("output.weight", ["lm_head.weight"]))
+    m = end_maps(cfg)
     for i in range(cfg.num_hidden_layers):
         p, h = f"blk.{i}.", f"model.layers.{i}."
         m += [Map(p + "attn_norm.weight", [h + "input_layernorm.weight"]),

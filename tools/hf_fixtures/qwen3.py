@@ -4,7 +4,7 @@ llama.cpp writes Qwen's q and k as they are (NeoX RoPE: no permutation)."""
 
 from __future__ import annotations
 
-from .common import Map, text_keys
+from .common import Map, end_maps, text_keys
 
 NAME = ARCH = "qwen3"
 SEED = 1
@@ -25,9 +25,7 @@ def metadata(cfg) -> dict:
 
 
 def maps(cfg) -> list:
-    m = [Map("token_embd.weight", ["model.embed_tokens.weight"]), Map("output_norm.weight", ["model.norm.weight"])]
-    if not cfg.tie_word_embeddings:
-        m.append(Map("output.weight", ["lm_head.weight"]))
+    m = end_maps(cfg)
     for i in range(cfg.num_hidden_layers):
         p, h = f"blk.{i}.", f"model.layers.{i}."
         m += [Map(p + "attn_norm.weight", [h + "input_layernorm.weight"]),
