@@ -13,7 +13,10 @@ with the pipeline the family's real tokenizer.json declares:
   phi3    llama (no pre)    Prepend('▁') + Replace(' ', '▁') | - | BPE(byte_fallback)
 
 (Llama-3's pipeline: meta-llama's tokenizer.json; Qwen3's: Qwen/Qwen3 tokenizer.json; GPT-2's
-ByteLevel; Gemma-3 and Phi-3: their SentencePiece BPE with byte fallback as HF converts them.)
+ByteLevel; Gemma-3 and Phi-3: their SentencePiece BPE with byte fallback as transformers converts
+them: GemmaConverter's Replace(' ', '▁') normalizer, whose Split(' ') pre-tokenizer finds no space
+left to split on; GGUFPhi3Converter's rstrip=True on </s>, <|assistant|>, <|system|>, <|end|>,
+<|user|> and the placeholders, and LlamaConverter's Prepend + Replace normalizer.)
 SentencePiece vocabularies get HF merges the way HF's SentencePieceExtractor makes them: every
 split of a piece into two vocabulary pieces, ranked by the piece's score.
 
