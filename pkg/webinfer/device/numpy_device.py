@@ -138,6 +138,26 @@ class NumpyDevice:
             raise numpy_step.Unrecordable("linear_gelu")
         return gelu_tanh(self.linear(x, w))                            # (n, out)
 
+    def linear_gelu_erf(self, x, w) -> np.ndarray:
+        return gelu_erf(self.linear(x, w))                             # (n, out)
+
+    def encoder_attention(self, qkv, lengths, seq_len, n_heads, head_dim) -> np.ndarray:
+        # (B * S, 3 * H * hd) -> (B, 3, H, S, hd): q, k, v heads of each sequence
+        b = len(lengths)
+        t = qkv.reshape(b, seq_len, 3, n_heads, head_dim).transpose(0, 2, 3, 1, 4)
+        s = np.matmul(t[:, 0], t[:, 1].transpose(0, 1, 3, 2))        # (B, H, S, S)
+        s *= np.float32(1.0 / np.sqrt(head_dim))
+        pad = np.arange(seq_len)[None, :] >= np.asarray(lengths)[:, None]   # (B, S): keys past a length
+        s[np.broadcast_to(pad[:, None, None, :], s.shape)] = -np.inf
+        s -= s.max(axis=-1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)
+        o = np.matmul(s, t[:, 2])                                      # (B, H, S, hd)
+        return np.ascontiguousarray(o.transpose(0, 2, 1, 3)).reshape(b * seq_len, n_heads * head_dim)
+
+    def tensor(self, a) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.float32)
+
     def store_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
         if self._recorder is not None:
             raise numpy_step.Unrecordable("store_kv")
@@ -355,6 +375,24 @@ def gelu_tanh(y: np.ndarray) -> np.ndarray:
     t *= y
     t *= np.float32(0.5)
     return t
+
+
+# erf(z) ~ 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-z^2), t = 1 / (1 + p |z|), odd in z:
+# Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (Pyodide's NumPy has no erf, and scipy is optional).
+# The WGSL twin (gelu.wgsl, ERF) evaluates the same polynomial.
+ERF_P, ERF_A = 0.3275911, (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def gelu_erf(y: np.ndarray) -> np.ndarray:
+    """GELU's exact form, 0.5 y (1 + erf(y / sqrt 2)) (torch's gelu, HF's "gelu": BERT's MLP), in
+    float64 through ERF_A's polynomial, returned as float32 (its error is below float32's)."""
+    y = np.asarray(y, np.float32)
+    z = np.abs(y, dtype=np.float64) * (1.0 / np.sqrt(2.0))
+    t = 1.0 / (1.0 + ERF_P * z)
+    a1, a2, a3, a4, a5 = ERF_A
+    poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
+    erf_abs = 1.0 - poly * np.exp(-z * z)
+    return (0.5 * y * (1.0 + np.copysign(erf_abs, y))).astype(np.float32)
 
 
 def softcap(x: np.ndarray, cap: float) -> np.ndarray:
