@@ -85,6 +85,33 @@ async def load_async(source=None, device: str = "auto", n_ctx: int | None = None
     return model
 
 
+async def load_embedder_async(source=None, device: str = "auto", max_length: int | None = None):
+    """``webinfer.load_embedder`` for the browser: opens WebGPU first (as load_async), and fetches
+    an http(s) URL with the browser's fetch: a .gguf file, or a HF checkpoint folder (its
+    config.json, model.safetensors, tokenizer.json and, where the server has them,
+    sentence-transformers' sentence_bert_config.json and 1_Pooling/config.json). Embed with
+    ``await embedder.aembed(texts)``."""
+    from .embed import HF_FILES, ST_FILES, load_embedder
+    if IN_PYODIDE and device in ("auto", "webgpu"):
+        await init_gpu(device=device)
+    if IN_PYODIDE and isinstance(source, str) and source.startswith(("http://", "https://")):
+        from .ffi import fetch_bytes
+        if source.endswith(".gguf"):
+            source = await fetch_bytes(source)
+        else:
+            base = source.rstrip("/") + "/"
+            files = {n: await fetch_bytes(base + n) for n in HF_FILES}
+            for n in ST_FILES:
+                try:
+                    files[n] = await fetch_bytes(base + n)
+                except OSError:
+                    pass        # optional (an HTTP error): the model's own defaults
+            source = files
+    emb = load_embedder(source, device=device, max_length=max_length)
+    await emb.device.check_errors()
+    return emb
+
+
 async def quick_check_async(dev) -> None:
     """selftest.quick_check with an awaited read (mapAsync): one Q8_0 matvec vs NumPy."""
     from .device.numpy_device import NumpyDevice
