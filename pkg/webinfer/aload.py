@@ -175,8 +175,8 @@ async def aselftest(dev=None) -> dict[str, float]:
               ref.attention(rq, rc, 0, 3, H, KV, hd, 0.2, 3, 5.0))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     await cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
-    from .device.webgpu.selftest import gpt2_cases
-    for name, got, want in gpt2_cases(dev, ref):
+    from .device.webgpu.selftest import bert_cases, gpt2_cases
+    for name, got, want in (*gpt2_cases(dev, ref), *bert_cases(dev, ref)):
         await cmp(name, got, want)
     await dev.check_errors()
     return errs

@@ -156,5 +156,7 @@ def test_bad_input(tmp_path, capsys):
         webinfer.load_embedder({**files, "config.json": json.dumps({**cfg, "hidden_act": "relu"})})
     with pytest.raises(GGUFError, match="has shape"):
         webinfer.load_embedder({**files, "config.json": json.dumps({**cfg, "intermediate_size": 48})})
+    with pytest.raises(UnsupportedModelError, match="load_embedder"):
+        webinfer.load(tiny_gguf(), device="numpy")
     assert cli_main(["embed", "--model", str(tmp_path), "x"]) == 1
     assert "lacks model.safetensors" in capsys.readouterr().err

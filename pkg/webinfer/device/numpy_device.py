@@ -12,7 +12,8 @@ asks blas first and keeps its NumPy code for where blas declines), and a decode 
 once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
 recorder while it records). GPT-2's ops (layer_norm, linear_gelu's GELU, store_kv, embed's
 positions) are plain NumPy everywhere, and its decode step is not recorded (numpy_step.Unrecordable):
-it runs op by op.
+it runs op by op. BERT's (linear_gelu_erf, encoder_attention: models/bert.py) are plain
+NumPy too; an encoder has no decode step.
 
 Not here: quantized arithmetic on the codes themselves, anything GPU-specific.
 """
