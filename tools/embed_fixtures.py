@@ -7,7 +7,7 @@ run here, not on CI, which reads the committed files).
     python3 tools/embed_fixtures.py minilm     # tests/data/embed/minilm_ref.json (the default model, fetched)
 
 tiny: a seeded random BertModel (2 layers, hidden 32, 4 heads, d_ff 64, 64 positions) with a
-WordPiece vocabulary trained here by HF `tokenizers`, saved as a HF checkpoint (config.json,
+WordPiece vocabulary built here from a small corpus (HF `tokenizers`' normalizer and pre-tokenizer), saved as a HF checkpoint (config.json,
 model.safetensors, tokenizer.json; a few KB) so the fast tests need no download. Its weights are
 drawn wider than BERT's init (std ~0.3, LayerNorm weights around 1) so that texts differ and the
 MLP's GELU sees both tails.
@@ -71,15 +71,29 @@ def hf_reference(model_dir: Path, max_length: int) -> dict:
 
 def make_tiny() -> None:
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel
     d = OUT / "tiny"
     d.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(
-        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    # A vocabulary built the same way every run (HF's WordPieceTrainer breaks ties differently from
+    # run to run): the corpus's characters, alone and as ## continuations, its 150 commonest words,
+    # and a head + ## tail split of the longer ones (so that words also spell as several pieces).
+    norm, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    counts: dict[str, int] = {}
+    for text in CORPUS:
+        for w, _ in pre.pre_tokenize_str(norm.normalize_str(text)):
+            counts[w] = counts.get(w, 0) + 1
+    chars = sorted({c for w in counts for c in w})
+    words = sorted(counts, key=lambda w: (-counts[w], w))[:150]
+    pieces = [p for w in words if len(w) >= 6 for p in (w[:3], "##" + w[3:])]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab: dict[str, int] = {}
+    for t in specials + chars + ["##" + c for c in chars] + words + pieces:
+        vocab.setdefault(t, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = norm
+    tok.pre_tokenizer = pre
+    tok.add_special_tokens(specials)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
