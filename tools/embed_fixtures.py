@@ -15,7 +15,7 @@ minilm: all-MiniLM-L6-v2 from the webinfer cache (tools/fetch_model.py), max_seq
 
 Each JSON holds the texts, HF's token ids (HF `tokenizers`, truncated at max_length) and HF's
 embeddings: sentence-transformers' pooling (the mean of the last hidden states over the
-attention mask) then L2 normalisation, float32.
+attention mask) then L2 normalisation, float32; and the [CLS] row's, L2-normalised (cls pooling).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ CORPUS = TEXTS[1:11] + [
 ] * 3
 
 
-def hf_reference(model_dir: Path, max_length: int) -> dict:
+def hf_reference(model_dir: Path, max_length: int, with_cls: bool = False) -> dict:
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModel
@@ -54,19 +54,24 @@ def hf_reference(model_dir: Path, max_length: int) -> dict:
     tok.enable_truncation(max_length)
     ids = [tok.encode(t).ids for t in TEXTS]
     model = AutoModel.from_pretrained(str(model_dir)).eval()
-    embs = []
+    embs, cls = [], []
     with torch.no_grad():
         for row in ids:                              # one text at a time: no padding in the reference
             h = model(input_ids=torch.tensor([row]), attention_mask=torch.ones(1, len(row), dtype=torch.long),
                       token_type_ids=torch.zeros(1, len(row), dtype=torch.long)).last_hidden_state[0]
             embs.append(torch.nn.functional.normalize(h.mean(0), dim=0).numpy().astype(np.float32))
+            cls.append(torch.nn.functional.normalize(h[0], dim=0).numpy().astype(np.float32))
     import tokenizers
     import transformers
-    return {"texts": TEXTS, "max_length": max_length, "ids": ids, "embeddings": [e.tolist() for e in embs],
+    out = {"texts": TEXTS, "max_length": max_length, "ids": ids, "embeddings": [e.tolist() for e in embs],
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "tokenizers": tokenizers.__version__},
             "format": "texts; ids: HF tokenizers' ids (with [CLS]/[SEP], truncated at max_length); embeddings: "
-                      "HF BertModel's last hidden states, mean over the tokens, L2-normalised (float32)"}
+                      "HF BertModel's last hidden states, mean over the tokens, L2-normalised (float32); "
+                      "cls_embeddings (tiny only): the [CLS] row of the same, L2-normalised"}
+    if with_cls:
+        out["cls_embeddings"] = [e.tolist() for e in cls]
+    return out
 
 
 def make_tiny() -> None:
@@ -114,7 +119,7 @@ def make_tiny() -> None:
             else:
                 p.copy_(0.3 * torch.randn_like(p))
     model.save_pretrained(str(d), safe_serialization=True)
-    ref = hf_reference(d, max_length=64)
+    ref = hf_reference(d, max_length=64, with_cls=True)
     ref["model"] = "tests/data/embed/tiny/"
     (OUT / "tiny.json").write_text(json.dumps(ref, ensure_ascii=False) + "\n")
     print(f"wrote {d} and {OUT / 'tiny.json'}")

@@ -45,7 +45,7 @@ def gguf_name(hf: str) -> str:
     return f"{HF_TO_GGUF[stem]}.{kind}"
 
 
-def tiny_gguf(types: str = "F32") -> bytes:
+def tiny_gguf(types: str = "F32", pooling: int = 1) -> bytes:
     """The tiny checkpoint as llama.cpp writes a BERT GGUF: its keys, tensor names, phantom-space vocab."""
     cfg = json.loads((TINY / "config.json").read_text())
     spec = json.loads((TINY / "tokenizer.json").read_text())
@@ -59,7 +59,7 @@ def tiny_gguf(types: str = "F32") -> bytes:
         "bert.embedding_length": cfg["hidden_size"], "bert.feed_forward_length": cfg["intermediate_size"],
         "bert.attention.head_count": cfg["num_attention_heads"],
         "bert.attention.layer_norm_epsilon": float(cfg["layer_norm_eps"]), "bert.attention.causal": False,
-        "bert.pooling_type": 1, "tokenizer.ggml.model": "bert", "tokenizer.ggml.token_type_count": 2,
+        "bert.pooling_type": pooling, "tokenizer.ggml.model": "bert", "tokenizer.ggml.token_type_count": 2,
         "tokenizer.ggml.tokens": [t if t in special else t[2:] if t.startswith("##") else PHANTOM_SPACE + t
                                   for t in tokens],
         "tokenizer.ggml.token_type": [3 if t in special else 1 for t in tokens],
@@ -160,3 +160,28 @@ def test_bad_input(tmp_path, capsys):
         webinfer.load(tiny_gguf(), device="numpy")
     assert cli_main(["embed", "--model", str(tmp_path), "x"]) == 1
     assert "lacks model.safetensors" in capsys.readouterr().err
+
+
+def test_cls_pooling_as_hf():
+    """sentence-transformers' 1_Pooling/config.json asking for the [CLS] row, and a GGUF's
+    bert.pooling_type 2: HF's [CLS] row, normalised."""
+    files = {n: (TINY / n).read_bytes() for n in ("config.json", "model.safetensors", "tokenizer.json")}
+    files["1_Pooling/config.json"] = json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    gguf = tiny_gguf().replace(b"bert.pooling_type", b"bert.pooling_typX")   # (then no key: mean)
+    assert webinfer.load_embedder(gguf, device="numpy").config.pooling == "mean"
+    ref = np.asarray(REF["cls_embeddings"])
+    for emb in (webinfer.load_embedder(files, device="numpy"), webinfer.load_embedder(tiny_gguf(pooling=2))):
+        assert emb.config.pooling == "cls"
+        cos = (emb.embed(REF["texts"], batch_size=4).astype(np.float64) * ref).sum(1)
+        assert cos.min() >= MIN_COS, cos
+
+
+def test_max_length_and_async_loader():
+    import asyncio
+    emb = asyncio.run(webinfer.load_embedder_async(TINY, device="numpy", max_length=8))
+    long = REF["texts"][-1]
+    assert emb.max_length == 8 and emb.tokenize(long) == [*REF["ids"][-1][:7], REF["ids"][-1][-1]]
+    got = asyncio.run(emb.aembed([long, "hello"]))
+    np.testing.assert_allclose(got, emb.embed([long, "hello"]), atol=1e-7)
+    assert emb.embed([]).shape == (0, 32)
+    assert "Embedder" in repr(emb) and "max_length=8" in repr(emb)

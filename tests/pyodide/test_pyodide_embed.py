@@ -1,6 +1,7 @@
 """Sentence embeddings inside Pyodide (Node and Chromium, NumPy device): the tiny BERT checkpoint
 (tests/data/embed/tiny, handed over as the browser hands files: a {name: bytes} dict) gives the
-token ids and embeddings that webinfer gives in CPython, through embed() and await aembed(), and
+token ids and embeddings that webinfer gives in CPython (loaded by load_embedder_async), through
+embed() and await aembed(), and
 stays within the fidelity bound of HF's (tiny.json)."""
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def test_tiny_embeddings_match_cpython(selenium_webinfer, embed_case):
     import numpy as np
     import webinfer
 
-    emb = webinfer.load_embedder(embed_case["files"], device="numpy")
+    emb = await webinfer.load_embedder_async(embed_case["files"], device="numpy")
     texts = embed_case["texts"]
     assert [emb.tokenize(t) for t in texts] == embed_case["hf_ids"]
     cpy = np.asarray(embed_case["cpython"], np.float32)
