@@ -43,13 +43,15 @@ _CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73
 PHANTOM_SPACE = "\u2581"
 
 
+# ASCII fast paths (most text): clean_text's deletions and spaces as one str.translate table; the
+# pre-tokenizer as one regex (words between whitespace, each punctuation character alone)
+_ASCII_CLEAN = {i: None for i in (*range(0, 9), 11, 12, *range(14, 32), 127)} | {9: " ", 10: " ", 13: " "}
+_ASCII_WORDS = re.compile("[%s]|[^\t\n\v\f\r %s]+" % ((re.escape("".join(sorted(_ASCII_PUNCT))),) * 2))
+_CJK_RX = re.compile("([%s])" % "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK))
+
+
 def _is_control(c: str) -> bool:
     return c not in "\t\n\r" and unicodedata.category(c) in _CONTROL_CATEGORIES
-
-
-def _is_cjk(c: str) -> bool:
-    o = ord(c)
-    return any(lo <= o <= hi for lo, hi in _CJK)
 
 
 def _is_punct(c: str) -> bool:
@@ -193,11 +195,14 @@ class WordPieceTokenizer:
 
     def normalize(self, text: str) -> str:
         """BertNormalizer: clean_text, CJK spacing, accent stripping, lower-casing, in HF's order."""
+        if text.isascii():   # (the same steps; CJK and accents cannot occur)
+            text = text.translate(_ASCII_CLEAN) if self.clean_text else text
+            return text.lower() if self.lowercase else text
         if self.clean_text:
             text = "".join(" " if c in _WHITESPACE else c for c in text
                            if c != "\0" and c != "\ufffd" and not _is_control(c))
         if self.chinese:
-            text = "".join(f" {c} " if _is_cjk(c) else c for c in text)
+            text = _CJK_RX.sub(r" \1 ", text)
         if self.strip_accents:
             text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
         if self.lowercase:
@@ -207,6 +212,8 @@ class WordPieceTokenizer:
     @staticmethod
     def pre_tokenize(text: str) -> list[str]:
         """BertPreTokenizer: words split at whitespace, each punctuation character a word."""
+        if text.isascii():
+            return _ASCII_WORDS.findall(text)
         words, cur = [], []
         for c in text:
             if c in _WHITESPACE:
