@@ -1,5 +1,6 @@
 """BERT's kernels against their NumPy twins: attention_encoder.wgsl (encoder_attention: padded
-sequences, bidirectional, awkward lengths and head sizes), and the erf GELU (gelu.wgsl ERF) as the
+sequences, bidirectional, awkward lengths and head sizes: its TILED variant for head_dim <= 64,
+the one-row variant for 128 and 256), and the erf GELU (gelu.wgsl ERF) as the
 epilogue of matvec.wgsl / matmul.wgsl and as elementwise.wgsl GELU after a split weight; and the
 NumPy twins themselves against float64 / a by-hand softmax."""
 

@@ -259,7 +259,8 @@ class WebGPUDevice:
         return self.linear_gelu(x, w, erf=True)
 
     def encoder_attention(self, qkv, lengths, seq_len, n_heads, head_dim):
-        """attention_encoder.wgsl: each row's query over its own sequence's unpadded keys."""
+        """attention_encoder.wgsl: each row's query over its own sequence's unpadded keys (TILED:
+        16 queries a workgroup sharing K/V tiles, for head_dim <= 64; else a workgroup a query row)."""
         x = self._t(qkv)
         d = n_heads * head_dim
         if head_dim > 256 or seq_len > 512 or x.width != 3 * d or x.n != len(lengths) * seq_len:
@@ -269,9 +270,16 @@ class WebGPUDevice:
         self.gpu.flush()                 # (as embed: a queued reader of the pooled buffer goes first)
         self.adapter.write_buffer(lens.buf, 0, np.asarray(lengths, np.uint32).reshape(-1, 1))
         y = self.gpu.tensor(x.n, d)
+        binds = {3: x, 4: y, 5: lens}
+        if head_dim <= ATTN_TILE_HEAD_DIM and head_dim % 4 == 0:
+            # 16 queries of a sequence per workgroup share each K/V tile (TILED)
+            params = self.gpu.uniform(n_heads, head_dim, seq_len, x.n, float(1.0 / np.sqrt(head_dim)), 0, 0, 0)
+            self.gpu.dispatch("attention_encoder.wgsl", {"TILED"}, {0: params, **binds},
+                              (n_heads, -(-seq_len // ATTN_TILE_Q), len(lengths)))
+            return y
         gx, gy, _ = self.gpu.grid(x.n)
         params = self.gpu.uniform(n_heads, head_dim, seq_len, x.n, float(1.0 / np.sqrt(head_dim)), gx, 0, 0)
-        self.gpu.dispatch("attention_encoder.wgsl", (), {0: params, 3: x, 4: y, 5: lens}, (n_heads, gx, gy))
+        self.gpu.dispatch("attention_encoder.wgsl", (), {0: params, **binds}, (n_heads, gx, gy))
         return y
 
     def add(self, a, b):
