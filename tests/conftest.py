@@ -47,9 +47,9 @@ def goldens() -> dict:
 
 @pytest.fixture(scope="session")
 def embed_model_path() -> Path:
-    """The default embedding model's folder (all-MiniLM-L6-v2, fetched by `make model`)."""
+    """The default embedding model's folder (all-MiniLM-L6-v2, fetched by `make embed-model`)."""
     from webinfer.embed import default_embedder_path
     p = default_embedder_path()
     if not (p / "model.safetensors").exists():
-        pytest.skip(f"default embedding model not at {p}: run `make model` (make test does it first)")
+        pytest.skip(f"default embedding model not at {p}: run `make embed-model` (make test does it first)")
     return p

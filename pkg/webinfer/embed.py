@@ -1,6 +1,6 @@
 """Sentence embeddings: a BERT-family encoder's files -> ``Embedder.embed(texts)`` -> unit vectors.
 
-    emb = webinfer.load_embedder()                     # the default: all-MiniLM-L6-v2 (make model)
+    emb = webinfer.load_embedder()                     # the default: all-MiniLM-L6-v2 (make embed-model)
     vecs = emb.embed(["a sentence", "another"])        # (2, 384) float32, each row of length 1
     vecs = await emb.aembed(texts)                     # the same in Pyodide / notebooks
 
@@ -93,7 +93,7 @@ def open_embedder(source=None, max_length: int | None = None):
     if source is None:
         source = default_embedder_path()
         if not source.exists():
-            raise WebinferError(f"default embedding model not found at {source}; fetch it with `make model` "
+            raise WebinferError(f"default embedding model not found at {source}; fetch it with `make embed-model` "
                                 "(python3 tools/fetch_model.py) or pass a model folder or bert GGUF")
     is_path = isinstance(source, (str, os.PathLike))
     if is_path and not Path(source).exists():

@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2 (the default embedding model, fetched by `make model`) against HF transformers:
+"""all-MiniLM-L6-v2 (the default embedding model, fetched by `make embed-model`) against HF transformers:
 tests/data/embed/minilm_ref.json (tools/embed_fixtures.py: HF tokenizers' ids and BertModel's
 mean-pooled, L2-normalised embeddings at sentence-transformers' max_seq_length 256) holds the
 reference; token ids must be equal and every embedding's cosine to HF's >= 0.9999, on NumPy (all
