@@ -2,8 +2,8 @@
 // with SWIGLU: y = silu(g) * u of a (rows, 2 h) gate|up activation a (after a projection that
 // could not fuse it: a weight split over the binding limit, see device/webgpu/split.py; + GEGLU:
 // gelu_tanh(g) * u, gate.wgsl), or with GELU: y = gelu(a), GELU's tanh form, + ERF its erf form
-// (gelu.wgsl, as matvec.wgsl's GELU epilogue; the same split weights), or with SCALE: y = a * c (Gemma's embedding scaling),
-// or with SOFTCAP: y = tanh(a / c) * c (Gemma 2's logit soft-capping; twin numpy_device.softcap).
+// (gelu.wgsl, as matvec.wgsl's GELU epilogue; the same split weights), or with SCALE: y = a * c
+// (Gemma's embedding scaling), or with SOFTCAP: y = tanh(a / c) * c (Gemma 2's logit soft-capping; twin numpy_device.softcap).
 // Grid: 2-D over blocks of 256 elements.
 
 struct Params { n: u32, nwg_x: u32, h: u32, c: f32 }

@@ -7,9 +7,9 @@ run here, not on CI, which reads the committed files).
     python3 tools/embed_fixtures.py minilm     # tests/data/embed/minilm_ref.json (the default model, fetched)
 
 tiny: a seeded random BertModel (2 layers, hidden 32, 4 heads, d_ff 64, 64 positions) with a
-WordPiece vocabulary built here from a small corpus (HF `tokenizers`' normalizer and pre-tokenizer), saved as a HF checkpoint (config.json,
-model.safetensors, tokenizer.json; a few KB) so the fast tests need no download. Its weights are
-drawn wider than BERT's init (std ~0.3, LayerNorm weights around 1) so that texts differ and the
+WordPiece vocabulary built here from a small corpus (HF `tokenizers`' normalizer and
+pre-tokenizer), saved as a HF checkpoint (config.json, model.safetensors, tokenizer.json; about
+130 KB) so the fast tests need no download. Its weights are drawn wider than BERT's init (std ~0.3, LayerNorm weights around 1) so that texts differ and the
 MLP's GELU sees both tails.
 minilm: all-MiniLM-L6-v2 from the webinfer cache (tools/fetch_model.py), max_seq_length 256.
 
@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT / "pkg"))
 TEXTS = [
     "", "Hello, world!", "The quick brown fox jumps over the lazy dog.",
     "Sentence embeddings map text to vectors; retrieval compares them by cosine similarity.",
-    "Café naïve résumé ÀÉÎÕÜ façade", "北京是中国的首都。日本語のテキスト", "emoji 😀👍🏽 and 👨‍👩‍👧 family",
+    "Café naïve résumé ÀÉÎÕÜ façade", "北京是中国的首都。日本語のテキスト",
+    "emoji 😀👍🏽 and 👨‍👩‍👧 family",
     "  whitespace\t\todd\u3000ities \u200b\n", "[CLS] special [MASK] tokens [SEP] in the text",
     "unaffable tokenization, hyper-parameter; e-mail@example.com", "ΣΊΣΥΦΟΣ straße İstanbul",
     " ".join(["a long text that goes on and on"] * 50),      # over 256 tokens: truncated

@@ -21,6 +21,7 @@ from .model import Model, load  # noqa: E402
 from .recommended import RecommendedSampling  # noqa: E402
 from .sampling import SamplingParams  # noqa: E402
 
-__all__ = ["load", "load_async", "init_gpu", "Model", "load_embedder", "load_embedder_async", "Embedder", "SamplingParams", "RecommendedSampling", "selftest", "aselftest",
-           "WebinferError", "GGUFError", "SafetensorsError", "UnsupportedModelError", "TokenizerError", "ChatTemplateError",
-           "ContextLengthError", "DeviceError", "KitUnavailableError", "__version__"]
+__all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "RecommendedSampling", "selftest", "aselftest",
+           "load_embedder", "load_embedder_async", "Embedder",
+           "WebinferError", "GGUFError", "SafetensorsError", "UnsupportedModelError", "TokenizerError",
+           "ChatTemplateError", "ContextLengthError", "DeviceError", "KitUnavailableError", "__version__"]

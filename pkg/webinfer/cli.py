@@ -2,9 +2,9 @@
 
 A stable interface for scripts: `generate` prints only the generated text on stdout (or one
 JSON object with --json); progress, the device and sampling in use, and errors go to stderr; an
-error is one line and a non-zero exit, never a traceback. `embed` prints one line a text: its
-embedding's values (pooled, L2-normalised), or with --json an object {"text", "ids", "embedding"}. Sampling flags left out take the
-model's recommended values (Model.recommended_sampling). `chat` is interactive: slash commands
+error is one line and a non-zero exit, never a traceback. Sampling flags left out take the
+model's recommended values (Model.recommended_sampling). `embed` prints one line a text: its
+embedding's values (pooled, L2-normalised), or with --json an object {"text", "ids", "embedding"}. `chat` is interactive: slash commands
 (CHAT_COMMANDS; /help lists them), Ctrl-C cancels an answer, and at the prompt leaves.
 
 Not here: anything the Python API cannot do (this module only parses arguments and prints).

@@ -181,8 +181,9 @@ class Bert:
         layers = []
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
+            qkv = QWeight.stack(p + "attn_qkv", [mat(p + "attn_q"), mat(p + "attn_k"), mat(p + "attn_v")])
             layers.append(Layer(
-                wqkv=device.weight(QWeight.stack(p + "attn_qkv", [mat(p + "attn_q"), mat(p + "attn_k"), mat(p + "attn_v")])),
+                wqkv=device.weight(qkv),
                 wo=device.weight(mat(p + "attn_output")),
                 attn_norm=vec(p + "attn_output_norm.weight"), attn_norm_b=vec(p + "attn_output_norm.bias"),
                 w_up=device.weight(mat(p + "ffn_up")), w_down=device.weight(mat(p + "ffn_down")),

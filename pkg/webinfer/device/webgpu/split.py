@@ -81,8 +81,8 @@ def gelu(gpu, x, erf=False):
     y = gpu.tensor(x.n, x.width)
     n = x.n * x.width
     grid = gpu.grid(-(-n // 256))
-    gpu.dispatch("elementwise.wgsl", {"GELU", "ERF"} if erf else {"GELU"}, {0: gpu.uniform(n, grid[0], 0, 0), 3: x, 4: y},
-                 grid)
+    gpu.dispatch("elementwise.wgsl", {"GELU", "ERF"} if erf else {"GELU"},
+                 {0: gpu.uniform(n, grid[0], 0, 0), 3: x, 4: y}, grid)
     return y
 
 
