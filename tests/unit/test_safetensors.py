@@ -1,11 +1,14 @@
 """safetensors files built in the test (json + struct): values read back exactly for F32, F16 and
-BF16, and every hostile header fails with a SafetensorsError (a GGUFError) naming the problem."""
+BF16, and every hostile header fails with a SafetensorsError (a GGUFError) naming the problem; a
+hypothesis fuzz finds nothing else escaping."""
 
 import json
 import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from webinfer.errors import GGUFError, SafetensorsError, UnsupportedModelError
 from webinfer.formats.safetensors import read_safetensors
@@ -101,3 +104,18 @@ def test_hostile_headers(data, message):
 def test_not_bytes():
     with pytest.raises(SafetensorsError, match="cannot read"):
         read_safetensors(12)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=64), st.integers(0, 80), st.binary(max_size=40))
+def test_fuzz_never_crashes(head, n, tail):
+    """Any bytes: a file that reads (and whose tensors all read), or a SafetensorsError; nothing else."""
+    for data in (head, struct.pack("<Q", n) + head + tail,
+                 st_bytes({"t": {"dtype": "F16", "shape": [n % 5, 2], "data_offsets": [n % 7, n % 7 + 4 * (n % 5)]}},
+                          head)):
+        try:
+            f = read_safetensors(data)
+        except SafetensorsError:
+            continue
+        for name in f.tensors:
+            f.dequantize(name)
