@@ -6,14 +6,14 @@ export WEBINFER_CACHE := $(CACHE)
 DIST    := build/pyodide
 SITE    := build/site
 
-.PHONY: serve test deps site-deps sysdeps model pyodide site lite wheel wasm chat bench bench-site clean
+.PHONY: serve test deps site-deps sysdeps model embed-model pyodide site lite wheel wasm chat bench bench-site clean
 
 ## make serve: build the offline site (chat page, /pyscript-example/, /library/, /lite/) and serve it
 serve: site
 	$(PY) tools/serve.py --dir $(SITE) --port $(PORT)
 
 ## make test: install everything the tests need, then run the whole suite
-test: deps sysdeps model pyodide
+test: deps sysdeps model embed-model pyodide
 	$(PY) -m pytest -q -ra tests
 
 # What building the site needs, and no more (no test toolchain): make serve.
@@ -28,8 +28,13 @@ deps:
 sysdeps:
 	bash tools/sysdeps.sh
 
+# the default chat model (the site ships it) and, for the tests and `webinfer embed`, the default
+# sentence-embedding model (all-MiniLM-L6-v2): both verified into $(CACHE)/models
 model: site-deps
-	$(PY) tools/fetch_model.py
+	$(PY) tools/fetch_model.py --only chat
+
+embed-model: site-deps
+	$(PY) tools/fetch_model.py --only embed
 
 pyodide:
 	$(PY) tools/pyodide_dist.py --out $(DIST)

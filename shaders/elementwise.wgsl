@@ -1,9 +1,9 @@
 // elementwise.wgsl -- y = a + b (the residual add when it is not fused into a projection), or
 // with SWIGLU: y = silu(g) * u of a (rows, 2 h) gate|up activation a (after a projection that
 // could not fuse it: a weight split over the binding limit, see device/webgpu/split.py; + GEGLU:
-// gelu_tanh(g) * u, gate.wgsl), or with GELU: y = gelu(a), GELU's tanh form (as matvec.wgsl's
-// GELU epilogue; the same split weights), or with SCALE: y = a * c (Gemma's embedding scaling),
-// or with SOFTCAP: y = tanh(a / c) * c (Gemma 2's logit soft-capping; twin numpy_device.softcap).
+// gelu_tanh(g) * u, gate.wgsl), or with GELU: y = gelu(a), GELU's tanh form, + ERF its erf form
+// (gelu.wgsl, as matvec.wgsl's GELU epilogue; the same split weights), or with SCALE: y = a * c
+// (Gemma's embedding scaling), or with SOFTCAP: y = tanh(a / c) * c (Gemma 2's logit soft-capping; twin numpy_device.softcap).
 // Grid: 2-D over blocks of 256 elements.
 
 struct Params { n: u32, nwg_x: u32, h: u32, c: f32 }
@@ -16,6 +16,9 @@ struct Params { n: u32, nwg_x: u32, h: u32, c: f32 }
 #ifdef SWIGLU
 #include "gate.wgsl"
 #endif
+#ifdef GELU
+#include "gelu.wgsl"
+#endif
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -26,9 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     y[i] = gate(g) * a[(i / p.h) * 2u * p.h + p.h + i % p.h];
 #endif
 #ifdef GELU
-    let v = a[i];
-    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-    y[i] = v / (1.0 + exp(min(-2.0 * u, 80.0)));
+    y[i] = gelu(a[i]);
 #endif
 #ifdef SCALE
     y[i] = a[i] * p.c;

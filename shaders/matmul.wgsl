@@ -17,8 +17,8 @@
 // Variants (#ifdef): BIAS, RESIDUAL (Y += R), SWIGLU (a tile covers 32 output columns: tile
 // column 4c+0/1 is gate row 32*tile + 2c + 0/1 and 4c+2/3 the matching up row, so each thread
 // holds its gate/up pairs: Y = silu(g) * u; + GEGLU: gelu_tanh(g) * u, gate.wgsl), GELU (Y = gelu(Y)
-// after BIAS, as matvec.wgsl's GELU); plus the weight type Q4_0 | Q4_1 | Q8_0 | F16 | F32 | Q5_0 |
-// Q5_1 | Q4_K | Q6_K.
+// after BIAS, as matvec.wgsl's GELU; + ERF: the erf form, gelu.wgsl); plus the weight type Q4_0 |
+// Q4_1 | Q8_0 | F16 | F32 | Q5_0 | Q5_1 | Q4_K | Q6_K.
 
 #include "quant.wgsl"
 #ifdef SWIGLU
@@ -38,10 +38,7 @@ struct Params { rows: u32, cols: u32, row_words: u32, n: u32, half: u32, _a: u32
 #endif
 
 #ifdef GELU
-fn gelu(v: f32) -> f32 {
-    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-    return v / (1.0 + exp(min(-2.0 * u, 80.0)));   // (no overflow to inf: WGSL leaves its value open)
-}
+#include "gelu.wgsl"
 #endif
 
 const STEPS: u32 = GROUPS_PER_BLOCK / 4u;   // K steps of 32 weights a quant block (8 for a K-quant's 256)

@@ -20,7 +20,8 @@
 //   ROPE      W's rows are [q; k; v]; slot pairs are RoPE pairs: rotate, write q to y and
 //             k, v into the KV cache at position step.pos + token (adjacent or NEOX pairing)
 //   NOROPE    (with ROPE) the same split and cache writes, nothing rotated: GPT-2's learned positions
-//   GELU      y = gelu(y) after BIAS, GELU's tanh form (GPT-2's MLP: HF's gelu_new), as y * sigmoid(2u)
+//   GELU      y = gelu(y) after BIAS, GELU's tanh form (GPT-2's MLP: HF's gelu_new), as y * sigmoid(2u);
+//             + ERF: the erf form (BERT's MLP), gelu.wgsl
 //             = 0.5 y (1 + tanh(u)), u = sqrt(2/pi) (y + 0.044715 y^3): no tanh of a large u to overflow
 //   COMBINE   x is decode attention's output, still as attention.wgsl SPLIT partials (binding
 //             10): every workgroup merges them into workgroup memory itself (what
@@ -78,10 +79,7 @@ var<workgroup> wz: array<f32, 1024>;       // per (head, active split): exp(m_z 
 #endif
 
 #ifdef GELU
-fn gelu(v: f32) -> f32 {
-    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-    return v / (1.0 + exp(min(-2.0 * u, 80.0)));   // (no overflow to inf: WGSL leaves its value open)
-}
+#include "gelu.wgsl"
 #endif
 
 #ifdef ROWS16

@@ -43,3 +43,13 @@ def numpy_model_quantized(model_path):
 @pytest.fixture(scope="session")
 def goldens() -> dict:
     return json.loads((GOLDENS / "smollm2_q4_1.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def embed_model_path() -> Path:
+    """The default embedding model's folder (all-MiniLM-L6-v2, fetched by `make embed-model`)."""
+    from webinfer.embed import default_embedder_path
+    p = default_embedder_path()
+    if not (p / "model.safetensors").exists():
+        pytest.skip(f"default embedding model not at {p}: run `make embed-model` (make test does it first)")
+    return p

@@ -85,6 +85,33 @@ async def load_async(source=None, device: str = "auto", n_ctx: int | None = None
     return model
 
 
+async def load_embedder_async(source=None, device: str = "auto", max_length: int | None = None):
+    """``webinfer.load_embedder`` for the browser: opens WebGPU first (as load_async), and fetches
+    an http(s) URL with the browser's fetch: a .gguf file, or a HF checkpoint folder (its
+    config.json, model.safetensors, tokenizer.json and, where the server has them,
+    sentence-transformers' sentence_bert_config.json and 1_Pooling/config.json). Embed with
+    ``await embedder.aembed(texts)``."""
+    from .embed import HF_FILES, ST_FILES, load_embedder
+    if IN_PYODIDE and device in ("auto", "webgpu"):
+        await init_gpu(device=device)
+    if IN_PYODIDE and isinstance(source, str) and source.startswith(("http://", "https://")):
+        from .ffi import fetch_bytes
+        if source.endswith(".gguf"):
+            source = await fetch_bytes(source)
+        else:
+            base = source.rstrip("/") + "/"
+            files = {n: await fetch_bytes(base + n) for n in HF_FILES}
+            for n in ST_FILES:
+                try:
+                    files[n] = await fetch_bytes(base + n)
+                except OSError:
+                    pass        # optional (an HTTP error): the model's own defaults
+            source = files
+    emb = load_embedder(source, device=device, max_length=max_length)
+    await emb.device.check_errors()
+    return emb
+
+
 async def quick_check_async(dev) -> None:
     """selftest.quick_check with an awaited read (mapAsync): one Q8_0 matvec vs NumPy."""
     from .device.numpy_device import NumpyDevice
@@ -148,8 +175,8 @@ async def aselftest(dev=None) -> dict[str, float]:
               ref.attention(rq, rc, 0, 3, H, KV, hd, 0.2, 3, 5.0))
     logits = rng.standard_normal((2, 1000)).astype(np.float32)
     await cmp("argmax", dev.argmax(dev.tensor(logits)), ref.argmax(logits)[:, None])
-    from .device.webgpu.selftest import gpt2_cases
-    for name, got, want in gpt2_cases(dev, ref):
+    from .device.webgpu.selftest import bert_cases, gpt2_cases
+    for name, got, want in (*gpt2_cases(dev, ref), *bert_cases(dev, ref)):
         await cmp(name, got, want)
     await dev.check_errors()
     return errs

@@ -1,9 +1,10 @@
-"""The `webinfer` command line: generate, chat, info, bench, quantize.
+"""The `webinfer` command line: generate, chat, info, bench, quantize, embed.
 
 A stable interface for scripts: `generate` prints only the generated text on stdout (or one
 JSON object with --json); progress, the device and sampling in use, and errors go to stderr; an
 error is one line and a non-zero exit, never a traceback. Sampling flags left out take the
-model's recommended values (Model.recommended_sampling). `chat` is interactive: slash commands
+model's recommended values (Model.recommended_sampling). `embed` prints one line a text: its
+embedding's values (pooled, L2-normalised), or with --json an object {"text", "ids", "embedding"}. `chat` is interactive: slash commands
 (CHAT_COMMANDS; /help lists them), Ctrl-C cancels an answer, and at the prompt leaves.
 
 Not here: anything the Python API cannot do (this module only parses arguments and prints).
@@ -95,6 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("output")
     q.add_argument("--type", required=True, help="Q4_K_M, Q5_K_M, or a type name (Q8_0, Q4_0, Q6_K, IQ4_NL, F16, ...)")
     q.set_defaults(func=cmd_quantize)
+    e = sub.add_parser("embed", help="sentence embeddings of texts (a BERT model: all-MiniLM-L6-v2 by default)")
+    e.add_argument("--model", default=None, help="HF checkpoint folder (config.json, model.safetensors, "
+                                                 "tokenizer.json) or bert GGUF (default: all-MiniLM-L6-v2)")
+    e.add_argument("--device", default="auto", choices=["auto", "numpy", "webgpu"])
+    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--json", action="store_true", help='one JSON object a line: {"text", "ids", "embedding"}')
+    e.add_argument("--quiet", action="store_true", help="nothing on stderr but errors")
+    e.add_argument("texts", nargs="+", metavar="TEXT")
+    e.set_defaults(func=cmd_embed)
     return p
 
 
@@ -283,6 +293,22 @@ def cmd_quantize(args) -> int:
     for t in chosen.values():
         counts[t] = counts.get(t, 0) + 1
     print(f"webinfer: wrote {args.output}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items())), file=sys.stderr)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from .embed import load_embedder
+    emb = load_embedder(args.model, device=args.device)
+    if not args.quiet:
+        print(f"webinfer: {emb.config.name} (dim {emb.dim}, max_length {emb.max_length}) on "
+              f"{emb.device.description}", file=sys.stderr)
+    vecs = emb.embed(args.texts, batch_size=args.batch_size)
+    for text, v in zip(args.texts, vecs):
+        if args.json:
+            print(json.dumps({"text": text, "ids": emb.tokenize(text), "embedding": [float(x) for x in v]},
+                             ensure_ascii=False))
+        else:
+            print(" ".join(f"{x:.6g}" for x in v))
     return 0
 
 

@@ -83,6 +83,9 @@ class ModelConfig:
         arch = meta.get("general.architecture")
         if arch is None:
             raise GGUFError("missing required metadata key 'general.architecture'")
+        if arch == "bert":
+            raise UnsupportedModelError("architecture 'bert' is a sentence-embedding model, not a text generator: "
+                                        "load it with webinfer.load_embedder (or `webinfer embed --model FILE`)")
         if arch not in SUPPORTED_ARCHS:
             raise UnsupportedModelError(
                 f"architecture {arch!r} is not supported (supported: {', '.join(SUPPORTED_ARCHS)})")

@@ -12,6 +12,11 @@ class GGUFError(WebinferError, ValueError):
     """A GGUF file is malformed, truncated, hostile, or uses something unsupported."""
 
 
+class SafetensorsError(GGUFError):
+    """A safetensors file is malformed, truncated or hostile (a GGUFError, so one ``except`` catches
+    a bad model file of either format)."""
+
+
 class UnsupportedModelError(WebinferError, ValueError):
     """The file is a valid GGUF but describes an architecture or tensor type we cannot run."""
 

@@ -40,11 +40,13 @@ async def test_init_gpu_and_every_op_matches_numpy(selenium_webgpu):
     assert dev.description.startswith("webgpu: ") and "browser WebGPU" in dev.description, dev.description
     assert dev.adapter.limits["max_storage_buffer_binding_size"] >= 128 << 20, dev.adapter.limits
     errs = await aload.aselftest(dev)
-    # every op of the Device protocol: the llama family's, GPT-2's (selftest.gpt2_cases) and Gemma's
+    # every op of the Device protocol: the llama family's, GPT-2's (selftest.gpt2_cases), Gemma's and
+    # BERT's (selftest.bert_cases)
     ops = {"add", "argmax", "attention", "head_norm", "linear_swiglu", "rms_norm", "rope_kv",
            *(f"{op}[{t}]" for op in ("embed", "linear") for t in ("F16", "F32", "Q4_0", "Q4_1", "Q8_0")),
            "attention[store_kv]", "embed[positions]", "layer_norm", "linear_gelu", "store_kv",
-           "add_norm", "attention_window_softcap", "linear_geglu", "rope_kv_scaled", "scale", "softcap"}
+           "add_norm", "attention_window_softcap", "linear_geglu", "rope_kv_scaled", "scale", "softcap",
+           "linear_gelu_erf", "encoder_attention"}
     assert set(errs) == ops, sorted(set(errs) ^ ops)
     bad = {k: v for k, v in errs.items() if not v <= 2e-3}
     assert not bad, f"ops disagreeing with NumPy (max abs error): {bad}"

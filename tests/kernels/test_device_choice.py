@@ -16,7 +16,8 @@ from webinfer.errors import DeviceError
 OPS = ["linear[Q4_0]", "embed[Q4_0]", "linear[F32]", "embed[F32]", "rms_norm", "linear_swiglu", "add",
        "head_norm", "rope_kv", "attention", "argmax", "sample", "layer_norm", "linear_gelu", "store_kv",
        "attention[store_kv]", "embed[positions]",
-       "linear_geglu", "scale", "softcap", "add_norm", "rope_kv_scaled", "attention_window_softcap"]
+       "linear_geglu", "scale", "softcap", "add_norm", "rope_kv_scaled", "attention_window_softcap",
+       "linear_gelu_erf", "encoder_attention"]
 
 
 def test_selftest_reports_every_op_small(gdev):

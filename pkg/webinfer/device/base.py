@@ -87,6 +87,20 @@ class Device(Protocol):
         """gelu(x @ W^T + bias) with GELU's tanh form (HF's gelu_new, GPT-2's MLP):
         0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))): (n, in) -> (n, out)."""
 
+    def linear_gelu_erf(self, x: Tensor, w: Any) -> Tensor:
+        """gelu(x @ W^T + bias) with GELU's exact form, 0.5 y (1 + erf(y / sqrt 2)) (HF's "gelu",
+        BERT's MLP): (n, in) -> (n, out)."""
+
+    def encoder_attention(self, qkv: Tensor, lengths: Sequence[int], seq_len: int, n_heads: int,
+                          head_dim: int) -> Tensor:
+        """Bidirectional attention of len(lengths) sequences of seq_len rows each (an encoder's
+        padded batch): qkv (B * seq_len, 3 * n_heads * head_dim) holds q | k | v of row b * seq_len + i;
+        its query sees keys 0..lengths[b] - 1 of its own sequence (never padding), scores scaled by
+        1/sqrt(head_dim): (B * seq_len, n_heads * head_dim)."""
+
+    def tensor(self, a: np.ndarray) -> Tensor:
+        """Take a float32 (n, width) activation made on the host (an encoder's gathered embeddings)."""
+
     def store_kv(self, qkv: Tensor, cache: KVCache, layer: int, pos: int,
                  n_heads: int, n_kv_heads: int, head_dim: int) -> Tensor:
         """``rope_kv`` without the rotation (learned positions: GPT-2): write k and v of the fused

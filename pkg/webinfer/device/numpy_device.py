@@ -12,7 +12,8 @@ asks blas first and keeps its NumPy code for where blas declines), and a decode 
 once and replayed in one Python->JS call a token (numpy_step.py; the ops hand themselves to its
 recorder while it records). GPT-2's ops (layer_norm, linear_gelu's GELU, store_kv, embed's
 positions) are plain NumPy everywhere, and its decode step is not recorded (numpy_step.Unrecordable):
-it runs op by op.
+it runs op by op. BERT's (linear_gelu_erf, encoder_attention: models/bert.py) are plain
+NumPy too; an encoder has no decode step.
 
 Not here: quantized arithmetic on the codes themselves, anything GPU-specific.
 """
@@ -137,6 +138,33 @@ class NumpyDevice:
         if self._recorder is not None:
             raise numpy_step.Unrecordable("linear_gelu")
         return gelu_tanh(self.linear(x, w))                            # (n, out)
+
+    def linear_gelu_erf(self, x, w) -> np.ndarray:
+        return gelu_erf(self.linear(x, w))                             # (n, out)
+
+    def encoder_attention(self, qkv, lengths, seq_len, n_heads, head_dim) -> np.ndarray:
+        # (B * S, 3 * H * hd) -> q, k, v: (B, H, S, hd), contiguous. With BLAS (CPython) the stacked
+        # matmul over a contiguous k^T is one sgemm a head (~15x faster than over a transposed
+        # view); without (Pyodide) einsum beats matmul's plain loop.
+        b = len(lengths)
+        t = qkv.reshape(b, seq_len, 3, n_heads, head_dim)
+        q, v = (np.ascontiguousarray(t[:, :, i].transpose(0, 2, 1, 3)) for i in (0, 2))
+        if blas.BACKEND == "numpy-blas":
+            s = np.matmul(q, np.ascontiguousarray(t[:, :, 1].transpose(0, 2, 3, 1)))   # (B, H, S, S)
+        else:
+            s = np.einsum("bhqd,bhkd->bhqk", q, np.ascontiguousarray(t[:, :, 1].transpose(0, 2, 1, 3)))
+        s *= np.float32(1.0 / np.sqrt(head_dim))
+        pad = np.arange(seq_len)[None, :] >= np.asarray(lengths)[:, None]   # (B, S): keys past a length
+        if pad.any():
+            s += np.where(pad, np.float32(-np.inf), np.float32(0))[:, None, None, :]
+        s -= s.max(axis=-1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)
+        o = np.matmul(s, v) if blas.BACKEND == "numpy-blas" else np.einsum("bhqk,bhkd->bhqd", s, v)
+        return np.ascontiguousarray(o.transpose(0, 2, 1, 3)).reshape(b * seq_len, n_heads * head_dim)
+
+    def tensor(self, a) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.float32)
 
     def store_kv(self, qkv, cache, layer, pos, n_heads, n_kv_heads, head_dim) -> np.ndarray:
         if self._recorder is not None:
@@ -355,6 +383,37 @@ def gelu_tanh(y: np.ndarray) -> np.ndarray:
     t *= y
     t *= np.float32(0.5)
     return t
+
+
+# erf(z) ~ 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-z^2), t = 1 / (1 + p |z|), odd in z:
+# Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (Pyodide's NumPy has no erf, and scipy is optional).
+# The WGSL twin (gelu.wgsl, ERF) evaluates the same polynomial.
+ERF_P, ERF_A = 0.3275911, (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def gelu_erf(y: np.ndarray) -> np.ndarray:
+    """GELU's exact form, 0.5 y (1 + erf(y / sqrt 2)) (torch's gelu, HF's "gelu": BERT's MLP), in
+    float32 through ERF_A's polynomial (as gelu.wgsl's ERF), in place on two temporaries; y is left
+    as it is. With h = 0.5 (1 - erf(|y| / sqrt 2)) (the normal tail past |y|), gelu(y) is y h below
+    0 and y - y h above. Within 1.3e-6 of torch's float32 gelu (tests/kernels/test_bert_ops.py)."""
+    y = np.asarray(y, np.float32)
+    z = np.abs(y)
+    z *= np.float32(1.0 / np.sqrt(2.0))                             # |y| / sqrt 2
+    t = z * np.float32(ERF_P)
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)                                         # t = 1 / (1 + p z)
+    a1, a2, a3, a4, a5 = (np.float32(0.5 * a) for a in ERF_A)       # (the 0.5 of h folded in)
+    h = t * a5
+    for a in (a4, a3, a2, a1):
+        h += a
+        h *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    h *= z                                                          # h
+    h *= y                                                          # y h
+    np.subtract(y, h, out=h, where=y >= 0)                          # y - y h where y >= 0
+    return h
 
 
 def softcap(x: np.ndarray, cap: float) -> np.ndarray:

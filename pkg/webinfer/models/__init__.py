@@ -3,6 +3,7 @@
 
 ``network(cfg)`` picks the class for a file's ``general.architecture``; which architectures are
 supported at all is config.SUPPORTED_ARCHS (ModelConfig refuses the rest before any weight loads).
+BERT (bert.py) is an encoder with a forward of its own, loaded by webinfer.embed, not from here.
 """
 
 from __future__ import annotations

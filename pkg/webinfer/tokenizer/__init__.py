@@ -16,8 +16,9 @@ The pre-tokenizer variant also names any Unicode normalizer its tokenizer.json r
 NFC, per fragment, as Hugging Face does; llama.cpp skips it).
 
 Not here: chat templates (chat.py), stop strings (stops.py), other normalizers (no supported GGUF
-tokenizer uses one), WordPiece/Unigram models, and llama.cpp's `clean_spaces` decode tweak
-(decode here is the exact inverse of encode, up to that normalization).
+tokenizer uses one), WordPiece (BERT embedding models: wordpiece.py), Unigram models, and
+llama.cpp's `clean_spaces` decode tweak (decode here is the exact inverse of encode, up to that
+normalization).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   (NORM + SWIGLU). Any other use materialises them. The forward pass in models/llama.py stays
   the one straight line it is; per layer a decode step is 5 dispatches: qkv+rope+kv, attention,
   out+residual, gate/up+silu, down+residual. (GPT-2, models/gpt2.py: 7, as its ``layer_norm``s
-  are launched at once; ``linear_gelu`` is a projection with the GELU epilogue.)
+  are launched at once; ``linear_gelu`` is a projection with the GELU epilogue.) BERT encoders
+  (models/bert.py) run the same projections with the erf GELU (ERF) and attention_encoder.wgsl.
   Gemma (models/gemma.py) adds: norm -> ``add`` (rmsnorm RESIDUAL, its post-norms), GEGLU for
   SWIGLU (gate.wgsl), attention WINDOW / SOFTCAP, and elementwise SCALE / SOFTCAP; its step is
   replayed, not fused (fused.GEMMA_VARIANTS).
@@ -248,10 +249,38 @@ class WebGPUDevice:
         self.gpu.dispatch("elementwise.wgsl", {variant}, {0: self.gpu.uniform(n, grid[0], 0, c), 3: x, 4: y}, grid)
         return y
 
-    def linear_gelu(self, x, w):
+    def linear_gelu(self, x, w, erf=False):
         if isinstance(w, split.GSplitWeight):
-            return split.gelu(self.gpu, self.linear(x, w))
-        return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w), gelu=True)
+            return split.gelu(self.gpu, self.linear(x, w), erf)
+        return self._project(_Proj(x if isinstance(x, _Norm) else self._t(x), w), gelu=True, erf=erf)
+
+    def linear_gelu_erf(self, x, w):
+        """The projection's GELU epilogue in erf's form (gelu.wgsl ERF): BERT's MLP."""
+        return self.linear_gelu(x, w, erf=True)
+
+    def encoder_attention(self, qkv, lengths, seq_len, n_heads, head_dim):
+        """attention_encoder.wgsl: each row's query over its own sequence's unpadded keys (TILED:
+        16 queries a workgroup sharing K/V tiles, for head_dim <= 64; else a workgroup a query row)."""
+        x = self._t(qkv)
+        d = n_heads * head_dim
+        if head_dim > 256 or seq_len > 512 or x.width != 3 * d or x.n != len(lengths) * seq_len:
+            raise DeviceError(f"encoder_attention of a ({x.n}, {x.width}) qkv as {len(lengths)} sequences of "
+                              f"{seq_len} with {n_heads} heads of {head_dim} (at most 512 keys, head_dim 256)")
+        lens = self.gpu.tensor(len(lengths), 1, "u32")
+        self.gpu.flush()                 # (as embed: a queued reader of the pooled buffer goes first)
+        self.adapter.write_buffer(lens.buf, 0, np.asarray(lengths, np.uint32).reshape(-1, 1))
+        y = self.gpu.tensor(x.n, d)
+        binds = {3: x, 4: y, 5: lens}
+        if head_dim <= ATTN_TILE_HEAD_DIM and head_dim % 4 == 0:
+            # 16 queries of a sequence per workgroup share each K/V tile (TILED)
+            params = self.gpu.uniform(n_heads, head_dim, seq_len, x.n, float(1.0 / np.sqrt(head_dim)), 0, 0, 0)
+            self.gpu.dispatch("attention_encoder.wgsl", {"TILED"}, {0: params, **binds},
+                              (n_heads, -(-seq_len // ATTN_TILE_Q), len(lengths)))
+            return y
+        gx, gy, _ = self.gpu.grid(x.n)
+        params = self.gpu.uniform(n_heads, head_dim, seq_len, x.n, float(1.0 / np.sqrt(head_dim)), gx, 0, 0)
+        self.gpu.dispatch("attention_encoder.wgsl", (), {0: params, **binds}, (n_heads, gx, gy))
+        return y
 
     def add(self, a, b):
         if isinstance(a, _Norm) and not isinstance(b, _Norm):
@@ -564,7 +593,7 @@ class WebGPUDevice:
         return y
 
     def _project(self, pr: _Proj, residual: GTensor | None = None, swiglu: bool = False,
-                 geglu: bool = False, gelu: bool = False) -> GTensor:
+                 geglu: bool = False, gelu: bool = False, erf: bool = False) -> GTensor:
         defines, extra_b = set(), {}
         if residual is not None:
             defines.add("RESIDUAL")
@@ -575,6 +604,8 @@ class WebGPUDevice:
             defines.add("GEGLU")
         if gelu:
             defines.add("GELU")
+            if erf:
+                defines.add("ERF")
         out_w = pr.w.rows // 2 if swiglu else pr.w.rows
         if self._rows(pr.x) <= MATVEC_MAX_TOKENS:
             return self._matvec(pr, defines, extra_b, None, out_width=out_w, pairs=swiglu)

@@ -85,7 +85,7 @@ def selftest(dev) -> dict[str, float]:
         want = sample_reference(logits, 0.8, 40, 0.9, 0.02, u)[:, None]
         cmp(f"sample[{i}]", dev.sample(dev.tensor(logits), 0.8, 40, 0.9, 0.02, u), want)
     errs["sample"] = max(errs.pop(f"sample[{i}]") for i in range(3))
-    for name, got, want in gpt2_cases(dev, ref):
+    for name, got, want in (*gpt2_cases(dev, ref), *bert_cases(dev, ref)):
         cmp(name, got, want)
     return errs
 
@@ -109,3 +109,17 @@ def gpt2_cases(dev, ref):
     tab, pe = random_qweight(rng, "Q8_0", 48, d), rng.standard_normal((ctx, d)).astype(np.float32)
     yield ("embed[positions]", dev.embed(dev.weight(tab), [3, 0, 47], dev.vector(pe), 7),
            ref.embed(ref.weight(tab), [3, 0, 47], pe, 7))
+
+
+def bert_cases(dev, ref):
+    """BERT's ops (linear_gelu_erf, encoder_attention over two padded sequences): (name, device
+    result, NumPy result), on draws of their own."""
+    rng = np.random.default_rng(3)
+    d, H, hd, s = 64, 4, 16, 6
+    x = rng.standard_normal((2 * s, d)).astype(np.float32)
+    up = random_qweight(rng, "Q8_0", 96, d)
+    up.bias = rng.standard_normal(96).astype(np.float32)
+    yield "linear_gelu_erf", dev.linear_gelu_erf(dev.tensor(x), dev.weight(up)), ref.linear_gelu_erf(x, ref.weight(up))
+    qkv = rng.standard_normal((2 * s, 3 * H * hd)).astype(np.float32)
+    yield ("encoder_attention", dev.encoder_attention(dev.tensor(qkv), [s, 4], s, H, hd),
+           ref.encoder_attention(qkv, [s, 4], s, H, hd))

@@ -76,12 +76,13 @@ def swiglu(gpu, gu, geglu: bool = False):
     return y
 
 
-def gelu(gpu, x):
-    """gelu(x) of a (n, h) activation (a projection that could not take the GELU epilogue)."""
+def gelu(gpu, x, erf=False):
+    """gelu(x) of a (n, h) activation (a projection that could not take the GELU epilogue); erf's form with erf."""
     y = gpu.tensor(x.n, x.width)
     n = x.n * x.width
     grid = gpu.grid(-(-n // 256))
-    gpu.dispatch("elementwise.wgsl", {"GELU"}, {0: gpu.uniform(n, grid[0], 0, 0), 3: x, 4: y}, grid)
+    gpu.dispatch("elementwise.wgsl", {"GELU", "ERF"} if erf else {"GELU"},
+                 {0: gpu.uniform(n, grid[0], 0, 0), 3: x, 4: y}, grid)
     return y
 
 
