@@ -146,6 +146,9 @@ fn mv_table(ci: u32) -> MvK {
 // virtual workgroups from it): COMBINE merges the attention partials into it, NORM multiplies
 // by the norm weight and leaves 1/rms in wscale.
 fn stage_x(ci: u32, k: MvK, wg: u32, lid: u32) {
+#ifdef X_CHUNKS
+    if (k.cols > XS) { return; }        // staged XS columns at a time, in mv_block (chunked_dot)
+#endif
     let fl = k.fl;
     let cols = k.cols;
     let padded = k.ngroups * 8u;
@@ -401,6 +404,78 @@ fn row_dot(qt: u32, bw: u32, wb: u32, lane: u32, lanes: u32, ngroups: u32) -> f3
     return acc;
 }
 
+#ifdef X_CHUNKS
+// X_CHUNKS (fused.py: a matvec of the step has an input row wider than XS, e.g. a down projection
+// of an FFN wider than 2048): that row is staged XS columns at a time, and each chunk is dotted
+// with the rows' weights of those columns before the next one is staged. A chunk is whole blocks
+// (XS / 8 groups: 64 blocks of 32 weights or 8 of 256), so row_dot runs on it as on a row of XS
+// columns whose weights start a chunk further on. Two workgroup barriers a chunk (the staged
+// chunk is complete; every lane has read it before the next one is written); the last chunk's
+// reads are ordered by mv_block's first barrier. NORM: each thread's sum of squares over every
+// chunk goes to redss, for mv_block's reduction as stage_x's does. Not for COMBINE (fused.py
+// refuses a merged attention row wider than XS). Every thread runs this (its barriers), each
+// lane of a valid slot adds its dot products.
+fn chunked_dot(ci: u32, k: MvK, wb: u32, valid: bool, lane: u32, lanes: u32, lid: u32) -> f32 {
+    let qt = k.qt;
+    let bw = block_words(qt);
+    let cwords = chunk_words(qt, bw);
+    var acc = 0.0;
+    var ss = 0.0;
+    for (var c0 = 0u; c0 < k.cols; c0 += XS) {
+        if (c0 > 0u) { workgroupBarrier(); }
+        ss += stage_chunk(ci, k, c0, lid);
+        workgroupBarrier();
+        if (valid) { acc += row_dot(qt, bw, wb + (c0 / XS) * cwords, lane, lanes, min(XS / 8u, k.ngroups - c0 / 8u)); }
+    }
+    redss[lid] = ss;
+    return acc;
+}
+
+// the words of a row's weights for XS columns (whole blocks)
+fn chunk_words(qt: u32, bw: u32) -> u32 {
+#ifdef W_256
+    if (groupwise(qt)) { return XS / 256u * bw; }
+#endif
+    return XS / 32u * bw;
+}
+
+// stage_x for columns c0 .. c0 + XS of the input row (fewer in the last chunk, its padding to
+// whole groups zeroed), into xs[0 ..]; returns the thread's sum of squares of them
+fn stage_chunk(ci: u32, k: MvK, c0: u32, lid: u32) -> f32 {
+    let cols = min(k.cols - c0, XS);
+    let padded = min(k.ngroups * 8u - c0, XS);
+    for (var c = cols + lid; c < padded; c += 256u) { xs[c] = 0.0; }
+    let xb = cw(ci, C_X) + c0;
+    let nb = cw(ci, C_NW) + c0;
+    // a thread's columns lid, lid + 256, ... of the chunk: all loads issued, then used (as stage_x)
+    let last = cols - 1u;
+    let k0 = min(lid + 0u, last);
+    let k1 = min(lid + 256u, last);
+    let k2 = min(lid + 512u, last);
+    let k3 = min(lid + 768u, last);
+    let k4 = min(lid + 1024u, last);
+    let k5 = min(lid + 1280u, last);
+    let k6 = min(lid + 1536u, last);
+    let k7 = min(lid + 1792u, last);
+    let xv = act_ld8(array<u32, 8>(xb + k0, xb + k1, xb + k2, xb + k3, xb + k4, xb + k5, xb + k6, xb + k7));
+    var nv = array<f32, 8>(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0);
+    if ((k.fl & F_NORM) != 0u) {
+        nv = array<f32, 8>(wf(nb + k0), wf(nb + k1), wf(nb + k2), wf(nb + k3), wf(nb + k4), wf(nb + k5),
+                           wf(nb + k6), wf(nb + k7));
+    }
+    var ss = 0.0;
+    if (lid + 0u <= last) { ss += xv[0] * xv[0]; xs[lid + 0u] = xv[0] * nv[0]; }
+    if (lid + 256u <= last) { ss += xv[1] * xv[1]; xs[lid + 256u] = xv[1] * nv[1]; }
+    if (lid + 512u <= last) { ss += xv[2] * xv[2]; xs[lid + 512u] = xv[2] * nv[2]; }
+    if (lid + 768u <= last) { ss += xv[3] * xv[3]; xs[lid + 768u] = xv[3] * nv[3]; }
+    if (lid + 1024u <= last) { ss += xv[4] * xv[4]; xs[lid + 1024u] = xv[4] * nv[4]; }
+    if (lid + 1280u <= last) { ss += xv[5] * xv[5]; xs[lid + 1280u] = xv[5] * nv[5]; }
+    if (lid + 1536u <= last) { ss += xv[6] * xv[6]; xs[lid + 1536u] = xv[6] * nv[6]; }
+    if (lid + 1792u <= last) { ss += xv[7] * xv[7]; xs[lid + 1792u] = xv[7] * nv[7]; }
+    return ss;
+}
+
+#endif
 // matvec.wgsl's slot_row / slot_valid with runtime flags; a virtual workgroup has rpv slots
 fn slot_row(k: MvK, blk: u32, slot: u32) -> u32 {
     let fl = k.fl;
@@ -458,11 +533,17 @@ fn mv_block(ci: u32, k: MvK, blk: u32, lid: u32, more: bool, pre: Batch, use_pre
     let ngroups = k.ngroups;
     // PRE: the batch mv_pre loaded before the barrier (a separate dot_batch from row_dot's loop: one
     // loop for both, the first batch's loads under a branch, measured slower)
+#ifdef X_CHUNKS
+    if (k.cols > XS) { acc = chunked_dot(ci, k, wb_of(ci, row, row_words), valid, lane, lanes, lid); } else {
+#endif
     if (use_pre) {
         if (valid && lane < ngroups) { acc = dot_batch(qt, pre, lane, lanes, ngroups - 1u); }
     } else if (valid) {
         acc = row_dot(qt, bw, wb_of(ci, row, row_words), lane, lanes, ngroups);
     }
+#ifdef X_CHUNKS
+    }
+#endif
     red[lid] = acc;
     workgroupBarrier();
     if (lid < rpv * 8u) {                 // 8 partials a slot, each over lanes / 8 lanes

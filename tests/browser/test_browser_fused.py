@@ -108,16 +108,18 @@ async def test_two_workgroups_meet_at_the_grid_barrier_on_dawn(selenium_webgpu_s
 
 
 @pytest.mark.driver_timeout(900)
+@pytest.mark.parametrize("d_ff", [96, 2400])      # 2400: the down projection's input staged in chunks (X_CHUNKS)
 @run_in_pyodide
-async def test_the_gpu_variant_on_dawn(selenium_webgpu_synthetic):
+async def test_the_gpu_variant_on_dawn(selenium_webgpu_synthetic, d_ff):
     """The step as a GPU builds it (no TICKETS: every workgroup takes part, numbered by its
-    builtin id) compiles under Tint and gives NumPy's greedy tokens (one workgroup here)."""
+    builtin id) compiles under Tint and gives NumPy's greedy tokens (one workgroup here); with an
+    input wider than 2048 too (Tint's uniformity analysis of the chunks' barriers)."""
     import webinfer
     import webinfer.aload as aload
     from synthetic_model import build_synthetic_model
     from webinfer.device import select_device
 
-    shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": 96, "n_vocab": 300, "n_ctx": 512}
+    shapes = {"n_layers": 2, "d_model": 64, "n_heads": 4, "n_kv_heads": 2, "d_ff": d_ff, "n_vocab": 300, "n_ctx": 512}
     path = build_synthetic_model("/tmp/tiny_gpuvar.gguf", seed=3, shapes=shapes)
     prompt = [1, 5, 9, 33, 7, 120, 250, 3]
     ref = await webinfer.load(path, device="numpy", n_ctx=512).acomplete(prompt, max_tokens=8, temperature=0)

@@ -36,10 +36,13 @@ def swiftshader_icd() -> str:
     pytest.skip(f"no SwiftShader Vulkan ICD here ({', '.join(ICDS)}); CI has one")
 
 
-@pytest.mark.parametrize("n_ctx", [64, 512])      # one-split attention (fenced) / split attention + merge
-def test_two_workgroups_at_the_grid_barrier(tmp_path, n_ctx):
+# one-split attention (fenced) / split attention + merge; and a down projection of 2400 columns,
+# staged XS = 2048 at a time (decode_fused.wgsl X_CHUNKS: each workgroup restages for its blocks)
+@pytest.mark.parametrize("n_ctx, shapes", [(64, SHAPES), (512, SHAPES), (512, dict(SHAPES, d_ff=2400))],
+                         ids=["64", "512", "512-ffn2400"])
+def test_two_workgroups_at_the_grid_barrier(tmp_path, n_ctx, shapes):
     icd = swiftshader_icd()
-    model = build_synthetic_model(tmp_path / "tiny.gguf", seed=3, shapes=SHAPES)
+    model = build_synthetic_model(tmp_path / "tiny.gguf", seed=3, shapes=shapes)
     env = dict(os.environ, VK_ICD_FILENAMES=icd, VK_DRIVER_FILES=icd)
     r = subprocess.run([sys.executable, str(Path(__file__).with_name("fused_several.py")), str(model), str(n_ctx), "2", "3"],
                        env=env, capture_output=True, text=True, timeout=600)

@@ -125,3 +125,18 @@ def test_only_the_steps_types_code_is_compiled_in():
     k = fns(("Q4_K", "Q6_K", "Q5_0"))
     assert {"groupwise", "gdot32", "embed32", "hi5", "rd_q5_0", "dq8_q4_k", "dq8_q6_k", "dq8_q5_0"} <= k
     assert not k & {"rd_q5_1", "rd_iq4_nl", "dq8_q5_k", "dq8_iq4_xs", "kv4"}
+
+
+def test_the_chunked_input_path_is_compiled_in_only_for_a_step_wider_than_xs():
+    """X_CHUNKS (fused.py: a matvec input wider than XS) adds chunked_dot and its helpers; without
+    it the expanded program is the one of a step without that path (the one measured)."""
+    kind = ", ".join(["1u"] * len(fused.MV_KIND_FIELDS))
+    values = {"ASIZE": 64, "A_HD": 64, "A_NH": 9, "A_NKV": 3, "A_SL": 128, "A_NS": 5, "MVK1": kind,
+              "LAYOUT": fused_layout.wgsl(("Q4_K",)), "W_BATCHED": "", "W_GROUPWISE": "Q4_K"}
+    chunked = {"chunked_dot", "chunk_words", "stage_chunk"}
+    for defines in ({"W_Q4_1", "MVK1"}, {"W_Q4_K", "W_256", "MVK1"}):
+        plain = shaders.expand("decode_fused.wgsl", frozenset(defines), values)
+        wide = shaders.expand("decode_fused.wgsl", frozenset(defines | {"X_CHUNKS"}), values)
+        assert not chunked & set(re.findall(r"^fn (\w+)", plain, re.M))
+        assert chunked <= set(re.findall(r"^fn (\w+)", wide, re.M))
+        assert "k.cols > XS" not in plain and wide.count("k.cols > XS") == 2     # stage_x, mv_block

@@ -33,7 +33,9 @@ Memory it adds, made once per recorded step:
 Why it may be refused (the reason goes to the device's notes): an op the table has no command
 for (a prefill, a split weight, a GPU sampler inside the step, GPT-2's learned positions,
 LayerNorm and GELU, Gemma's ops: GEMMA_VARIANTS), more than the binding limit, a
-workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ.
+workgroup-memory limit under the kernel's SMEM_BYTES, layers whose attention shapes differ, an
+attention output wider than XS merged into a matvec's input (COMBINE). A matvec's input row wider
+than XS (an FFN's down projection past 2048) is staged XS columns at a time (X_CHUNKS).
 Before a program is used the device runs it once next to the plain replay and compares logits
 (device.py, ``replay`` / ``read``).
 
@@ -145,9 +147,12 @@ def rows_per_block(rows: int, n_wg: int, groups: int) -> int:
     its groups in batches of KG (row_dot: a batch's loads go out together) and a workgroup takes
     its blocks in rounds; each batch of each round is a wait on memory, so the fewest rounds x
     batches, and of those the most rows a block: fewer lanes a row leave fewer of a batch's KG
-    groups masked off (decoded for nothing)."""
+    groups masked off (decoded for nothing). A row wider than XS is taken XS columns (XS / 8
+    groups) at a time (decode_fused.wgsl, X_CHUNKS): its batches are those of each chunk."""
+    chunk = XS // 8
+
     def cost(rpv):
-        batches = -(-groups // (256 // rpv * KG))
+        batches = -(-groups // chunk) * -(-min(groups, chunk) // (256 // rpv * KG))
         rounds = -(-(-(-rows // rpv)) // n_wg)
         return rounds * batches, -rpv
     return min((4, 8, 16, 32), key=cost)
@@ -287,9 +292,10 @@ def _matvec(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     rows, cols, row_words = (int(v) for v in pw[:3])
     if extra or grid[2] != 1:
         raise Refused(f"matvec variant {sorted(extra)} or {grid[2]} tokens")
-    if -(-cols // 32) * 32 > XS:
-        raise Refused(f"a {cols}-wide matvec input (decode_fused.wgsl stages up to {XS})")
     fl = sum(FLAGS[d] for d in defines if d in FLAGS)
+    if fl & FLAGS["COMBINE"] and cols > XS:
+        raise Refused(f"a {cols}-wide attention output merged into a matvec's input (decode_fused.wgsl merges "
+                      f"up to {XS} columns)")
     # matvec.wgsl's Params: rows cols row_words nwg_x half eps q_dim kv_dim head_dim neox
     # n_ctx layer_off n_splits split_len
     for name, i in (("rows", 0), ("cols", 1), ("row_words", 2), ("half", 4), ("eps", 5), ("q_dim", 6),
@@ -299,7 +305,7 @@ def _matvec(c, pw, defines, entries, grid, ar: _Arenas, token, n_wg, rope):
     c[C["rpv"]] = rpv = rows_per_block(rows, n_wg, -(-cols // 8))    # (SWIGLU / ROPE: rpv / 2 row pairs)
     c[C["nvwg"]] = -(-rows // rpv)
     c[C["ngroups"]] = row_words // BLOCK_WORDS[qt] * BLOCK_GROUPS[qt]
-    if PRELOAD and qt in BATCHED_QT and -(-cols // 8) <= KG * (256 // rpv):
+    if PRELOAD and qt in BATCHED_QT and -(-cols // 8) <= KG * (256 // rpv) and cols <= XS:
         c[C["flags"]] |= F_PRE
     c[C["w"]] = ar.weight(entries[2])
     if fl & FLAGS["NORM"]:
@@ -452,7 +458,10 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     wtypes = tuple(sorted("W_" + t for t in used))
     # W_256: a type of 256-weight blocks, decoded a group at a time (fused_matvec.wgsl, groupwise)
     wtypes += ("W_256",) if used & set(GROUPWISE) else ()
-    defines = wtypes + kind_defines + (("TICKETS",) if tickets else ())
+    # X_CHUNKS: an input row wider than XS is staged in chunks of XS (fused_matvec.wgsl, chunked_dot);
+    # a step without one compiles the program it did before that path was added
+    wide = any(c[C["op"]] == OP_MATVEC and c[C["cols"]] > XS for c in table[1:])
+    defines = wtypes + kind_defines + (("TICKETS",) if tickets else ()) + (("X_CHUNKS",) if wide else ())
     values["W_BATCHED"] = " ".join(t for t in QTYPES if t in used and t in BATCHED)   # table order
     values["W_GROUPWISE"] = " ".join(t for t in QTYPES if t in used and t in GROUPWISE)
     values["LAYOUT"] = layout_wgsl(used)          # QT_<type>: the step's types (and fused_layout.CORE)

@@ -64,7 +64,7 @@ N_SHIFT = 20                # an arrival counter's bits 20-29: the workgroups th
 
 ABORT_BITS = {"TIMED_OUT": 1, "LATE": 2}     # the abort word: a barrier wait gave up; a value was read before it was written
 
-XS = 2048                   # the widest staged input row (cols, padded to 32)
+XS = 2048                   # the widest input row staged at once (cols; a wider one: XS at a time, X_CHUNKS)
 
 
 def wgsl(types=None) -> str:
