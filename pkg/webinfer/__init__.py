@@ -12,7 +12,8 @@ In Pyodide / notebooks use the async API: ``model = await webinfer.load_async(ur
 __version__ = "0.1.0"
 
 from .errors import (ChatTemplateError, ContextLengthError, DeviceError, GGUFError,  # noqa: E402
-                     KitUnavailableError, TokenizerError, UnsupportedModelError, WebinferError)
+                     KitUnavailableError, TokenizerError, UnsupportedModelError, WebinferError,
+                     StoreError, DocumentError)
 from .aload import aselftest, init_gpu, load_async  # noqa: E402
 from .device import selftest  # noqa: E402
 from .model import Model, load  # noqa: E402
@@ -21,4 +22,5 @@ from .sampling import SamplingParams  # noqa: E402
 
 __all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "RecommendedSampling", "selftest", "aselftest",
            "WebinferError", "GGUFError", "UnsupportedModelError", "TokenizerError", "ChatTemplateError",
-           "ContextLengthError", "DeviceError", "KitUnavailableError", "__version__"]
+           "ContextLengthError", "DeviceError", "KitUnavailableError", "StoreError", "DocumentError",
+           "__version__"]

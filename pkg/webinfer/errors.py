@@ -35,3 +35,12 @@ class DeviceError(WebinferError, RuntimeError):
 class KitUnavailableError(DeviceError):
     """A JS helper ("kit", webinfer.ffi) cannot be built: the page forbids eval (its
     Content-Security-Policy) and does not provide the kit through globalThis.webinferKits."""
+
+
+class StoreError(WebinferError, RuntimeError):
+    """A vector store file (webinfer.rag) that cannot be used: not a store, corrupt, from a newer
+    schema, or a vector of the wrong dimension. The file is left as it was."""
+
+
+class DocumentError(WebinferError, ValueError):
+    """A document given to the vector store that cannot be stored: empty, too large, or binary."""
