@@ -127,10 +127,11 @@ def token_counter(tokenizer=None):
 
 
 def _cut_point(text: str, lo: int, hi: int) -> int:
-    """A character index near the middle of text[lo:hi] that does not split a combining sequence;
-    `lo` when there is none (a single grapheme)."""
-    mid = (lo + hi) // 2
-    for cut in [*range(mid, hi), *range(mid - 1, lo, -1)]:
+    """A character index near the middle of text[lo:hi] (after its leading whitespace) that does
+    not split a combining sequence; `lo` when there is none (a single grapheme)."""
+    start = lo + len(text[lo:hi]) - len(text[lo:hi].lstrip())
+    mid = max((lo + hi) // 2, start + 1)
+    for cut in [*range(mid, hi), *range(mid - 1, start, -1)]:
         if not (unicodedata.combining(text[cut]) or text[cut] in _JOINERS or text[cut - 1] == "\u200d"):
             return cut
     return lo
@@ -162,8 +163,11 @@ def _pieces(text: str, count, max_piece: int):
     return out
 
 
-def chunk_text(text: str, count_tokens=simple_count, chunk_tokens: int = 128, overlap: int = 16) -> list[Piece]:
-    """Chunks of at most `chunk_tokens` tokens, overlapping by at most `overlap` (module doc)."""
+def chunk_text(text: str, count_tokens=simple_count, chunk_tokens: int = 128, overlap: int | None = None) -> list[Piece]:
+    """Chunks of at most `chunk_tokens` tokens, overlapping by at most `overlap` (default: an
+    eighth of a chunk) tokens (module doc)."""
+    if overlap is None:
+        overlap = chunk_tokens // 8
     if chunk_tokens < 1 or not 0 <= overlap < chunk_tokens:
         raise ValueError(f"need chunk_tokens >= 1 and 0 <= overlap < chunk_tokens; got {chunk_tokens}, {overlap}")
     pieces = _pieces(text, count_tokens, max(1, chunk_tokens // 4))

@@ -217,7 +217,7 @@ class Store:
         self.dim = dim
 
     def prepare(self, name: str, text, tokenizer=None, chunk_tokens: int = 128,
-                overlap: int = 16) -> tuple[str, list[Piece]]:
+                overlap: int | None = None) -> tuple[str, list[Piece]]:
         """Check a document and cut it into chunks (nothing stored): (text, chunks)."""
         if not isinstance(name, str) or not name.strip():
             raise DocumentError(f"a document needs a non-empty name, got {name!r}")
@@ -238,7 +238,7 @@ class Store:
         return ivf.normalize(v)
 
     def add(self, name: str, text, metadata: dict | None = None, *, embed, tokenizer=None,
-            chunk_tokens: int = 128, overlap: int = 16) -> int:
+            chunk_tokens: int = 128, overlap: int | None = None) -> int:
         """Store a document: check it, chunk it by tokens, embed the chunks (EMBED_BATCH texts a
         call), write it all in one transaction. Returns the document id."""
         text, pieces = self.prepare(name, text, tokenizer, chunk_tokens, overlap)
@@ -248,12 +248,13 @@ class Store:
         for a in range(0, len(texts), EMBED_BATCH):
             out = embed(texts[a:a + EMBED_BATCH])
             if inspect.isawaitable(out):
+                getattr(out, "close", lambda: None)()     # a coroutine never awaited: no warning
                 raise StoreError("embed() returned an awaitable: use `await store.add_async(...)`")
             batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH])))
         return self.add_chunks(name, text, pieces, np.concatenate(batches), meta)
 
     async def add_async(self, name: str, text, metadata: dict | None = None, *, embed, tokenizer=None,
-                        chunk_tokens: int = 128, overlap: int = 16) -> int:
+                        chunk_tokens: int = 128, overlap: int | None = None) -> int:
         """add() for an embed() that may be async (the WebGPU model in the browser)."""
         text, pieces = self.prepare(name, text, tokenizer, chunk_tokens, overlap)
         meta = self._metadata(metadata)
@@ -358,6 +359,9 @@ class Store:
     def _matrix(self):
         """(ids (n,), unit vectors (n, dim), ivf.Lists or None), cached until the next change."""
         key = self._key()
+        if self.dim is None:         # fixed since by another connection's first add?
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+            self.dim = int(row[0]) if row else None
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1:]
         n = self.count()
@@ -407,13 +411,13 @@ class Store:
         exact=False uses the IVF index, building it first when there is none or the store has
         grown or shrunk more than twofold since it was built; under INDEX_MIN chunks (or with
         no index possible) it is the exact search."""
+        ids, mat, lists = self._matrix()
         if self.dim is None:
             return []
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dim or not np.isfinite(q).all():
             raise StoreError(f"query vector has shape {np.shape(query)}; the store holds {self.dim}-d vectors")
         q = ivf.normalize(q)
-        ids, mat, lists = self._matrix()
         if not exact and len(ids) >= INDEX_MIN and (lists is None or self._index_stale(len(ids))):
             self.build_index()
             ids, mat, lists = self._matrix()
