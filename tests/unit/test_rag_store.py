@@ -303,9 +303,9 @@ def test_bad_store_files_are_refused_and_left_intact(tmp_path, case, match):
         data = bytearray(path.read_bytes())
         if case == "truncated":
             path.write_bytes(data[:len(data) // 2])
-        elif case == "scribbled":          # a page of the chunks table overwritten with noise
-            page = 4096
-            data[3 * page:4 * page] = np.random.default_rng(0).integers(0, 256, page, dtype=np.uint8).tobytes()
+        elif case == "scribbled":          # 4 kB in the middle (a chunks page) overwritten with noise
+            mid = len(data) // 2
+            data[mid:mid + 4096] = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
             path.write_bytes(bytes(data))
         elif case == "newer":
             _newer(path)

@@ -91,7 +91,8 @@ class Lists:
     def search(self, q: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the best k among the `nprobe` cells nearest the unit query q (dim,)."""
         cells = top_k(self.centroids @ q, nprobe)
-        idx = np.concatenate([np.arange(self.offsets[c], self.offsets[c + 1]) for c in cells])
-        scores = self.vectors[idx] @ q
+        spans = [(self.offsets[c], self.offsets[c + 1]) for c in cells]
+        scores = np.concatenate([self.vectors[a:b] @ q for a, b in spans])      # slices: no gather
+        idx = np.concatenate([np.arange(a, b) for a, b in spans])
         best = top_k(scores, k)
         return self.rows[idx[best]], scores[best]
