@@ -25,7 +25,9 @@ What it is not: the store (store.py) or an embedding model.
 
 from __future__ import annotations
 
+import bisect
 import inspect
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -137,30 +139,29 @@ def _cut_point(text: str, lo: int, hi: int) -> int:
     return lo
 
 
-def _pieces(text: str, count, max_piece: int):
-    """[(char_start, char_end, n_tokens)] covering the text's non-space content, each at most
-    `max_piece` tokens unless it is a single grapheme."""
-    cache: dict[str, int] = {}
-
-    def n_tokens(a: int, b: int) -> int:
-        s = text[a:b]
-        n = cache.get(s)
-        if n is None:
-            n = cache[s] = count(s)
-        return n
-
-    out = []
-    for m in _PIECE.finditer(text):
-        stack = [(m.start(), m.end())]
+def _pieces(text: str, count, max_piece: int) -> tuple[list[int], list[int], list[int]]:
+    """(starts, ends, n_tokens) of pieces covering the text's non-space content, each at most
+    `max_piece` tokens unless it is a single grapheme. Whole-text operations (findall, one
+    count per distinct piece) keep a 10 MiB text to seconds; only long pieces are cut."""
+    words = _PIECE.findall(text)              # contiguous from 0: each absorbs the space before it
+    known = {w: count(w) for w in set(words)}
+    ends = list(itertools.accumulate(map(len, words)))
+    starts = [0, *ends[:-1]]
+    ns = [known[w] for w in words]
+    if max(ns, default=0) <= max_piece:
+        return starts, ends, ns
+    out_s, out_e, out_n = [], [], []
+    for a0, b0, n0 in zip(starts, ends, ns):
+        stack = [(a0, b0, n0)]
         while stack:
-            a, b = stack.pop()
-            n = n_tokens(a, b)
+            a, b, n = stack.pop()
             cut = _cut_point(text, a, b) if n > max_piece and b - a > 1 else a
             if cut == a:
-                out.append((a, b, n))
-            else:
-                stack += [(cut, b), (a, cut)]     # the left half is popped first: order kept
-    return out
+                out_s.append(a), out_e.append(b), out_n.append(n)
+            else:                             # the left half is popped first: order kept
+                stack += [(cut, b, known.get(text[cut:b]) or count(text[cut:b])),
+                          (a, cut, known.get(text[a:cut]) or count(text[a:cut]))]
+    return out_s, out_e, out_n
 
 
 def chunk_text(text: str, count_tokens=simple_count, chunk_tokens: int = 128, overlap: int | None = None) -> list[Piece]:
@@ -170,23 +171,18 @@ def chunk_text(text: str, count_tokens=simple_count, chunk_tokens: int = 128, ov
         overlap = chunk_tokens // 8
     if chunk_tokens < 1 or not 0 <= overlap < chunk_tokens:
         raise ValueError(f"need chunk_tokens >= 1 and 0 <= overlap < chunk_tokens; got {chunk_tokens}, {overlap}")
-    pieces = _pieces(text, count_tokens, max(1, chunk_tokens // 4))
-    pos = [0]                                   # pos[i]: token position where piece i starts
-    for _, _, n in pieces:
-        pos.append(pos[-1] + n)
+    starts, ends, ns = _pieces(text, count_tokens, max(1, chunk_tokens // 4))
+    pos = [0, *itertools.accumulate(ns)]        # pos[i]: token position where piece i starts
+    n = len(ns)
     chunks, s = [], 0
-    while s < len(pieces):
-        e = s + 1                               # at least one piece, even an over-long grapheme
-        while e < len(pieces) and pos[e + 1] - pos[s] <= chunk_tokens:
-            e += 1
-        a = pieces[s][0]
-        a += len(text[a:pieces[s][1]]) - len(text[a:pieces[s][1]].lstrip())   # drop the leading space
-        b = pieces[e - 1][1]
+    while s < n:
+        # the most pieces from s that fit (at least one, even an over-long grapheme)
+        e = max(s + 1, bisect.bisect_right(pos, pos[s] + chunk_tokens, s, n + 1) - 1)
+        a, b = starts[s], ends[e - 1]
+        a += len(text[a:ends[s]]) - len(text[a:ends[s]].lstrip())     # drop the leading space
         chunks.append(Piece(text[a:b], a, b, pos[s], pos[e]))
-        if e == len(pieces):
+        if e == n:
             break
-        nxt = e                                 # back up while the shared tail fits in `overlap`
-        while nxt - 1 > s and pos[e] - pos[nxt - 1] <= overlap:
-            nxt -= 1
-        s = nxt
+        # the next chunk starts at the earliest piece whose tail up to e fits in `overlap`
+        s = max(s + 1, bisect.bisect_left(pos, pos[e] - overlap, s + 1, e))
     return chunks
