@@ -38,8 +38,9 @@ class KitUnavailableError(DeviceError):
 
 
 class StoreError(WebinferError, RuntimeError):
-    """A vector store file (webinfer.rag) that cannot be used: not a store, corrupt, from a newer
-    schema, or a vector of the wrong dimension. The file is left as it was."""
+    """A vector store (webinfer.rag) that cannot be used as asked: its file is not a store, is
+    corrupt or from a newer schema (the file is left as it was), or vectors (from embed() or a
+    query) do not fit it."""
 
 
 class DocumentError(WebinferError, ValueError):
