@@ -65,7 +65,6 @@ def scenario(path, docs, queries):
         n_lists = store.build_index(n_lists=4)
         record["ivf"] = [[[h.chunk.id, h.score] for h in store.search(embed([q])[0], k=4, exact=False, nprobe=n_lists)]
                          for q in queries]
-        assert record["ivf"] == [[[h[0], h[3]] for h in hits] for hits in record["reopened"]]
     store.close()
     return record
 
@@ -111,7 +110,8 @@ async def _run_in_pyodide(selenium, source, docs, queries):
 def test_store_in_pyodide_equals_cpython(selenium_webinfer, tmp_path):
     got = json.loads(_run_in_pyodide(selenium_webinfer, inspect.getsource(scenario), DOCS, QUERIES))
     want = scenario(tmp_path / "cpython.sqlite", DOCS, QUERIES)
-    assert got["ivf"] == [[[h[0], h[3]] for h in hits] for hits in got["reopened"]]
+    for record in (got, want):    # per-cell products round apart from the whole matrix's: 1e-6
+        assert _mismatch(record["ivf"], [[[h[0], h[3]] for h in hits] for hits in record["reopened"]], "ivf") is None
     for key in want:
         assert _mismatch(got[key], want[key], key) is None
     assert got["first"] == got["reopened"]
