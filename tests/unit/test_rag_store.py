@@ -223,6 +223,13 @@ def test_nothing_stored_when_embedding_fails(store):
     assert [d.name for d in store.documents()] == ["keep"] and _file_bytes(store) == before
 
 
+def test_first_add_fixes_the_width_from_its_first_batch(store):
+    widths = iter([16, 17])
+    with pytest.raises(StoreError, match=r"shape \(\d+, 17\); the store needs \(\d+, 16\)"):
+        store.add("a", STORY * 3, embed=lambda t: np.ones((len(t), next(widths))), chunk_tokens=8, overlap=0)
+    assert store.dim is None and store.documents() == []
+
+
 @pytest.mark.parametrize("text,match", [
     ("", "is empty"),
     (" \n\t ", r"is empty \(only whitespace\)"),

@@ -227,13 +227,14 @@ class Store:
         text = check_text(name, text, self.max_document_bytes)
         return text, chunk_text(text, token_counter(tokenizer), chunk_tokens, overlap)
 
-    def _vectors(self, out, n: int) -> np.ndarray:
-        """embed()'s answer for n texts as (n, dim) unit float32 rows, or StoreError."""
+    def _vectors(self, out, n: int, dim: int | None = None) -> np.ndarray:
+        """embed()'s answer for n texts as (n, dim) unit float32 rows, or StoreError. The width
+        must be the store's (or `dim`, an earlier batch's, before the store has one)."""
         try:
             v = np.asarray(out, dtype=np.float32)
         except (TypeError, ValueError) as e:
             raise StoreError(f"embed() returned {type(out).__name__}, not an array of vectors: {e}") from e
-        want = self.dim if self.dim is not None else (v.shape[-1] if v.ndim == 2 else "dim")
+        want = self.dim or dim or (v.shape[-1] if v.ndim == 2 else "dim")
         if v.ndim != 2 or v.shape[0] != n or v.shape[1] != want or v.shape[1] < 1:
             raise StoreError(f"embed() of {n} texts returned shape {v.shape}; the store needs ({n}, {want})")
         if not np.isfinite(v).all():
@@ -253,7 +254,7 @@ class Store:
             if inspect.isawaitable(out):
                 getattr(out, "close", lambda: None)()     # a coroutine never awaited: no warning
                 raise StoreError("embed() returned an awaitable: use `await store.add_async(...)`")
-            batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH])))
+            batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH]), batches[0].shape[1] if batches else None))
         return self.add_chunks(name, text, pieces, np.concatenate(batches), meta)
 
     async def add_async(self, name: str, text, metadata: dict | None = None, *, embed, tokenizer=None,
@@ -267,7 +268,7 @@ class Store:
             out = embed(texts[a:a + EMBED_BATCH])
             if inspect.isawaitable(out):
                 out = await out
-            batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH])))
+            batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH]), batches[0].shape[1] if batches else None))
         return self.add_chunks(name, text, pieces, np.concatenate(batches), meta)
 
     @staticmethod
