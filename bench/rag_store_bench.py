@@ -2,6 +2,7 @@
 and the IVF index's recall@10 against exact search.
 
     PYTHONPATH=pkg python3 bench/rag_store_bench.py [--sizes 10000 100000] [--dim 384] [--queries 200]
+                                                    [--spread 1 2] [--pyodide]
 
 What it measures, per size n:
 - index: Store.add of documents of DOC_CHUNKS chunks each (128-token chunks, overlap 16, text
@@ -114,6 +115,31 @@ def bench(n: int, dim: int, n_queries: int, folder: Path, spread: float) -> dict
     return out
 
 
+def report(r: dict) -> None:
+    print(f"n={r['n']:,} dim={r['dim']} spread={r['spread']}: index {r['index_s']:.1f} s "
+          f"({r['n'] / r['index_s']:,.0f} chunks/s), file {r['file_mb']:.1f} MiB ({r['file_mb_with_index']:.1f} "
+          f"with IVF), reopen {r['open_s']:.2f} s, first search {r['first_search_s']:.2f} s")
+    print(f"  exact top-10: p50 {r['exact_p50_ms']:.2f} ms, p95 {r['exact_p95_ms']:.2f} ms")
+    print(f"  IVF: {r['n_lists']} lists, built in {r['ivf_build_s']:.1f} s")
+    for v in r["ivf"]:
+        print(f"    nprobe {v['nprobe']:3d}: p50 {v['p50_ms']:.2f} ms, p95 {v['p95_ms']:.2f} ms, "
+              f"recall@10 {v['recall10']:.3f}")
+    sys.stdout.flush()
+
+
+# The same bench inside Pyodide under Node (bench/node_pyodide.py): the store in Pyodide's
+# in-memory file system, NumPy without BLAS, as in the page.
+IN_PYODIDE = """
+import pyodide_js
+await pyodide_js.loadPackage(["numpy", "sqlite3"])
+import sys
+from pathlib import Path
+sys.path.insert(0, "/host/bench")
+import rag_store_bench as b
+b.bench({n}, {dim}, {queries}, Path("/tmp"), {spread})
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -121,21 +147,19 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--spread", type=float, nargs="+", default=[1.0, 2.0], help="cluster noise (see the doc)")
     ap.add_argument("--dir", type=Path, default=None, help="where the store files go (default: a temp folder)")
+    ap.add_argument("--pyodide", action="store_true", help="run inside Pyodide under Node (build/pyodide)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dir or Path(tmp)
         for n, spread in [(n, sp) for n in args.sizes for sp in args.spread]:
-            r = bench(n, args.dim, args.queries, folder, spread)
+            if args.pyodide:
+                from node_pyodide import run
+                here = Path(__file__).resolve().parent
+                code = IN_PYODIDE.format(n=n, dim=args.dim, queries=args.queries, spread=spread)
+                report(run(code, {"/host/bench": here, "/host/pkg": here.parent / "pkg"}))
+                continue
+            report(bench(n, args.dim, args.queries, folder, spread))
             (folder / f"store-{n}.sqlite").unlink()
-            print(f"n={r['n']:,} dim={r['dim']} spread={spread}: index {r['index_s']:.1f} s ({r['n'] / r['index_s']:,.0f} chunks/s), "
-                  f"file {r['file_mb']:.1f} MiB ({r['file_mb_with_index']:.1f} with IVF), reopen {r['open_s']:.2f} s, "
-                  f"first search {r['first_search_s']:.2f} s")
-            print(f"  exact top-10: p50 {r['exact_p50_ms']:.2f} ms, p95 {r['exact_p95_ms']:.2f} ms")
-            print(f"  IVF: {r['n_lists']} lists, built in {r['ivf_build_s']:.1f} s")
-            for v in r["ivf"]:
-                print(f"    nprobe {v['nprobe']:3d}: p50 {v['p50_ms']:.2f} ms, p95 {v['p95_ms']:.2f} ms, "
-                      f"recall@10 {v['recall10']:.3f}")
-            sys.stdout.flush()
 
 
 if __name__ == "__main__":
