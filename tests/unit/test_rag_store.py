@@ -296,11 +296,18 @@ def _valid(tmp_path, name):
     ("other_sqlite", "not a webinfer store"),
     ("foreign", r"not a webinfer store \(tables: chunks, documents"),
     ("newer", f"schema version {SCHEMA_VERSION + 1}, written by a newer webinfer"),
+    ("bad_version", r"unknown store schema \(version -1"),
+    ("bad_dim", "dimension is 'wide', not a positive integer"),
+    ("folder", "cannot open"),
 ])
 def test_bad_store_files_are_refused_and_left_intact(tmp_path, case, match):
     if case == "garbage":
         path = tmp_path / "g.sqlite"
         path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 20)
+    elif case == "folder":
+        path = tmp_path / "f.sqlite"
+        path.mkdir()
+        (path / "x").write_text("x")
     elif case == "other_sqlite":
         path = tmp_path / "o.sqlite"
         with sqlite3.connect(path) as c:
@@ -318,6 +325,14 @@ def test_bad_store_files_are_refused_and_left_intact(tmp_path, case, match):
             _newer(path)
         elif case == "foreign":
             _foreign(path)
+        elif case in ("bad_version", "bad_dim"):
+            with sqlite3.connect(path) as c:
+                key, value = ("schema_version", "1.5") if case == "bad_version" else ("dim", "wide")
+                c.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    if case == "folder":
+        with pytest.raises(StoreError, match=match):
+            Store.open(path)
+        return
     before = path.read_bytes()
     with pytest.raises(StoreError, match=match):
         Store.open(path)

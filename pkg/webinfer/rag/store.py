@@ -131,8 +131,11 @@ class Store:
         sqlite3 = _sqlite3()
         path = os.fspath(path)
         if path != ":memory:" and os.path.exists(path) and os.path.getsize(path) > 0:
-            with open(path, "rb") as f:
-                head = f.read(len(SQLITE_MAGIC))
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(len(SQLITE_MAGIC))
+            except OSError as e:
+                raise StoreError(f"cannot open {path}: {e}") from e
             if head != SQLITE_MAGIC:
                 raise StoreError(f"{path} is not a webinfer store: not an SQLite database (it starts {head[:8]!r})")
         try:
@@ -160,14 +163,15 @@ class Store:
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables:
-                conn.executescript(f"PRAGMA page_size = {PAGE_SIZE}; BEGIN; {_SCHEMA} INSERT INTO meta VALUES ('format', '{FORMAT}'), "
-                                   f"('schema_version', '{SCHEMA_VERSION}'), ('ivf_n', '0'); COMMIT;")
+                conn.executescript(f"PRAGMA page_size = {PAGE_SIZE}; BEGIN; {_SCHEMA} INSERT INTO meta VALUES "
+                                   f"('format', '{FORMAT}'), ('schema_version', '{SCHEMA_VERSION}'), ('ivf_n', '0'); "
+                                   "COMMIT;")
                 return None
             meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
             if meta.get("format") != FORMAT:
                 raise StoreError(f"{path} is an SQLite database but not a webinfer store "
                                  f"(tables: {', '.join(sorted(tables)) or 'none'})")
-            version = int(meta.get("schema_version", "0"))
+            version = int(meta["schema_version"]) if str(meta.get("schema_version")).isdigit() else -1
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{path} is a webinfer store of schema version {version}, written by a newer "
                                  f"webinfer; this one reads version {SCHEMA_VERSION}: upgrade webinfer")
@@ -176,7 +180,10 @@ class Store:
             problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise StoreError(f"{path} is corrupt: {'; '.join(problems[:3])}")
-            return int(meta["dim"]) if meta.get("dim") else None
+            dim = meta.get("dim")
+            if dim is not None and not (dim.isdigit() and int(dim) > 0):
+                raise StoreError(f"{path}: the store's dimension is {dim!r}, not a positive integer")
+            return int(dim) if dim else None
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path} is corrupt or not a webinfer store: {e}") from e
 
