@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..device import blas
+
 TRAIN_PER_LIST = 64       # k-means trains on at most this many points per list
 KMEANS_ITERS = 12
 ASSIGN_BLOCK = 8192       # rows per block when assigning (block x n_lists scores in memory)
@@ -53,11 +55,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[order]
 
 
+def scores(vectors: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(n,) dot products of the rows of vectors (n, dim) with q (dim,): one sgemv in CPython, the
+    wasm SIMD matrix-vector kernel in Pyodide, whose NumPy has no BLAS (device/blas.py)."""
+    return blas.matmul_t(q[None, :], vectors)[0]
+
+
 def assign(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """(n,) int32: the centroid with the largest dot product for each row of x (n, dim)."""
     out = np.empty(x.shape[0], dtype=np.int32)
     for a in range(0, x.shape[0], ASSIGN_BLOCK):
-        out[a:a + ASSIGN_BLOCK] = np.argmax(x[a:a + ASSIGN_BLOCK] @ centroids.T, axis=1)
+        out[a:a + ASSIGN_BLOCK] = np.argmax(blas.matmul_t(x[a:a + ASSIGN_BLOCK], centroids), axis=1)
     return out
 
 
@@ -90,9 +98,11 @@ class Lists:
 
     def search(self, q: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores) of the best k among the `nprobe` cells nearest the unit query q (dim,)."""
-        cells = top_k(self.centroids @ q, nprobe)
-        spans = [(self.offsets[c], self.offsets[c + 1]) for c in cells]
-        scores = np.concatenate([self.vectors[a:b] @ q for a, b in spans])      # slices: no gather
+        cells = top_k(scores(self.centroids, q), nprobe)
+        spans = [(self.offsets[c], self.offsets[c + 1]) for c in cells if self.offsets[c + 1] > self.offsets[c]]
+        if not spans:                     # the probed cells lost their members to deletes
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        s = np.concatenate([scores(self.vectors[a:b], q) for a, b in spans])     # slices: no gather
         idx = np.concatenate([np.arange(a, b) for a, b in spans])
-        best = top_k(scores, k)
-        return self.rows[idx[best]], scores[best]
+        best = top_k(s, k)
+        return self.rows[idx[best]], s[best]

@@ -433,7 +433,7 @@ class Store:
             self.build_index()
             ids, mat, lists = self._matrix()
         if exact or lists is None:
-            scores = mat @ q
+            scores = ivf.scores(mat, q)
             rows = ivf.top_k(scores, k)
             scores = scores[rows]
         else:
