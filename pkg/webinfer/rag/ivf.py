@@ -1,6 +1,6 @@
 """Top-k by cosine over unit vectors: exact, and an IVF index (inverted lists over k-means cells).
 
-What this is, in NumPy only (the same code in CPython and Pyodide):
+What this is, in NumPy (the same code in CPython and Pyodide; products through device/blas.py):
 - `top_k(scores, k)`: the k best (index, score) pairs, best first, ties by lower index.
 - `kmeans(x, n_lists, rng)`: spherical k-means (assign by largest dot product, centroid = the
   normalised mean), trained on a sample of at most TRAIN_PER_LIST points a list, so that
