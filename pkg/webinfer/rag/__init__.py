@@ -1,5 +1,5 @@
 """Retrieval: a vector store of the user's documents (store.py), the chunker (chunk.py), the
-approximate index (ivf.py) and browser persistence (persist.py).
+file's schema (schema.py), the approximate index (ivf.py) and browser persistence (persist.py).
 
     from webinfer.rag import Store
     store = Store.open("docs.sqlite")
@@ -12,7 +12,8 @@ survives a reload open it with `await open_persistent()` (OPFS). Not here: the e
 
 from .chunk import MAX_DOCUMENT_BYTES, chunk_text, simple_count, token_counter
 from .persist import flush, load_sqlite3, open_persistent
-from .store import SCHEMA_VERSION, Chunk, Document, Hit, Store
+from .schema import SCHEMA_VERSION
+from .store import Chunk, Document, Hit, Store
 
 __all__ = ["Store", "Document", "Chunk", "Hit", "chunk_text", "simple_count", "token_counter",
            "MAX_DOCUMENT_BYTES", "SCHEMA_VERSION", "load_sqlite3", "open_persistent", "flush"]

@@ -10,7 +10,7 @@ standard library's `sqlite3` in CPython and Pyodide's `sqlite3` package (in the 
 Pyodide 0.27.7 set that tools/pyodide_dist.py ships), so the same file and the same code work
 on disk and in the browser; the alternatives are weighed in docs/rag.md.
 
-Schema (version SCHEMA_VERSION, in table `meta`, with `format` = FORMAT):
+Schema (schema.py: version SCHEMA_VERSION, in table `meta`, with `format` = FORMAT):
 - documents(id, name, added (unix time), metadata (JSON object), text, n_chars, n_tokens)
 - chunks(id, doc_id, ordinal, text, char_start, char_end, tok_start, tok_end, vector): `vector`
   is the unit-length embedding as little-endian float32 bytes, `dim` of them (meta `dim`,
@@ -46,28 +46,11 @@ import numpy as np
 from ..errors import DocumentError, StoreError
 from . import ivf
 from .chunk import MAX_DOCUMENT_BYTES, Piece, check_text, chunk_text, token_counter
+from .schema import check_head, check_or_create, sqlite3_module
 
-FORMAT = "webinfer.rag"
-SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
 INDEX_MIN = 20_000        # below this many chunks the approximate search is the exact one
 EMBED_BATCH = 64          # texts per embed() call
 _LOAD_BLOCK = 4096        # rows fetched at a time when loading vectors
-# A chunk's row is ~2.2 kB (a 384-d vector, ~600 bytes of text): SQLite's default 4 kB pages hold
-# one such row each, half empty; 16 kB pages hold seven (the file at 10k chunks: 28.8 MiB, not 45.2).
-PAGE_SIZE = 16384
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE documents (id INTEGER PRIMARY KEY, name TEXT NOT NULL, added REAL NOT NULL,
-    metadata TEXT NOT NULL, text TEXT NOT NULL, n_chars INTEGER NOT NULL, n_tokens INTEGER NOT NULL);
-CREATE TABLE chunks (id INTEGER PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents(id),
-    ordinal INTEGER NOT NULL, text TEXT NOT NULL, char_start INTEGER NOT NULL, char_end INTEGER NOT NULL,
-    tok_start INTEGER NOT NULL, tok_end INTEGER NOT NULL, vector BLOB NOT NULL, UNIQUE (doc_id, ordinal));
-CREATE TABLE ivf_centroids (list_id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
-CREATE TABLE ivf_members (chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id), list_id INTEGER NOT NULL);
-"""
-_TABLES = {"meta", "documents", "chunks", "ivf_centroids", "ivf_members"}
 
 
 @dataclass(frozen=True)
@@ -99,15 +82,6 @@ class Hit:
     doc_name: str
 
 
-def _sqlite3():
-    try:
-        import sqlite3
-    except ImportError as e:   # Pyodide ships sqlite3 as a separate package
-        raise StoreError("the sqlite3 module is not loaded: in Pyodide, `await webinfer.rag.load_sqlite3()` "
-                         "(or pyodide.loadPackage('sqlite3')) first") from e
-    return sqlite3
-
-
 def _blob(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, dtype="<f4").tobytes()
 
@@ -128,22 +102,15 @@ class Store:
     @classmethod
     def open(cls, path, dim: int | None = None, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> "Store":
         """Open the store at `path` (created when missing or empty; ":memory:" for none)."""
-        sqlite3 = _sqlite3()
+        sqlite3 = sqlite3_module()
         path = os.fspath(path)
-        if path != ":memory:" and os.path.exists(path) and os.path.getsize(path) > 0:
-            try:
-                with open(path, "rb") as f:
-                    head = f.read(len(SQLITE_MAGIC))
-            except OSError as e:
-                raise StoreError(f"cannot open {path}: {e}") from e
-            if head != SQLITE_MAGIC:
-                raise StoreError(f"{path} is not a webinfer store: not an SQLite database (it starts {head[:8]!r})")
+        check_head(path)
         try:
             conn = sqlite3.connect(path, isolation_level=None)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open {path}: {e}") from e
         try:
-            stored_dim = cls._check_or_create(conn, path)
+            stored_dim = check_or_create(conn, path)
         except BaseException:
             conn.close()
             raise
@@ -155,37 +122,6 @@ class Store:
             with store._write():
                 store._set_dim(dim)
         return store
-
-    @staticmethod
-    def _check_or_create(conn, path: str) -> int | None:
-        """The stored dim (None if not fixed yet), after the checks in the module doc."""
-        sqlite3 = _sqlite3()
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
-                conn.executescript(f"PRAGMA page_size = {PAGE_SIZE}; BEGIN; {_SCHEMA} INSERT INTO meta VALUES "
-                                   f"('format', '{FORMAT}'), ('schema_version', '{SCHEMA_VERSION}'), ('ivf_n', '0'); "
-                                   "COMMIT;")
-                return None
-            meta = dict(conn.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
-            if meta.get("format") != FORMAT:
-                raise StoreError(f"{path} is an SQLite database but not a webinfer store "
-                                 f"(tables: {', '.join(sorted(tables)) or 'none'})")
-            version = int(meta["schema_version"]) if str(meta.get("schema_version")).isdigit() else -1
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{path} is a webinfer store of schema version {version}, written by a newer "
-                                 f"webinfer; this one reads version {SCHEMA_VERSION}: upgrade webinfer")
-            if version != SCHEMA_VERSION or not _TABLES <= tables:
-                raise StoreError(f"{path}: unknown store schema (version {version}, tables {sorted(tables)})")
-            problems = [r[0] for r in conn.execute("PRAGMA quick_check")]
-            if problems != ["ok"]:
-                raise StoreError(f"{path} is corrupt: {'; '.join(problems[:3])}")
-            dim = meta.get("dim")
-            if dim is not None and not (dim.isdigit() and int(dim) > 0):
-                raise StoreError(f"{path}: the store's dimension is {dim!r}, not a positive integer")
-            return int(dim) if dim else None
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{path} is corrupt or not a webinfer store: {e}") from e
 
     def close(self) -> None:
         self._conn.close()
@@ -201,7 +137,7 @@ class Store:
     @contextmanager
     def _write(self):
         """One transaction: everything in the block is stored, or (on any error) nothing."""
-        sqlite3 = _sqlite3()
+        sqlite3 = sqlite3_module()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as e:
