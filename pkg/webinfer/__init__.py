@@ -13,7 +13,8 @@ Sentence embeddings: ``webinfer.load_embedder()`` (all-MiniLM-L6-v2 by default) 
 __version__ = "0.1.0"
 
 from .errors import (ChatTemplateError, ContextLengthError, DeviceError, GGUFError,  # noqa: E402
-                     KitUnavailableError, SafetensorsError, TokenizerError, UnsupportedModelError, WebinferError)
+                     KitUnavailableError, SafetensorsError, TokenizerError, UnsupportedModelError, WebinferError,
+                     StoreError, DocumentError)
 from .aload import aselftest, init_gpu, load_async, load_embedder_async  # noqa: E402
 from .device import selftest  # noqa: E402
 from .embed import Embedder, load_embedder  # noqa: E402
@@ -24,4 +25,5 @@ from .sampling import SamplingParams  # noqa: E402
 __all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "RecommendedSampling", "selftest", "aselftest",
            "load_embedder", "load_embedder_async", "Embedder",
            "WebinferError", "GGUFError", "SafetensorsError", "UnsupportedModelError", "TokenizerError",
-           "ChatTemplateError", "ContextLengthError", "DeviceError", "KitUnavailableError", "__version__"]
+           "ChatTemplateError", "ContextLengthError", "DeviceError", "KitUnavailableError", "StoreError",
+           "DocumentError", "__version__"]

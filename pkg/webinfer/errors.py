@@ -40,3 +40,13 @@ class DeviceError(WebinferError, RuntimeError):
 class KitUnavailableError(DeviceError):
     """A JS helper ("kit", webinfer.ffi) cannot be built: the page forbids eval (its
     Content-Security-Policy) and does not provide the kit through globalThis.webinferKits."""
+
+
+class StoreError(WebinferError, RuntimeError):
+    """A vector store (webinfer.rag) that cannot be used as asked: its file is not a store, is
+    corrupt or from a newer schema (the file is left as it was), or vectors (from embed() or a
+    query) do not fit it."""
+
+
+class DocumentError(WebinferError, ValueError):
+    """A document given to the vector store that cannot be stored: empty, too large, or binary."""

@@ -181,3 +181,18 @@ async def fetch_bytes(url: str) -> bytes:
         raise OSError(f"fetch {url!r} failed: HTTP {resp.status} {resp.statusText}")
     buf = await resp.arrayBuffer()
     return buf.to_bytes()
+
+
+async def load_package(name: str) -> None:
+    """Load a package of the Pyodide distribution (from its lock, next to pyodide.mjs)."""
+    await pyodide_js.loadPackage(name)
+
+
+async def mount_opfs(mount_point: str, folder: str):
+    """Mount the folder `folder` of the origin's private file system (OPFS) at `mount_point` in
+    Pyodide's file system; returns the mount's `syncfs()` (a JS function giving a Promise) that
+    writes Pyodide's copy back to OPFS. The mount reads the folder's files in first."""
+    root = await js.navigator.storage.getDirectory()
+    handle = await root.getDirectoryHandle(folder, _to_js({"create": True}, dict_converter=js.Object.fromEntries))
+    mount = await pyodide_js.mountNativeFS(mount_point, handle)
+    return mount.syncfs

@@ -122,7 +122,7 @@ def test_shipped_lock_lists_only_shipped_files(pyodide_dist_dir):
     assert lock["info"]["version"] == "0.27.7"
     missing = [e["file_name"] for e in lock["packages"].values() if not (pyodide_dist_dir / e["file_name"]).is_file()]
     assert missing == []
-    assert {"numpy", "micropip", "packaging"} <= set(lock["packages"])
+    assert set(pyodide_dist.DEFAULT_PACKAGES) <= set(lock["packages"])
     assert len(lock["packages"]) < 351  # the official lock lists 351 packages
     # the test dist's pytest-pyodide wheels: our pinned entries, files matching their pins
     for name in pyodide_dist.TEST_WHEELS:
@@ -138,7 +138,7 @@ def test_site_dist_ships_no_test_wheels(pyodide_dist_dir, tmp_path):
     stamp = pyodide_dist.build_dist(tmp_path / "site-dist", source=str(pyodide_dist_dir))
     lock = json.loads((tmp_path / "site-dist" / "pyodide-lock.json").read_text())
     assert stamp["test_packages"] == {}
-    assert set(lock["packages"]) == {"numpy", "micropip", "packaging"}
+    assert set(lock["packages"]) == {"numpy", "micropip", "packaging", "sqlite3"}
     assert not list((tmp_path / "site-dist").glob("pytest-*.whl"))
 
 
