@@ -355,6 +355,36 @@ def test_fewer_workgroups_than_launched_rebuild_the_step_for_those(model_path, m
     assert prog.fused is g and prog.fused_ok
 
 
+def test_an_abort_rebuilds_with_half_the_workgroups_down_to_its_floor(model_path, monkeypatch):
+    """A first step that read a value too early (LATE) is rebuilt with half the workgroups while
+    that stays at or above FUSED_MIN_AFTER_LATE, then the replay stays; one whose barrier timed out
+    keeps halving down to FUSED_MIN_WORKGROUPS (fewer workgroups may all be resident)."""
+    from webinfer.device.webgpu import device as webgpu_device
+    monkeypatch.setattr(webgpu_device, "FUSED_MIN_WORKGROUPS", 1)
+    monkeypatch.setattr(webgpu_device, "FUSED_MIN_AFTER_LATE", 4)
+    dev = open_webgpu()
+    dev.fused, dev.fused_workgroups = "on", 8
+    m = webinfer.load(model_path, device=dev, n_ctx=64)
+    m.prefill(PROMPT)
+    m.step(3)
+    prog = next(p for p in dev._programs.values() if p.fused is not None)
+    lg = np.zeros((1, 300), np.float32)
+
+    def judge(bits):
+        f = prog.fused
+        st = _status(f, f.n_wg)
+        st[0, fused.S_ABORT] = bits
+        dev._judge(prog, f, st, lg, lg)
+        return prog.fused
+
+    assert judge(fused.LATE).n_wg == 4                 # 8 -> 4
+    assert judge(fused.LATE) is None                   # 4 -> 2 is below the floor: the replay stays
+    assert dev.notes[-1].startswith("decode step not fused with 4 workgroups")
+    prog.fused = dev._fuse(prog, 4)
+    assert judge(fused.TIMED_OUT).n_wg == 2            # a time-out halves on, to FUSED_MIN_WORKGROUPS
+    assert judge(fused.TIMED_OUT | fused.LATE).n_wg == 1
+
+
 def test_a_workgroup_that_never_arrives_times_the_step_out(model_path, monkeypatch):
     """A ticket taken by a workgroup that then never runs (written here into the ticket word before
     the step: the one real workgroup gets ticket 1, and ticket 0 never closes the window): the

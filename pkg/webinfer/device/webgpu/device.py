@@ -24,7 +24,7 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   step. Where fewer workgroups took part than were launched (those that had not started when the
   step went on), it is rebuilt for that many; where the check failed (its grid barrier timed out,
   or a value was read before it was written) it is rebuilt with half the workgroups, down to
-  FUSED_MIN_WORKGROUPS, then the replay stays; a failure mid-generation raises
+  FUSED_MIN_WORKGROUPS (FUSED_MIN_AFTER_LATE where no wait timed out), then the replay stays; a failure mid-generation raises
   fused.abort_error. The fused step also
   picks its greedy token (``argmax`` of its logits is then no dispatch: ``FusedProgram.token``)
   and leaves the next step its position, so a greedy token is one dispatch, no host write, and
@@ -62,6 +62,8 @@ MATVEC_MAX_TOKENS = 8   # up to this many rows a matvec per row beats the tiled 
 FUSED_WORKGROUPS = 264  # persistent workgroups of the fused decode step (decode_fused.wgsl, fused.py):
                         # 2 a multiprocessor on an H100 / H200 (132 SMs), faster there than 132
 FUSED_MIN_WORKGROUPS = 32   # halved from FUSED_WORKGROUPS while the barrier times out, not below this
+FUSED_MIN_AFTER_LATE = FUSED_WORKGROUPS // 4   # ... and while values are read too early (LATE), not below
+                        # this: so few workgroups can decode slower than the replay (bench/RESULTS.md)
 
 
 def split_length(n_ctx: int) -> int:
@@ -441,8 +443,10 @@ class WebGPUDevice:
         else:
             self.notes.append(f"decode step not fused with {f.n_wg} workgroups: {why}{fused.describe(f, status)}")
             prog.fused = None
-            if aborted and f.n_wg // 2 >= FUSED_MIN_WORKGROUPS:    # fewer may all be resident
-                prog.fused = self._fuse(prog, f.n_wg // 2)        # checked at its first step too
+            # fewer may all be resident (TIMED_OUT), or read in step (LATE), checked at their first step too
+            floor = FUSED_MIN_WORKGROUPS if aborted & fused.ABORT_BITS["TIMED_OUT"] else FUSED_MIN_AFTER_LATE
+            if aborted and f.n_wg // 2 >= floor:
+                prog.fused = self._fuse(prog, f.n_wg // 2)
 
     def _watch_step(self, prog: _Program, f, status) -> None:
         """A used fused program's step: raise fused.abort_error (and drop the program) where it aborted."""
