@@ -201,6 +201,8 @@ async def load_model(src: dict, data=None, confirmed: bool = False) -> None:
     PAGE.timings.ready = now()
     PAGE.timings.loadMs = 1000 * out["load_s"]
     PAGE.memory.inUse = out["heap_in_use"]
+    PAGE.memory.atLoad = out["heap_at_load"]
+    PAGE.streamed = out["streamed"]
     apply_recommended(out["recommended"])
     ready_status(" (model from cache)" if out["source"] == "cache" else "")
     if out["fit"] == "tight" and not confirmed:      # tight by its header, though not by its size

@@ -3,9 +3,11 @@
 What it is: the only code that fetches a model or touches the page's model cache, through the
 browser's fetch and Cache Storage. It runs in both of the page's interpreters, so its module level
 uses only what both have (the `js` module, pyscript.ffi, json, plain Python): the worker (Pyodide,
-py/worker.py) downloads, reads and caches model bytes (ModelBytes: straight into Pyodide's heap),
-the main thread (MicroPython, py/main.py) lists, measures and clears. A model is put in the cache only after webinfer has loaded it (the worker calls
-``remember`` then), so a file that is not a usable model is never kept.
+py/worker.py) downloads, reads and caches model bytes (ModelBytes: straight into Pyodide's heap, or a
+chunk at a time to the GPU; CacheTee: into the cache as they stream past),
+the main thread (MicroPython, py/main.py) lists, measures and clears. A model is kept in the cache only once webinfer has loaded it (the worker calls
+``remember`` then, or closes the CacheTee that wrote it as it streamed), so a file that is not a
+usable model is never kept.
 What it is not: GGUF parsing (webinfer does that) or UI (view.py).
 """
 
@@ -127,6 +129,14 @@ class ModelBytes:
         self._on_progress(self.meter.snapshot())
         return buf
 
+    def chunks(self, tee=None):
+        """The file from its first byte, a chunk at a time (an async iterator, for webinfer.ByteStream):
+        each a memoryview of one heap buffer that the next chunk reuses, so the heap holds a chunk and
+        never the file (webinfer.stream sends each to the GPU before asking for the next). tee: a
+        CacheTee that gets a JS copy of every chunk. Raises DownloadError where the file ends short."""
+        self._on_progress(self.meter.snapshot())
+        return _Chunks(self, tee)
+
     async def cancel(self) -> None:
         """Stop reading (a refused or failed load); the rest of the file is never fetched."""
         self._first = []
@@ -135,6 +145,37 @@ class ModelBytes:
                 await self._cancel()
             except Exception as e:  # noqa: BLE001 - a stream that already failed has nothing to stop
                 js.console.warn("webinfer: the model's stream did not cancel: " + str(e))
+
+
+class _Chunks:
+    """ModelBytes.chunks (a class, not an async generator: MicroPython has none, and imports this module)."""
+
+    def __init__(self, src: ModelBytes, tee):
+        self.src, self.tee = src, tee
+        self.buf = bytearray(READ_BYTES)
+        self.pos = 0
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        src = self.src
+        chunk = src._first.pop(0) if src._first else await src._chunk()
+        if chunk is None:
+            if src.total and self.pos != src.total:
+                raise DownloadError("could not {}: it ended after {} of {}".format(
+                    src.what, format_bytes(self.pos), format_bytes(src.total)))
+            src._on_progress(src.meter.snapshot())
+            raise StopAsyncIteration
+        if self.tee is not None:
+            self.tee.add(chunk)
+        n = chunk.length
+        if n > len(self.buf):                 # (a reader without BYOB hands out chunks of any size)
+            self.buf = bytearray(n)
+        view = memoryview(self.buf)[:n]
+        chunk.assign_to(view)
+        self.pos += n
+        return view
 
 
 def _from_stream(body, total: int, what: str, on_progress) -> ModelBytes:
@@ -244,6 +285,87 @@ async def remember(url: str, data):
     finally:
         puller.destroy()
         view.release()
+
+
+class CacheTee:
+    """A model put into Cache Storage while it streams to the GPU (ModelBytes.chunks hands add() each
+    chunk): the entry is written as the chunks pass, and kept only when the load succeeds (close());
+    abort() drops it, so a file that is not a usable model is never kept. JS holds the copies that the
+    cache has not written yet (it writes to disk faster than a network delivers)."""
+
+    def __init__(self, url: str, total: int):
+        self.url, self.total = url, total
+        self._controller = self._put = self._starter = None
+        self.failed = None               # why the cache stopped taking chunks, if it did
+        self.closed = False
+
+    async def open(self):
+        """Start the cache entry; returns self, or None where there is no Cache Storage."""
+        if not _has_caches():
+            return None
+
+        def start(controller):
+            self._controller = controller
+        self._starter = create_proxy(start)
+        try:
+            cache = await js.caches.open(CACHE_NAME)
+            body = js.ReadableStream.new(to_js({"start": self._starter}))
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(self.total)}
+            self._put = cache.put(self.url, js.Response.new(body, to_js({"headers": headers})))
+        except Exception as e:  # noqa: BLE001 - no cache entry: the model still loads
+            js.console.warn("webinfer: model not cached: " + str(e))
+            return None
+        return self
+
+    def add(self, chunk) -> None:
+        if self.failed is None:
+            try:
+                self._controller.enqueue(chunk.slice())
+            except Exception as e:  # noqa: BLE001 - the put gave up (a full disk): close() says so
+                self.failed = str(e)
+
+    async def close(self):
+        """End the entry (the load succeeded); None, or the notice to show when caching failed. Once."""
+        if self.closed:
+            return None
+        self.closed = True
+        try:
+            if self.failed is None:
+                self._controller.close()
+            await self._put
+            return None
+        except Exception as e:  # noqa: BLE001 - a full disk (or any failing put) is not fatal
+            js.console.warn("webinfer: model not cached: " + str(e))
+            await self._delete()
+            if "QuotaExceeded" in str(e):
+                return ("Not enough browser storage to keep this model: it is loaded without caching "
+                        "and will be downloaded again next time.")
+            return "The model could not be cached (" + str(e) + "): it will be downloaded again next time."
+        finally:
+            self._release()
+
+    async def abort(self) -> None:
+        """Drop the entry (the load failed), written or not."""
+        try:
+            if self.failed is None:
+                self._controller.error(js.Error.new("the model did not load"))
+            await self._put
+        except Exception:  # noqa: BLE001 - the put fails: that is the point
+            pass
+        await self._delete()
+        self._release()
+
+    async def _delete(self) -> None:
+        try:
+            await (await js.caches.open(CACHE_NAME)).delete(self.url)
+        except Exception as e:  # noqa: BLE001
+            js.console.warn("webinfer: a model cache entry could not be deleted: " + str(e))
+
+    def _release(self) -> None:
+        self.failed = self.failed or "closed"
+        if self._starter is not None:
+            self._starter.destroy()
+            self._starter = None
 
 
 async def list_cached() -> list:
