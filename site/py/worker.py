@@ -73,6 +73,7 @@ async def _install(wheel_url: str) -> float:
     sync.stage("Installing webinfer")
     import micropip
     await micropip.install(wheel_url)
+    import webinfer  # noqa: F401 - imported here, with numpy: the runtime is in the heap before any model
     return time.perf_counter() - t0
 
 
