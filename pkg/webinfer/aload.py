@@ -85,7 +85,7 @@ async def load_async(source=None, device: str = "auto", n_ctx: int | None = None
     if stream is not None:
         from .device import select_device
         dev = select_device(device) if isinstance(device, str) else device
-        return await load_stream(stream, dev, n_ctx, progress)
+        return await load_stream(stream, dev, n_ctx, progress, fall_back=device == "auto")
     if IN_PYODIDE and isinstance(source, str) and source.startswith(("http://", "https://")):
         from .ffi import fetch_bytes
         source = await fetch_bytes(source)

@@ -35,7 +35,7 @@ import os
 import numpy as np
 
 from .config import ModelConfig
-from .errors import GGUFError, UnsupportedModelError
+from .errors import DeviceError, GGUFError, UnsupportedModelError
 from .formats.gguf import _check_scales, read_gguf_header
 from .formats.quants import DEQUANT_TYPES, GGML_BLOCK_SIZES, supported_names, type_label
 from .models import network
@@ -84,9 +84,12 @@ def as_stream(source) -> ByteStream | None:
     return None
 
 
-async def load_stream(stream: ByteStream, device, n_ctx: int | None = None, progress=None):
+async def load_stream(stream: ByteStream, device, n_ctx: int | None = None, progress=None, fall_back: bool = False):
     """The model in `stream` on `device` (a Device object). progress(stage, done, total): ("read",
-    bytes so far, file size) as the file passes."""
+    bytes so far, file size) as the file passes. fall_back (device "auto"): a GPU that cannot hold
+    the weights (a row over its binding limit, say: found while the buffers are planned, before any
+    weight has been read) means NumPy, the rest of the stream read into memory; a GPU that fails
+    later raises, the stream spent (read the file again)."""
     from .model import Model, load
     size = stream.size
     if size <= 0:
@@ -103,6 +106,15 @@ async def load_stream(stream: ByteStream, device, n_ctx: int | None = None, prog
     gf, uploads = _Streamed(metadata, tensors), Uploads(device)
     try:
         network(cfg).load(gf, cfg, _Planner(uploads))       # which tensor goes where; the weights' buffers
+    except BaseException as e:
+        uploads.destroy()
+        if not (fall_back and isinstance(e, DeviceError)):
+            raise
+        from .device.numpy_device import NumpyDevice
+        data = await _read_all(it, head, size, progress)
+        del head
+        return load(data, device=NumpyDevice(f"WebGPU cannot hold this model ({e})"), n_ctx=n_ctx, progress=progress)
+    try:
         pump = _Pump(gf, uploads, size)
         pump.feed(head)
         del head

@@ -6,7 +6,8 @@ bigger than the window, and boundaries fall inside rows and blocks), a small bin
 split across buffers, a row range of one tensor then spans several), a stack of mixed types (Q4_K
 q/k beside a Q6_K v: float32 on the GPU), a type with no WGSL decoder (BF16: float32), F16, q/k/v
 biases (qwen2) and GPT-2's biases on split weights and its position table (read on the host).
-A stream that ends early is a GGUFError, and every buffer made for it is destroyed.
+A stream that ends early, or a damaged block in it, is a GGUFError, and every buffer made for it is
+destroyed; a GPU that cannot hold a row means NumPy under "auto" (the rest of the stream read whole).
 """
 
 from __future__ import annotations
@@ -146,3 +147,27 @@ def test_a_stream_longer_than_its_size_is_a_gguf_error(files, dev):
     data = open(files["gpt2"], "rb").read()
     with pytest.raises(webinfer.GGUFError, match="longer than the file's size"):
         stream_load(files["gpt2"], dev, 4096, size=len(data), data=data + bytes(64))
+
+
+def test_a_damaged_block_in_a_streamed_weight_is_named(files, tmp_path):
+    gpu = open_webgpu()
+    data = bytearray(open(files["qwen2"], "rb").read())
+    t = read_gguf(bytes(data)).tensors["blk.0.attn_q.weight"]        # Q4_K: 256 rows of one 144-byte block
+    data[t.offset + 5 * 144:t.offset + 5 * 144 + 2] = (0x7C00).to_bytes(2, "little")   # block 5's d: Inf
+    spy = Spy(gpu.adapter)
+    with pytest.raises(webinfer.GGUFError, match="'blk.0.attn_q.weight' \\(Q4_K\\): block 5 of 256 has a scale that is Inf"):
+        stream_load(files["qwen2"], gpu, 333, data=bytes(data))
+    assert spy.made and {id(b) for b in spy.made} == {id(b) for b in spy.destroyed}
+
+
+def test_auto_falls_back_to_numpy_when_the_gpu_cannot_hold_a_row(files):
+    from webinfer.stream import load_stream
+    tiny = open_webgpu(selftest=False, limits={"max_storage_buffer_binding_size": 64})   # a Q8_0 row of 64: 72 bytes
+    with open(files["gpt2"], "rb") as f:
+        with pytest.raises(webinfer.DeviceError, match="one row needs"):
+            asyncio.run(load_stream(file_stream(f, chunk=1000), tiny, n_ctx=16))
+    with open(files["gpt2"], "rb") as f:
+        model = asyncio.run(load_stream(file_stream(f, chunk=1000), tiny, n_ctx=16, fall_back=True))
+    assert model.device.name == "numpy" and "WebGPU cannot hold this model" in model.device.description
+    ref = webinfer.load(files["gpt2"], device="numpy", n_ctx=16)
+    assert model.complete(IDS, max_tokens=4, temperature=0).token_ids == ref.complete(IDS, max_tokens=4, temperature=0).token_ids
