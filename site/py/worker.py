@@ -100,6 +100,11 @@ async def _reopen(req: dict, data):
     return await store.cached(req["url"]) or await store.download(req["url"], req["origin"], None)
 
 
+def _has_webgpu() -> bool:
+    """Whether this browser has WebGPU at all (not whether "auto" will pick it: init_gpu says that)."""
+    return bool(js.Reflect.has(js.navigator, "gpu"))
+
+
 async def _streams(device: str, total: int) -> bool:
     """Whether the weights go to the GPU as they arrive: WebGPU is asked for (or "auto" picks it:
     webinfer.init_gpu says which), and the file's size is known (the header is checked against it)."""
@@ -260,7 +265,7 @@ async def load(request_json: str, data=None) -> str:
     heap_at_load = 0         # the heap once the runtime is in, before this model's bytes (0: not measured)
     try:
         incoming, source = await _incoming(req, data)
-        if not _runtime.done() and req["device"] == "numpy":
+        if not _runtime.done() and (req["device"] == "numpy" or (req["device"] == "auto" and not _has_webgpu())):
             # The first load on NumPy (the site's model, judged by its size on the main thread): its
             # download overlaps the runtime's installation, and the header is judged once both are in.
             # (WebGPU waits for the runtime: webinfer opens the GPU before the weights can stream there.)
