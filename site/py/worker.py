@@ -291,7 +291,7 @@ async def load(request_json: str, data=None) -> str:
             if source == "network":
                 tee = await store.CacheTee(req["url"], incoming.total).open()
             model, gguf = await _open_stream(incoming, req["device"], req, data, tee)
-            incoming = None
+            incoming, streamed = None, gguf is None
         else:
             if gguf is None:
                 gguf, incoming = await incoming.body(), None

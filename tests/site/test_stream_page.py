@@ -4,18 +4,22 @@ The page boots with WebGPU chosen (the selector set before main.py reads it), so
 the site's model from the network, streams: the worker's WebAssembly heap grows by far less than
 the file (it held the whole file before; the whole heap ends smaller than the file), the download lands in Cache Storage as it passes, and
 the greedy answer equals HF transformers' golden one (the library's: tests/model). Then a file from
-the picker streams the same way and its chat turn gives the library's tokens in CPython, and the
-site's model loads again, streamed from the cache this time.
+the picker streams the same way and its chat turn gives the library's tokens in CPython; a damaged
+file fails mid-stream and the model in use is streamed again from its File; and the site's model
+loads again, streamed from the cache this time.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from chat_page import ask, assert_clean, cached_names, golden, load_source, set_greedy, wait_ready
 from test_arch_page import N, TEXT, library_answer, with_template
+
+from webinfer.formats.gguf import SCALE_FIELDS, read_gguf
 
 pytestmark = [pytest.mark.slow]
 
@@ -57,6 +61,23 @@ def test_webgpu_streams_the_model_past_the_heap(open_page, model_file, tmp_path)
     set_greedy(page, N)
     with ThreadPoolExecutor(1) as pool:     # (Playwright's loop runs in this thread: sync API elsewhere)
         want = pool.submit(library_answer, path).result()
+    ask(page, TEXT)
+    assert page.evaluate("() => Array.from(window.webinferPage.lastResult.token_ids)") == want
+
+    # A file whose last tensor is damaged fails mid-stream (the model in use freed by then): the
+    # model in use is streamed again from its File, and answers as before.
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(path.read_bytes())
+    last = max((t for t in read_gguf(broken).tensors.values() if t.type_name in SCALE_FIELDS), key=lambda t: t.offset)
+    with open(broken, "r+b") as f:
+        f.seek(last.offset + SCALE_FIELDS[last.type_name][0])
+        f.write(np.float16(np.nan).tobytes())
+    load_source(page, "file", str(broken))
+    notice = page.inner_text("#notice")
+    assert "broken.gguf" in notice and "damaged" in notice and "could not be rebuilt" not in notice, notice
+    assert f"{path.name} · ready" in page.inner_text("#status") and page.inner_text("#status").startswith("WebGPU")
+    page.click("#new-chat")
+    page.wait_for_function("() => document.querySelectorAll('.msg').length === 0")
     ask(page, TEXT)
     assert page.evaluate("() => Array.from(window.webinferPage.lastResult.token_ids)") == want
 
