@@ -237,7 +237,7 @@ def settings() -> dict:
 
 
 async def send() -> None:
-    global answer
+    global answer, loaded
     text = el("prompt").value.strip()
     if not text or view.state() != "ready":
         return
@@ -253,6 +253,12 @@ async def send() -> None:
     answer = None
     if not out["ok"]:
         view.notice("Could not answer: " + out["error"])
+        if out.get("lost"):               # the GPU failed and the model could not be reloaded on NumPy
+            loaded = None
+            no_model_status()
+            return
+        if out.get("device"):             # the GPU failed mid-answer: the model now runs on NumPy
+            loaded["device"] = PAGE.device = out["device"]
         ready_status()
     else:
         PAGE.lastResult = js.JSON.parse(json.dumps(out))

@@ -385,7 +385,9 @@ async def ask(text: str, settings_json: str) -> str:
             sync.delta(delta)
     except Exception as e:  # noqa: BLE001 - reported; the partial answer stays in the history
         if isinstance(e, webinfer.DeviceError) and _bytes is None and model is _model:
-            return json.dumps({"ok": False, "error": await _rebuild_on_numpy(_words(e))})
+            error = await _rebuild_on_numpy(_words(e))
+            return json.dumps({"ok": False, "error": error, "lost": _model is None,
+                               "device": _model.device.description if _model is not None else ""})
         return json.dumps({"ok": False, "error": _words(e)})
     finally:
         _gen = None
