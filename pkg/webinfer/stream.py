@@ -87,9 +87,9 @@ def as_stream(source) -> ByteStream | None:
 async def load_stream(stream: ByteStream, device, n_ctx: int | None = None, progress=None, fall_back: bool = False):
     """The model in `stream` on `device` (a Device object). progress(stage, done, total): ("read",
     bytes so far, file size) as the file passes. fall_back (device "auto"): a GPU that cannot hold
-    the weights (a row over its binding limit, say: found while the buffers are planned, before any
-    weight has been read) means NumPy, the rest of the stream read into memory; a GPU that fails
-    later raises, the stream spent (read the file again)."""
+    the weights (a row over its binding limit, or no memory for the buffers: found once they are
+    made, before any weight has been read) means NumPy, the rest of the stream read into memory; a
+    GPU that fails later raises, the stream spent (read the file again)."""
     from .model import Model, load
     size = stream.size
     if size <= 0:
@@ -106,6 +106,7 @@ async def load_stream(stream: ByteStream, device, n_ctx: int | None = None, prog
     gf, uploads = _Streamed(metadata, tensors), Uploads(device)
     try:
         network(cfg).load(gf, cfg, _Planner(uploads))       # which tensor goes where; the weights' buffers
+        await device.check_errors()     # a GPU without the memory for them says so now, before the download
     except BaseException as e:
         uploads.destroy()
         if not (fall_back and isinstance(e, DeviceError)):

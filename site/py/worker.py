@@ -186,14 +186,16 @@ async def _open(gguf: bytes, device: str):
 async def _open_stream(incoming, device: str, req: dict, data, tee=None):
     """(model, None): webinfer.load_async over the chunks as they arrive, the weights going to the GPU
     as they pass (the heap holds the header and a chunk); tee gets a copy of each for the cache.
-    Under "auto", a GPU that fails meanwhile means NumPy, which needs the file in the heap: the rest
-    of the stream still goes to the cache, and the file is read again from the start (_reopen: the
-    File, or the cache); then (model, the file's bytes)."""
+    Under "auto", a GPU that cannot hold the model (known before any weight is read) means NumPy
+    with the rest of the stream read into the heap (webinfer.stream), and one that fails later also
+    means NumPy: the rest of the stream still goes to the cache, and the file is read again from the
+    start (_reopen: the File, or the cache). On NumPy: (model, the file's bytes in the heap)."""
     import webinfer
     from pyodide.ffi import JsException
     chunks = incoming.chunks(tee)
     try:
-        return await webinfer.load_async(webinfer.ByteStream(chunks, incoming.total), device=device), None
+        model = await webinfer.load_async(webinfer.ByteStream(chunks, incoming.total), device=device)
+        return model, (model.gguf.data if model.gguf is not None else None)
     except (webinfer.DeviceError, JsException) as e:
         if device != "auto":
             raise

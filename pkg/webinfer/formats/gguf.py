@@ -344,6 +344,11 @@ class GGUFFile:
         self.data_offset = data_offset
         self.file_size = int(data.shape[0])
 
+    @property
+    def data(self) -> np.ndarray | None:
+        """The whole file: (file_size,) uint8, read-only, over the mmap or the memory given; None once closed."""
+        return self._data
+
     def tensor(self, name: str) -> TensorInfo:
         try:
             return self.tensors[name]
