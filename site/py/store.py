@@ -18,6 +18,7 @@ CACHE_NAME = "webinfer-models-v1"
 REPORT_EVERY_S = 0.1      # progress reports at most this often (each one crosses to the main thread)
 CHUNK = 8 << 20           # bytes a cache write hands over at a time
 READ_BYTES = 1 << 20      # bytes a model's stream is read in at most at a time
+QUEUE_CHUNKS = 8          # chunks a CacheTee lets wait for the cache before the stream waits for it
 
 
 class DownloadError(Exception):
@@ -168,6 +169,7 @@ class _Chunks:
             src._on_progress(src.meter.snapshot())
             raise StopAsyncIteration
         if self.tee is not None:
+            await self.tee.room()
             self.tee.add(chunk)
         n = chunk.length
         if n > len(self.buf):                 # (a reader without BYOB hands out chunks of any size)
@@ -291,11 +293,14 @@ class CacheTee:
     """A model put into Cache Storage while it streams to the GPU (ModelBytes.chunks hands add() each
     chunk): the entry is written as the chunks pass, and kept only when the load succeeds (close());
     abort() drops it, so a file that is not a usable model is never kept. JS holds the copies that the
-    cache has not written yet (it writes to disk faster than a network delivers)."""
+    cache has not written yet, at most QUEUE_CHUNKS: past that the stream waits for the disk (room()).
+    Unpaced, a download outran the cache's writes and left ~600 MiB of chunks in JS for a 766 MiB model."""
 
     def __init__(self, url: str, total: int):
         self.url, self.total = url, total
-        self._controller = self._put = self._starter = None
+        self._controller = self._put = None
+        self._proxies = []
+        self._room = None                # a Future the cache's next pull resolves, while room() waits
         self.failed = None               # why the cache stopped taking chunks, if it did
         self.closed = False
 
@@ -306,16 +311,37 @@ class CacheTee:
 
         def start(controller):
             self._controller = controller
-        self._starter = create_proxy(start)
+
+        def wake(*_):                    # the cache wants more, or the put ended: room() goes on
+            if self._room is not None and not self._room.done():
+                self._room.set_result(None)
+
+        def ended(err):
+            self.failed = self.failed or str(err)
+            wake()
+        self._proxies = [create_proxy(f) for f in (start, wake, ended)]
         try:
             cache = await js.caches.open(CACHE_NAME)
-            body = js.ReadableStream.new(to_js({"start": self._starter}))
+            source = {"start": self._proxies[0], "pull": self._proxies[1], "cancel": self._proxies[2]}
+            body = js.ReadableStream.new(to_js(source), to_js({"highWaterMark": QUEUE_CHUNKS}))
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(self.total)}
             self._put = cache.put(self.url, js.Response.new(body, to_js({"headers": headers})))
+            self._put.then(self._proxies[1], self._proxies[2])
         except Exception as e:  # noqa: BLE001 - no cache entry: the model still loads
             js.console.warn("webinfer: model not cached: " + str(e))
             return None
         return self
+
+    async def room(self) -> None:
+        """Wait while QUEUE_CHUNKS chunks wait for the cache (a disk slower than the stream): JS then
+        holds at most those, not the file."""
+        import asyncio
+        while self.failed is None:
+            size = self._controller.desiredSize
+            if size is None or size > 0:     # (None: the stream failed; add() finds out)
+                return
+            self._room = asyncio.get_event_loop().create_future()
+            await self._room
 
     def add(self, chunk) -> None:
         if self.failed is None:
@@ -363,9 +389,9 @@ class CacheTee:
 
     def _release(self) -> None:
         self.failed = self.failed or "closed"
-        if self._starter is not None:
-            self._starter.destroy()
-            self._starter = None
+        for p in self._proxies:
+            p.destroy()
+        self._proxies = []
 
 
 async def list_cached() -> list:
