@@ -86,3 +86,15 @@ def test_webgpu_streams_the_model_past_the_heap(open_page, model_file, tmp_path)
     assert page.evaluate("() => document.body.dataset.modelSource") == "cache"
     assert memory(page)["streamed"] and page.inner_text("#status").startswith("WebGPU")
     assert_clean(page, rec)
+
+
+def test_a_full_disk_still_streams_the_model(open_page, model_file):
+    # A site quota too small for the model: the cache entry written as the model streams fails, the
+    # model loads all the same, and the page says it will be downloaded again.
+    page, rec = open_page(webgpu=True, init_script=FORCE_WEBGPU, quota=16 << 20)
+    wait_ready(page, rec)
+    assert page.inner_text("#status").startswith("WebGPU") and memory(page)["streamed"]
+    page.wait_for_function("() => document.getElementById('notice').textContent.includes('Not enough browser storage')",
+                           timeout=30_000)
+    assert cached_names(page) == []
+    assert_clean(page, rec)
