@@ -309,28 +309,39 @@ class CacheTee:
         if not _has_caches():
             return None
 
+        import asyncio
+
         def start(controller):
             self._controller = controller
 
-        def wake(*_):                    # the cache wants more, or the put ended: room() goes on
-            if self._room is not None and not self._room.done():
-                self._room.set_result(None)
-
         def ended(err):
             self.failed = self.failed or str(err)
-            wake()
-        self._proxies = [create_proxy(f) for f in (start, wake, ended)]
+            self._wake()
+        self._proxies = [create_proxy(f) for f in (start, lambda *_: self._wake(), ended)]
         try:
             cache = await js.caches.open(CACHE_NAME)
             source = {"start": self._proxies[0], "pull": self._proxies[1], "cancel": self._proxies[2]}
             body = js.ReadableStream.new(to_js(source), to_js({"highWaterMark": QUEUE_CHUNKS}))
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(self.total)}
             self._put = cache.put(self.url, js.Response.new(body, to_js({"headers": headers})))
-            self._put.then(self._proxies[1], self._proxies[2])
         except Exception as e:  # noqa: BLE001 - no cache entry: the model still loads
             js.console.warn("webinfer: model not cached: " + str(e))
             return None
+        asyncio.ensure_future(self._watch())
         return self
+
+    def _wake(self) -> None:
+        """The cache wants more, or the put ended: room() goes on."""
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+
+    async def _watch(self) -> None:
+        """A put that fails (a full disk) stops the pacing, whether or not it cancels the stream."""
+        try:
+            await self._put
+        except Exception as e:  # noqa: BLE001 - close() or abort() reports it
+            self.failed = self.failed or str(e)
+        self._wake()
 
     async def room(self) -> None:
         """Wait while QUEUE_CHUNKS chunks wait for the cache (a disk slower than the stream): JS then
