@@ -30,8 +30,6 @@ Not here: parsing (formats.gguf), the buffers (device/webgpu/streamed.py).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .config import ModelConfig
@@ -58,10 +56,12 @@ class ByteStream:
 
 
 def file_stream(f, size: int | None = None, chunk: int = READ_CHUNK) -> ByteStream:
-    """A binary file object (CPython: open(path, "rb")) from where it stands, read `chunk` bytes at
-    a time into one buffer."""
-    if size is None:
-        size = os.fstat(f.fileno()).st_size - f.tell()
+    """A binary file object (open(path, "rb"), io.BytesIO) from where it stands, read `chunk` bytes
+    at a time into one buffer."""
+    if size is None:                       # what is left of a seekable file (a real one, io.BytesIO)
+        here = f.tell()
+        size = f.seek(0, 2) - here
+        f.seek(here)
 
     async def chunks():
         buf = bytearray(chunk)

@@ -294,7 +294,7 @@ class CacheTee:
     chunk): the entry is written as the chunks pass, and kept only when the load succeeds (close());
     abort() drops it, so a file that is not a usable model is never kept. JS holds the copies that the
     cache has not written yet, at most QUEUE_CHUNKS: past that the stream waits for the disk (room()).
-    Unpaced, a download outran the cache's writes and left ~600 MiB of chunks in JS for a 766 MiB model."""
+    Unpaced, a download outran the writes: ~600 MiB of chunks in JS for a 766 MiB model (bench/RESULTS.md)."""
 
     def __init__(self, url: str, total: int):
         self.url, self.total = url, total
