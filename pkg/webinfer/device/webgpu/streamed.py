@@ -110,7 +110,10 @@ class Uploads:
     def destroy(self) -> None:
         """Free every buffer made here (a load that failed leaves nothing behind on the GPU)."""
         for buf in self._buffers:
-            self.dev.adapter.destroy_buffer(buf)
+            try:
+                self.dev.adapter.destroy_buffer(buf)
+            except Exception:  # noqa: BLE001 - a lost device has freed them; the load's own error is what counts
+                pass
         self._buffers, self.slots, self._made = [], {}, {}
 
     def _zeros(self, nbytes: int, what: str):
