@@ -306,10 +306,9 @@ class CacheTee:
 
     async def open(self):
         """Start the cache entry; returns self, or None where there is no Cache Storage."""
+        import asyncio              # (here: the main thread's MicroPython imports this module too)
         if not _has_caches():
             return None
-
-        import asyncio
 
         def start(controller):
             self._controller = controller
@@ -326,6 +325,7 @@ class CacheTee:
             self._put = cache.put(self.url, js.Response.new(body, to_js({"headers": headers})))
         except Exception as e:  # noqa: BLE001 - no cache entry: the model still loads
             js.console.warn("webinfer: model not cached: " + str(e))
+            self._release()
             return None
         asyncio.ensure_future(self._watch())
         return self
