@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Memory of the chat page on NumPy: a model loaded and answering in headless Chromium, measured.
+"""Memory of the chat page on NumPy (or WebGPU): a model loaded and answering in headless Chromium, measured.
 
-    python3 bench/site_memory.py [MODEL.gguf ...] [--via boot url file] [--tokens 4] [--site build/site] [--record]
+    python3 bench/site_memory.py [MODEL.gguf ...] [--via boot url file] [--tokens 4] [--webgpu] [--site build/site] [--record]
 
 Each model (default: the shipped SmolLM2) is served beside the built site (tools/serve.py's CSP)
-and loaded in a fresh Chromium profile on disk (no WebGPU flags: "auto" takes NumPy), in one of three ways:
+and loaded in a fresh Chromium profile on disk (no WebGPU flags: "auto" takes NumPy; --webgpu: WebGPU on
+SwiftShader, chosen in the page before its first load, so the model streams to the GPU), in one of three ways:
   boot  the page starts with it as its model (site-config.json points at it): nothing else loaded;
   url   the page starts with the shipped model, then loads this one from the Model panel's URL box
         (what a user does: the first model stays in memory until the new one is in);
   file  the same through the file picker.
 Then it asks one short question (greedy, --tokens tokens) and reports:
 - heap: the worker's WebAssembly memory (Pyodide's heap), which only grows: the page reports its
-  size after the load and after the answer (webinferPage.memory.heap), i.e. its peak so far;
+  size when the load began reading the model (memory.atLoad: 0 on a first load on NumPy), after the
+  load and after the answer (memory.heap), i.e. its peak so far;
 - rss: the tab's renderer process (Linux /proc: VmHWM, its peak resident memory; VmRSS sampled
   every 0.2 s per phase): both JS heaps, JS ArrayBuffers (the model's bytes while JS holds them),
   the wasm pages touched, the main thread's MicroPython, and Chromium's own share;
@@ -39,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "pkg"))
 from serve import make_server  # noqa: E402
-from site_bench import BASE_FLAGS as FLAGS, CHROMIUM  # noqa: E402  (the same browser, flags as the page bench)
+from site_bench import BASE_FLAGS as FLAGS, CHROMIUM, WEBGPU_FLAGS  # noqa: E402  (the same browser, flags as the page bench)
 QUESTION = "Hello! Who are you?"
 MB = 1 << 20
 
@@ -184,17 +186,26 @@ def check_ready(page) -> None:
         raise RuntimeError(f"the page did not get ready: {page.inner_text('#notice')!r} {page.inner_text('#status')!r}")
 
 
-def measure(p, url: str, model: Path, via: str, tokens: int, timeout_s: float) -> dict:
+# (--webgpu) the device selector, set before main.py reads it for the first load
+FORCE_WEBGPU = """document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("device").value = "webgpu"; });"""
+
+
+def measure(p, url: str, model: Path, via: str, tokens: int, timeout_s: float, webgpu: bool = False) -> dict:
+    device = "webgpu" if webgpu else "numpy"
     with tempfile.TemporaryDirectory() as profile:
-        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=FLAGS)
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM,
+                                                   args=FLAGS + (WEBGPU_FLAGS if webgpu else []))
+        if webgpu:
+            ctx.add_init_script(FORCE_WEBGPU)
         try:
             page = ctx.pages[0]
             s = Sampler(ctx, page)
             page.goto(url)
             s.wait(READY, timeout_s)
             check_ready(page)
-            if not page.evaluate("() => window.webinferPage.device").startswith("numpy"):
-                raise RuntimeError("the page did not pick NumPy: " + page.evaluate("() => window.webinferPage.device"))
+            if not page.evaluate("() => window.webinferPage.device").startswith(device):
+                raise RuntimeError(f"the page did not pick {device}: " + page.evaluate("() => window.webinferPage.device"))
             page.click("#settings-panel summary")
             boot_heap = page.evaluate("() => window.webinferPage.memory.heap")
             t0 = time.monotonic()
@@ -213,6 +224,17 @@ def measure(p, url: str, model: Path, via: str, tokens: int, timeout_s: float) -
                 check_ready(page)
             load_s = page.evaluate("() => window.webinferPage.timings.loadMs") / 1000
             load_heap = page.evaluate("() => window.webinferPage.memory.heap")
+            at_load = page.evaluate("() => window.webinferPage.memory.atLoad")
+            row = {"model": model.name, "file_mb": round(model.stat().st_size / MB, 1), "via": via,
+                   "device": page.evaluate("() => window.webinferPage.device"),
+                   "streamed": page.evaluate("() => window.webinferPage.streamed"),
+                   "heap_boot_mb": round(boot_heap / MB), "heap_at_load_mb": round(at_load / MB),
+                   "heap_loaded_mb": round(load_heap / MB),
+                   "load_s": round(load_s, 1), "wall_load_s": round(time.monotonic() - t0, 1)}
+            if tokens == 0:                         # (WebGPU on SwiftShader: a large model's answer takes long)
+                return dict(row, heap_answered_mb=row["heap_loaded_mb"], rss_peak_mb=round(max(s.renderers.values()) / MB),
+                            phases={ph: {k: round(v / MB) for k, v in d.items()} for ph, d in s.peaks.items()},
+                            prompt_tokens=0, completion_tokens=0, prefill_tok_s=0.0, decode_tok_s=0.0)
             s.phase = "answer"
             page.fill("#temperature", "0")
             page.fill("#max-tokens", str(tokens))
@@ -221,27 +243,25 @@ def measure(p, url: str, model: Path, via: str, tokens: int, timeout_s: float) -
             page.press("#prompt", "Enter")
             s.wait("() => window.webinferPage.lastResult !== null && document.body.dataset.state === 'ready'", timeout_s)
             r = page.evaluate("() => window.webinferPage.lastResult")
-            return {"model": model.name, "file_mb": round(model.stat().st_size / MB, 1), "via": via,
-                    "device": page.evaluate("() => window.webinferPage.device"),
-                    "heap_boot_mb": round(boot_heap / MB), "heap_loaded_mb": round(load_heap / MB),
-                    "heap_answered_mb": round(r["heap_bytes"] / MB),
-                    "rss_peak_mb": round(max(s.renderers.values()) / MB),
-                    "phases": {ph: {k: round(v / MB) for k, v in d.items()} for ph, d in s.peaks.items()},
-                    "load_s": round(load_s, 1), "wall_load_s": round(time.monotonic() - t0, 1),
-                    "prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"],
-                    "prefill_tok_s": r["prefill_tok_s"], "decode_tok_s": r["decode_tok_s"]}
+            return dict(row, heap_answered_mb=round(r["heap_bytes"] / MB),
+                        rss_peak_mb=round(max(s.renderers.values()) / MB),
+                        phases={ph: {k: round(v / MB) for k, v in d.items()} for ph, d in s.peaks.items()},
+                        prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+                        prefill_tok_s=r["prefill_tok_s"], decode_tok_s=r["decode_tok_s"])
         finally:
             ctx.close()
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| model (file MiB) | loaded | wasm heap MiB: boot / loaded / answered | renderer peak RSS MiB | "
+    out = ["| model (file MiB) | loaded | device | wasm heap MiB: boot / at load / loaded / answered | renderer peak RSS MiB | "
            "peak sampled: worker ArrayBuffers / worker JS / page JS MiB | load s | prefill / decode tok/s |",
-           "|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         js = {k: max(d.get(k, 0) for d in r["phases"].values()) for k in ("worker_array_buffers", "worker_js_used",
                                                                           "page_js_used")}
-        out.append(f"| {r['model']} ({r['file_mb']:.0f}) | {r['via']} | {r['heap_boot_mb']} / {r['heap_loaded_mb']} / "
+        dev = r["device"].split(":")[0] + (" (streamed)" if r["streamed"] else "")
+        out.append(f"| {r['model']} ({r['file_mb']:.0f}) | {r['via']} | {dev} | {r['heap_boot_mb']} / "
+                   f"{r['heap_at_load_mb']} / {r['heap_loaded_mb']} / "
                    f"{r['heap_answered_mb']} | {r['rss_peak_mb']} | {js['worker_array_buffers']} / "
                    f"{js['worker_js_used']} / {js['page_js_used']} | {r['load_s']} | "
                    f"{r['prefill_tok_s']:.1f} / {r['decode_tok_s']:.2f} |")
@@ -252,7 +272,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", help="GGUF files (default: the shipped model)")
     ap.add_argument("--via", nargs="+", default=["boot"], choices=["boot", "url", "file"])
-    ap.add_argument("--tokens", type=int, default=4, help="greedy tokens of the answer (default 4)")
+    ap.add_argument("--tokens", type=int, default=4, help="greedy tokens of the answer (default 4; 0: no answer)")
+    ap.add_argument("--webgpu", action="store_true", help="WebGPU on SwiftShader, chosen before the first load")
     ap.add_argument("--site", default=str(REPO / "build" / "site"), help="the built site (default build/site)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds to wait for any one step")
     ap.add_argument("--record", action="store_true", help="append the results to bench/log/runs.md")
@@ -272,7 +293,8 @@ def main(argv=None) -> int:
                 server = make_server(root, 0, quiet=True)
                 threading.Thread(target=server.serve_forever, daemon=True).start()
                 try:
-                    row = measure(p, f"http://127.0.0.1:{server.server_port}/", model, via, args.tokens, args.timeout)
+                    row = measure(p, f"http://127.0.0.1:{server.server_port}/", model, via, args.tokens, args.timeout,
+                                  args.webgpu)
                 finally:
                     server.shutdown()
                     server.server_close()
@@ -282,7 +304,7 @@ def main(argv=None) -> int:
     print(text)
     if args.record:
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        head = (f"\n### Memory of the chat page on NumPy (bench/site_memory.py), {when}\n\n{os.cpu_count()} cores "
+        head = (f"\n### Memory of the chat page on {'WebGPU' if args.webgpu else 'NumPy'} (bench/site_memory.py), {when}\n\n{os.cpu_count()} cores "
                 f"{platform.machine()}, Chromium at {CHROMIUM}. `python3 bench/site_memory.py {' '.join(argv or sys.argv[1:])}`\n\n")
         with open(REPO / "bench" / "log" / "runs.md", "a") as f:
             f.write(head + text + "\n")

@@ -5,7 +5,8 @@
     print(model.complete("The capital of France is", max_tokens=16, temperature=0).text)
 
 In Pyodide / notebooks use the async API: ``model = await webinfer.load_async(url_or_bytes)``
-(it opens the browser's WebGPU adapter first: ``await webinfer.init_gpu()``), then
+(it opens the browser's WebGPU adapter first: ``await webinfer.init_gpu()``; given a
+``webinfer.ByteStream`` or a file object it streams the weights to the GPU: webinfer.stream), then
 ``async for delta in model.generate(prompt): ...``.
 Sentence embeddings: ``webinfer.load_embedder()`` (all-MiniLM-L6-v2 by default) -> ``.embed(texts)``.
 """
@@ -21,9 +22,10 @@ from .embed import Embedder, load_embedder  # noqa: E402
 from .model import Model, load  # noqa: E402
 from .recommended import RecommendedSampling  # noqa: E402
 from .sampling import SamplingParams  # noqa: E402
+from .stream import ByteStream  # noqa: E402
 
-__all__ = ["load", "load_async", "init_gpu", "Model", "SamplingParams", "RecommendedSampling", "selftest", "aselftest",
-           "load_embedder", "load_embedder_async", "Embedder",
+__all__ = ["load", "load_async", "ByteStream", "init_gpu", "Model", "SamplingParams", "RecommendedSampling", "selftest",
+           "aselftest", "load_embedder", "load_embedder_async", "Embedder",
            "WebinferError", "GGUFError", "SafetensorsError", "UnsupportedModelError", "TokenizerError",
            "ChatTemplateError", "ContextLengthError", "DeviceError", "KitUnavailableError", "StoreError",
            "DocumentError", "__version__"]

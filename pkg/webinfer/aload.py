@@ -74,9 +74,18 @@ async def load_async(source=None, device: str = "auto", n_ctx: int | None = None
     "webgpu", fetches an http(s) URL with the browser's fetch, and waits for the GPU's
     validation of the uploads. "auto" falls back to NumPy with the reason in
     ``model.device.description``; "webgpu" raises DeviceError (KitUnavailableError under a CSP
-    that blocks webinfer's JS kits) if WebGPU cannot be used."""
+    that blocks webinfer's JS kits) if WebGPU cannot be used.
+    source may also be a ``webinfer.ByteStream`` (chunks as they arrive, and the file's size) or
+    a binary file object: on WebGPU the weights then go to the GPU as they pass, the file never
+    whole in memory (webinfer.stream); on NumPy it is read into memory first."""
     if IN_PYODIDE and device in ("auto", "webgpu"):
         await init_gpu(device=device)
+    from .stream import as_stream, load_stream
+    stream = as_stream(source)
+    if stream is not None:
+        from .device import select_device
+        dev = select_device(device) if isinstance(device, str) else device
+        return await load_stream(stream, dev, n_ctx, progress, fall_back=device == "auto")
     if IN_PYODIDE and isinstance(source, str) and source.startswith(("http://", "https://")):
         from .ffi import fetch_bytes
         source = await fetch_bytes(source)

@@ -39,6 +39,9 @@ BITS_MAX, BITS_MIN = 8.5, 2.6
 KV_SHARE = 0.35
 VOCAB_GUESS = 150000
 TOKEN_BYTES = 200            # the tokenizer's Python objects per vocabulary entry and merge (CPython: ~180)
+# What a model streamed to WebGPU holds of its file at once (webinfer.stream): the header while it is
+# parsed (a few MB for a 150k vocabulary, read in doubling steps) and the chunk in hand.
+STREAM_WINDOW = 16 * MiB
 
 
 def kv_cache_bytes(n_layers: int, n_kv_heads: int, head_dim: int, n_ctx: int) -> int:
@@ -49,10 +52,10 @@ def kv_cache_bytes(n_layers: int, n_kv_heads: int, head_dim: int, n_ctx: int) ->
 def need(file_size: int, dims=None, device: str = "numpy", n_ctx=None) -> dict:
     """The engine heap a model takes, by part, in bytes: {"parts": {name: bytes}, "total", "from_size"}.
     dims: dims_from_gguf's dict, or None (then the parts are judged from the file's size, from_size True).
-    device "webgpu" keeps the weights and the KV cache on the GPU: the heap holds the file (kept for
-    a fall-back to NumPy), the tokenizer and small activations."""
+    device "webgpu" keeps the weights and the KV cache on the GPU, the file streamed there as it
+    arrives: the heap holds a window of the file (STREAM_WINDOW), the tokenizer and small activations."""
     on_gpu = device == "webgpu"
-    parts = {"file": file_size}
+    parts = {"stream window": min(file_size, STREAM_WINDOW)} if on_gpu else {"file": file_size}
     if dims is None:
         lo = 4 * file_size * 8 / BITS_MAX            # float32 bytes if every weight were Q8_0 ...
         hi = 4 * file_size * 8 / BITS_MIN            # ... or Q2_K: NumPy expands iff that is <= its budget
@@ -79,7 +82,7 @@ def size_text(n) -> str:
     return "{:.0f} MB".format(n / MiB)
 
 
-PARTS = ("file", "float32 weights", "KV cache", "tokenizer", "activations")   # (MicroPython's dicts are unordered)
+PARTS = ("file", "stream window", "float32 weights", "KV cache", "tokenizer", "activations")   # (MicroPython's dicts are unordered)
 
 
 def _parts_text(parts: dict) -> str:

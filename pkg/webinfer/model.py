@@ -202,8 +202,9 @@ class Model:
         """Move the model to a NumpyDevice (after a GPU error or a lost device): the weights are rebuilt
         from the GGUF and the KV cache starts empty, so the caller re-prefills what it needs."""
         from .device.numpy_device import NumpyDevice
-        if self.gguf is None:
-            raise DeviceError(f"{reason}; no GGUF kept to rebuild the weights on NumPy")
+        if self.gguf is None:      # e.g. a model streamed to the GPU (webinfer.stream): its file is not in memory
+            raise DeviceError(f"{reason}; no copy of the model's file is kept to rebuild the weights on NumPy: "
+                              f"load it again with device=\"numpy\"")
         dev = NumpyDevice(reason)
         self.net = network(self.config).load(self.gguf, self.config, dev)
         self.device = dev

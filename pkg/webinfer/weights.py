@@ -21,7 +21,8 @@ class QWeight:
     rows (output features), cols (input features), bias float32 (rows,) or None."""
 
     def __init__(self, name: str, ggml_type: int, raw: np.ndarray | None, rows: int, cols: int,
-                 bias: np.ndarray | None = None, parts: list | None = None, part_types: list | None = None):
+                 bias: np.ndarray | None = None, parts: list | None = None, part_types: list | None = None,
+                 part_names: list | None = None):
         self.name, self.ggml_type, self.rows, self.cols, self.bias = name, ggml_type, rows, cols, bias
         # The rows as consecutive uint8 arrays and their ggml types: one (the tensor's bytes, a view
         # of the file) or, for a stack, each part's own, so stacking copies nothing until a device
@@ -29,6 +30,8 @@ class QWeight:
         # ggml_type F32: as one matrix it is float32.
         self.row_parts: list = [raw] if parts is None else parts
         self.part_types: list = part_types or [ggml_type] * len(self.row_parts)
+        # the file tensor each part's rows are (a streamed load writes each tensor's rows where its part went)
+        self.part_names: list = part_names or [name] * len(self.row_parts)
 
     @property
     def raw(self) -> np.ndarray:
@@ -81,4 +84,5 @@ class QWeight:
         else:
             bias = None
         return cls(name, t, None, sum(p.rows for p in parts), cols, bias,
-                   parts=[r for p in parts for r in p.row_parts], part_types=types)
+                   parts=[r for p in parts for r in p.row_parts], part_types=types,
+                   part_names=[n for p in parts for n in p.part_names])

@@ -12,7 +12,7 @@
 import "./pyscript-no-eval.js";
 
 const page = { timings: { start: performance.now() }, lastResult: null, device: "", model: "", progressOwner: "boot",
-               cspViolations: [], memory: { heap: 0, inUse: 0 } };
+               cspViolations: [], memory: { heap: 0, inUse: 0, atLoad: 0 }, streamed: false };
 window.webinferPage = page;
 document.addEventListener("securitypolicyviolation", (e) => page.cspViolations.push(
   { where: "page", directive: e.violatedDirective, blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber }));

@@ -201,6 +201,8 @@ async def load_model(src: dict, data=None, confirmed: bool = False) -> None:
     PAGE.timings.ready = now()
     PAGE.timings.loadMs = 1000 * out["load_s"]
     PAGE.memory.inUse = out["heap_in_use"]
+    PAGE.memory.atLoad = out["heap_at_load"]
+    PAGE.streamed = out["streamed"]
     apply_recommended(out["recommended"])
     ready_status(" (model from cache)" if out["source"] == "cache" else "")
     if out["fit"] == "tight" and not confirmed:      # tight by its header, though not by its size
@@ -235,7 +237,7 @@ def settings() -> dict:
 
 
 async def send() -> None:
-    global answer
+    global answer, loaded
     text = el("prompt").value.strip()
     if not text or view.state() != "ready":
         return
@@ -251,6 +253,12 @@ async def send() -> None:
     answer = None
     if not out["ok"]:
         view.notice("Could not answer: " + out["error"])
+        if out.get("lost"):               # the GPU failed and the model could not be reloaded on NumPy
+            loaded = None
+            no_model_status()
+            return
+        if out.get("device"):             # the GPU failed mid-answer: the model now runs on NumPy
+            loaded["device"] = PAGE.device = out["device"]
         ready_status()
     else:
         PAGE.lastResult = js.JSON.parse(json.dumps(out))

@@ -3,9 +3,11 @@
 What it is: the only code that fetches a model or touches the page's model cache, through the
 browser's fetch and Cache Storage. It runs in both of the page's interpreters, so its module level
 uses only what both have (the `js` module, pyscript.ffi, json, plain Python): the worker (Pyodide,
-py/worker.py) downloads, reads and caches model bytes (ModelBytes: straight into Pyodide's heap),
-the main thread (MicroPython, py/main.py) lists, measures and clears. A model is put in the cache only after webinfer has loaded it (the worker calls
-``remember`` then), so a file that is not a usable model is never kept.
+py/worker.py) downloads, reads and caches model bytes (ModelBytes: straight into Pyodide's heap, or a
+chunk at a time to the GPU; CacheTee: into the cache as they stream past),
+the main thread (MicroPython, py/main.py) lists, measures and clears. A model is kept in the cache only once webinfer has loaded it (the worker calls
+``remember`` then, or closes the CacheTee that wrote it as it streamed), so a file that is not a
+usable model is never kept.
 What it is not: GGUF parsing (webinfer does that) or UI (view.py).
 """
 
@@ -16,6 +18,7 @@ CACHE_NAME = "webinfer-models-v1"
 REPORT_EVERY_S = 0.1      # progress reports at most this often (each one crosses to the main thread)
 CHUNK = 8 << 20           # bytes a cache write hands over at a time
 READ_BYTES = 1 << 20      # bytes a model's stream is read in at most at a time
+QUEUE_CHUNKS = 8          # chunks a CacheTee lets wait for the cache before the stream waits for it
 
 
 class DownloadError(Exception):
@@ -127,6 +130,14 @@ class ModelBytes:
         self._on_progress(self.meter.snapshot())
         return buf
 
+    def chunks(self, tee=None):
+        """The file from its first byte, a chunk at a time (an async iterator, for webinfer.ByteStream):
+        each a memoryview of one heap buffer that the next chunk reuses, so the heap holds a chunk and
+        never the file (webinfer.stream sends each to the GPU before asking for the next). tee: a
+        CacheTee that gets a JS copy of every chunk. Raises DownloadError where the file ends short."""
+        self._on_progress(self.meter.snapshot())
+        return _Chunks(self, tee)
+
     async def cancel(self) -> None:
         """Stop reading (a refused or failed load); the rest of the file is never fetched."""
         self._first = []
@@ -135,6 +146,38 @@ class ModelBytes:
                 await self._cancel()
             except Exception as e:  # noqa: BLE001 - a stream that already failed has nothing to stop
                 js.console.warn("webinfer: the model's stream did not cancel: " + str(e))
+
+
+class _Chunks:
+    """ModelBytes.chunks (a class, not an async generator: MicroPython has none, and imports this module)."""
+
+    def __init__(self, src: ModelBytes, tee):
+        self.src, self.tee = src, tee
+        self.buf = bytearray(READ_BYTES)
+        self.pos = 0
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        src = self.src
+        chunk = src._first.pop(0) if src._first else await src._chunk()
+        if chunk is None:
+            if src.total and self.pos != src.total:
+                raise DownloadError("could not {}: it ended after {} of {}".format(
+                    src.what, format_bytes(self.pos), format_bytes(src.total)))
+            src._on_progress(src.meter.snapshot())
+            raise StopAsyncIteration
+        if self.tee is not None:
+            await self.tee.room()
+            self.tee.add(chunk)
+        n = chunk.length
+        if n > len(self.buf):                 # (a reader without BYOB hands out chunks of any size)
+            self.buf = bytearray(n)
+        view = memoryview(self.buf)[:n]
+        chunk.assign_to(view)
+        self.pos += n
+        return view
 
 
 def _from_stream(body, total: int, what: str, on_progress) -> ModelBytes:
@@ -244,6 +287,122 @@ async def remember(url: str, data):
     finally:
         puller.destroy()
         view.release()
+
+
+class CacheTee:
+    """A model put into Cache Storage while it streams to the GPU (ModelBytes.chunks hands add() each
+    chunk): the entry is written as the chunks pass, and kept only when the load succeeds (close());
+    abort() drops it, so a file that is not a usable model is never kept. JS holds the copies that the
+    cache has not written yet, at most QUEUE_CHUNKS: past that the stream waits for the disk (room()).
+    Unpaced, a download outran the writes: ~600 MiB of chunks in JS for a 766 MiB model (bench/RESULTS.md)."""
+
+    def __init__(self, url: str, total: int):
+        self.url, self.total = url, total
+        self._controller = self._put = None
+        self._proxies = []
+        self._room = None                # a Future the cache's next pull resolves, while room() waits
+        self.failed = None               # why the cache stopped taking chunks, if it did
+        self.closed = False
+
+    async def open(self):
+        """Start the cache entry; returns self, or None where there is no Cache Storage."""
+        import asyncio              # (here: the main thread's MicroPython imports this module too)
+        if not _has_caches():
+            return None
+
+        def start(controller):
+            self._controller = controller
+
+        def ended(err):
+            self.failed = self.failed or str(err)
+            self._wake()
+        self._proxies = [create_proxy(f) for f in (start, lambda *_: self._wake(), ended)]
+        try:
+            cache = await js.caches.open(CACHE_NAME)
+            source = {"start": self._proxies[0], "pull": self._proxies[1], "cancel": self._proxies[2]}
+            body = js.ReadableStream.new(to_js(source), to_js({"highWaterMark": QUEUE_CHUNKS}))
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(self.total)}
+            self._put = cache.put(self.url, js.Response.new(body, to_js({"headers": headers})))
+        except Exception as e:  # noqa: BLE001 - no cache entry: the model still loads
+            js.console.warn("webinfer: model not cached: " + str(e))
+            self._release()
+            return None
+        asyncio.ensure_future(self._watch())
+        return self
+
+    def _wake(self) -> None:
+        """The cache wants more, or the put ended: room() goes on."""
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)
+
+    async def _watch(self) -> None:
+        """A put that fails (a full disk) stops the pacing, whether or not it cancels the stream."""
+        try:
+            await self._put
+        except Exception as e:  # noqa: BLE001 - close() or abort() reports it
+            self.failed = self.failed or str(e)
+        self._wake()
+
+    async def room(self) -> None:
+        """Wait while QUEUE_CHUNKS chunks wait for the cache (a disk slower than the stream): JS then
+        holds at most those, not the file."""
+        import asyncio
+        while self.failed is None:
+            size = self._controller.desiredSize
+            if size is None or size > 0:     # (None: the stream failed; add() finds out)
+                return
+            self._room = asyncio.get_event_loop().create_future()
+            await self._room
+
+    def add(self, chunk) -> None:
+        if self.failed is None:
+            try:
+                self._controller.enqueue(chunk.slice())
+            except Exception as e:  # noqa: BLE001 - the put gave up (a full disk): close() says so
+                self.failed = str(e)
+
+    async def close(self):
+        """End the entry (the load succeeded); None, or the notice to show when caching failed. Once."""
+        if self.closed:
+            return None
+        self.closed = True
+        try:
+            if self.failed is None:
+                self._controller.close()
+            await self._put
+            return None
+        except Exception as e:  # noqa: BLE001 - a full disk (or any failing put) is not fatal
+            js.console.warn("webinfer: model not cached: " + str(e))
+            await self._delete()
+            if "QuotaExceeded" in str(e):
+                return ("Not enough browser storage to keep this model: it is loaded without caching "
+                        "and will be downloaded again next time.")
+            return "The model could not be cached (" + str(e) + "): it will be downloaded again next time."
+        finally:
+            self._release()
+
+    async def abort(self) -> None:
+        """Drop the entry (the load failed), written or not."""
+        try:
+            if self.failed is None:
+                self._controller.error(js.Error.new("the model did not load"))
+            await self._put
+        except Exception:  # noqa: BLE001 - the put fails: that is the point
+            pass
+        await self._delete()
+        self._release()
+
+    async def _delete(self) -> None:
+        try:
+            await (await js.caches.open(CACHE_NAME)).delete(self.url)
+        except Exception as e:  # noqa: BLE001
+            js.console.warn("webinfer: a model cache entry could not be deleted: " + str(e))
+
+    def _release(self) -> None:
+        self.failed = self.failed or "closed"
+        for p in self._proxies:
+            p.destroy()
+        self._proxies = []
 
 
 async def list_cached() -> list:

@@ -1,11 +1,12 @@
 """The chat page's engine: webinfer in the PyScript worker named "engine" (index.html).
 
 py/main.py awaits these exported functions (__export__); each returns JSON text:
-  load(request_json, data)  install the runtime (first call), get the model bytes (the site's cache,
-                            the network, or a File from the page) into the heap, refuse a model
-                            that cannot fit (webinfer.fit, from its header), free the model in
-                            use but for its file, load the new one with webinfer (on failure,
-                            rebuild the old one from its file), and cache the bytes meanwhile
+  load(request_json, data)  install the runtime (first call), read the model (the site's cache,
+                            the network, or a File from the page), refuse a model that cannot fit
+                            (webinfer.fit, from its header), free the model in use, load the new
+                            one with webinfer (on failure, rebuild the old one), and cache it. On
+                            WebGPU the bytes stream to the GPU as they arrive (webinfer.stream: the
+                            heap never holds the file); on NumPy they go into the heap first
   ask(text, settings_json)  one chat turn, streamed
   stop()                    end the running answer after its current token
   reset(system)             a new chat
@@ -39,7 +40,9 @@ _runtime = None      # the task installing numpy + webinfer (started by the firs
 _model = None        # the loaded webinfer.Model
 _session = None      # its ChatSession (the conversation survives a model change)
 _gen = None          # the Generation streaming now, if any (stop() cancels it)
-_bytes = None        # the loaded model's file, in the heap (its weights are views of it)
+_bytes = None        # the loaded model's file, in the heap (NumPy: its weights are views of it); None when
+                     # it was streamed to the GPU: then it is read again from _origin when needed
+_origin = None       # (request, File or None) of the loaded model, to read its file again (_reopen)
 _device = "auto"     # the device it was asked for (to rebuild it: _restore)
 
 HEADER_MAX = 64 << 20   # a GGUF header longer than this is not waited for: the size alone is judged
@@ -70,6 +73,7 @@ async def _install(wheel_url: str) -> float:
     sync.stage("Installing webinfer")
     import micropip
     await micropip.install(wheel_url)
+    import webinfer  # noqa: F401 - imported here, with numpy: the runtime is in the heap before any model
     return time.perf_counter() - t0
 
 
@@ -87,12 +91,27 @@ async def _incoming(req: dict, data):
     return await store.download(url, req["origin"], lambda snap: _report("download", name=name, **snap)), "network"
 
 
-def _device_kind(device: str) -> str:
-    """Where the weights will be: "webgpu" when asked for, or under "auto" when the model in use is
-    there; else "numpy" (the heap holds more on NumPy: the safe side when it is not known yet)."""
-    if device == "webgpu" or (device == "auto" and _model is not None and _model.device.name == "webgpu"):
-        return "webgpu"
-    return "numpy"
+async def _reopen(req: dict, data):
+    """The file of a model loaded before, from its first byte again, as store.ModelBytes: the File
+    from the page's picker (a handle to the disk, not a copy), else the site's cache (a model that
+    loaded from the network was cached as it streamed: CacheTee), else the network again."""
+    if req["kind"] == "file":
+        return store.from_file(data)
+    return await store.cached(req["url"]) or await store.download(req["url"], req["origin"], None)
+
+
+def _has_webgpu() -> bool:
+    """Whether this browser has WebGPU at all (not whether "auto" will pick it: init_gpu says that)."""
+    return bool(js.Reflect.has(js.navigator, "gpu"))
+
+
+async def _streams(device: str, total: int) -> bool:
+    """Whether the weights go to the GPU as they arrive: WebGPU is asked for (or "auto" picks it:
+    webinfer.init_gpu says which), and the file's size is known (the header is checked against it)."""
+    if device == "numpy" or not total:
+        return False
+    import webinfer
+    return (await webinfer.init_gpu(device=device)).startswith("webgpu")
 
 
 def _heap_kept() -> int:
@@ -130,13 +149,14 @@ async def _header(incoming):
     return None
 
 
-def _judge(header, size: int, device: str, name: str):
-    """fit.verdict for a model of `size` bytes with this header (None: by its size) in this worker."""
+def _judge(header, size: int, kind: str, name: str):
+    """fit.verdict for a model of `size` bytes with this header (None: by its size) in this worker;
+    kind: where its weights go, "webgpu" (streamed there) or "numpy"."""
     from webinfer import fit
     if not size:
         return None
     dims = fit.dims_from_gguf(*header) if header else None
-    return fit.verdict(size, dims, _memory_facts(), _device_kind(device), name=name)
+    return fit.verdict(size, dims, _memory_facts(), kind, name=name)
 
 
 async def _open(gguf: bytes, device: str):
@@ -163,6 +183,33 @@ async def _open(gguf: bytes, device: str):
         return webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed: {why}"), progress=progress)
 
 
+async def _open_stream(incoming, device: str, req: dict, data, tee=None):
+    """(model, None): webinfer.load_async over the chunks as they arrive, the weights going to the GPU
+    as they pass (the heap holds the header and a chunk); tee gets a copy of each for the cache.
+    Under "auto", a GPU that cannot hold the model (known before any weight is read) means NumPy
+    with the rest of the stream read into the heap (webinfer.stream), and one that fails later also
+    means NumPy: the rest of the stream still goes to the cache, and the file is read again from the
+    start (_reopen: the File, or the cache). On NumPy: (model, the file's bytes in the heap)."""
+    import webinfer
+    from pyodide.ffi import JsException
+    chunks = incoming.chunks(tee)
+    try:
+        model = await webinfer.load_async(webinfer.ByteStream(chunks, incoming.total), device=device)
+        return model, (model.gguf.data if model.gguf is not None else None)
+    except (webinfer.DeviceError, JsException) as e:
+        if device != "auto":
+            raise
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    async for _ in chunks:           # the rest of the file, into the cache entry
+        pass
+    if tee is not None:
+        await _close_cache(tee)
+    from webinfer.device.numpy_device import NumpyDevice
+    sync.stage("WebGPU failed: reading the model again for NumPy")
+    gguf = await (await _reopen(req, data)).body()
+    return webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed: {why}")), gguf
+
+
 def _heap_bytes() -> int:
     """The size of this interpreter's WebAssembly memory. It only grows (up to wasm32's 4 GiB), so
     its size after a step is that step's peak (the page reports it: webinferPage.memory)."""
@@ -186,10 +233,14 @@ def _release() -> None:
 
 
 async def _restore(messages: list) -> bool:
-    """Rebuild the model released for a load that failed; False if that fails too."""
-    global _model, _session
+    """Rebuild the model released for a load that failed (from its bytes, or its file read again when
+    it was streamed to the GPU); False if that fails too."""
+    global _model, _session, _bytes
     try:
-        model = await _open(_bytes, _device)
+        if _bytes is not None:
+            model = await _open(_bytes, _device)
+        else:
+            model, _bytes = await _open_stream(await _reopen(*_origin), _device, *_origin)
     except Exception as e:  # noqa: BLE001 - the page then has no model, and says so
         js.console.warn("webinfer: the model in use could not be rebuilt: " + str(e))
         return False
@@ -199,31 +250,37 @@ async def _restore(messages: list) -> bool:
 
 
 async def load(request_json: str, data=None) -> str:
-    """Load the model the request names; the current model and chat stay if anything fails. Its bytes
-    go straight into this heap; once its header is in, webinfer.fit judges it, and a model that
-    cannot fit is refused there (the rest of the file is not read). Past that the model in use is
-    freed but for its file (_release), and rebuilt from it if this load fails (_restore)."""
-    global _runtime, _model, _session, _bytes, _device
+    """Load the model the request names; the current model and chat stay if anything fails. Once its
+    header is in, webinfer.fit judges it, and a model that cannot fit is refused there (the rest of
+    the file is not read). Past that the model in use is freed (_release), and rebuilt if this load
+    fails (_restore). On WebGPU the file streams to the GPU (and, from the network, into the cache)
+    as it arrives; on NumPy it goes into this heap first."""
+    global _runtime, _model, _session, _bytes, _device, _origin
     req = json.loads(request_json)
     t0 = time.perf_counter()
     name = req.get("name") or store.file_name(req.get("url", ""))
     if _runtime is None:
         _runtime = asyncio.ensure_future(_install(req["wheel"]))
-    incoming = gguf = None
+    incoming = gguf = tee = None
     messages = _session.messages if _session is not None else []
-    released = False
+    released = streamed = False
+    heap_at_load = 0         # the heap once the runtime is in, before this model's bytes (0: not measured)
     try:
         incoming, source = await _incoming(req, data)
-        if not _runtime.done():
-            # The first load (the site's model, judged by its size on the main thread): its download
-            # overlaps the runtime's installation, and the header is judged once both are in.
+        if not _runtime.done() and (req["device"] == "numpy" or (req["device"] == "auto" and not _has_webgpu())):
+            # The first load on NumPy (the site's model, judged by its size on the main thread): its
+            # download overlaps the runtime's installation, and the header is judged once both are in.
+            # (WebGPU waits for the runtime: webinfer opens the GPU before the weights can stream there.)
             gguf, incoming = await incoming.body(), None
             install_s = await _runtime
             from webinfer.formats.gguf import read_gguf_header
-            fit = _judge(read_gguf_header(gguf, len(gguf)), len(gguf), req["device"], name)
+            fit = _judge(read_gguf_header(gguf, len(gguf)), len(gguf), "numpy", name)
         else:
             install_s = await _runtime
-            fit = _judge(await _header(incoming), incoming.total, req["device"], name)
+            heap_at_load = _heap_bytes()
+            streamed = await _streams(req["device"], incoming.total)
+            kind = "webgpu" if streamed or req["device"] == "webgpu" else "numpy"
+            fit = _judge(await _header(incoming), incoming.total, kind, name)
         if fit is not None and fit["verdict"] == "cannot":
             if incoming is not None:
                 await incoming.cancel()
@@ -231,11 +288,20 @@ async def load(request_json: str, data=None) -> str:
         if _model is not None:
             _release()
             released = True
-        if gguf is None:
-            gguf, incoming = await incoming.body(), None
-        sync.stage("Loading the model")
-        model = await _open(gguf, req["device"])
+        if streamed:
+            sync.stage("Loading the model onto the GPU as it arrives")
+            if source == "network":
+                tee = await store.CacheTee(req["url"], incoming.total).open()
+            model, gguf = await _open_stream(incoming, req["device"], req, data, tee)
+            incoming, streamed = None, gguf is None
+        else:
+            if gguf is None:
+                gguf, incoming = await incoming.body(), None
+            sync.stage("Loading the model")
+            model = await _open(gguf, req["device"])
     except Exception as e:  # noqa: BLE001 - every failure is reported to the page in words
+        if tee is not None:
+            await tee.abort()
         if incoming is not None:
             await incoming.cancel()
         if _runtime.done() and _runtime.exception() is not None:
@@ -246,14 +312,17 @@ async def load(request_json: str, data=None) -> str:
         if lost:
             _bytes = None
         return json.dumps({"ok": False, "error": error, "lost": lost, "heap_bytes": _heap_bytes()})
-    if source == "network":     # only a model that loaded is cached; the page need not wait for it
+    if tee is not None:         # streamed: the cache entry is complete once this load is known good
+        asyncio.ensure_future(_close_cache(tee))
+    elif source == "network":   # only a model that loaded is cached; the page need not wait for it
         asyncio.ensure_future(_remember(req["url"], gguf))
     _model, _session = model, model.chat()
     _session.messages = messages
-    _bytes, _device = gguf, req["device"]
+    _bytes, _device, _origin = gguf, req["device"], (req, data)
     return json.dumps({"ok": True, **_describe(model, name), "source": source,
                        "load_s": round(time.perf_counter() - t0, 3), "install_s": round(install_s, 3),
-                       "heap_bytes": _heap_bytes(), "heap_in_use": _heap_kept(),
+                       "heap_bytes": _heap_bytes(), "heap_at_load": heap_at_load, "heap_in_use": _heap_kept(),
+                       "streamed": streamed,
                        "fit": fit["verdict"] if fit else None, "fit_message": fit["message"] if fit else ""})
 
 
@@ -262,6 +331,13 @@ async def _remember(url: str, gguf) -> None:
     views of them, or a fall-back to NumPy rebuilds from them); a failure (a full disk, say) becomes
     a notice."""
     notice = await store.remember(url, gguf)
+    if notice:
+        sync.notice(notice)
+
+
+async def _close_cache(tee) -> None:
+    """End the cache entry a streamed load wrote (CacheTee); a failure becomes a notice."""
+    notice = await tee.close()
     if notice:
         sync.notice(notice)
 
@@ -310,6 +386,10 @@ async def ask(text: str, settings_json: str) -> str:
         async for delta in gen:
             sync.delta(delta)
     except Exception as e:  # noqa: BLE001 - reported; the partial answer stays in the history
+        if isinstance(e, webinfer.DeviceError) and _bytes is None and model is _model:
+            error = await _rebuild_on_numpy(_words(e))
+            return json.dumps({"ok": False, "error": error, "lost": _model is None,
+                               "device": _model.device.description if _model is not None else ""})
         return json.dumps({"ok": False, "error": _words(e)})
     finally:
         _gen = None
@@ -318,6 +398,26 @@ async def ask(text: str, settings_json: str) -> str:
     c = gen.result
     return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
                        "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
+
+
+async def _rebuild_on_numpy(why: str) -> str:
+    """The GPU failed mid-answer under a model streamed there, which keeps no copy of its file to
+    rebuild on NumPy from (webinfer.stream): read the file again (_reopen) and load it on NumPy,
+    keeping the conversation. Returns what to tell the user."""
+    global _model, _session, _bytes
+    import webinfer
+    from webinfer.device.numpy_device import NumpyDevice
+    messages = _session.messages
+    _release()
+    try:
+        gguf = await (await _reopen(*_origin)).body()
+        model = webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed mid-answer: {why}"))
+    except Exception as e:  # noqa: BLE001 - then there is no model, and the page says so
+        _bytes = None
+        return f"{why}. Reloading the model on NumPy failed too: {_words(e)}"
+    _model, _session, _bytes = model, model.chat(), gguf
+    _session.messages = messages
+    return f"{why}. The model was reloaded on NumPy: ask again."
 
 
 def stop() -> None:

@@ -79,7 +79,8 @@ def test_dims_from_header(tiny):
     assert need["parts"]["KV cache"] == fit.kv_cache_bytes(2, 2, 16, 256)      # min(n_ctx_train, 4096)
     assert fit.need(gf.file_size, dims, n_ctx=64)["parts"]["KV cache"] == fit.kv_cache_bytes(2, 2, 16, 64)
     on_gpu = fit.need(gf.file_size, dims, device="webgpu")["parts"]
-    assert on_gpu["KV cache"] == 0 and on_gpu["float32 weights"] == 0 and on_gpu["file"] == gf.file_size
+    assert on_gpu["KV cache"] == 0 and on_gpu["float32 weights"] == 0 and "file" not in on_gpu   # streamed
+    assert on_gpu["stream window"] == min(gf.file_size, fit.STREAM_WINDOW)
 
 
 def test_by_size_alone():

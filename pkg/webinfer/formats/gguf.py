@@ -314,7 +314,9 @@ SCALE_FIELDS = {"Q4_0": (0,), "Q4_1": (0, 2), "Q8_0": (0,), "Q5_0": (0,), "Q5_1"
                 "IQ4_NL": (0,), "IQ4_XS": (0,)}
 
 
-def _check_scales(name: str, type_name: str, blocks: np.ndarray) -> None:
+def _check_scales(name: str, type_name: str, blocks: np.ndarray, first: int = 0, total: int | None = None) -> None:
+    """blocks: (n, type_size) uint8, blocks first .. first + n of the tensor's `total` (all by default)."""
+    total = len(blocks) if total is None else total
     for off in SCALE_FIELDS.get(type_name, ()):
         bits = blocks[:, off:off + 2].view("<u2")[:, 0]
         damaged = (bits & 0x7C00) == 0x7C00                   # exponent all ones: Inf or NaN
@@ -322,7 +324,7 @@ def _check_scales(name: str, type_name: str, blocks: np.ndarray) -> None:
             bad = np.flatnonzero(damaged)
             i = int(bad[0])
             what = "Inf" if bits[i] & 0x3FF == 0 else "NaN"
-            raise GGUFError(f"tensor {name!r} ({type_name}): block {i} of {len(blocks)} has a scale that is "
+            raise GGUFError(f"tensor {name!r} ({type_name}): block {first + i} of {total} has a scale that is "
                             f"{what} (f16 0x{int(bits[i]):04x} at byte {off} of the block; {bad.size} such "
                             f"block(s)): the file is damaged")
 
@@ -341,6 +343,11 @@ class GGUFFile:
         self.alignment = alignment
         self.data_offset = data_offset
         self.file_size = int(data.shape[0])
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The whole file: (file_size,) uint8, read-only, over the mmap or the memory given; None once closed."""
+        return self._data
 
     def tensor(self, name: str) -> TensorInfo:
         try:

@@ -147,12 +147,15 @@ class WebGPUDevice:
         self._probe = None               # (program, FusedProgram) whose first step the next read checks
         self._watch = None               # (program, FusedProgram) whose abort word the next read checks
         self._fused_last = None          # the FusedProgram of the step queued last, if it was fused (argmax)
+        self.streamed = None             # while webinfer.stream loads a model: its streamed.Uploads
 
     # -- memory ------------------------------------------------------------------------------------
     def plan_weights(self, f32_bytes: int) -> None:
         """Nothing to plan: the GPU keeps every weight as its blocks."""
 
     def weight(self, w):
+        if self.streamed is not None:    # a streamed load's second run: its buffers were made and filled
+            return self.streamed.take(w)
         qtype, data, row_words, note = gpu_blocks(w)
         if note:
             self.notes.append(note)

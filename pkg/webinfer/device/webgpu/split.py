@@ -40,12 +40,18 @@ def binding_limit(gpu) -> int:
     return min(gpu.limits["max_storage_buffer_binding_size"], gpu.limits["max_buffer_size"])
 
 
-def row_chunks(w: QWeight, row_bytes: int, limit: int) -> list[QWeight]:
-    """w as consecutive row ranges of at most `limit` bytes on the GPU each."""
+def rows_per_chunk(name: str, row_bytes: int, limit: int) -> int:
+    """Rows of `row_bytes` on the GPU that one chunk of at most `limit` bytes holds (at least 1)."""
     per = limit // row_bytes
     if per < 1:
-        raise DeviceError(f"{w.name}: one row needs {row_bytes} bytes on the GPU, over this adapter's "
+        raise DeviceError(f"{name}: one row needs {row_bytes} bytes on the GPU, over this adapter's "
                           f"storage binding limit of {limit} bytes (maxStorageBufferBindingSize)")
+    return per
+
+
+def row_chunks(w: QWeight, row_bytes: int, limit: int) -> list[QWeight]:
+    """w as consecutive row ranges of at most `limit` bytes on the GPU each."""
+    per = rows_per_chunk(w.name, row_bytes, limit)
     return [QWeight(f"{w.name}[{a}:{min(a + per, w.rows)}]", w.ggml_type, w.raw[a:a + per],
                     min(per, w.rows - a), w.cols, None if w.bias is None else w.bias[a:a + per])
             for a in range(0, w.rows, per)]
