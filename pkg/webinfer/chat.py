@@ -135,7 +135,8 @@ async def acreate_chat_completion(model, messages, stream: bool = False, retriev
     if retriever is not None:
         from .rag.ground import DEFAULT_K, grounded_messages, last_user_text
         hits = await retriever.aretrieve(last_user_text(messages), k=DEFAULT_K if k is None else k)
-        messages, used = grounded_messages(model, messages, hits, kw.get("max_tokens") or kw.get("max_completion_tokens"))
+        max_tokens = kw.get("max_tokens") or kw.get("max_completion_tokens")
+        messages, used = grounded_messages(model, messages, hits, max_tokens)
         sources = [s.as_dict() for s in used]
     elif k is not None:
         raise WebinferError("k= is the number of chunks to retrieve: it needs retriever=")
