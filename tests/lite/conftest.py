@@ -3,8 +3,9 @@
 What this is: the site layout the real site has (JupyterLite under /lite/, the default model
 under /models/, and the default embedding model's folder, /models/all-MiniLM-L6-v2/), built by
 tools/build_lite.py into a temp folder and served by tools/serve.py's handler on 127.0.0.1, with
-the Content-Security-Policy JupyterLite needs (tools/serve.py lite_csp: its pages have an inline script and inline styles, and its bundles call `new Function`); plus the
-system Chromium driven by Playwright (never `playwright install`).
+the Content-Security-Policy JupyterLite needs (tools/serve.py lite_csp: its pages have an inline
+script and inline styles, and its bundles call `new Function`); plus the system Chromium driven
+by Playwright (never `playwright install`).
 Skips, with the reason, when chromium, playwright, jupyterlite-core or the model is missing.
 """
 
