@@ -8,7 +8,9 @@ What lands in the folder (everything the page loads comes from its own origin):
              tools/pyodide_dist.build_dist, so every file is sha256-checked against the
              official lock and the lock is trimmed (nothing can fall through to a CDN);
 - wheels/    the webinfer wheel built from this checkout;
-- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256;
+- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256, and the
+             default embedding model's folder (models/all-MiniLM-L6-v2/: what load_embedder_async
+             fetches from a URL; the retrieval notebook uses it), each file checked likewise;
 - pyscript/, micropython/  PyScript 0.6.66 and the MicroPython its main thread runs on
              (tools/pyscript_dist.py, sha256-checked);
 - the chat page from site/ (index.html, pyscript.toml, css/, js/, py/, and py/fit.py from the
@@ -48,6 +50,7 @@ from build_lite import build_lite  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_FILE as MODEL_FILE  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_SHA256 as MODEL_SHA256  # noqa: E402
 from webinfer.sources import default_model_path  # noqa: E402  (WEBINFER_MODEL, else the cache)
+from webinfer.embed import default_embedder_path  # noqa: E402
 
 EXTRA_PACKAGES: tuple[str, ...] = ()
 PAGE_FILES = ("index.html", "pyscript.toml", "micropython.toml", "css", "js", "py")
@@ -92,6 +95,29 @@ def place_model(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
+def place_embedder(src: Path, dest_dir: Path) -> Path:
+    """The embedding model's checkpoint files (fetch_model.EMBED_FILES) in dest_dir/<its name>/,
+    each verified against its sha256 and hard-linked when possible."""
+    from fetch_model import EMBED_FILES
+    dest = dest_dir / src.name
+    for name, want in EMBED_FILES.items():
+        f, d = src / name, dest / name
+        if not f.is_file():
+            raise SiteError(f"embedding model file {f} missing: run `python3 tools/fetch_model.py --only embed`")
+        if d.exists() and d.stat().st_size == f.stat().st_size and os.path.samefile(d, f):
+            continue
+        got = sha256_file(f)
+        if got != want:
+            raise SiteError(f"{f} has sha256 {got}, expected {want}")
+        d.parent.mkdir(parents=True, exist_ok=True)
+        d.unlink(missing_ok=True)
+        try:
+            os.link(f, d)
+        except OSError:
+            shutil.copy2(f, d)
+    return dest
+
+
 def write_kits(dest: Path) -> int:
     """js/kits.js: webinfer's JS helpers as static code (webinfer.ffi.kits_module, which says why);
     importing it sets globalThis.webinferKits, where webinfer.ffi.make_kit looks before eval,
@@ -123,6 +149,7 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         raise SiteError(f"runtime: {e}") from e
     wheel = build_wheel(out / "wheels")
     model_path = place_model(Path(model) if model else default_model_path(), out / "models")
+    embedder_path = place_embedder(default_embedder_path(), out / "models")
     for name in PAGE_FILES:
         copy_tree(REPO / "site" / name, out / name)
     # The page's main thread (MicroPython) judges a model's size with the package's own fit.py.
@@ -147,6 +174,7 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         "wheel": f"./wheels/{wheel.name}",
         "default_model": {"name": model_path.name, "url": f"./models/{model_path.name}",
                           "size": model_path.stat().st_size},
+        "default_embedder": {"name": embedder_path.name, "url": f"./models/{embedder_path.name}/"},
         "runtime_files": [{"url": u, "size": (out / u).stat().st_size} for u in runtime],
         "pyodide_packages": dist["packages"],
         "js_kits": n_kits,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from .errors import ContextLengthError
+from .errors import ContextLengthError, WebinferError
 from .syncio import iterate_sync, run_sync
 
 # OpenAI argument names -> ours (the rest pass through unchanged).
@@ -123,23 +123,42 @@ def _usage(c) -> dict:
             "total_tokens": c.prompt_tokens + c.completion_tokens}
 
 
-async def acreate_chat_completion(model, messages, stream: bool = False, **kw):
-    """OpenAI-shaped chat completion. stream=False: a dict; stream=True: an async generator of chunks."""
+async def acreate_chat_completion(model, messages, stream: bool = False, retriever=None, k: int | None = None, **kw):
+    """OpenAI-shaped chat completion. stream=False: a dict; stream=True: an async generator of chunks.
+
+    Grounded in a store: with `retriever` (a webinfer.rag.Retriever) the newest user message is
+    searched for, the k (default 4) best chunks that fit the context go into the prompt as
+    numbered sources in the system message (webinfer.rag.ground says how and why), and the
+    reply carries them: "sources", a list of {"index", "document", "doc_id", "chunk", "score",
+    "text"} (plain text, as stored), on the completion or on the first streamed chunk."""
+    sources = None
+    if retriever is not None:
+        from .rag.ground import DEFAULT_K, grounded_messages, last_user_text
+        hits = await retriever.aretrieve(last_user_text(messages), k=DEFAULT_K if k is None else k)
+        max_tokens = kw.get("max_tokens") or kw.get("max_completion_tokens")
+        messages, used = grounded_messages(model, messages, hits, max_tokens)
+        sources = [s.as_dict() for s in used]
+    elif k is not None:
+        raise WebinferError("k= is the number of chunks to retrieve: it needs retriever=")
     gen = model.generate(model.encode_chat(messages), **_gen_kwargs(kw))
     if stream:
-        return _chunks(model, gen)
+        return _chunks(model, gen, sources)
     async for _ in gen:
         pass
     c = gen.result
-    return {**_envelope(model, "chat.completion"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
-                         "finish_reason": c.finish_reason}],
-            "usage": _usage(c)}
+    reply = {**_envelope(model, "chat.completion"),
+             "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
+                          "finish_reason": c.finish_reason}],
+             "usage": _usage(c)}
+    if sources is not None:
+        reply["sources"] = sources
+    return reply
 
 
-async def _chunks(model, gen):
+async def _chunks(model, gen, sources=None):
     env = _envelope(model, "chat.completion.chunk")
-    yield {**env, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    first = {**env, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    yield first if sources is None else {**first, "sources": sources}
     async for delta in gen:
         yield {**env, "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
     yield {**env, "choices": [{"index": 0, "delta": {}, "finish_reason": gen.result.finish_reason}],
@@ -147,7 +166,8 @@ async def _chunks(model, gen):
 
 
 def create_chat_completion(model, messages, stream: bool = False, **kw):
-    """Synchronous version (CPython). stream=True gives a plain iterator of chunks."""
+    """Synchronous version (CPython). stream=True gives a plain iterator of chunks. `retriever=`
+    and `k=` ground the answer in a store, as in acreate_chat_completion."""
     if not stream:
         return run_sync(acreate_chat_completion(model, messages, **kw))
     return iterate_sync(_stream_chunks(model, messages, kw))

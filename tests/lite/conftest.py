@@ -1,10 +1,11 @@
 """Fixtures for the JupyterLite browser tests: a built lite site, served, and a headless Chromium.
 
 What this is: the site layout the real site has (JupyterLite under /lite/, the default model
-under /models/), built by tools/build_lite.py into a temp folder and served by tools/serve.py's
-handler on 127.0.0.1, with the Content-Security-Policy JupyterLite needs (tools/serve.py lite_csp: its
-pages have an inline script and inline styles, and its bundles call `new Function`); plus the
-system Chromium driven by Playwright (never `playwright install`).
+under /models/, and the default embedding model's folder, /models/all-MiniLM-L6-v2/), built by
+tools/build_lite.py into a temp folder and served by tools/serve.py's handler on 127.0.0.1, with
+the Content-Security-Policy JupyterLite needs (tools/serve.py lite_csp: its pages have an inline
+script and inline styles, and its bundles call `new Function`); plus the system Chromium driven
+by Playwright (never `playwright install`).
 Skips, with the reason, when chromium, playwright, jupyterlite-core or the model is missing.
 """
 
@@ -48,11 +49,27 @@ def lite_site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("site")
     build_lite(root / "lite")
     (root / "models").mkdir()
-    try:
-        os.link(model, root / "models" / model.name)
-    except OSError:
-        shutil.copy2(model, root / "models" / model.name)
+    _link(model, root / "models" / model.name)
+    embedder = _embedder_dir()      # the retrieval notebook's (its test skips, saying why, without it)
+    if (embedder / "model.safetensors").is_file():
+        (root / "models" / embedder.name).mkdir()
+        for f in embedder.rglob("*"):
+            if f.is_file():
+                (root / "models" / embedder.name / f.relative_to(embedder)).parent.mkdir(parents=True, exist_ok=True)
+                _link(f, root / "models" / embedder.name / f.relative_to(embedder))
     return root
+
+
+def _embedder_dir() -> Path:
+    from webinfer.embed import default_embedder_path
+    return default_embedder_path()
+
+
+def _link(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 Checks per notebook: every code cell ran (an execution count, no "[*]"), no error output
 (a traceback in any output), no request left the site's origin, and the expected outputs are
 there: the quickstart's answer ("Paris"), at least one image per plotting notebook, and the
-no-GPU note of the devices notebook. The kernel boots the local Pyodide and installs webinfer
+no-GPU note of the devices notebook, and the retrieval notebook's grounded answer (the made-up
+capital, only with retrieval) and the chunks it used. The kernel boots the local Pyodide and installs webinfer
 and matplotlib offline (disablePyPIFallback), and fetches the model from /models/.
 Budget: ~1 min per notebook here (kernel start + 98 MB model + NumPy in WebAssembly).
 """
@@ -46,3 +47,19 @@ def test_plotting_notebooks(run_notebook, name, expect):
     text = _check_ran(run, name)
     assert expect in text, text[-2000:]
     assert run.images() >= 1, f"{name}: no image output"
+
+
+def test_retrieval_notebook_grounds_the_answer(run_notebook):
+    from webinfer.embed import default_embedder_path
+    if not (default_embedder_path() / "model.safetensors").is_file():
+        pytest.skip(f"embedding model not at {default_embedder_path()}: run `make embed-model` "
+                    "(tests/unit/test_rag_ground.py tests the same with it)")
+    run = run_notebook("retrieval.ipynb", timeout_s=240)
+    text = _check_ran(run, "retrieval")
+    lines = text.splitlines()
+    without = [line for line in lines if line.startswith("WITHOUT:")]
+    with_ = [line for line in lines if line.startswith("WITH:")]
+    assert without and "Lutz" not in without[0], text[-2000:]
+    assert with_ and "Lutz" in with_[0], text[-2000:]
+    assert any(line.startswith("SOURCE [1] zubrowka.txt") for line in lines), text[-2000:]
+    assert run.images() >= 1, "retrieval: no image output"

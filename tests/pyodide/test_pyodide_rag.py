@@ -125,3 +125,50 @@ def test_store_in_pyodide_equals_cpython(selenium_webinfer, tmp_path):
         assert [d.name for d in store.documents()] == ["story.txt", "tokyo.txt", "mixed.md"]
     again = scenario(path, [], QUERIES)          # adds nothing; searches the Pyodide-made file
     assert _mismatch(again["reopened"], want["reopened"], "reopened") is None
+
+
+GROUND_DOCS = {"zubrowka.txt": "The capital of Zubrowka is Lutz, a spa town on the river Nebelsbad. " * 3,
+               "bakery.txt": "The bakery on Mill Street opens at six and its rye bread sells out by noon. " * 3}
+
+
+@pytest.fixture(scope="module")
+def ground_case():
+    """The tiny BERT's files (as the browser hands them over) and CPython's retrieval with it."""
+    from pathlib import Path
+
+    import webinfer
+    from webinfer.rag import Retriever, Store
+    tiny = Path(__file__).resolve().parents[1] / "data" / "embed" / "tiny"
+    kb = Retriever(Store.open(":memory:"), webinfer.load_embedder(tiny, device="numpy"))
+    for name, text in GROUND_DOCS.items():
+        kb.add(name, text)
+    hits = kb.retrieve(GROUND_DOCS["bakery.txt"], k=3)
+    return {"files": {n: (tiny / n).read_bytes() for n in ("config.json", "model.safetensors", "tokenizer.json")},
+            "hits": [[h.doc_name, h.chunk.ordinal, h.chunk.text, h.score] for h in hits]}
+
+
+@run_in_pyodide
+async def _retrieve_in_pyodide(selenium, files, docs):
+    import json
+
+    import webinfer
+    import webinfer.rag
+    from webinfer.rag import Retriever, Store
+
+    await webinfer.rag.load_sqlite3()
+    kb = Retriever(Store.open("/tmp/ground.sqlite"), await webinfer.load_embedder_async(files, device="numpy"))
+    for name, text in docs.items():
+        await kb.aadd(name, text)
+    hits = await kb.aretrieve(docs["bakery.txt"], k=3)
+    sync_hits = kb.retrieve(docs["bakery.txt"], k=3)
+    return json.dumps({"hits": [[h.doc_name, h.chunk.ordinal, h.chunk.text, h.score] for h in hits],
+                       "sync": [[h.doc_name, h.chunk.ordinal, h.chunk.text, h.score] for h in sync_hits]})
+
+
+def test_retriever_in_pyodide_equals_cpython(selenium_webinfer, ground_case):
+    """The Retriever in Pyodide (aadd / aretrieve, and the sync retrieve on NumPy) with the tiny
+    BERT: the chunks, their order and their scores that CPython gets."""
+    got = json.loads(_retrieve_in_pyodide(selenium_webinfer, ground_case["files"], GROUND_DOCS))
+    assert got["hits"][0][0] == "bakery.txt"
+    for key in ("hits", "sync"):
+        assert _mismatch(got[key], ground_case["hits"], key) is None
