@@ -39,7 +39,7 @@ embed-model: site-deps
 pyodide:
 	$(PY) tools/pyodide_dist.py --out $(DIST)
 
-site: site-deps model
+site: site-deps model embed-model
 	$(PY) tools/build_site.py --out $(SITE)
 
 lite: site-deps

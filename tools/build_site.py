@@ -8,7 +8,11 @@ What lands in the folder (everything the page loads comes from its own origin):
              tools/pyodide_dist.build_dist, so every file is sha256-checked against the
              official lock and the lock is trimmed (nothing can fall through to a CDN);
 - wheels/    the webinfer wheel built from this checkout;
-- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256;
+- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256, and in
+             models/embed/<name>/ the sentence-embedding model the Documents panel uses
+             (all-MiniLM-L6-v2's config.json, model.safetensors, tokenizer.json and
+             sentence-transformers' two small configs; `make embed-model` fetches it); --test-embedder
+             adds a second one under models/embed/test/ (the tests' tiny BERT: `?embedder=test`);
 - pyscript/, micropython/  PyScript 0.6.66 and the MicroPython its main thread runs on
              (tools/pyscript_dist.py, sha256-checked);
 - the chat page from site/ (index.html, pyscript.toml, css/, js/, py/, and py/fit.py from the
@@ -48,6 +52,7 @@ from build_lite import build_lite  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_FILE as MODEL_FILE  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_SHA256 as MODEL_SHA256  # noqa: E402
 from webinfer.sources import default_model_path  # noqa: E402  (WEBINFER_MODEL, else the cache)
+from webinfer.embed import HF_FILES, ST_FILES, default_embedder_path  # noqa: E402
 
 EXTRA_PACKAGES: tuple[str, ...] = ()
 PAGE_FILES = ("index.html", "pyscript.toml", "micropython.toml", "css", "js", "py")
@@ -92,6 +97,32 @@ def place_model(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
+def place_embedder(src: Path, dest_dir: Path) -> dict:
+    """The embedding model's files in dest_dir (hard-linked when possible); its entry for
+    site-config.json: {"name", "url", "files": [{"name", "size"}]}. The page fetches exactly
+    these files (no 404 for an optional one a model lacks)."""
+    src = Path(src)
+    missing = [n for n in HF_FILES if not (src / n).is_file()]
+    if missing:
+        raise SiteError(f"embedding model not found at {src} (missing {', '.join(missing)}): run "
+                        "`make embed-model` (python3 tools/fetch_model.py --only embed) or set WEBINFER_EMBED_MODEL")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name in HF_FILES + ST_FILES:
+        s, d = src / name, dest_dir / name
+        if not s.is_file():
+            continue
+        d.parent.mkdir(parents=True, exist_ok=True)
+        if not (d.exists() and d.stat().st_size == s.stat().st_size and d.stat().st_mtime >= s.stat().st_mtime):
+            d.unlink(missing_ok=True)
+            try:
+                os.link(s, d)
+            except OSError:
+                shutil.copy2(s, d)
+        files.append({"name": name, "size": d.stat().st_size})
+    return {"name": src.name, "url": f"./{dest_dir.relative_to(dest_dir.parents[2]).as_posix()}/", "files": files}
+
+
 def write_kits(dest: Path) -> int:
     """js/kits.js: webinfer's JS helpers as static code (webinfer.ffi.kits_module, which says why);
     importing it sets globalThis.webinferKits, where webinfer.ffi.make_kit looks before eval,
@@ -111,7 +142,8 @@ def copy_tree(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path | None = None) -> dict:
+def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path | None = None,
+               embedder: Path | None = None, test_embedder: Path | None = None) -> dict:
     """Assemble the site; returns the site config written to out/site-config.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,6 +155,11 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         raise SiteError(f"runtime: {e}") from e
     wheel = build_wheel(out / "wheels")
     model_path = place_model(Path(model) if model else default_model_path(), out / "models")
+    embedders = {"default": place_embedder(embedder or default_embedder_path(), out / "models" / "embed" / "default")}
+    if test_embedder:
+        embedders["test"] = place_embedder(test_embedder, out / "models" / "embed" / "test")
+    else:
+        shutil.rmtree(out / "models" / "embed" / "test", ignore_errors=True)
     for name in PAGE_FILES:
         copy_tree(REPO / "site" / name, out / name)
     # The page's main thread (MicroPython) judges a model's size with the package's own fit.py.
@@ -147,6 +184,7 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         "wheel": f"./wheels/{wheel.name}",
         "default_model": {"name": model_path.name, "url": f"./models/{model_path.name}",
                           "size": model_path.stat().st_size},
+        "embedders": embedders,
         "runtime_files": [{"url": u, "size": (out / u).stat().st_size} for u in runtime],
         "pyodide_packages": dist["packages"],
         "js_kits": n_kits,
@@ -162,9 +200,13 @@ def main(argv=None) -> int:
     ap.add_argument("--pyodide-source", default="pypi",
                     help="'pypi' (npm core + verified provisa wheels), or an official Pyodide 0.27.7 dist folder / .tar.bz2")
     ap.add_argument("--model", default=None, help="GGUF to ship as the default model (default: the fetch_model cache)")
+    ap.add_argument("--embedder", default=None,
+                    help="embedding model folder to ship (default: all-MiniLM-L6-v2 from the fetch_model cache)")
+    ap.add_argument("--test-embedder", default=None,
+                    help="a second embedding model folder, picked by the page's ?embedder=test (the tests' tiny BERT)")
     args = ap.parse_args(argv)
     try:
-        config = build_site(args.out, args.pyodide_source, args.model)
+        config = build_site(args.out, args.pyodide_source, args.model, args.embedder, args.test_embedder)
     except SiteError as e:
         print(f"build_site: error: {e}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """Fixtures for the site's end-to-end tests: the built site, its server, headless Chromium.
 
 What this is: the site assembled by tools/build_site.py into a temp folder (Pyodide, PyScript and
-MicroPython, the webinfer wheel built from this checkout, the default model hard-linked), served by
+MicroPython, the webinfer wheel built from this checkout, the default model and embedding model
+hard-linked, the tests' tiny embedding model beside them), served by
 tools/serve.py's server with the CSP it sends in production, on 127.0.0.1; and the system Chromium
 driven by Playwright, with or without the WebGPU-on-SwiftShader flags (tests/pyodide/pyodide_runners.py). ``open_page``
 gives a page in a fresh browser profile on disk (empty caches, an HTTP cache that works as a
@@ -56,7 +57,8 @@ def site_dir(tmp_path_factory, model_file) -> Path:
     import build_site
     out = tmp_path_factory.mktemp("site")
     try:
-        build_site.build_site(out, model=model_file)
+        # The tests' tiny BERT rides along for the Documents panel's tests (the page's ?embedder=test).
+        build_site.build_site(out, model=model_file, test_embedder=REPO / "tests" / "data" / "embed" / "tiny")
     except build_site.SiteError as e:   # a broken build is a failure, never a skip
         pytest.fail(f"the site did not build: {e}", pytrace=False)
     return out

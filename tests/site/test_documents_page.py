@@ -1,0 +1,117 @@
+"""The chat page's Documents panel, as a user meets it, in headless Chromium on NumPy under the CSP
+tools/serve.py sends.
+
+With the tests' tiny BERT as the embedding model (`?embedder=test`; the build ships it beside
+all-MiniLM-L6-v2), which keeps the test fast: what is checked is the page (the store, its
+messages, retrieval into the prompt, the sources shown), not the embedding's quality
+(tests/unit covers the embedder against HF transformers). Bad input (empty text, a binary file,
+a PDF) shows the store's own message and stores nothing; a pasted document is listed, an answer
+with "Use documents" shows the chunk it used (as text); the documents survive a reload (OPFS);
+Delete removes one. The embedding model is fetched only once documents are used.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chat_page import assert_clean, ask, set_greedy, wait_ready
+
+pytestmark = [pytest.mark.slow]
+
+FACT = "The lighthouse keeper on Skerry Island is named Oswin Tamberlake and paints his boat <b>teal</b>."
+QUESTION = "Who keeps the lighthouse on Skerry Island?"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+
+
+def doc_list(page) -> str:
+    return page.inner_text("#doc-list")
+
+
+def wait_idle(page) -> None:
+    """Until the panel's call in flight (if any) has answered."""
+    page.wait_for_function("() => document.getElementById('doc-busy').hidden", timeout=120_000)
+
+
+def doc_error_after(page, action) -> str:
+    page.evaluate("() => { const e = document.getElementById('doc-error'); e.hidden = true; e.textContent = ''; }")
+    action()
+    page.wait_for_function("() => !document.getElementById('doc-error').hidden", timeout=60_000)
+    wait_idle(page)
+    return page.inner_text("#doc-error")
+
+
+def embed_requests(rec) -> list[str]:
+    return [u for u in rec.requests if "/models/embed/" in u]
+
+
+def test_documents_panel(open_page):
+    page, rec = open_page(webgpu=False, path="?embedder=test")
+    wait_ready(page, rec)
+
+    # Opening the panel lists the (no) documents, from OPFS; the embedding model is not fetched yet.
+    page.click("#docs-panel summary")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('no documents yet')",
+                           timeout=60_000)
+    assert "Stored in this browser" in page.inner_text("#doc-store"), page.inner_text("#doc-store")
+    assert embed_requests(rec) == []
+
+    # Bad input: the store's message, nothing stored.
+    msg = doc_error_after(page, lambda: page.click("#doc-add"))
+    assert "empty" in msg, msg
+    msg = doc_error_after(page, lambda: page.set_input_files(
+        "#doc-files", files=[{"name": "photo.txt", "mimeType": "text/plain", "buffer": PNG}]))
+    assert "photo.txt" in msg and "not UTF-8 text" in msg and "binary" in msg, msg
+    msg = doc_error_after(page, lambda: page.set_input_files(
+        "#doc-files", files=[{"name": "paper.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\n%\xe2\xe3\n"}]))
+    assert "paper.pdf" in msg and "PDF" in msg and "paste" in msg, msg
+    assert "no documents yet" in doc_list(page)
+    assert embed_requests(rec) == [], "bad input loaded the embedding model"
+
+    # A pasted document and a Markdown file: listed with their chunks and size.
+    page.fill("#doc-name", "island.txt")
+    page.fill("#doc-text", FACT)
+    page.click("#doc-add")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.txt')",
+                           timeout=120_000)
+    wait_idle(page)
+    page.set_input_files("#doc-files", files=[{"name": "notes.md", "mimeType": "text/markdown",
+                                               "buffer": "# Notes\n\nBananas are berries.\n".encode()}])
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('notes.md')",
+                           timeout=60_000)
+    wait_idle(page)
+    listed = doc_list(page)
+    assert "island.txt — 1 chunk · " in listed and "notes.md — 1 chunk · " in listed, listed
+    assert page.is_hidden("#doc-error")
+    assert any(u.endswith("/models/embed/test/model.safetensors") for u in embed_requests(rec)), embed_requests(rec)
+
+    # Asked with "Use documents": the chunks the prompt held show under the answer, as text.
+    page.check("#use-docs")
+    set_greedy(page, 4)
+    ask(page, QUESTION)
+    result = page.evaluate("() => window.webinferPage.lastResult")
+    used = result["sources"]
+    assert [s["doc"] for s in used if s["doc"] == "island.txt"] == ["island.txt"], used
+    assert next(s for s in used if s["doc"] == "island.txt")["text"] == FACT
+    # the grounded prompt is longer than the question alone
+    assert result["prompt_tokens"] > 40, result["prompt_tokens"]
+    sources = page.locator(".sources").last
+    sources.locator("summary").click()
+    shown = sources.inner_text()
+    assert "island.txt · chunk 1 · score " in shown and FACT in shown, shown
+    assert page.locator(".sources b").count() == 0          # the chunk's HTML shows as characters
+
+    # A reload finds the documents in OPFS; Delete removes one.
+    page.reload()
+    wait_ready(page, rec)
+    page.click("#docs-panel summary")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.txt')",
+                           timeout=60_000)
+    wait_idle(page)
+    page.click("#doc-list button[aria-label='Delete island.txt']")
+    page.wait_for_function("() => !document.getElementById('doc-list').textContent.includes('island.txt')",
+                           timeout=60_000)
+    assert "notes.md" in doc_list(page)
+    page.click("#doc-clear")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('no documents yet')",
+                           timeout=60_000)
+    assert_clean(page, rec)
