@@ -9,10 +9,10 @@ What lands in the folder (everything the page loads comes from its own origin):
              official lock and the lock is trimmed (nothing can fall through to a CDN);
 - wheels/    the webinfer wheel built from this checkout;
 - models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256, and in
-             models/embed/<name>/ the sentence-embedding model the Documents panel uses
-             (all-MiniLM-L6-v2's config.json, model.safetensors, tokenizer.json and
-             sentence-transformers' two small configs; `make embed-model` fetches it); --test-embedder
-             adds a second one under models/embed/test/ (the tests' tiny BERT: `?embedder=test`);
+             models/embed/all-MiniLM-L6-v2/ the sentence-embedding model the Documents panel uses
+             (config.json, model.safetensors, tokenizer.json and sentence-transformers' two small
+             configs; `make embed-model` fetches it); --test-embedder adds a second one beside it
+             (the tests' tiny BERT, models/embed/tiny/, picked by the page's `?embedder=test`);
 - pyscript/, micropython/  PyScript 0.6.66 and the MicroPython its main thread runs on
              (tools/pyscript_dist.py, sha256-checked);
 - the chat page from site/ (index.html, pyscript.toml, css/, js/, py/, and py/fit.py from the
@@ -155,11 +155,15 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         raise SiteError(f"runtime: {e}") from e
     wheel = build_wheel(out / "wheels")
     model_path = place_model(Path(model) if model else default_model_path(), out / "models")
-    embedders = {"default": place_embedder(embedder or default_embedder_path(), out / "models" / "embed" / "default")}
+    # models/embed/<model name>/: the page's cache panel names the cached files by that path
+    sources = {"default": Path(embedder or default_embedder_path())}
     if test_embedder:
-        embedders["test"] = place_embedder(test_embedder, out / "models" / "embed" / "test")
-    else:
-        shutil.rmtree(out / "models" / "embed" / "test", ignore_errors=True)
+        sources["test"] = Path(test_embedder)
+    embed_dir = out / "models" / "embed"
+    for stale in (embed_dir.iterdir() if embed_dir.is_dir() else ()):
+        if stale.name not in {src.name for src in sources.values()}:
+            shutil.rmtree(stale)
+    embedders = {key: place_embedder(src, embed_dir / src.name) for key, src in sources.items()}
     for name in PAGE_FILES:
         copy_tree(REPO / "site" / name, out / name)
     # The page's main thread (MicroPython) judges a model's size with the package's own fit.py.

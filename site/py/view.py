@@ -157,7 +157,10 @@ def render_cache(items: list, est) -> None:
     ul.replaceChildren()
     for it in items:
         li = js.document.createElement("li")
-        li.textContent = it["name"] + " — " + store.format_bytes(it["size"])
+        name = it["name"]
+        if "/models/embed/" in it["url"]:          # the Documents panel's embedding model, a file of it
+            name = "embedding model " + it["url"].split("/models/embed/")[1]
+        li.textContent = name + " — " + store.format_bytes(it["size"])
         li.title = it["url"]
         ul.append(li)
     if not items:

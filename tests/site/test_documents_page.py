@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_page import assert_clean, ask, set_greedy, wait_ready
+from chat_page import assert_clean, ask, lines, set_greedy, wait_ready
 
 pytestmark = [pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def embed_requests(rec) -> list[str]:
     return [u for u in rec.requests if "/models/embed/" in u]
 
 
-def test_documents_panel(open_page):
+def test_documents_panel(open_page, screenshot):
     page, rec = open_page(webgpu=False, path="?embedder=test")
     wait_ready(page, rec)
 
@@ -82,7 +82,8 @@ def test_documents_panel(open_page):
     listed = doc_list(page)
     assert "island.txt — 1 chunk · " in listed and "notes.md — 1 chunk · " in listed, listed
     assert page.is_hidden("#doc-error")
-    assert any(u.endswith("/models/embed/test/model.safetensors") for u in embed_requests(rec)), embed_requests(rec)
+    assert any(u.endswith("/models/embed/tiny/model.safetensors") for u in embed_requests(rec)), embed_requests(rec)
+    assert "progress-label: Loading the embedding model tiny…" in lines(page), lines(page)
 
     # Asked with "Use documents": the chunks the prompt held show under the answer, as text.
     page.check("#use-docs")
@@ -99,6 +100,7 @@ def test_documents_panel(open_page):
     shown = sources.inner_text()
     assert "island.txt · chunk 1 · score " in shown and FACT in shown, shown
     assert page.locator(".sources b").count() == 0          # the chunk's HTML shows as characters
+    screenshot(page, "site_documents")
 
     # A reload finds the documents in OPFS; Delete removes one.
     page.reload()
@@ -111,7 +113,31 @@ def test_documents_panel(open_page):
     page.wait_for_function("() => !document.getElementById('doc-list').textContent.includes('island.txt')",
                            timeout=60_000)
     assert "notes.md" in doc_list(page)
+    page.click("#model-panel summary")
+    page.wait_for_function("() => document.getElementById('cache-list').textContent.includes('embedding model')",
+                           timeout=30_000)
+    assert "embedding model tiny/model.safetensors" in page.inner_text("#cache-list"), page.inner_text("#cache-list")
     page.click("#doc-clear")
     page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('no documents yet')",
                            timeout=60_000)
     assert_clean(page, rec)
+
+
+def test_site_ships_the_embedding_model(site_dir, site_server):
+    """The build ships all-MiniLM-L6-v2's files (and the tests' tiny one), listed in site-config.json
+    with their sizes; tools/serve.py serves .safetensors as bytes under the site's CSP."""
+    import json
+    from urllib.request import Request, urlopen
+    config = json.loads((site_dir / "site-config.json").read_text())
+    default = config["embedders"]["default"]
+    assert default["name"] == "all-MiniLM-L6-v2" and default["url"] == "./models/embed/all-MiniLM-L6-v2/", default
+    names = [f["name"] for f in default["files"]]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(names), names
+    assert config["embedders"]["test"]["url"] == "./models/embed/tiny/"
+    for f in default["files"]:
+        assert (site_dir / "models" / "embed" / "all-MiniLM-L6-v2" / f["name"]).stat().st_size == f["size"]
+    with urlopen(Request(site_server.url + "models/embed/all-MiniLM-L6-v2/model.safetensors", method="HEAD")) as resp:
+        assert resp.headers["Content-Type"] == "application/octet-stream"
+        assert int(resp.headers["Content-Length"]) == next(f["size"] for f in default["files"]
+                                                          if f["name"] == "model.safetensors")
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
