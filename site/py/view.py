@@ -230,8 +230,8 @@ def sources(used: list) -> None:
         len(used), "" if len(used) == 1 else "s")))
     for i, s in enumerate(used):
         item = _text_el("div", "", "source")
-        item.append(_text_el("p", "[{}] {} · chunk {} · score {:.3f}".format(i + 1, s["doc"], s["ordinal"] + 1, s["score"]),
-                             "source-head"))
+        head = "[{}] {} · chunk {} · score {:.3f}".format(i + 1, s["doc"], s["ordinal"] + 1, s["score"])
+        item.append(_text_el("p", head, "source-head"))
         item.append(_text_el("blockquote", s["text"], "source-text"))
         details.append(item)
     box.append(details)

@@ -429,7 +429,8 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
         session.messages.append({"role": "assistant", "content": gen.result.text if gen.result else ""})
         session.last = gen.result
     c = gen.result
-    return json.dumps({"ok": True, **c.to_dict(), "sources": sources, "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
+    return json.dumps({"ok": True, **c.to_dict(), "sources": sources,
+                       "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
                        "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
 
 
