@@ -5,7 +5,7 @@ With the tests' tiny BERT as the embedding model (`?embedder=test`; the build sh
 all-MiniLM-L6-v2), which keeps the test fast: what is checked is the page (the store, its
 messages, retrieval into the prompt, the sources shown), not the embedding's quality
 (tests/unit covers the embedder against HF transformers). Bad input (empty text, a binary file,
-a PDF) shows the store's own message and stores nothing; a pasted document is listed, an answer
+a PDF, a file over the store's 10 MiB) shows the store's own message and stores nothing; a pasted document is listed, an answer
 with "Use documents" shows the chunk it used (as text); the documents survive a reload (OPFS);
 Delete removes one. The embedding model is fetched only once documents are used.
 """
@@ -64,6 +64,10 @@ def test_documents_panel(open_page, screenshot):
     msg = doc_error_after(page, lambda: page.set_input_files(
         "#doc-files", files=[{"name": "paper.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\n%\xe2\xe3\n"}]))
     assert "paper.pdf" in msg and "PDF" in msg and "paste" in msg, msg
+    big = b"a" * (10 * 1024 * 1024 + 1)          # the store's limit (10 MiB) plus one byte: refused unread
+    msg = doc_error_after(page, lambda: page.set_input_files(
+        "#doc-files", files=[{"name": "big.txt", "mimeType": "text/plain", "buffer": big}]))
+    assert "big.txt" in msg and "10,485,761 bytes" in msg and "the limit is 10,485,760 bytes" in msg, msg
     assert "no documents yet" in doc_list(page)
     assert embed_requests(rec) == [], "bad input loaded the embedding model"
 
