@@ -117,13 +117,14 @@ class Recorded:
 
 @pytest.fixture
 def open_page(playwright_driver, site_url, tmp_path):
-    """open_page(webgpu: bool, path="", init_script=None, viewport=None, quota=None) -> (page, Recorded).
-    quota: bytes of storage the site gets (the browser's own quota enforcement, via DevTools)."""
+    """open_page(webgpu: bool, path="", init_script=None, viewport=None, quota=None, flags=()) -> (page, Recorded).
+    quota: bytes of storage the site gets (the browser's own quota enforcement, via DevTools);
+    flags: more Chromium switches (e.g. one that turns a web platform feature off)."""
     contexts = []
 
     def _open(webgpu: bool, path: str = "", init_script: str | None = None, viewport: dict | None = None,
-              quota: int | None = None):
-        flags = BASE_FLAGS + (WEBGPU_FLAGS if webgpu else [])
+              quota: int | None = None, flags=()):
+        flags = BASE_FLAGS + (WEBGPU_FLAGS if webgpu else []) + list(flags)
         context = playwright_driver.chromium.launch_persistent_context(
             str(tmp_path / f"profile-{len(contexts)}"), executable_path=str(CHROMIUM), args=flags,
             viewport=viewport or {"width": 1100, "height": 800})

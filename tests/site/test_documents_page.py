@@ -7,7 +7,8 @@ messages, retrieval into the prompt, the sources shown), not the embedding's qua
 (tests/unit covers the embedder against HF transformers). Bad input (empty text, a binary file,
 a PDF, a file over the store's 10 MiB) shows the store's own message and stores nothing; a pasted document is listed, an answer
 with "Use documents" shows the chunk it used (as text); the documents survive a reload (OPFS);
-Delete removes one. The embedding model is fetched only once documents are used.
+Delete removes one. The embedding model is fetched only once documents are used. Without OPFS
+the panel says so and keeps documents in memory.
 """
 
 from __future__ import annotations
@@ -124,6 +125,26 @@ def test_documents_panel(open_page, screenshot):
     page.click("#doc-clear")
     page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('no documents yet')",
                            timeout=60_000)
+    assert_clean(page, rec)
+
+
+def test_without_opfs_documents_stay_in_memory(open_page):
+    """A browser without the origin private file system (Chromium with it switched off): the panel
+    says so, and documents still work for the session, in memory."""
+    page, rec = open_page(webgpu=False, path="?embedder=test",
+                          flags=["--disable-blink-features=FileSystemAccessOriginPrivate"])
+    wait_ready(page, rec)
+    page.click("#docs-panel summary")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('no documents yet')",
+                           timeout=60_000)
+    where = page.inner_text("#doc-store")
+    assert "private file system is unavailable" in where and "in memory for this session" in where, where
+    page.fill("#doc-name", "island.txt")
+    page.fill("#doc-text", FACT)
+    page.click("#doc-add")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.txt')",
+                           timeout=120_000)
+    assert page.is_hidden("#doc-error")
     assert_clean(page, rec)
 
 
