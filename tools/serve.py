@@ -29,7 +29,8 @@ MIME = {
     ".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
     ".json": "application/json", ".css": "text/css", ".html": "text/html; charset=utf-8",
     ".py": "text/plain; charset=utf-8", ".whl": "application/zip", ".zip": "application/zip",
-    ".gguf": "application/octet-stream", ".ts": "text/plain; charset=utf-8",
+    ".gguf": "application/octet-stream", ".safetensors": "application/octet-stream",
+    ".ts": "text/plain; charset=utf-8",
 }
 
 

@@ -60,6 +60,11 @@ def on_progress(report_json: str) -> None:
         view.progress_bytes(f"Reading {r['name']}", r)
     elif kind == "read":
         view.progress(f"Reading the model: {r['done']} of {r['total']}", r["done"], r["total"])
+    elif kind == "embed":
+        if r.get("stage") == "load":
+            view.progress("Loading the embedding model " + r["name"] + "…")
+        else:
+            view.progress_bytes("Downloading the embedding model " + r["name"], r)
     elif kind == "upload":
         view.progress(f"Loading the weights: tensor {r['done']} of {r['total']}", r["done"], r["total"])
 
@@ -246,11 +251,17 @@ async def send() -> None:
     answer = view.Answer()
     view.set_state("generating")
     label, detail = view.short_device(loaded["device"])
-    view.status(f"{label} · thinking…", detail)
-    out = json.loads(await engine.ask(text, json.dumps(settings())))
+    use_docs = el("use-docs").checked
+    view.status(f"{label} · " + ("searching your documents…" if use_docs else "thinking…"), detail)
+    out = json.loads(await engine.ask(text, json.dumps(settings()), json.dumps(site["embedder"]) if use_docs else ""))
+    view.hide_progress()                  # the embedding model's, when this question loaded it
     cancelled = out.get("finish_reason") == "cancelled"
     answer.end(stopped=cancelled)
     answer = None
+    if out.get("sources"):
+        view.sources(out["sources"])
+    elif use_docs and out["ok"]:
+        view.notice("No documents are stored yet: this answer does not use any (add some under Documents).")
     if not out["ok"]:
         view.notice("Could not answer: " + out["error"])
         if out.get("lost"):               # the GPU failed and the model could not be reloaded on NumPy
@@ -285,6 +296,57 @@ async def refresh_cache() -> None:
         view.render_cache(await store.list_cached(), await store.estimate())
     except Exception as e:  # noqa: BLE001 - e.g. Cache Storage disabled in this browser
         el("cache-estimate").textContent = "Cache Storage unavailable here (" + str(e) + ")."
+
+
+# ---- documents ----------------------------------------------------------------------------------
+
+
+def docs_ready() -> bool:
+    """Whether the worker can take a Documents call (it installs webinfer with the first model)."""
+    if engine is None or view.state() == "booting":
+        view.doc_error("Python is still starting: try again in a moment.")
+        return False
+    return True
+
+
+async def docs_call(busy: str, call) -> None:
+    """Run one Documents call in the worker, showing `busy` meanwhile; its answer updates the list,
+    or its error (the store's message) shows in the panel."""
+    if not docs_ready():
+        return
+    view.doc_error(None)
+    view.doc_busy(busy)
+    try:
+        out = json.loads(await call())
+    finally:
+        view.doc_busy(None)
+        if view.state() == "ready":
+            view.hide_progress()          # the embedding model's download, when this call loaded it
+    if out["ok"]:
+        view.render_docs(out)
+        PAGE.documents = js.JSON.parse(json.dumps(out))
+    else:
+        view.doc_error(out["error"])
+    return out["ok"]
+
+
+async def add_pasted() -> None:
+    name = el("doc-name").value.strip() or "pasted text"
+    text = el("doc-text").value
+    spec = json.dumps(site["embedder"])
+    if await docs_call("Adding " + name + "…", lambda: engine.docs_add(spec, name, text)):
+        el("doc-text").value = ""
+        el("doc-name").value = ""
+
+
+async def add_files() -> None:
+    files = el("doc-files").files
+    spec = json.dumps(site["embedder"])
+    for i in range(files.length):
+        f = files.item(i)
+        if not await docs_call("Adding " + f.name + "…", lambda: engine.docs_add(spec, "", "", f)):
+            break
+    el("doc-files").value = ""
 
 
 # ---- wiring -------------------------------------------------------------------------------------
@@ -358,6 +420,37 @@ def on_cache_clear() -> None:
     spawn(clear())
 
 
+@when("toggle", "#docs-panel")
+def on_docs_panel() -> None:
+    if el("docs-panel").open and engine is not None:
+        spec = json.dumps(site["embedder"])
+        spawn(docs_call("Opening the documents…", lambda: engine.docs_list(spec)))
+
+
+@when("click", "#doc-add")
+def on_doc_add() -> None:
+    spawn(add_pasted())
+
+
+@when("change", "#doc-files")
+def on_doc_files() -> None:
+    spawn(add_files())
+
+
+@when("click", "#doc-list")
+def on_doc_list(event) -> None:
+    doc_id = event.target.getAttribute("data-doc-id")
+    if doc_id:
+        spec = json.dumps(site["embedder"])
+        spawn(docs_call("Deleting…", lambda: engine.docs_delete(spec, int(doc_id))))
+
+
+@when("click", "#doc-clear")
+def on_doc_clear() -> None:
+    spec = json.dumps(site["embedder"])
+    spawn(docs_call("Deleting all documents…", lambda: engine.docs_clear(spec)))
+
+
 @when("click", "#fit-load")
 def on_fit_load() -> None:
     global pending
@@ -398,6 +491,12 @@ async def main() -> None:
     site = {"wheel": js.URL.new(config.wheel, base).href, "model": js.URL.new(config.default_model.url, base).href,
             "model_size": json.loads(js.JSON.stringify(config.default_model)).get("size")}
     el("default-model-name").textContent = config.default_model.name
+    # The embedding model of the Documents panel: the site's, or with ?embedder=test the tests' tiny
+    # one where the build shipped it (tools/build_site.py --test-embedder).
+    embedders = json.loads(js.JSON.stringify(config.embedders))
+    pick = "test" if "embedder=test" in str(js.location.search) and "test" in embedders else "default"
+    site["embedder"] = dict(embedders[pick])
+    site["embedder"]["url"] = js.URL.new(embedders[pick]["url"], base).href
     # PyScript starts the worker from its tag in index.html as it starts this module (not from here:
     # that would wait for MicroPython). Its Pyodide fetches the runtime's files while js/boot.js
     # counts the same responses (the browser's HTTP cache shares them: one download), and the bar
@@ -413,6 +512,8 @@ async def main() -> None:
         setattr(engine, name, create_proxy(fn))         # the worker calls them as pyscript.sync.<name>
     PAGE.timings.booted = now()
     await load_model({"kind": "url", "url": site["model"]})
+    if el("docs-panel").open:            # opened while Python was starting: list the documents now
+        await docs_call("Opening the documents…", lambda: engine.docs_list(json.dumps(site["embedder"])))
 
 
 spawn(main())

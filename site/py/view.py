@@ -146,7 +146,7 @@ class Answer:
 
 
 def clear_transcript() -> None:
-    msgs = js.document.querySelectorAll("#transcript .msg")
+    msgs = js.document.querySelectorAll("#transcript .msg, #transcript .sources")
     for i in range(msgs.length):
         msgs[i].remove()
     el("empty-hint").hidden = False
@@ -157,7 +157,10 @@ def render_cache(items: list, est) -> None:
     ul.replaceChildren()
     for it in items:
         li = js.document.createElement("li")
-        li.textContent = it["name"] + " — " + store.format_bytes(it["size"])
+        name = it["name"]
+        if "/models/embed/" in it["url"]:          # the Documents panel's embedding model, a file of it
+            name = "embedding model " + it["url"].split("/models/embed/")[1]
+        li.textContent = name + " — " + store.format_bytes(it["size"])
         li.title = it["url"]
         ul.append(li)
     if not items:
@@ -167,3 +170,68 @@ def render_cache(items: list, est) -> None:
         ul.append(li)
     el("cache-estimate").textContent = ("Storage used {} of {} available to this site.".format(
         store.format_bytes(est["usage"]), store.format_bytes(est["quota"])) if est else "")
+
+
+# ---- the Documents panel ----------------------------------------------------------------------
+
+
+def _text_el(tag: str, text: str, cls: str = ""):
+    node = js.document.createElement(tag)
+    node.textContent = text          # a document's name and text only ever as text
+    if cls:
+        node.className = cls
+    return node
+
+
+def render_docs(listing: dict) -> None:
+    """The stored documents (name, chunks, size, a Delete button each) and where they are kept."""
+    ul = js.document.getElementById("doc-list")
+    ul.replaceChildren()
+    for d in listing["docs"]:
+        li = js.document.createElement("li")
+        li.append(_text_el("span", "{} — {} chunk{} · {}".format(
+            d["name"], d["chunks"], "" if d["chunks"] == 1 else "s", store.format_bytes(d["bytes"]))))
+        button = _text_el("button", "Delete", "ghost")
+        button.type = "button"
+        button.dataset.docId = str(d["id"])
+        button.setAttribute("aria-label", "Delete " + d["name"])
+        li.append(button)
+        ul.append(li)
+    if not listing["docs"]:
+        ul.append(_text_el("li", "no documents yet", "muted"))
+    el("doc-clear").disabled = not listing["docs"]
+    el("doc-store").textContent = (
+        "Stored in this browser (its private file system): they stay after a reload, and nothing is uploaded."
+        if listing["persistent"] else
+        "This browser's private file system is unavailable here (" + listing["why"] + "): documents are kept "
+        "in memory for this session only. Nothing is uploaded.")
+
+
+def doc_error(text) -> None:
+    box = el("doc-error")
+    box.textContent = text or ""
+    box.hidden = not text
+
+
+def doc_busy(text) -> None:
+    box = el("doc-busy")
+    box.textContent = text or ""
+    box.hidden = not text
+    for element_id in ("doc-add", "doc-files", "doc-clear"):
+        el(element_id).disabled = bool(text)
+
+
+def sources(used: list) -> None:
+    """Under the last answer: the chunks its prompt held (document, chunk number, score), collapsed."""
+    box = js.document.getElementById("transcript")
+    details = js.document.createElement("details")
+    details.className = "sources"
+    details.append(_text_el("summary", "Sources: {} passage{} from your documents".format(
+        len(used), "" if len(used) == 1 else "s")))
+    for i, s in enumerate(used):
+        item = _text_el("div", "", "source")
+        head = "[{}] {} · chunk {} · score {:.3f}".format(i + 1, s["doc"], s["ordinal"] + 1, s["score"])
+        item.append(_text_el("p", head, "source-head"))
+        item.append(_text_el("blockquote", s["text"], "source-text"))
+        details.append(item)
+    box.append(details)

@@ -7,7 +7,10 @@ py/main.py awaits these exported functions (__export__); each returns JSON text:
                             one with webinfer (on failure, rebuild the old one), and cache it. On
                             WebGPU the bytes stream to the GPU as they arrive (webinfer.stream: the
                             heap never holds the file); on NumPy they go into the heap first
-  ask(text, settings_json)  one chat turn, streamed
+  ask(text, settings_json, docs_json)  one chat turn, streamed; with docs_json (the embedding
+                            model's spec) grounded in the user's documents (documents.retrieve,
+                            grounding.grounded_message), the chunks used given back as "sources"
+  docs_list, docs_add, docs_delete, docs_clear  the Documents panel (py/documents.py)
   stop()                    end the running answer after its current token
   reset(system)             a new chat
 While they run, the worker reports through functions main.py set on it (pyscript.sync here):
@@ -35,6 +38,9 @@ from pyodide.ffi import create_proxy
 from pyscript import sync
 
 import store
+import documents
+from documents import retrieve
+from grounding import grounded_message
 
 _runtime = None      # the task installing numpy + webinfer (started by the first load)
 _model = None        # the loaded webinfer.Model
@@ -366,8 +372,26 @@ def _options(settings_json: str) -> dict:
     return opts
 
 
-async def ask(text: str, settings_json: str) -> str:
-    """One chat turn: stream the answer's text through sync.delta; the Completion as JSON."""
+async def _grounded(model, text: str, reserve: int, spec: dict) -> tuple[str, list]:
+    """The user message with the chunks retrieved for it (grounded_message), and what it used as
+    the page shows it. The excerpts get the context less the answer's reserve and the template's
+    own tokens, at most half of it (older turns are dropped first, by ChatSession.prompt_ids)."""
+    from webinfer.rag import token_counter
+    hits = await retrieve(spec, text)
+    if not hits:
+        return text, []
+    count = token_counter(model.tokenizer)
+    template = len(model.encode_chat([{"role": "user", "content": text}])) - count(text)
+    budget = min(model.n_ctx // 2, model.n_ctx - reserve - template - 8)
+    message, used = grounded_message(text, hits, count, budget)
+    return message, [{"doc": h.doc_name, "ordinal": h.chunk.ordinal, "score": round(float(h.score), 4),
+                      "text": h.chunk.text} for h in used]
+
+
+async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
+    """One chat turn: stream the answer's text through sync.delta; the Completion as JSON. With
+    docs_json the question is asked with the chunks retrieved for it; the history keeps the
+    question alone (the excerpts are not carried into later turns)."""
     global _gen
     import webinfer
     if _model is None:
@@ -375,12 +399,21 @@ async def ask(text: str, settings_json: str) -> str:
     opts = _options(settings_json)
     model, session = _model, _session     # a reset() or load() meanwhile does not touch this turn
     reserve = min(opts.get("max_tokens", 256), model.n_ctx // 4)
-    session.messages.append({"role": "user", "content": text})
+    sources = []
+    message = {"role": "user", "content": text}
+    try:
+        if docs_json:
+            message["content"], sources = await _grounded(model, text, reserve, json.loads(docs_json))
+    except Exception as e:  # noqa: BLE001 - retrieval failed: say so, ask nothing
+        return json.dumps({"ok": False, "error": "Could not search the documents: " + _words(e)})
+    session.messages.append(message)
     try:
         ids = session.prompt_ids(reserve)
     except webinfer.WebinferError as e:
         session.messages.pop()
         return json.dumps({"ok": False, "error": str(e)})
+    finally:
+        message["content"] = text
     _gen = gen = model.generate(ids, **opts)
     try:
         async for delta in gen:
@@ -396,7 +429,8 @@ async def ask(text: str, settings_json: str) -> str:
         session.messages.append({"role": "assistant", "content": gen.result.text if gen.result else ""})
         session.last = gen.result
     c = gen.result
-    return json.dumps({"ok": True, **c.to_dict(), "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
+    return json.dumps({"ok": True, **c.to_dict(), "sources": sources,
+                       "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
                        "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
 
 
@@ -420,6 +454,33 @@ async def _rebuild_on_numpy(why: str) -> str:
     return f"{why}. The model was reloaded on NumPy: ask again."
 
 
+async def _documents(fn, *args) -> str:
+    """A Documents panel call, once webinfer is installed (the first load installs it)."""
+    if _runtime is None:
+        return json.dumps({"ok": False, "error": "Python is still starting: try again in a moment."})
+    try:
+        await _runtime
+    except Exception as e:  # noqa: BLE001 - the load reports it too
+        return json.dumps({"ok": False, "error": "webinfer could not be installed: " + _words(e)})
+    return await fn(*args)
+
+
+async def docs_list(spec_json: str) -> str:
+    return await _documents(documents.docs_list, spec_json)
+
+
+async def docs_add(spec_json: str, name: str, text: str, file=None) -> str:
+    return await _documents(documents.docs_add, spec_json, name, text, file)
+
+
+async def docs_delete(spec_json: str, doc_id: int) -> str:
+    return await _documents(documents.docs_delete, spec_json, doc_id)
+
+
+async def docs_clear(spec_json: str) -> str:
+    return await _documents(documents.docs_clear, spec_json)
+
+
 def stop() -> None:
     if _gen is not None:
         _gen.cancel()
@@ -431,4 +492,4 @@ def reset(system: str = "") -> None:
         _session = _model.chat(system=system or None)
 
 
-__export__ = ["load", "ask", "stop", "reset"]
+__export__ = ["load", "ask", "stop", "reset", "docs_list", "docs_add", "docs_delete", "docs_clear"]

@@ -1,7 +1,7 @@
 """Fixtures for the JupyterLite browser tests: a built lite site, served, and a headless Chromium.
 
 What this is: the site layout the real site has (JupyterLite under /lite/, the default model
-under /models/, and the default embedding model's folder, /models/all-MiniLM-L6-v2/), built by
+under /models/, and the default embedding model's folder, /models/embed/all-MiniLM-L6-v2/), built by
 tools/build_lite.py into a temp folder and served by tools/serve.py's handler on 127.0.0.1, with
 the Content-Security-Policy JupyterLite needs (tools/serve.py lite_csp: its pages have an inline
 script and inline styles, and its bundles call `new Function`); plus the system Chromium driven
@@ -52,11 +52,11 @@ def lite_site(tmp_path_factory) -> Path:
     _link(model, root / "models" / model.name)
     embedder = _embedder_dir()      # the retrieval notebook's (its test skips, saying why, without it)
     if (embedder / "model.safetensors").is_file():
-        (root / "models" / embedder.name).mkdir()
+        dest = root / "models" / "embed" / embedder.name     # where build_site.py puts it
         for f in embedder.rglob("*"):
             if f.is_file():
-                (root / "models" / embedder.name / f.relative_to(embedder)).parent.mkdir(parents=True, exist_ok=True)
-                _link(f, root / "models" / embedder.name / f.relative_to(embedder))
+                (dest / f.relative_to(embedder)).parent.mkdir(parents=True, exist_ok=True)
+                _link(f, dest / f.relative_to(embedder))
     return root
 
 

@@ -1,7 +1,8 @@
 """Fixtures for the site's end-to-end tests: the built site, its server, headless Chromium.
 
 What this is: the site assembled by tools/build_site.py into a temp folder (Pyodide, PyScript and
-MicroPython, the webinfer wheel built from this checkout, the default model hard-linked), served by
+MicroPython, the webinfer wheel built from this checkout, the default model and embedding model
+hard-linked, the tests' tiny embedding model beside them), served by
 tools/serve.py's server with the CSP it sends in production, on 127.0.0.1; and the system Chromium
 driven by Playwright, with or without the WebGPU-on-SwiftShader flags (tests/pyodide/pyodide_runners.py). ``open_page``
 gives a page in a fresh browser profile on disk (empty caches, an HTTP cache that works as a
@@ -56,7 +57,8 @@ def site_dir(tmp_path_factory, model_file) -> Path:
     import build_site
     out = tmp_path_factory.mktemp("site")
     try:
-        build_site.build_site(out, model=model_file)
+        # The tests' tiny BERT rides along for the Documents panel's tests (the page's ?embedder=test).
+        build_site.build_site(out, model=model_file, test_embedder=REPO / "tests" / "data" / "embed" / "tiny")
     except build_site.SiteError as e:   # a broken build is a failure, never a skip
         pytest.fail(f"the site did not build: {e}", pytrace=False)
     return out
@@ -115,13 +117,14 @@ class Recorded:
 
 @pytest.fixture
 def open_page(playwright_driver, site_url, tmp_path):
-    """open_page(webgpu: bool, path="", init_script=None, viewport=None, quota=None) -> (page, Recorded).
-    quota: bytes of storage the site gets (the browser's own quota enforcement, via DevTools)."""
+    """open_page(webgpu: bool, path="", init_script=None, viewport=None, quota=None, flags=()) -> (page, Recorded).
+    quota: bytes of storage the site gets (the browser's own quota enforcement, via DevTools);
+    flags: more Chromium switches (e.g. one that turns a web platform feature off)."""
     contexts = []
 
     def _open(webgpu: bool, path: str = "", init_script: str | None = None, viewport: dict | None = None,
-              quota: int | None = None):
-        flags = BASE_FLAGS + (WEBGPU_FLAGS if webgpu else [])
+              quota: int | None = None, flags=()):
+        flags = BASE_FLAGS + (WEBGPU_FLAGS if webgpu else []) + list(flags)
         context = playwright_driver.chromium.launch_persistent_context(
             str(tmp_path / f"profile-{len(contexts)}"), executable_path=str(CHROMIUM), args=flags,
             viewport=viewport or {"width": 1100, "height": 800})

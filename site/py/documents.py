@@ -1,0 +1,174 @@
+"""The Documents panel's engine, in the "engine" worker (Pyodide): the user's documents in a
+webinfer.rag Store, embedded with a sentence-embedding model the site ships.
+
+The store is a SQLite file in the origin private file system (OPFS, webinfer.rag.open_persistent),
+so documents survive a reload; where OPFS is unavailable it is kept in memory for the session,
+and the panel says why. One store file per embedding model ("<model name>.sqlite": a store holds
+the vectors of one model). The embedding model is fetched (Cache Storage first, then this site)
+only when first needed, adding a document or asking with "Use documents", and runs on NumPy
+(it is small; the GPU stays the chat model's). Nothing here leaves the machine.
+
+py/worker.py exports docs_list, docs_add, docs_delete and docs_clear (each returns JSON text) and
+calls retrieve() for a question; `spec` is site-config.json's entry for the embedding model, with
+its URL made absolute by the page: {"name", "url", "files": [{"name", "size"}]}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import js
+from pyscript import sync
+
+import store
+
+TOP_K = 4              # chunks retrieved for a question
+PDF_MAGIC = b"%PDF-"
+
+_store = None          # the webinfer.rag.Store
+_persistent = False    # whether it is in OPFS
+_why = ""              # why it is not (shown by the panel)
+_embedder = None       # the loaded webinfer.Embedder
+_loading = None        # the task loading it
+
+
+def _report(**fields) -> None:
+    sync.progress(json.dumps({"kind": "embed", **fields}))
+
+
+async def _open(spec: dict):
+    """The store, opened once: in OPFS, else in memory (with the reason kept in _why)."""
+    global _store, _persistent, _why
+    if _store is None:
+        import webinfer.rag as rag
+        try:
+            _store = await rag.open_persistent(file=spec["name"] + ".sqlite")
+            _persistent = True
+        except Exception as e:  # noqa: BLE001 - no OPFS (or an unreadable file there): memory, and say so
+            js.console.warn("webinfer: documents kept in memory: " + str(e))
+            _why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            await rag.load_sqlite3()
+            _store = rag.Store.open(":memory:")
+    return _store
+
+
+async def _fetch_embedder(spec: dict, origin: str):
+    """The embedding model's files (this browser's cache first, then the site; a download is cached
+    afterwards) with byte progress over all of them, loaded with webinfer.load_embedder on NumPy."""
+    import webinfer
+    total = sum(f["size"] for f in spec["files"])
+    files, before = {}, 0
+    for f in spec["files"]:
+        url = spec["url"] + f["name"]
+
+        def progress(snap, before=before):
+            _report(name=spec["name"], done=before + snap["done"], total=total,
+                    rate=snap.get("rate"), left_s=snap.get("left_s"))
+        hit = await store.cached(url, progress)
+        data = await (hit or await store.download(url, origin, progress)).body()
+        if hit is None:
+            asyncio.ensure_future(store.remember(url, data))
+        files[f["name"]] = data
+        before += f["size"]
+    _report(name=spec["name"], done=total, total=total, stage="load")
+    return webinfer.load_embedder(files, device="numpy")
+
+
+async def embedder(spec: dict, origin: str):
+    """The embedding model, loaded on first use (one load, however many callers wait for it)."""
+    global _embedder, _loading
+    if _embedder is None:
+        if _loading is None:
+            _loading = asyncio.ensure_future(_fetch_embedder(spec, origin))
+        try:
+            _embedder = await _loading
+        finally:
+            _loading = None if _embedder is None else _loading
+    return _embedder
+
+
+async def _written() -> dict:
+    """The listing, once the change before it is in OPFS (a reload right after finds it)."""
+    import webinfer.rag as rag
+    await rag.flush(_store)
+    return _listing()
+
+
+def _listing() -> dict:
+    docs = [{"id": d.id, "name": d.name, "chunks": d.n_chunks, "chars": d.n_chars,
+             "bytes": d.metadata.get("bytes", d.n_chars)} for d in _store.documents()]
+    return {"ok": True, "docs": docs, "persistent": _persistent, "why": _why}
+
+
+def _error(e: Exception) -> str:
+    """The store's own message for bad input (DocumentError, StoreError); others with their type."""
+    import webinfer
+    text = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    if isinstance(e, (webinfer.DocumentError, webinfer.StoreError, store.DownloadError)):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+async def docs_list(spec_json: str) -> str:
+    try:
+        await _open(json.loads(spec_json))
+        return json.dumps(_listing())
+    except Exception as e:  # noqa: BLE001 - shown in the panel
+        return json.dumps({"ok": False, "error": _error(e)})
+
+
+async def docs_add(spec_json: str, name: str, text: str, file=None) -> str:
+    """Add one document: pasted text under `name`, or a File from the picker (.txt, .md; a PDF is
+    refused in words). The store checks it (empty, too big, binary: its DocumentError) and writes
+    it in one transaction, so nothing is stored half-way."""
+    import webinfer
+    spec = json.loads(spec_json)
+    try:
+        st = await _open(spec)
+        if file is not None:
+            name = str(file.name)
+            size = int(file.size)
+            if size > st.max_document_bytes:       # refused before the file is read into memory
+                raise webinfer.DocumentError(
+                    f"document {name!r} is {size:,} bytes; the limit is {st.max_document_bytes:,} bytes: "
+                    "split it into smaller documents")
+            data = (await file.arrayBuffer()).to_bytes()
+            if data.startswith(PDF_MAGIC):
+                raise webinfer.DocumentError(
+                    f"{name!r} is a PDF: this page reads plain text only (.txt, .md). Copy the PDF's text "
+                    "and paste it instead.")
+            text, source, size = data, "file", len(data)
+        else:
+            source, size = "paste", len(text.encode("utf-8", "surrogatepass"))
+        st.prepare(name, text)          # bad input is refused before the embedding model loads
+        emb = await embedder(spec, js.location.origin)
+        await st.add_async(name, text, {"source": source, "bytes": size}, embed=emb.aembed, tokenizer=emb.tokenizer)
+        return json.dumps(await _written())
+    except Exception as e:  # noqa: BLE001 - the store's message, in the panel
+        return json.dumps({"ok": False, "error": _error(e)})
+
+
+async def docs_delete(spec_json: str, doc_id: int) -> str:
+    try:
+        (await _open(json.loads(spec_json))).delete(int(doc_id))
+        return json.dumps(await _written())
+    except Exception as e:  # noqa: BLE001
+        return json.dumps({"ok": False, "error": _error(e)})
+
+
+async def docs_clear(spec_json: str) -> str:
+    try:
+        (await _open(json.loads(spec_json))).clear()
+        return json.dumps(await _written())
+    except Exception as e:  # noqa: BLE001
+        return json.dumps({"ok": False, "error": _error(e)})
+
+
+async def retrieve(spec: dict, question: str) -> list:
+    """The TOP_K chunks nearest the question (webinfer.rag Hits, best first); [] with no documents."""
+    st = await _open(spec)
+    if not st.count():
+        return []
+    emb = await embedder(spec, js.location.origin)
+    return st.search((await emb.aembed([question]))[0], k=TOP_K)
