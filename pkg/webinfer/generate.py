@@ -135,7 +135,7 @@ class Generation:
                     reason, stop_hit = "stop", matcher.matched
                     break
                 if con is not None and con.finished:   # the grammar's sentence is whole: nothing may follow
-                    reason = "stop"
+                    reason = "length" if con.cut else "stop"
                     break
                 if self._cancelled:
                     reason = "cancelled"

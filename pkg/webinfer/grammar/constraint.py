@@ -9,6 +9,8 @@ can still be completed in R - 1 more bytes after it. Every byte has a token in a
 byte-fallback) vocabulary, so that is always possible, and an output cut by max_tokens (or a
 full context) still ends as a complete sentence of the grammar: a JSON value that parses. If
 max_tokens is below the grammar's shortest output (in bytes), generate refuses it up front.
+A generation whose budget forbade a token the grammar allowed ends with finish_reason "length"
+(the value is whole, but shorter than the model may have made it); otherwise "stop".
 End-of-turn tokens are allowed only where the grammar is complete.
 
 Compiled grammars (the DFA and the per-state mask cache) are shared by every constraint with
@@ -77,6 +79,7 @@ class Constraint:
         self.eos_ids = np.array(sorted(int(t) for t in eos_ids), dtype=np.int64)
         self.state = self.automaton.start
         self.ended = False   # an end-of-turn token was taken
+        self.cut = False     # the budget forbade a token the grammar allowed: the output was closed early
 
     @property
     def min_bytes(self) -> float:
@@ -98,6 +101,7 @@ class Constraint:
         ids, after = self.masker.allowed(self.state)
         if after.size and after.max() > remaining - 1:
             ids = ids[after <= remaining - 1]
+            self.cut = True
         if self.complete:
             ids = np.union1d(ids, self.eos_ids)
         if ids.size == 0:
