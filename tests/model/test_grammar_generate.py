@@ -25,7 +25,7 @@ def rf(schema):
     return {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
 
 
-def budget(model, schema, extra=10):
+def budget(model, schema, extra=6):
     need = make_constraint(model.tokenizer, set(), response_format=rf(schema)).min_bytes
     return int(math.ceil(need)) + extra
 
@@ -60,7 +60,7 @@ schemas = st.recursive(leaf, lambda c: st.one_of(
     max_leaves=4)
 
 
-@settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(schema=objects(schemas))
 def test_generated_schemas_validate(numpy_model, schema):
     n = budget(numpy_model, schema)
@@ -68,11 +68,11 @@ def test_generated_schemas_validate(numpy_model, schema):
     check(numpy_model, schema, max_tokens=n, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=11)
 
 
-@pytest.mark.parametrize("schema", [PRODUCT, ADDRESS, NESTED_ENUMS, UNICODE], ids=["product", "address", "nested", "unicode"])
-def test_real_world_schemas_validate(numpy_model, schema):
-    n = budget(numpy_model, schema, extra=8)
-    check(numpy_model, schema, max_tokens=n, temperature=0)
-    check(numpy_model, schema, max_tokens=n, temperature=1.0, seed=3)
+@pytest.mark.parametrize("schema, kw", [(PRODUCT, dict(temperature=0)), (ADDRESS, dict(temperature=1.0, seed=3)),
+                                        (NESTED_ENUMS, dict(temperature=1.0, seed=4)), (UNICODE, dict(temperature=0))],
+                         ids=["product", "address", "nested", "unicode"])
+def test_real_world_schemas_validate(numpy_model, schema, kw):
+    check(numpy_model, schema, max_tokens=budget(numpy_model, schema, extra=4), **kw)
 
 
 def test_a_budget_cut_still_ends_in_a_complete_value(numpy_model):
@@ -84,7 +84,7 @@ def test_a_budget_cut_still_ends_in_a_complete_value(numpy_model):
 
 
 def test_seeded_constrained_sampling_is_reproducible(numpy_model):
-    kw = dict(max_tokens=30, temperature=1.0, seed=5, response_format=rf(PRODUCT))
+    kw = dict(max_tokens=12, temperature=1.0, seed=5, response_format={"type": "json_object"})
     a, b = (numpy_model.create_chat_completion(ASK, **kw)["choices"][0]["message"]["content"] for _ in range(2))
     assert a == b
 
@@ -111,9 +111,9 @@ def test_constraint_errors(numpy_model):
 
 def test_cli_json_schema(model_path, tmp_path):
     f = tmp_path / "s.json"
-    f.write_text(json.dumps(ADDRESS))
+    f.write_text(json.dumps(NESTED_ENUMS))
     p = subprocess.run([sys.executable, "-m", "webinfer", "generate", "--model", str(model_path), "--device", "numpy",
-                        "--temperature", "0", "--max-tokens", "40", "--quiet", "--chat", "--json-schema", str(f),
-                        "Where is the Eiffel Tower?"], capture_output=True, text=True, timeout=300)
+                        "--temperature", "0", "--max-tokens", "24", "--quiet", "--chat", "--json-schema", str(f),
+                        "Colours of two flags?"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    jsonschema.validate(json.loads(p.stdout), ADDRESS)
+    jsonschema.validate(json.loads(p.stdout), NESTED_ENUMS)
