@@ -4,7 +4,10 @@ The trie holds every token's bytes (``Tokenizer.token_bytes``; control tokens ha
 never in it). For a state, a depth-first walk follows each trie edge through the Automaton's
 cached byte transitions and prunes a branch as soon as the state dies, so a state that allows
 few bytes (JSON punctuation) visits only a handful of nodes; at each node it iterates over the
-smaller of the node's children and the state's live bytes. The result -- the accepted ids and
+smaller of the node's children and the state's live bytes. Where every byte below a trie node
+loops on the state reached there (the inside of a JSON string: letters keep the state as it is),
+the whole subtree is accepted without descending: the trie numbers its tokens in depth-first
+order, so a subtree's tokens are one slice. The result -- the accepted ids and
 the fewest bytes that complete the grammar after each -- is cached per state: grammar states
 recur (the inside of every string, the place after every comma), so most tokens cost a dict
 lookup plus a NumPy filter for the budget.
@@ -38,6 +41,29 @@ class VocabTrie:
                     self.tokens.append([])
                 node = nxt
             self.tokens[node].append(tid)
+        self._order()
+
+    def _order(self) -> None:
+        """order: token ids in depth-first pre-order; a node's tokens and its subtree's are
+        order[lo[node]:hi[node]]. below[node]: the set (a 256-bit int) of bytes on edges under node."""
+        n = len(self.children)
+        self.lo, self.hi, self.below = [0] * n, [0] * n, [0] * n
+        order: list[int] = []
+        todo = [(0, False)]
+        while todo:
+            node, done = todo.pop()
+            if done:
+                self.hi[node] = len(order)
+                m = 0
+                for b, c in self.children[node].items():
+                    m |= (1 << b) | self.below[c]
+                self.below[node] = m
+                continue
+            self.lo[node] = len(order)
+            order.extend(self.tokens[node])
+            todo.append((node, True))
+            todo.extend((c, False) for c in self.children[node].values())
+        self.order = np.asarray(order, dtype=np.int64)
 
 
 def vocab_trie(tokenizer) -> VocabTrie:
@@ -64,10 +90,12 @@ class TokenMasker:
         return hit
 
     def _walk(self, state: int) -> tuple[np.ndarray, np.ndarray]:
-        a, children, tokens = self.a, self.trie.children, self.trie.tokens
-        trans, live, dist = a.trans, a.live_bytes, a.dist
+        tr_ = self.trie
+        a, children, tokens, below = self.a, tr_.children, tr_.tokens, tr_.below
+        trans, live, dist, loops = a.trans, a.live_bytes, a.dist, a.loop_bytes
         ids: list[int] = []
         ends: list[float] = []
+        slices: list[tuple[int, int, float]] = []   # whole subtrees: order[lo:hi], all ending in one state
         todo = [(0, state)]
         while todo:
             node, s = todo.pop()
@@ -82,11 +110,17 @@ class TokenMasker:
                     t = a.step(s, b)
                 if t == DEAD:
                     continue
+                if below[child] & ~loops(t) == 0:   # nothing below child leaves state t
+                    slices.append((tr_.lo[child], tr_.hi[child], dist[t]))
+                    continue
                 toks = tokens[child]
                 if toks:
                     ids.extend(toks)
                     ends.extend([dist[t]] * len(toks))
                 if children[child]:
                     todo.append((child, t))
-        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
-        return np.asarray(ids, dtype=np.int64)[order], np.asarray(ends, dtype=np.float64)[order]
+        id_parts = [np.asarray(ids, dtype=np.int64)] + [tr_.order[lo:hi] for lo, hi, _ in slices]
+        end_parts = [np.asarray(ends, dtype=np.float64)] + [np.full(hi - lo, d) for lo, hi, d in slices]
+        all_ids, all_ends = np.concatenate(id_parts), np.concatenate(end_parts)
+        order = np.argsort(all_ids, kind="stable")
+        return all_ids[order], all_ends[order]

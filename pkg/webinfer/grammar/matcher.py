@@ -36,6 +36,7 @@ class Automaton:
         self.dist: list[float] = []
         self.complete: list[bool] = []
         self.live: list[list[int] | None] = []  # bytes with a live transition, computed on demand
+        self.loops: list[int | None] = []       # bytes that lead back to the same state (a 256-bit set)
         out: set = set()
         for p in grammar.alts[grammar.root]:
             self._expand((p,), out)
@@ -77,6 +78,7 @@ class Automaton:
             self.dist.append(min(sum(rest[p] for p in st) for st in stacks))
             self.complete.append(() in stacks)
             self.live.append(None)
+            self.loops.append(None)
         return sid
 
     def step(self, s: int, b: int) -> int:
@@ -100,6 +102,17 @@ class Automaton:
                     m |= self.g.arg[st[-1]]
             lb = self.live[s] = [b for b in range(256) if (m >> b) & 1 and self.step(s, b) != DEAD]
         return lb
+
+    def loop_bytes(self, s: int) -> int:
+        """The bytes b with step(s, b) == s, as a 256-bit set."""
+        m = self.loops[s]
+        if m is None:
+            m = 0
+            for b in self.live_bytes(s):
+                if self.step(s, b) == s:
+                    m |= 1 << b
+            self.loops[s] = m
+        return m
 
     def run(self, s: int, data: bytes) -> int:
         for b in data:
