@@ -8,7 +8,7 @@ PRODUCT = {"type": "object", "properties": {
     "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
     "on_sale": {"type": "boolean"}}, "required": ["name", "price"]}
 ADDRESS = {"type": "object", "properties": {
-    "street": {"type": "string"}, "city": {"type": "string"}, "zip": {"type": "string", "maxLength": 10},
+    "street": {"type": "string"}, "city": {"type": "string"}, "zip": {"type": "string", "pattern": "^[0-9]{5}(-[0-9]{4})?$"},
     "country": {"enum": ["FR", "DE", "US", "JP"]}, "unit": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
     "required": ["street", "city", "country"], "additionalProperties": False}
 NESTED_ENUMS = {"type": "object", "properties": {"grid": {"type": "array", "minItems": 1, "maxItems": 3, "items": {

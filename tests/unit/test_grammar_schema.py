@@ -73,7 +73,10 @@ def test_integer_ranges_are_exact(lo, hi):
 
 
 @pytest.mark.parametrize("schema, word", [
-    ({"type": "string", "pattern": "^a+$"}, "'pattern'"),
+    ({"type": "string", "pattern": "a+"}, "only anchored patterns"),
+    ({"type": "string", "pattern": "^a(?=b)$"}, "lookarounds"),
+    ({"type": "string", "pattern": "^(a)\\1$"}, "escape \\\\1"),
+    ({"type": "string", "pattern": "^a+$", "maxLength": 3}, "pattern together with"),
     ({"type": "string", "format": "date"}, "'format'"),
     ({"allOf": [{"type": "string"}]}, "'allOf'"),
     ({"oneOf": [{"type": "string"}]}, "'oneOf'"),

@@ -10,7 +10,8 @@ keyword and where it is, never silently ignored):
   (a fixed order: each optional one may be left out); no other keys are ever written, which
   every additionalProperties value allows;
 - array: items, minItems, maxItems;
-- string: minLength, maxLength (not pattern, not format);
+- string: minLength, maxLength, or pattern (anchored ^...$, the common regex subset: regex.py);
+  not format;
 - integer: minimum, maximum, exclusiveMinimum, exclusiveMaximum (digit-range rules);
 - number: minimum 0 only (no minus sign); other number bounds are refused.
 
@@ -28,11 +29,12 @@ import math
 import re
 
 from ..errors import GrammarError
+from .regex import pattern_gbnf
 
 _ANNOTATIONS = {"title", "description", "$schema", "$id", "default", "examples", "$comment", "deprecated",
                 "readOnly", "writeOnly", "$defs", "definitions", "strict"}
 _SUPPORTED = _ANNOTATIONS | {"type", "enum", "const", "anyOf", "$ref", "properties", "required",
-                             "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
+                             "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
                              "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 _TYPES = {"object", "array", "string", "integer", "number", "boolean", "null"}
 MAX_ITEMS = 1000   # {m,n} repetition bound for minItems / maxItems
@@ -153,6 +155,11 @@ class _Compiler:
         return "boolean"
 
     def t_string(self, s, path):
+        if "pattern" in s:
+            if "minLength" in s or "maxLength" in s:
+                raise GrammarError(f"JSON Schema at {path}: pattern together with minLength / maxLength is not "
+                                   f"supported (put the length into the pattern: {{m,n}})")
+            return '("\\"" ' + pattern_gbnf(s["pattern"], path) + ' "\\"")'
         lo, hi = s.get("minLength", 0), s.get("maxLength")
         if lo == 0 and hi is None:
             return "string"
