@@ -13,6 +13,11 @@ A generation whose budget forbade a token the grammar allowed ends with finish_r
 (the value is whole, but shorter than the model may have made it); otherwise "stop".
 End-of-turn tokens are allowed only where the grammar is complete.
 
+The grammar sees each token's bytes (Tokenizer.token_bytes). One gap: a SentencePiece vocabulary
+with add_space_prefix drops the leading space of the first text token when decoding, so a grammar
+whose output may begin with a space can decode without it there (byte-level BPE vocabularies,
+the shipped model's, have no such rule).
+
 Compiled grammars (the DFA and the per-state mask cache) are shared by every constraint with
 the same grammar text and tokenizer (a small LRU), so a repeated schema starts warm.
 
