@@ -1,7 +1,7 @@
 """Per-token mask time of the grammar constraint with the shipped model's vocabulary, and decode
 tokens/s on NumPy with and without a constraint.
 
-    PYTHONPATH=pkg python3 bench/grammar_bench.py [--decode]
+    PYTHONPATH=pkg python3 bench/grammar_bench.py [--decode] [--pyodide]
 
 Mask time: the real model writes a JSON answer (greedy) under each constraint; its tokens are
 then replayed through a fresh Constraint (the compiled grammar cache cleared first, so the
@@ -14,6 +14,7 @@ same schema's masks cached, as for a repeated request).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -37,21 +38,17 @@ CASES = {
 }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--decode", action="store_true", help="also decode tok/s with and without the constraint")
-    args = ap.parse_args()
-    model = webinfer.load(device="numpy")
-    tok = model.tokenizer
-    t0 = time.perf_counter()
+async def measure(model, max_tokens: int, decode: bool) -> list[str]:
+    """The report's lines (CPython, or inside Pyodide: the async API only)."""
     from webinfer.grammar.mask import vocab_trie
+    tok, lines = model.tokenizer, []
+    t0 = time.perf_counter()
     vocab_trie(tok)
-    print(f"vocabulary trie: {tok.n_vocab} tokens, {time.perf_counter() - t0:.2f} s to build (once per tokenizer)")
+    lines.append(f"vocabulary trie: {tok.n_vocab} tokens, {time.perf_counter() - t0:.2f} s to build (once per tokenizer)")
     for name, (fmt, ask) in CASES.items():
-        msgs = [{"role": "user", "content": ask}]
+        prompt = model.encode_chat([{"role": "user", "content": ask}])
         model.reset()
-        res = model.complete(model.encode_chat(msgs), response_format=fmt, max_tokens=args.max_tokens, temperature=0)
+        res = await model.acomplete(prompt, response_format=fmt, max_tokens=max_tokens, temperature=0)
         json.loads(res.text)
         ids = res.token_ids
         C._COMPILED.clear()
@@ -61,23 +58,55 @@ def main() -> int:
         times = []
         for k, tid in enumerate(ids):
             t = time.perf_counter()
-            c.allowed_ids(args.max_tokens - k)   # the budget the generation had
+            c.allowed_ids(max_tokens - k)   # the budget the generation had
             times.append(time.perf_counter() - t)
             c.advance(tid)
         ms = np.array(times) * 1e3
-        print(f"{name}: {len(ids)} tokens (finish: {res.finish_reason}), compile {compile_s * 1e3:.1f} ms, mask median {np.median(ms):.3f} ms, "
-              f"p99 {np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms, first-visit walks "
-              f"{int((ms > 5).sum())}, DFA states {len(c.automaton.stacks)}")
-        if args.decode:
+        lines.append(f"{name}: {len(ids)} tokens (finish: {res.finish_reason}), compile {compile_s * 1e3:.1f} ms, "
+                     f"mask median {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms, "
+                     f"first-visit walks {int((ms > 5).sum())}, DFA states {len(c.automaton.stacks)}")
+        if decode:
             runs = (("free", {}), ("constrained, cold", {"response_format": fmt}),
                     ("constrained, warm", {"response_format": fmt}))
             for label, kw in runs:
                 if label.endswith("cold"):
                     C._COMPILED.clear()   # the grammar compiled and every state's mask walked in this run
                 model.reset()
-                prompt = model.encode_chat(msgs)
-                r = model.complete(prompt, max_tokens=args.max_tokens, temperature=0, **kw)
-                print(f"  decode {label}: {r.completion_tokens} tokens, {r.decode_tok_s:.2f} tok/s")
+                r = await model.acomplete(prompt, max_tokens=max_tokens, temperature=0, **kw)
+                lines.append(f"  decode {label}: {r.completion_tokens} tokens, {r.decode_tok_s:.2f} tok/s")
+    return lines
+
+
+PYODIDE_CODE = """
+import sys, json
+import pyodide_js
+await pyodide_js.loadPackage(["numpy"])
+sys.path[:0] = ["/host/pkg", "/host/bench"]
+import webinfer, grammar_bench
+m = webinfer.load(open("/host/models/{name}", "rb").read(), device="numpy")
+json.dumps(await grammar_bench.measure(m, {max_tokens}, {decode}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--decode", action="store_true", help="also decode tok/s with and without the constraint")
+    ap.add_argument("--pyodide", action="store_true", help="inside Pyodide under Node (bench/node_pyodide.py)")
+    args = ap.parse_args()
+    if args.pyodide:
+        from pathlib import Path
+
+        from node_pyodide import model_path, run
+        repo = Path(__file__).resolve().parents[1]
+        mp = model_path()
+        code = PYODIDE_CODE.format(name=mp.name, max_tokens=args.max_tokens, decode=args.decode)
+        lines = json.loads(run(code, {"/host/pkg": repo / "pkg", "/host/bench": repo / "bench",
+                                      f"/host/models/{mp.name}": mp}))
+        print("inside Pyodide (Node):")
+    else:
+        lines = asyncio.run(measure(webinfer.load(device="numpy"), args.max_tokens, args.decode))
+    print("\n".join(lines))
     return 0
 
 
