@@ -56,3 +56,19 @@ def test_a_state_inside_a_string_takes_whole_subtrees():
     assert trie.below[trie.children[0][ord("n")]] & ~a.loop_bytes(s) == 0   # "name", "nam", ... all loop
     ids, _ = TokenMasker(a, trie).allowed(s)
     assert np.array_equal(ids, brute(a, s, toks)[0])
+
+
+def test_bounded_repetition_states_share_the_star_mask_and_recheck_long_tokens():
+    # a maxLength-30 string: one state per count; tokens up to 26 bytes long cross the cap
+    toks = vocab() + [b"abcdefghijklmnopqrstuvwxyz", b"abcdefghijklmno", b'abcdefghijklmnop"', b"a" * 13]
+    schema = json_object_gbnf().replace("root ::= object", 'root ::= "\\"" char{0,30} "\\""')
+    a = Automaton(parse_gbnf(schema))
+    masker = TokenMasker(a, VocabTrie(toks))
+    assert a.g.chains
+    s = a.run(a.start, b'"')
+    for b in b"x" * 30 + b'"':
+        ids, ends = masker.allowed(s)
+        want_ids, want_ends = brute(a, s, toks)
+        assert np.array_equal(ids, want_ids) and np.array_equal(ends, want_ends)
+        s = a.step(s, b)
+    assert a.finished(s)

@@ -36,8 +36,12 @@ _DEFINES = re.compile(r"[ \t]*::=")
 class Grammar:
     """A parsed grammar: rule names, the flat program, and min lengths (bytes) for budgeting."""
 
-    def __init__(self, names: list[str], rules: list[list[list[tuple[int, int]]]], root: int, source: str = ""):
+    def __init__(self, names: list[str], rules: list[list[list[tuple[int, int]]]], root: int, source: str = "",
+                 chains: dict[int, tuple[int, int]] | None = None):
         self.names, self.root, self.source = names, root, source
+        # chains[r] = (star, j): rule r is "item (item (...)?)?" with up to j items left (a {m,n}
+        # repetition's tail) and rule star is "item*", laid out the same way (mask.py uses it)
+        self.chains = chains or {}
         self.kind: list[int] = []
         self.arg: list[int] = []
         self.alts: list[list[int]] = []
@@ -134,6 +138,7 @@ class _Parser:
         self.ids: dict[str, int] = {}
         self.rules: list[list | None] = []
         self.first_ref: dict[str, int] = {}
+        self.chains: dict[int, tuple[int, int]] = {}
 
     # -- positions and errors --------------------------------------------------------------------
     def where(self, i: int | None = None) -> str:
@@ -195,7 +200,7 @@ class _Parser:
                 self.fail(f"rule {name!r} is used but never defined", self.first_ref.get(name, 0))
         if root not in self.ids:
             raise GrammarError(f"GBNF: the grammar has no {root!r} rule (the start rule)")
-        return Grammar(self.names, self.rules, self.ids[root], self.s)
+        return Grammar(self.names, self.rules, self.ids[root], self.s, self.chains)
 
     def word(self) -> str:
         j = self.i
@@ -278,10 +283,14 @@ class _Parser:
             self.rules[rid] = [item + [(REF, rid)], []]
             seq.append((REF, rid))
         elif hi > lo:    # item (item (item)?)?  nested, n - m deep
+            star = self.new_rule(name, [])
+            self.rules[star] = [item + [(REF, star)], []]
             rid = None
-            for _ in range(hi - lo):
+            for j in range(1, hi - lo + 1):
                 tail = item + ([(REF, rid)] if rid is not None else [])
                 rid = self.new_rule(name, [tail, []])
+                if j > 1:   # same layout as star's: item, then a reference
+                    self.chains[rid] = (star, j)
             seq.append((REF, rid))
 
     def braces(self) -> tuple[int, int | None]:

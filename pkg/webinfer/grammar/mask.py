@@ -12,6 +12,15 @@ the fewest bytes that complete the grammar after each -- is cached per state: gr
 recur (the inside of every string, the place after every comma), so most tokens cost a dict
 lookup plus a NumPy filter for the budget.
 
+A bounded repetition (`x{0,40}`, a maxLength) makes one state per count, none looping on
+itself. For the mask, a position inside such a chain is that position in `x*` as long as the
+token is too short to use up the items left: such a state is mapped to its canonical state (the
+same stacks, chain positions replaced by the star rule's), whose cached mask is a superset of
+its own; the tokens in it that are short enough (at most `cap` bytes: items left times the
+fewest bytes an item takes) are accepted with the same bytes-to-complete, and the few longer
+ones are re-checked byte by byte from the real state. Near a chain's end (cap < MIN_CAP) the
+state is walked itself.
+
 Not here: the token budget and EOS policy (constraint), the grammar itself (matcher).
 """
 
@@ -19,7 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gbnf import END
 from .matcher import DEAD, Automaton
+
+MIN_CAP = 12   # below this many bytes left in a chain, a state's own walk is cheaper than re-checking
 
 
 class VocabTrie:
@@ -28,6 +40,8 @@ class VocabTrie:
     def __init__(self, token_bytes: list[bytes]):
         self.children: list[dict[int, int]] = [{}]
         self.tokens: list[list[int]] = [[]]
+        self.token_bytes = token_bytes
+        self.length = np.array([len(t) for t in token_bytes], dtype=np.int64)   # bytes per token id
         for tid, data in enumerate(token_bytes):
             if not data:
                 continue
@@ -82,11 +96,68 @@ class TokenMasker:
     def __init__(self, automaton: Automaton, trie: VocabTrie):
         self.a, self.trie = automaton, trie
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._canon_state: dict[int, tuple[int, float]] = {}
+        self._canon, self._cap = self._canonical_positions()
+
+    def _canonical_positions(self):
+        """canon[pos]: the star rule's position for a position inside a chain rule; cap[pos]: the
+        bytes a token may take there and stay inside the chain (items left after the current one
+        times the fewest bytes an item takes); inf outside chains."""
+        g = self.a.g
+        canon, cap, changed = list(range(len(g.kind))), [float("inf")] * len(g.kind), False
+        for r, (star, j) in g.chains.items():
+            item_min = g.min_rest[g.alts[r][0]]
+            if item_min < 1:
+                continue
+            for k, start in enumerate(g.alts[r]):
+                o = 0
+                while True:
+                    canon[start + o] = g.alts[star][k] + o
+                    cap[start + o] = (j - 1) * item_min
+                    changed = True
+                    if g.kind[start + o] == END:
+                        break
+                    o += 1
+        return (canon, cap) if changed else (None, None)
+
+    def canonical(self, state: int) -> tuple[int, float]:
+        """(the canonical state, the longest token its mask holds for state unchanged)."""
+        hit = self._canon_state.get(state)
+        if hit is None:
+            if self._canon is None:
+                hit = (state, float("inf"))
+            else:
+                canon, cap, stacks = self._canon, self._cap, self.a.stacks[state]
+                c = self.a._intern(frozenset(tuple(canon[p] for p in st) for st in stacks))
+                hit = (c, min((cap[p] for st in stacks for p in st), default=float("inf")))
+            self._canon_state[state] = hit
+        return hit
 
     def allowed(self, state: int) -> tuple[np.ndarray, np.ndarray]:
         hit = self._cache.get(state)
-        if hit is None:
+        if hit is not None:
+            return hit
+        key, cap = self.canonical(state)
+        if key == state or cap < MIN_CAP:
             hit = self._cache[state] = self._walk(state)
+            return hit
+        sup = self._cache.get(key)
+        if sup is None:
+            sup = self._cache[key] = self._walk(key)
+        ids, ends = sup
+        longer = np.flatnonzero(self.trie.length[ids] > cap)
+        if longer.size:
+            keep = np.ones(ids.size, dtype=bool)
+            ends = ends.copy()
+            run, dist, tb = self.a.run, self.a.dist, self.trie.token_bytes
+            for i in longer.tolist():
+                t = run(state, tb[ids[i]])
+                if t == DEAD:
+                    keep[i] = False
+                else:
+                    ends[i] = dist[t]
+            ids, ends = ids[keep], ends[keep]
+        hit = self._cache[state] = (ids, ends)
         return hit
 
     def _walk(self, state: int) -> tuple[np.ndarray, np.ndarray]:
