@@ -81,7 +81,7 @@ class Constraint:
     def __init__(self, text: str, tokenizer, eos_ids):
         self.automaton, self.masker = _compiled(text, tokenizer)
         self.tokenizer = tokenizer
-        self.eos_ids = np.array(sorted(int(t) for t in eos_ids), dtype=np.int64)
+        self.eos_ids = np.array(sorted(int(t) for t in eos_ids), dtype=np.int32)
         self.state = self.automaton.start
         self.ended = False   # an end-of-turn token was taken
         self.cut = False     # the budget forbade a token the grammar allowed: the output was closed early
