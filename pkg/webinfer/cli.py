@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--chat", action="store_true", help="apply the chat template to PROMPT as one user message")
     g.add_argument("--system", default=None, help="system message (with --chat)")
     g.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    g.add_argument("--grammar", metavar="FILE", default=None, help="constrain the output to a GBNF grammar")
+    g.add_argument("--json-schema", metavar="FILE", default=None,
+                   help="constrain the output to JSON valid under this JSON Schema")
+    g.add_argument("--json-object", action="store_true", help="constrain the output to a JSON object")
     g.add_argument("prompt")
     g.set_defaults(func=cmd_generate)
 
@@ -152,6 +156,26 @@ def _sampling(args, model) -> dict:
     return given
 
 
+def _constraint(args) -> dict:
+    """generate()'s response_format= / grammar= from --grammar, --json-schema, --json-object."""
+    given = [f for f in ("grammar", "json_schema", "json_object") if getattr(args, f)]
+    if len(given) > 1:
+        raise WebinferError("give one of --grammar, --json-schema, --json-object")
+    if args.grammar:
+        with open(args.grammar, encoding="utf-8") as f:
+            return {"grammar": f.read()}
+    if args.json_schema:
+        with open(args.json_schema, encoding="utf-8") as f:
+            try:
+                schema = json.load(f)
+            except json.JSONDecodeError as e:
+                raise WebinferError(f"--json-schema {args.json_schema}: not JSON ({e})") from None
+        return {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    if args.json_object:
+        return {"response_format": {"type": "json_object"}}
+    return {}
+
+
 # -- commands ----------------------------------------------------------------------------------------
 def cmd_generate(args) -> int:
     model = _load(args)
@@ -163,7 +187,7 @@ def cmd_generate(args) -> int:
         if args.system:
             raise WebinferError("--system needs --chat")
         prompt = args.prompt
-    gen = model.generate(prompt, **_sampling(args, model))
+    gen = model.generate(prompt, **_sampling(args, model), **_constraint(args))
     if args.json:
         for _ in _iterate(gen):
             pass

@@ -50,3 +50,8 @@ class StoreError(WebinferError, RuntimeError):
 
 class DocumentError(WebinferError, ValueError):
     """A document given to the vector store that cannot be stored: empty, too large, or binary."""
+
+
+class GrammarError(WebinferError, ValueError):
+    """A GBNF grammar that cannot be used (a syntax error, with its line and column; an undefined
+    or left-recursive rule), or a JSON Schema with a keyword the grammar compiler does not support."""

@@ -65,6 +65,7 @@ class Generation:
     params: SamplingParams
     stop: list[str] = field(default_factory=list)
     stop_token_ids: set[int] = field(default_factory=set)
+    constraint: "object | None" = None   # a grammar.Constraint (response_format= / grammar=), or None
     result: Completion | None = None
     _cancelled: bool = False
     _fallback: str | None = None
@@ -81,11 +82,14 @@ class Generation:
         p = self.params
         # Plain greedy needs only the argmax (on the device: 4 bytes back); anything that edits
         # the logits first (bias, penalties) goes through the full sampler, greedy or not.
+        # A grammar constraint masks the logits on the host: the whole row is read back on every
+        # device (on WebGPU too: the GPU-side bit mask is not built yet), then the CPU sampler draws.
+        con = self.constraint
         greedy = p.temperature == 0 and not p.logit_bias and p.repetition_penalty == 1.0 \
-            and p.presence_penalty == 0 and p.frequency_penalty == 0
+            and p.presence_penalty == 0 and p.frequency_penalty == 0 and con is None
         # Filters + temperature only: a device with a `sample` op draws on the GPU (4 bytes back)
         # with u from this Generator -- the stream the CPU Sampler would draw from for this seed.
-        self._rng = np.random.Generator(np.random.PCG64(p.seed)) if device_sampling(p) else None
+        self._rng = np.random.Generator(np.random.PCG64(p.seed)) if device_sampling(p) and con is None else None
         sampler = None if greedy else Sampler(p, m.config.n_vocab)
         decoder, matcher = IncrementalDecoder(m.tokenizer), StopMatcher(self.stop)
         history = list(self.prompt_ids)   # what the penalties look at
@@ -116,6 +120,8 @@ class Generation:
                 if t_prefill is None:
                     t_prefill = time.perf_counter() - t0
                     t_first = time.perf_counter()
+                if con is not None:
+                    con.advance(tok)
                 if tok in self.stop_token_ids:
                     reason, stop_hit = "stop", m.tokenizer.decode([tok])
                     break
@@ -127,6 +133,9 @@ class Generation:
                     yield emit
                 if hit:
                     reason, stop_hit = "stop", matcher.matched
+                    break
+                if con is not None and con.finished:   # the grammar's sentence is whole: nothing may follow
+                    reason = "length" if con.cut else "stop"
                     break
                 if self._cancelled:
                     reason = "cancelled"
@@ -185,6 +194,11 @@ class Generation:
                 self.model.confirm(tok)             # step could not know the id yet
             return tok, next_logits
         logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
+        if self.constraint is not None:
+            m = self.model
+            # tokens this one included that may still come: max_tokens, or a full context
+            remaining = min(self.max_tokens - (len(history) - len(self.prompt_ids)), m.n_ctx - m.cache_len + 1)
+            logits = self.constraint.mask(logits, remaining)
         if self._rng is not None and self._fallback is not None:
             # finished on NumPy after the GPU sampled: the twin keeps drawing from the same u stream
             return int(sample_reference(logits, p.temperature, p.top_k, p.top_p, p.min_p, self._rng.random())[0]), None

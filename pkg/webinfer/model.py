@@ -102,12 +102,16 @@ class Model:
     # -- generation -------------------------------------------------------------------------------
     def generate(self, prompt: str | Sequence[int], *, max_tokens: int | None = None, stop: Sequence[str] | None = None,
                  stop_token_ids: Sequence[int] | None = None, add_special: bool = True,
-                 params: SamplingParams | None = None, **sampling) -> Generation:
+                 params: SamplingParams | None = None, response_format=None, grammar: str | None = None,
+                 **sampling) -> Generation:
         """Stream a continuation of prompt (text, or token ids). Sampling keywords: temperature,
         top_k, top_p, min_p, repetition_penalty, repetition_window, presence_penalty,
         frequency_penalty, logit_bias, seed; those left out (and max_tokens) take the model's
         recommended values (``self.recommended_sampling``); `params` replaces them all.
-        Ends at an end-of-turn token, a stop string, max_tokens, or a full context."""
+        Ends at an end-of-turn token, a stop string, max_tokens, or a full context.
+        response_format ({"type": "json_object"}, {"type": "json_schema", "json_schema": {"schema":
+        ...}}) or grammar (GBNF text) constrain the output to that language (webinfer.grammar): it
+        ends when the sentence is complete, and a max_tokens cut still leaves a complete one."""
         ids = self.tokenize(prompt, add_special) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise WebinferError("empty prompt: give at least one token")
@@ -132,7 +136,19 @@ class Model:
             params = SamplingParams(**{**rec, **sampling})
         params.validate(self.config.n_vocab)
         stops = set(self.tokenizer.eot_ids) | set(int(t) for t in (stop_token_ids or ()))
-        return Generation(self, ids, max_tokens, params, list(stop or ()), stops)
+        constraint = None
+        if response_format is not None or grammar is not None:
+            from .grammar import make_constraint
+            constraint = make_constraint(self.tokenizer, stops, response_format=response_format, grammar=grammar)
+        if constraint is not None:
+            if stop:
+                raise WebinferError("stop strings cannot be combined with response_format / grammar "
+                                    "(a stop string could cut the constrained output short)")
+            need = constraint.min_bytes
+            if need > min(max_tokens, self.n_ctx - len(ids)):
+                raise WebinferError(f"max_tokens {max_tokens} (or the context left) is too small for the "
+                                    f"grammar: its shortest output takes up to {need:g} tokens")
+        return Generation(self, ids, max_tokens, params, list(stop or ()), stops, constraint)
 
     async def acomplete(self, prompt, **kw) -> Completion:
         gen = self.generate(prompt, **kw)
