@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# device batch 2: the wide fused step on 1B / 0.5B shapes (fused vs replayed), embeddings vs HF, issue 17 at 4000
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json LD_LIBRARY_PATH=/usr/local/nvidia/lib64
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --no-index --no-deps --target /tmp/gb/site .wheels/dep/*.whl
@@ -11,11 +12,17 @@ one() {  # path label args...
   echo "$(date +%T) $label $*: $r"; [ -n "$r" ] || tail -3 /tmp/ab.err
 }
 A=/tmp/gb/old:/tmp/gb/site; B=$PWD/pkg:/tmp/gb/site
-for s in llama32-1b qwen25-05b; do
-  one $B B-fused --shape $s --random-blocks --prompt 512 --decode 64
-  export WEBINFER_FUSED=off; one $B B-replayed --shape $s --random-blocks --prompt 512 --decode 64; unset WEBINFER_FUSED
-done
-one $B B --shape llama32-1b --mix Q4_K_M --random-blocks --prompt 512 --decode 64
-for v in A B; do eval p=\$$v; one $p $v --prompt 4000 --decode 128; done
-for v in A B; do eval p=\$$v; one $p $v --prompt 512 --decode 128; done
-PYTHONPATH=$B timeout 150 python3 bench/gpu_bench.py --device webgpu --json --shape llama32-1b --random-blocks --prompt 512 --decode 64 2>/dev/null | python3 -c "import json, sys; d = json.load(sys.stdin); print('1B default mix with HF:', {k: d.get(k) for k in ('decode_tok_s', 'decode_path', 'hf', 'decode_vs_hf')})"
+one $B B-fused --shape llama32-1b --random-blocks --prompt 512 --decode 64
+export WEBINFER_FUSED=off; one $B B-replayed --shape llama32-1b --random-blocks --prompt 512 --decode 64; unset WEBINFER_FUSED
+python3 - <<'PY'
+import shutil, torch
+from transformers import BertConfig, BertModel
+torch.manual_seed(0)
+m = BertModel(BertConfig.from_json_file('.ab/minilm/config.json'))
+m.save_pretrained('/tmp/minilm_rand')
+for f in ('tokenizer.json', 'sentence_bert_config.json'):
+    shutil.copy('.ab/minilm/' + f, '/tmp/minilm_rand/' + f)
+shutil.copytree('.ab/minilm/1_Pooling', '/tmp/minilm_rand/1_Pooling', dirs_exist_ok=True)
+PY
+echo "$(date +%T) embeddings (MiniLM shapes, random weights):"
+PYTHONPATH=$B timeout 200 python3 bench/embed_bench.py --model /tmp/minilm_rand --devices webgpu --batch 1 32 --hf 2>/tmp/e.err | tail -1 || tail -5 /tmp/e.err
