@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # device batch 2: the wide fused step on 1B / 0.5B shapes (fused vs replayed), embeddings vs HF, issue 17 at 4000
+# Needs, carried: .gl and .wheels/dep (the run recipe), .wheels/old (the 7af47f4 wheel), and .ab/minilm
+# (config.json, tokenizer.json, sentence_bert_config.json and 1_Pooling/ of all-MiniLM-L6-v2 from the cache).
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json LD_LIBRARY_PATH=/usr/local/nvidia/lib64
 for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --no-index --no-deps --target /tmp/gb/site .wheels/dep/*.whl
