@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# device batch 2: the wide fused step on 1B / 0.5B shapes (fused vs replayed), embeddings vs HF, issue 17 at 4000
+# device batch 2: the wide fused step on 1B / 0.5B shapes (fused vs replayed), embeddings vs HF
 # Needs, carried: .gl and .wheels/dep (the run recipe), .wheels/old (the 7af47f4 wheel), and .ab/minilm
 # (config.json, tokenizer.json, sentence_bert_config.json and 1_Pooling/ of all-MiniLM-L6-v2 from the cache).
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json LD_LIBRARY_PATH=/usr/local/nvidia/lib64
