@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import GGUFError, UnsupportedModelError
 from ..weights import QWeight
+from .checks import require_positions, require_tensors
 
 # GELU of the MLP by the config's hidden_act: erf's form, or tanh's (linear_gelu)
 GELU_ERF = ("gelu",)
@@ -223,14 +224,5 @@ def _check_shapes(f, cfg: EncoderConfig) -> None:
             want[p + m + ".weight"], want[p + m + ".bias"] = (d,), (d,)
         want.update({p + "ffn_up.weight": (ff, d), p + "ffn_up.bias": (ff,),
                      p + "ffn_down.weight": (d, ff), p + "ffn_down.bias": (d,)})
-    for name, shape in want.items():
-        info = f.tensors.get(name)
-        if info is None:
-            raise GGUFError(f"missing required tensor {name!r}")
-        if tuple(info.shape) != shape:
-            raise GGUFError(f"tensor {name!r} has shape {tuple(info.shape)}, expected {shape}")
-    pe = f.tensors.get("position_embd.weight")
-    if pe is None:
-        raise GGUFError("missing required tensor 'position_embd.weight'")
-    if len(pe.shape) != 2 or pe.shape[1] != d or pe.shape[0] < cfg.n_pos:
-        raise GGUFError(f"tensor 'position_embd.weight' has shape {tuple(pe.shape)}, expected ({cfg.n_pos}, {d})")
+    require_tensors(f.tensors, want)
+    require_positions(f.tensors, d, cfg.n_pos)

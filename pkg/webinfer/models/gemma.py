@@ -34,6 +34,7 @@ from ..config import ModelConfig
 from ..device.numpy_device import rope_inv_freq
 from ..errors import GGUFError
 from ..weights import QWeight
+from .checks import require_tensors
 
 
 @dataclass
@@ -165,12 +166,7 @@ def _check_shapes(gf, cfg: ModelConfig) -> tuple[bool, bool]:
             want.update({p + "attn_q_norm.weight": (hd,), p + "attn_k_norm.weight": (hd,)})
         if post:
             want.update({p + "post_attention_norm.weight": (d,), p + "post_ffw_norm.weight": (d,)})
-    for name, shape in want.items():
-        info = names.get(name)
-        if info is None:
-            raise GGUFError(f"missing required tensor {name!r}")
-        if tuple(info.shape) != shape:
-            raise GGUFError(f"tensor {name!r} has shape {tuple(info.shape)}, expected {shape}")
+    require_tensors(names, want)
     if cfg.sliding_window and cfg.sliding_window > cfg.n_ctx_train:
         raise GGUFError(f"sliding window {cfg.sliding_window} is longer than the context "
                         f"{cfg.n_ctx_train} the model was trained for")

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 from ..config import ModelConfig
 from ..errors import GGUFError
 from ..weights import QWeight
+from .checks import require_positions, require_tensors
 
 
 @dataclass
@@ -122,15 +123,5 @@ def _check_shapes(gf, cfg: ModelConfig) -> None:
             p + "ffn_up.weight": (ff, d), p + "ffn_up.bias": (ff,),
             p + "ffn_down.weight": (d, ff), p + "ffn_down.bias": (d,),
         })
-    for name, shape in want.items():
-        info = gf.tensors.get(name)
-        if info is None:
-            raise GGUFError(f"missing required tensor {name!r}")
-        if tuple(info.shape) != shape:
-            raise GGUFError(f"tensor {name!r} has shape {tuple(info.shape)}, expected {shape}")
-    pe = gf.tensors.get("position_embd.weight")
-    if pe is None:
-        raise GGUFError("missing required tensor 'position_embd.weight'")
-    if len(pe.shape) != 2 or pe.shape[1] != d or pe.shape[0] < cfg.n_ctx_train:
-        raise GGUFError(f"tensor 'position_embd.weight' has shape {tuple(pe.shape)}, expected "
-                        f"({cfg.n_ctx_train}, {d}) (gpt2.context_length rows of d_model)")
+    require_tensors(gf.tensors, want)
+    require_positions(gf.tensors, d, cfg.n_ctx_train, " (gpt2.context_length rows of d_model)")

@@ -21,6 +21,7 @@ from ..config import ModelConfig
 from ..device.numpy_device import rope_inv_freq
 from ..errors import GGUFError
 from ..weights import QWeight
+from .checks import require_tensors
 
 
 @dataclass
@@ -172,9 +173,4 @@ def _check_shapes(gf, cfg: ModelConfig) -> None:
             w[p + "ffn_up.weight"] = ((ff, d), "feed_forward_length x embedding_length")
         w[p + "ffn_down.weight"] = ((d, ff), "embedding_length x feed_forward_length")
         want.update(w)
-    for name, (shape, why) in want.items():
-        info = gf.tensors.get(name)
-        if info is None:
-            raise GGUFError(f"missing required tensor {name!r} (a {cfg.arch} file with {cfg.n_layers} blocks has one)")
-        if tuple(info.shape) != shape:
-            raise GGUFError(f"tensor {name!r} has shape {tuple(info.shape)}, expected {shape} from the metadata: {why}")
+    require_tensors(gf.tensors, want, f" (a {cfg.arch} file with {cfg.n_layers} blocks has one)")
