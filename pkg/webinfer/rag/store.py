@@ -86,6 +86,11 @@ def _blob(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, dtype="<f4").tobytes()
 
 
+def _batches(texts: list) -> list:
+    """texts in runs of EMBED_BATCH: what one embed() call is given."""
+    return [texts[a:a + EMBED_BATCH] for a in range(0, len(texts), EMBED_BATCH)]
+
+
 class Store:
     """A vector store in one SQLite file; build with Store.open (module doc)."""
 
@@ -190,14 +195,13 @@ class Store:
         call), write it all in one transaction. Returns the document id."""
         text, pieces = self.prepare(name, text, tokenizer, chunk_tokens, overlap)
         meta = self._metadata(metadata)
-        texts = [p.text for p in pieces]
         batches = []
-        for a in range(0, len(texts), EMBED_BATCH):
-            out = embed(texts[a:a + EMBED_BATCH])
+        for batch in _batches([p.text for p in pieces]):
+            out = embed(batch)
             if inspect.isawaitable(out):
                 getattr(out, "close", lambda: None)()     # a coroutine never awaited: no warning
                 raise StoreError("embed() returned an awaitable: use `await store.add_async(...)`")
-            batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH]), batches[0].shape[1] if batches else None))
+            self._append(batches, out, len(batch))
         return self.add_chunks(name, text, pieces, np.concatenate(batches), meta)
 
     async def add_async(self, name: str, text, metadata: dict | None = None, *, embed, tokenizer=None,
@@ -205,14 +209,16 @@ class Store:
         """add() for an embed() that may be async (the WebGPU model in the browser)."""
         text, pieces = self.prepare(name, text, tokenizer, chunk_tokens, overlap)
         meta = self._metadata(metadata)
-        texts = [p.text for p in pieces]
         batches = []
-        for a in range(0, len(texts), EMBED_BATCH):
-            out = embed(texts[a:a + EMBED_BATCH])
-            if inspect.isawaitable(out):
-                out = await out
-            batches.append(self._vectors(out, len(texts[a:a + EMBED_BATCH]), batches[0].shape[1] if batches else None))
+        for batch in _batches([p.text for p in pieces]):
+            out = embed(batch)
+            self._append(batches, await out if inspect.isawaitable(out) else out, len(batch))
         return self.add_chunks(name, text, pieces, np.concatenate(batches), meta)
+
+    def _append(self, batches: list, out, n: int) -> None:
+        """One embed() answer for n texts, checked (_vectors: as wide as the first batch and the
+        store) before the next batch is embedded, onto `batches`."""
+        batches.append(self._vectors(out, n, batches[0].shape[1] if batches else None))
 
     @staticmethod
     def _metadata(metadata) -> dict:
