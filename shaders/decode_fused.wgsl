@@ -99,7 +99,7 @@ const A_NS: u32 = {{A_NS}}u;       // splits: one split (NORMALIZED), or the cur
 
 @group(0) @binding(0) var<storage, read> cmds: array<u32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;             // weights, norms, biases, rope table
-@group(0) @binding(3) var<storage, read_write> act: array<u32>;     // activations, one region per write (act_*)
+@group(0) @binding(3) var<storage, read_write> act: array<atomic<u32>>;  // activations, one region per write (act_*)
 @group(0) @binding(4) var<storage, read_write> kv: array<vec4<f32>>;  // the model's KV cache (all layers)
 @group(0) @binding(5) var<storage, read_write> sync: array<atomic<u32>>;  // arrivals, abort, token
 

@@ -27,29 +27,34 @@ var<private> spar: u32;      // ... and parity (the header's)
 
 fn act_dec(r: u32) -> f32 { return bitcast<f32>(~r); }
 
+// Every word of `act` is read and written as an atomic (relaxed): WGSL orders nothing between
+// workgroups but atomics, and plain loads were seen to return lines from before a writer's stores
+// were visible on an H100 (bench/RESULTS.md: the LATE reads) where atomic ones never did.
+fn act_get(j: u32) -> u32 { return atomicLoad(&act[j]); }
+
 fn act_ld(i: u32) -> f32 {
-    let r = act[abase + i];
+    let r = act_get(abase + i);
     late |= u32(r == 0u);
     return act_dec(r);
 }
 
 fn act_ld4(i: u32) -> vec4<f32> {
     let j = abase + i;
-    let r = vec4<u32>(act[j], act[j + 1u], act[j + 2u], act[j + 3u]);
+    let r = vec4<u32>(act_get(j), act_get(j + 1u), act_get(j + 2u), act_get(j + 3u));
     late |= u32(any(r == vec4<u32>(0u)));
     return vec4<f32>(act_dec(r.x), act_dec(r.y), act_dec(r.z), act_dec(r.w));
 }
 
 fn act_ld8(a: array<u32, 8>) -> array<f32, 8> {
     let b = abase;
-    let r0 = vec4<u32>(act[b + a[0]], act[b + a[1]], act[b + a[2]], act[b + a[3]]);
-    let r1 = vec4<u32>(act[b + a[4]], act[b + a[5]], act[b + a[6]], act[b + a[7]]);
+    let r0 = vec4<u32>(act_get(b + a[0]), act_get(b + a[1]), act_get(b + a[2]), act_get(b + a[3]));
+    let r1 = vec4<u32>(act_get(b + a[4]), act_get(b + a[5]), act_get(b + a[6]), act_get(b + a[7]));
     late |= u32(any(min(r0, r1) == vec4<u32>(0u)));
     return array<f32, 8>(act_dec(r0.x), act_dec(r0.y), act_dec(r0.z), act_dec(r0.w),
                          act_dec(r1.x), act_dec(r1.y), act_dec(r1.z), act_dec(r1.w));
 }
 
 fn act_st(i: u32, v: f32) {
-    act[abase + i] = ~bitcast<u32>(v);
-    act[obase + i] = 0u;
+    atomicStore(&act[abase + i], ~bitcast<u32>(v));
+    atomicStore(&act[obase + i], 0u);
 }

@@ -660,7 +660,7 @@ fn mv_out(ci: u32, k: MvK, blk: u32, slot: u32, row: u32) {
     }
     if ((fl & F_RESIDUAL) != 0u) { v += act_ld(cw(ci, C_RES) + row); }
     if ((fl & F_RAW) != 0u) {
-        act[abase + yb + row] = bitcast<u32>(v);
+        atomicStore(&act[abase + yb + row], bitcast<u32>(v));
         if ((fl & F_ARGMAX) != 0u && v > am.v) { am = Best(v, row); }   // rows increase: the first of equals
     } else {
         act_st(yb + row, v);

@@ -43,8 +43,9 @@ fn grid_wait(lid: u32, arrivals: u32, before: u32, arrived: bool) -> u32 {
         else { wflag = poll_until(arrivals); }
 #endif
     }
-    // No storageBarrier() after the wait (one costs several workgroup barriers): a line of `act` read too early (in
-    // an L1 too) holds 0 where the value was not yet written, which act_ld reports; the KV cache's
+    // No storageBarrier() after the wait (one costs several workgroup barriers): a word of `act` read
+    // too early (its loads are atomic: fused_arena.wgsl) holds 0 where the value was not yet written,
+    // which act_ld reports; the KV cache's
     // row pos is read in this step only by a one-split attention, after the fenced arrival of the
     // command that wrote it, and no line read ahead holds it (prefetch). The first step's check
     // against the replay (fused.py) would see a stale read as wrong logits.

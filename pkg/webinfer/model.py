@@ -219,8 +219,10 @@ class Model:
         from the GGUF and the KV cache starts empty, so the caller re-prefills what it needs."""
         from .device.numpy_device import NumpyDevice
         if self.gguf is None:      # e.g. a model streamed to the GPU (webinfer.stream): its file is not in memory
-            raise DeviceError(f"{reason}; no copy of the model's file is kept to rebuild the weights on NumPy: "
+            err = DeviceError(f"{reason}; no copy of the model's file is kept to rebuild the weights on NumPy: "
                               f"load it again with device=\"numpy\"")
+            err.reason = reason            # what failed, without the advice (an app that reloads says its own)
+            raise err
         dev = NumpyDevice(reason)
         self.net = network(self.config).load(self.gguf, self.config, dev)
         self.device = dev

@@ -420,7 +420,7 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
             sync.delta(delta)
     except Exception as e:  # noqa: BLE001 - reported; the partial answer stays in the history
         if isinstance(e, webinfer.DeviceError) and _bytes is None and model is _model:
-            error = await _rebuild_on_numpy(_words(e))
+            error = await _rebuild_on_numpy(getattr(e, "reason", None) or _words(e))
             return json.dumps({"ok": False, "error": error, "lost": _model is None,
                                "device": _model.device.description if _model is not None else ""})
         return json.dumps({"ok": False, "error": _words(e)})
@@ -448,10 +448,10 @@ async def _rebuild_on_numpy(why: str) -> str:
         model = webinfer.load(gguf, device=NumpyDevice(f"WebGPU failed mid-answer: {why}"))
     except Exception as e:  # noqa: BLE001 - then there is no model, and the page says so
         _bytes = None
-        return f"{why}. Reloading the model on NumPy failed too: {_words(e)}"
+        return f"The GPU failed mid-answer ({why}). Reloading the model on NumPy failed too: {_words(e)}"
     _model, _session, _bytes = model, model.chat(), gguf
     _session.messages = messages
-    return f"{why}. The model was reloaded on NumPy: ask again."
+    return f"The GPU failed mid-answer ({why}). The model was reloaded on NumPy: ask again."
 
 
 async def _documents(fn, *args) -> str:
