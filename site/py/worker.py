@@ -419,12 +419,14 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
         return json.dumps({"ok": False, "error": str(e)})
     finally:
         message["content"] = text
+    t0 = time.perf_counter()
     try:
-        gen = model.generate(ids, **opts)
+        gen = model.generate(ids, **opts)   # under a constraint: its grammar compiled (and cached) here
     except webinfer.WebinferError as e:     # e.g. max_tokens below the schema's shortest answer
         session.messages.pop()
         return json.dumps({"ok": False, "error": str(e)})
     _gen = gen
+    setup_s = time.perf_counter() - t0
     masks = structured.time_masks(gen)
     try:
         async for delta in gen:
@@ -442,7 +444,7 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
     c = gen.result
     shaped = structured.pretty(c.text) if "response_format" in opts else None
     return json.dumps({"ok": True, **c.to_dict(), "sources": sources, "json_text": shaped,
-                       "mask_ms": structured.mask_stats(masks),
+                       "mask_ms": structured.mask_stats(masks), "setup_s": round(setup_s, 3),
                        "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
                        "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
 

@@ -55,6 +55,7 @@ def test_masks_of_a_generation_are_timed_and_the_answer_indented():
     assert len(times) == c.completion_tokens + (c.stop is not None), (len(times), c.to_dict())
     stats = structured.mask_stats(times)
     assert stats["tokens"] == len(times) and 0 < stats["median"] <= stats["p99"] <= stats["max"]
+    assert 0 < stats["mean"] <= stats["max"]
     shaped = structured.pretty(c.text)
     jsonschema.validate(json.loads(shaped), PERSON)
     assert shaped == json.dumps(json.loads(c.text), indent=2, ensure_ascii=False)
