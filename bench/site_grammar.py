@@ -17,7 +17,9 @@ worker as grammar_bench.py times it in CPython: median, mean, p99, max; the page
 cross-origin isolated, so its clock ticks in 0.1 ms steps with jitter: the mean resolves finer than
 the median), and setup_s, the seconds Model.generate took to build the generation (the grammar
 compiled; the visit's first constrained answer also builds the vocabulary's byte trie). A round
-is one visit (a new worker, so "cold" is cold).
+is one visit (a new worker, so "cold" is cold). "mask share" is the mean mask time over the mean
+time of a free decode step (the median free answer's): other load slows both alike, so it holds
+on a busy machine where the tok/s comparison does not.
 --record appends the table to bench/log/runs.md (bench/RESULTS.md reports the current numbers).
 
 Not a test: it asserts nothing about speed (tests/site/test_json_mode.py checks behaviour).
@@ -94,18 +96,21 @@ def table(visits: list[dict]) -> str:
     """Decode tok/s: the best answer of each kind over all visits; the rest: medians."""
     med = statistics.median
     lines = ["| constraint | tokens free / cold / warm | mask median cold / warm | mean cold / warm | p99 cold / warm | "
-             "max cold | decode tok/s free / cold / warm (best) | cold, warm vs free | setup s cold / warm |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "max cold | mask share cold / warm | decode tok/s free / cold / warm (best) | cold, warm vs free | "
+             "setup s cold / warm |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in CASES:
         def m(run, key, sub=None, pick=med):
             rows = [r for v in visits for r in v[name][run]]
             return pick([r[key] if sub is None else r[key][sub] for r in rows])
         tok = [m(run, "decode_tok_s", pick=max) for run in RUNS]
+        step_ms = 1000 / m("free", "decode_tok_s")
         lines.append(
             f"| {name} | {' / '.join(str(round(m(run, 'completion_tokens'))) for run in RUNS)} | "
             f"{m('cold', 'mask_ms', 'median'):.3f} / {m('warm', 'mask_ms', 'median'):.3f} ms | "
             f"{m('cold', 'mask_ms', 'mean'):.3f} / {m('warm', 'mask_ms', 'mean'):.3f} ms | "
             f"{m('cold', 'mask_ms', 'p99'):.1f} / {m('warm', 'mask_ms', 'p99'):.1f} ms | {m('cold', 'mask_ms', 'max'):.1f} ms | "
+            f"{100 * m('cold', 'mask_ms', 'mean') / step_ms:.1f}% / {100 * m('warm', 'mask_ms', 'mean') / step_ms:.1f}% | "
             f"{' / '.join(f'{t:.2f}' for t in tok)} | {100 * (tok[1] / tok[0] - 1):+.1f}%, {100 * (tok[2] / tok[0] - 1):+.1f}% | "
             f"{m('cold', 'setup_s'):.2f} / {m('warm', 'setup_s'):.2f} |")
     return "\n".join(lines)
