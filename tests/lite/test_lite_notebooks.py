@@ -5,8 +5,9 @@ Checks per notebook: every code cell ran (an execution count, no "[*]"), no erro
 there: the quickstart's answer ("Paris"), at least one image per plotting notebook, and the
 no-GPU note of the devices notebook, the retrieval notebook's grounded answer (the made-up
 capital, only with retrieval) and the chunks it used, and the structured notebook's records (each
-one parses and validates against the schema it printed) and its refused keyword. The kernel boots the local Pyodide and installs webinfer
-and matplotlib offline (disablePyPIFallback), and fetches the model from /models/.
+one parses and validates against the schema it printed) and its refused keyword. The kernel boots
+the local Pyodide and installs webinfer and matplotlib offline (disablePyPIFallback), and fetches
+the model from /models/.
 Budget: ~1 min per notebook here (kernel start + 98 MB model + NumPy in WebAssembly).
 """
 
