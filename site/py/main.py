@@ -247,19 +247,16 @@ async def response_format(sending: bool = True):
     """Settings → JSON: {} when it is off, else the response_format the worker made of the schema
     box (empty: any JSON object); None when the box's schema cannot be used: the reason (the
     library's words) shows under the box and, for a message about to be sent, in the notice."""
-    if not el("json-mode").checked:
-        view.json_error(None)
-        return {}
-    out = json.loads(await engine.response_format(el("json-schema").value))
+    out = json.loads(await engine.response_format(el("json-schema").value)) if el("json-mode").checked else {"ok": True}
     if not out["ok"]:
         view.json_error(out["error"])
         if sending:
             view.notice(out["error"] + " Nothing was sent: fix the schema under Settings, or turn JSON off.")
         return None
-    if not el("json-error").hidden:       # a problem shown before is fixed now
+    if not el("json-error").hidden:       # a problem shown before is fixed now, or JSON is off
         view.json_error(None)
         view.notice(None)
-    return out["response_format"]
+    return out.get("response_format", {})
 
 
 async def check_format() -> None:

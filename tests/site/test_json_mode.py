@@ -1,7 +1,7 @@
 """The chat page's JSON mode (Settings → JSON, #json-mode and #json-schema) with the shipped model, on
 NumPy, in headless Chromium under the served CSP: a schema that is not JSON and one with an
 unsupported keyword show the library's message as text (under the box and in the notice) and
-nothing is sent; under a good schema the greedy answer parses and validates (jsonschema), is shown
+nothing is sent (turning JSON off takes the message away, on again checks the box at once); under a good schema the greedy answer parses and validates (jsonschema), is shown
 indented, and the page reports the per-token mask time.
 """
 
@@ -51,6 +51,13 @@ def test_json_mode_refuses_bad_schemas_and_answers_valid_json(open_page, screens
     message = refused(page, '{"<b>x</b>": 1}')          # a name from the schema, shown as text
     assert "'<b>x</b>'" in message, message
     assert page.locator("#json-error b, #notice b").count() == 0
+    # Turning JSON off takes the message away; on again, the schema is checked at once.
+    page.uncheck("#json-mode")
+    page.wait_for_function("() => document.getElementById('json-error').hidden", timeout=10_000)
+    assert page.locator("#notice").is_hidden()
+    page.check("#json-mode")
+    page.wait_for_function("() => !document.getElementById('json-error').hidden", timeout=30_000)
+    assert page.inner_text("#json-error") == message
 
     # Fixed: the message goes, the answer streams, parses, validates, and is shown indented.
     page.fill("#json-schema", json.dumps(PERSON))
