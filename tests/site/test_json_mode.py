@@ -1,8 +1,9 @@
 """The chat page's JSON mode (Settings → JSON, #json-mode and #json-schema) with the shipped model, on
 NumPy, in headless Chromium under the served CSP: a schema that is not JSON and one with an
 unsupported keyword show the library's message as text (under the box and in the notice) and
-nothing is sent (turning JSON off takes the message away, on again checks the box at once); under a good schema the greedy answer parses and validates (jsonschema), is shown
-indented, and the page reports the per-token mask time.
+nothing is sent (turning JSON off takes the message away, on again checks the box at once);
+under a good schema the greedy answer parses and validates (jsonschema), is shown indented, and
+the page reports the per-token mask time.
 """
 
 from __future__ import annotations
