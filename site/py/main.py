@@ -9,8 +9,8 @@ main thread would compete with the worker's for the CPU at start-up (the page go
 twice as late that way; bench/RESULTS.md). What the page shows is view.py's;
 Cache Storage is store.py's. For tests and embedders: body[data-state] (booting | loading | ready
 | generating | error), body[data-model-source] (network | cache | file), window.webinferPage
-(timings, device, model, lastResult: in JSON mode with json_text, the answer indented, and mask_ms,
-the per-token mask time: median, p99, max).
+(timings, device, model, lastResult: in JSON mode with json_text, the answer indented, mask_ms,
+the per-token mask time: median, mean, p99, max, and setup_s, the grammar's setup).
 """
 
 import asyncio

@@ -498,7 +498,7 @@ async def docs_clear(spec_json: str) -> str:
 
 async def response_format(schema_text: str) -> str:
     """The JSON mode's response_format for the schema box's text, or the reason it cannot be used
-    (structured.response_format), once webinfer is installed."""
+    (structured.response_format), once webinfer is installed (_documents waits for it)."""
     async def check():
         return json.dumps(structured.response_format(schema_text))
     return await _documents(check)
