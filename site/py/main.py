@@ -9,7 +9,8 @@ main thread would compete with the worker's for the CPU at start-up (the page go
 twice as late that way; bench/RESULTS.md). What the page shows is view.py's;
 Cache Storage is store.py's. For tests and embedders: body[data-state] (booting | loading | ready
 | generating | error), body[data-model-source] (network | cache | file), window.webinferPage
-(timings, device, model, lastResult).
+(timings, device, model, lastResult: in JSON mode with json_text, the answer indented, mask_ms,
+the per-token mask time: median, mean, p99, max, and setup_s, the grammar's setup).
 """
 
 import asyncio
@@ -34,6 +35,7 @@ source = None              # where that model came from: {"kind": "url", "url"} 
 answer = None              # the view.Answer being streamed
 touched = set()            # settings the user changed (a new model's recommendations keep off them)
 pending = None             # (src, data) of a model that is tight, waiting for the user's "Load anyway"
+checking = False           # a message's JSON schema is being checked (send() waits for the worker)
 
 
 def now() -> float:
@@ -241,22 +243,56 @@ def settings() -> dict:
     return {key: el(element_id).value for key, element_id in SETTINGS.items()}
 
 
+async def response_format(sending: bool = True):
+    """Settings → JSON: {} when it is off, else the response_format the worker made of the schema
+    box (empty: any JSON object); None when the box's schema cannot be used: the reason (the
+    library's words) shows under the box and, for a message about to be sent, in the notice."""
+    out = json.loads(await engine.response_format(el("json-schema").value)) if el("json-mode").checked else {"ok": True}
+    if not out["ok"]:
+        view.json_error(out["error"])
+        if sending:
+            view.notice(out["error"] + " Nothing was sent: fix the schema under Settings, or turn JSON off.")
+        return None
+    if not el("json-error").hidden:       # a problem shown before is fixed now, or JSON is off
+        view.json_error(None)
+        view.notice(None)
+    return out.get("response_format", {})
+
+
+async def check_format() -> None:
+    """Check the schema as soon as it is edited or JSON is turned on (once the worker is up)."""
+    if engine is not None and view.state() in ("ready", "generating"):
+        await response_format(sending=False)
+
+
 async def send() -> None:
-    global answer, loaded
+    global answer, loaded, checking
     text = el("prompt").value.strip()
-    if not text or view.state() != "ready":
+    if not text or view.state() != "ready" or checking:
         return
+    checking = True
+    try:
+        fmt = await response_format()     # nothing is sent under a schema the library refuses
+    finally:
+        checking = False
+    if fmt is None or view.state() != "ready":
+        return
+    ask_settings = settings()
+    if fmt:
+        ask_settings["response_format"] = fmt
     el("prompt").value = ""
     view.bubble("user", text)
-    answer = view.Answer()
+    answer = view.Answer(json_mode=bool(fmt))
     view.set_state("generating")
     label, detail = view.short_device(loaded["device"])
     use_docs = el("use-docs").checked
     view.status(f"{label} · " + ("searching your documents…" if use_docs else "thinking…"), detail)
-    out = json.loads(await engine.ask(text, json.dumps(settings()), json.dumps(site["embedder"]) if use_docs else ""))
+    out = json.loads(await engine.ask(text, json.dumps(ask_settings), json.dumps(site["embedder"]) if use_docs else ""))
     view.hide_progress()                  # the embedding model's, when this question loaded it
     cancelled = out.get("finish_reason") == "cancelled"
     answer.end(stopped=cancelled)
+    if out.get("json_text"):              # JSON mode: the answer parsed, shown indented (as text)
+        answer.replace(out["json_text"])
     answer = None
     if out.get("sources"):
         view.sources(out["sources"])
@@ -275,10 +311,12 @@ async def send() -> None:
         PAGE.lastResult = js.JSON.parse(json.dumps(out))
         PAGE.memory.heap = out["heap_bytes"]
         why = " · stopped" if cancelled else ""
+        mask = out.get("mask_ms")
         view.status("{} · {:.1f} tok/s · {} tokens{}".format(label, out["decode_tok_s"], out["completion_tokens"], why),
                     "{}\nprefill {:.1f} tok/s ({} prompt tokens), decode {:.1f} tok/s, finish reason: {}\ndecode step: {}".format(
                         detail, out["prefill_tok_s"], out["prompt_tokens"], out["decode_tok_s"], out["finish_reason"],
-                        out["decode_path"]))
+                        out["decode_path"]) + ("\nJSON mask per token: median {:.3f} ms, p99 {:.1f} ms".format(
+                            mask["median"], mask["p99"]) if mask else ""))
     view.set_state("ready")
     el("prompt").focus()
 
@@ -404,6 +442,16 @@ def on_device() -> None:
 def on_setting(event) -> None:
     touched.add(event.target.id)
     el("temperature-value").textContent = el("temperature").value
+
+
+@when("change", "#json-mode")
+def on_json_mode() -> None:
+    spawn(check_format())
+
+
+@when("change", "#json-schema")
+def on_json_schema() -> None:
+    spawn(check_format())
 
 
 @when("toggle", "#model-panel")

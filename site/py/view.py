@@ -121,15 +121,18 @@ def bubble(role: str, text: str):
 
 class Answer:
     """The assistant message being streamed: #output, grown one Text-node append per delta; the
-    transcript follows it while the reader is at the bottom (scrolling up to read stops that)."""
+    transcript follows it while the reader is at the bottom (scrolling up to read stops that).
+    An answer in JSON mode (class "json") is set in a monospace font."""
 
-    def __init__(self):
+    def __init__(self, json_mode: bool = False):
         old = js.document.getElementById("output")
         if old:
             old.removeAttribute("id")
         self.div = bubble("assistant", "")
         self.div.id = "output"
         self.div.classList.add("streaming")
+        if json_mode:
+            self.div.classList.add("json")
         self.node = self.div.appendChild(js.document.createTextNode(""))
 
     def add(self, text: str) -> None:
@@ -143,6 +146,10 @@ class Answer:
         self.div.classList.remove("streaming")
         if stopped:
             self.div.classList.add("stopped")
+
+    def replace(self, text: str) -> None:
+        """Show `text` instead of what streamed (the JSON answer pretty-printed), as text."""
+        self.node.data = text
 
 
 def clear_transcript() -> None:
@@ -205,6 +212,13 @@ def render_docs(listing: dict) -> None:
         if listing["persistent"] else
         "This browser's private file system is unavailable here (" + listing["why"] + "): documents are kept "
         "in memory for this session only. Nothing is uploaded.")
+
+
+def json_error(text) -> None:
+    """Why the JSON schema cannot be used, under the schema box (#json-error), as text; None hides it."""
+    box = el("json-error")
+    box.textContent = text or ""
+    box.hidden = not text
 
 
 def doc_error(text) -> None:

@@ -11,6 +11,8 @@ py/main.py awaits these exported functions (__export__); each returns JSON text:
                             model's spec) grounded in the user's documents (documents.retrieve,
                             grounding.grounded_message), the chunks used given back as "sources"
   docs_list, docs_add, docs_delete, docs_clear  the Documents panel (py/documents.py)
+  response_format(schema)   the JSON mode's response_format for the schema box's text, or why
+                            it cannot be used (py/structured.py)
   stop()                    end the running answer after its current token
   reset(system)             a new chat
 While they run, the worker reports through functions main.py set on it (pyscript.sync here):
@@ -38,6 +40,7 @@ from pyodide.ffi import create_proxy
 from pyscript import sync
 
 import store
+import structured
 import documents
 from documents import retrieve
 from grounding import grounded_message
@@ -369,6 +372,8 @@ def _options(settings_json: str) -> dict:
     opts = {k: cast(raw[k]) for k, cast in SETTING_KEYS.items() if raw.get(k) not in (None, "")}
     if opts.get("top_k") == 0:
         opts.pop("top_k")          # the page's "0 = off"
+    if raw.get("response_format"):
+        opts["response_format"] = raw["response_format"]    # JSON mode (checked first: response_format())
     return opts
 
 
@@ -414,7 +419,15 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
         return json.dumps({"ok": False, "error": str(e)})
     finally:
         message["content"] = text
-    _gen = gen = model.generate(ids, **opts)
+    t0 = time.perf_counter()
+    try:
+        gen = model.generate(ids, **opts)   # under a constraint: its grammar compiled (and cached) here
+    except webinfer.WebinferError as e:     # e.g. max_tokens below the schema's shortest answer
+        session.messages.pop()
+        return json.dumps({"ok": False, "error": str(e)})
+    _gen = gen
+    setup_s = time.perf_counter() - t0
+    masks = structured.time_masks(gen)
     try:
         async for delta in gen:
             sync.delta(delta)
@@ -429,7 +442,9 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
         session.messages.append({"role": "assistant", "content": gen.result.text if gen.result else ""})
         session.last = gen.result
     c = gen.result
-    return json.dumps({"ok": True, **c.to_dict(), "sources": sources,
+    shaped = structured.pretty(c.text) if "response_format" in opts else None
+    return json.dumps({"ok": True, **c.to_dict(), "sources": sources, "json_text": shaped,
+                       "mask_ms": structured.mask_stats(masks), "setup_s": round(setup_s, 3),
                        "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
                        "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
 
@@ -481,6 +496,14 @@ async def docs_clear(spec_json: str) -> str:
     return await _documents(documents.docs_clear, spec_json)
 
 
+async def response_format(schema_text: str) -> str:
+    """The JSON mode's response_format for the schema box's text, or the reason it cannot be used
+    (structured.response_format), once webinfer is installed (_documents waits for it)."""
+    async def check():
+        return json.dumps(structured.response_format(schema_text))
+    return await _documents(check)
+
+
 def stop() -> None:
     if _gen is not None:
         _gen.cancel()
@@ -492,4 +515,4 @@ def reset(system: str = "") -> None:
         _session = _model.chat(system=system or None)
 
 
-__export__ = ["load", "ask", "stop", "reset", "docs_list", "docs_add", "docs_delete", "docs_clear"]
+__export__ = ["load", "ask", "response_format", "stop", "reset", "docs_list", "docs_add", "docs_delete", "docs_clear"]

@@ -3,9 +3,11 @@
 Checks per notebook: every code cell ran (an execution count, no "[*]"), no error output
 (a traceback in any output), no request left the site's origin, and the expected outputs are
 there: the quickstart's answer ("Paris"), at least one image per plotting notebook, and the
-no-GPU note of the devices notebook, and the retrieval notebook's grounded answer (the made-up
-capital, only with retrieval) and the chunks it used. The kernel boots the local Pyodide and installs webinfer
-and matplotlib offline (disablePyPIFallback), and fetches the model from /models/.
+no-GPU note of the devices notebook, the retrieval notebook's grounded answer (the made-up
+capital, only with retrieval) and the chunks it used, and the structured notebook's records (each
+one parses and validates against the schema it printed) and its refused keyword. The kernel boots
+the local Pyodide and installs webinfer and matplotlib offline (disablePyPIFallback), and fetches
+the model from /models/.
 Budget: ~1 min per notebook here (kernel start + 98 MB model + NumPy in WebAssembly).
 """
 
@@ -63,3 +65,21 @@ def test_retrieval_notebook_grounds_the_answer(run_notebook):
     assert with_ and "Lutz" in with_[0], text[-2000:]
     assert any(line.startswith("SOURCE [1] zubrowka.txt") for line in lines), text[-2000:]
     assert run.images() >= 1, "retrieval: no image output"
+
+
+def test_structured_notebook_extracts_valid_records(run_notebook):
+    import json
+
+    import jsonschema
+    run = run_notebook("structured.ipynb", timeout_s=240)
+    text = _check_ran(run, "structured")
+    lines = text.splitlines()
+    schema = json.loads(next(line for line in lines if line.startswith("SCHEMA:")).removeprefix("SCHEMA:"))
+    records = [json.loads(line.removeprefix("RECORD:")) for line in lines if line.startswith("RECORD:")]
+    assert len(records) == 6, text[-2000:]
+    for record in records:
+        jsonschema.validate(record, schema)
+    assert sum(line.startswith("CHECK:") for line in lines) == 6, text[-2000:]
+    refused = [line for line in lines if line.startswith("REFUSED:")]
+    assert refused and "'format'" in refused[0], text[-2000:]
+    assert run.images() >= 1, "structured: no image output"
