@@ -24,7 +24,6 @@ from pyscript import sync
 import store
 
 TOP_K = 4              # chunks retrieved for a question
-PDF_MAGIC = b"%PDF-"
 
 _store = None          # the webinfer.rag.Store
 _persistent = False    # whether it is in OPFS
@@ -119,26 +118,26 @@ async def docs_list(spec_json: str) -> str:
 
 
 async def docs_add(spec_json: str, name: str, text: str, file=None) -> str:
-    """Add one document: pasted text under `name`, or a File from the picker (.txt, .md; a PDF is
-    refused in words). The store checks it (empty, too big, binary: its DocumentError) and writes
-    it in one transaction, so nothing is stored half-way."""
+    """Add one document: pasted text under `name`, or a File from the picker (.txt, .md, or a PDF,
+    whose text layer webinfer.rag.pdf_text extracts here). The store checks the text (empty, too
+    big, binary: its DocumentError; a PDF it cannot read: pdf_text's) and writes it in one
+    transaction, so nothing is stored half-way."""
     import webinfer
+    from webinfer.rag.pdf import MAX_PDF_BYTES, is_pdf, pdf_text
     spec = json.loads(spec_json)
     try:
         st = await _open(spec)
         if file is not None:
             name = str(file.name)
             size = int(file.size)
-            if size > st.max_document_bytes:       # refused before the file is read into memory
+            limit = MAX_PDF_BYTES if name.lower().endswith(".pdf") else st.max_document_bytes
+            if size > limit:                       # refused before the file is read into memory
                 raise webinfer.DocumentError(
-                    f"document {name!r} is {size:,} bytes; the limit is {st.max_document_bytes:,} bytes: "
-                    "split it into smaller documents")
+                    f"document {name!r} is {size:,} bytes; the limit is {limit:,} bytes: split it into smaller documents")
             data = (await file.arrayBuffer()).to_bytes()
-            if data.startswith(PDF_MAGIC):
-                raise webinfer.DocumentError(
-                    f"{name!r} is a PDF: this page reads plain text only (.txt, .md). Copy the PDF's text "
-                    "and paste it instead.")
-            text, source, size = data, "file", len(data)
+            text, source = data, "file"
+            if is_pdf(data, name):
+                text, source = pdf_text(data, name), "pdf"
         else:
             source, size = "paste", len(text.encode("utf-8", "surrogatepass"))
         st.prepare(name, text)          # bad input is refused before the embedding model loads
