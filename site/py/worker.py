@@ -391,6 +391,7 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
     model, session = _model, _session     # a reset() or load() meanwhile does not touch this turn
     reserve = min(opts.get("max_tokens", 256), model.n_ctx // 4)
     try:
+        documents.use_device(model.device.name)
         hits = await retrieve(json.loads(docs_json), text) if docs_json else []
     except Exception as e:  # noqa: BLE001 - retrieval failed: say so, ask nothing
         return json.dumps({"ok": False, "error": "Could not search the documents: " + _words(e)})
@@ -448,6 +449,7 @@ async def _documents(fn, *args) -> str:
         await _runtime
     except Exception as e:  # noqa: BLE001 - the load reports it too
         return json.dumps({"ok": False, "error": "webinfer could not be installed: " + _words(e)})
+    documents.use_device(_model.device.name if _model is not None else "numpy")
     return await fn(*args)
 
 
