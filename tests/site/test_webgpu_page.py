@@ -3,7 +3,8 @@
 "auto" picks NumPy there, because an emulated adapter is far slower than NumPy on the same CPU,
 and the status says why; the Settings selector forces WebGPU, the page reloads the model on it,
 and a greedy answer equals HF transformers' golden continuation. SwiftShader decodes ~0.1 tok/s
-on this model, so the answer is short.
+on this model, so the answer is short. With the chat model on WebGPU, the Documents panel's
+embedding model (the tests' tiny BERT, `?embedder=test`) runs there too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.slow]
 
 def test_auto_prefers_numpy_then_webgpu_forced(open_page, model_file, screenshot):
     prompt, expected = golden(model_file)
-    page, rec = open_page(webgpu=True)
+    page, rec = open_page(webgpu=True, path="?embedder=test")
     wait_ready(page, rec)
     assert page.inner_text("#status").startswith("CPU (NumPy)"), page.inner_text("#status")
     device = page.evaluate("() => window.webinferPage.device")
@@ -33,4 +34,17 @@ def test_auto_prefers_numpy_then_webgpu_forced(open_page, model_file, screenshot
     assert ask(page, prompt, timeout=600_000) == expected(n)
     assert page.inner_text("#status").startswith("WebGPU") and "tok/s" in page.inner_text("#status")
     screenshot(page, "site_webgpu")
+
+    # The embedding model follows the chat model onto WebGPU (py/documents.py), and a document goes in.
+    page.click("#docs-panel summary")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('no documents yet')",
+                           timeout=60_000)
+    page.fill("#doc-name", "island.txt")
+    page.fill("#doc-text", "The lighthouse keeper on Skerry Island is named Oswin Tamberlake.")
+    page.click("#doc-add")
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.txt')",
+                           timeout=300_000)
+    added = page.evaluate("() => window.webinferPage.documents.added")
+    assert added["chunks"] == 1 and added["device"].startswith("webgpu: "), added
+    assert page.is_hidden("#doc-error")
     assert_clean(page, rec)

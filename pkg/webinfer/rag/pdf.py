@@ -30,7 +30,8 @@ import unicodedata
 
 from ..errors import DocumentError
 from .pdf_fonts import Font
-from .pdf_objects import END, Budget, Lexer, Limits, Name, ObjectTable, Op, Ref, Stream, decode_stream, parse_object
+from .pdf_filters import decode_stream
+from .pdf_objects import END, Budget, Lexer, Limits, Name, ObjectTable, Op, Ref, Stream, parse_object
 
 MAX_PDF_BYTES = 64 << 20      # a PDF's file size (images make PDFs far larger than their text)
 MAX_PAGES = 100_000

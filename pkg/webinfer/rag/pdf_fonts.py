@@ -15,7 +15,8 @@ from __future__ import annotations
 import unicodedata
 
 from ..errors import DocumentError
-from .pdf_objects import END, Budget, Lexer, Name, ObjectTable, Op, Stream, decode_stream
+from .pdf_filters import decode_stream
+from .pdf_objects import END, Budget, Lexer, Name, ObjectTable, Op, Stream
 
 MAX_RANGE = 1 << 16          # codes one bfrange may map (a CMap is at most 4-byte codes)
 
