@@ -38,10 +38,10 @@ _device = "numpy"      # where it runs: the chat model's device, "webgpu" or "nu
 def use_device(name: str) -> None:
     """Run the embedding model on the chat model's device (py/worker.py tells before each call);
     a change drops the loaded one, which loads again on that device at its next use."""
-    global _device, _embedder
+    global _device, _embedder, _loading
     name = "webgpu" if name == "webgpu" else "numpy"
     if name != _device:
-        _device, _embedder = name, None
+        _device, _embedder, _loading = name, None, None
 
 
 def _report(**fields) -> None:
