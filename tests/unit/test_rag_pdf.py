@@ -192,6 +192,7 @@ def test_truncated_is_refused():
     data = build_pdf(pages(PAGE1, PAGE2))
     cut = data.index(b"11 0 obj") + 20                 # inside page 1's content stream's object
     assert_refused(data[:cut], "damaged or truncated")
+    assert_refused(data[:data.index(b"12 0 obj")], "object 12 of its page tree is missing")   # page 2's object
     # cut after the objects, before the xref table and trailer: everything is still there
     assert pdf_text(data[:data.index(b"xref")]) == pdf_text(data)
 

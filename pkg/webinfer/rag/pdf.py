@@ -115,6 +115,8 @@ class _Reader:
                     continue                                  # a cycle, or a page listed twice
                 seen.add(ref.num)
             node = r(ref)
+            if node is None and isinstance(ref, Ref):         # a page the file no longer holds
+                self.fail(f"object {ref.num} of its page tree is missing (the file is damaged or truncated)")
             if not isinstance(node, dict) or depth > 64:
                 continue
             res = r(node.get("Resources"))
