@@ -2,7 +2,8 @@
 standard font, a composite font whose ToUnicode CMap maps to non-ASCII text, /Differences glyph
 names, object streams, a form XObject), compared with pypdf's extraction where pypdf is
 installed; and PDFs it cannot read (encrypted, truncated, image-only, not a PDF, a zip bomb, a
-page-tree cycle, deep nesting), each a DocumentError naming why, in bounded time. And PDFs a real
+page-tree cycle, deep nesting), each a DocumentError naming why, in bounded time; any cut,
+overwritten or spliced copy (hypothesis) gives text or a DocumentError, nothing else. And PDFs a real
 generator writes (fpdf2: a core font, and an embedded TrueType subset with its ToUnicode map)."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import zlib
 import fpdf
 import pypdf
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from webinfer.errors import DocumentError
 from webinfer.rag import Store, pdf_text, read_document
@@ -223,6 +226,29 @@ def test_hostile_files_are_bounded():
     assert_refused(build_pdf(deep), "nested over 64 deep")
     many = pages(b"BT /F1 12 Tf " + b"(x) Tj " * 30_000 + b"ET")
     assert_refused(build_pdf(many), "tokens", limits=Limits(tokens=50_000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_damaged_files_give_text_or_a_documenterror(data):
+    """Any file cut, overwritten or spliced from the ones above: text or a DocumentError, never
+    another exception, and quickly."""
+    base = data.draw(st.sampled_from([build_pdf(pages(PAGE1, PAGE2)), cid_pdf()]))
+    at = data.draw(st.integers(0, len(base) - 1))
+    how = data.draw(st.sampled_from(["cut", "bytes", "splice"]))
+    if how == "cut":
+        bad = base[:at]
+    elif how == "bytes":
+        bad = base[:at] + data.draw(st.binary(min_size=1, max_size=16)) + base[at + 16:]
+    else:
+        other = data.draw(st.integers(0, len(base) - 1))
+        bad = base[:at] + base[other:]
+    t0 = time.perf_counter()
+    try:
+        assert isinstance(pdf_text(bad), str)
+    except DocumentError:
+        pass
+    assert time.perf_counter() - t0 < 5
 
 
 def test_read_document_and_the_store(tmp_path):
