@@ -1,7 +1,7 @@
 """PDF as text (webinfer.rag.pdf): PDFs written by hand in the test (a Flate content stream with a
 standard font, a composite font whose ToUnicode CMap maps to non-ASCII text, /Differences glyph
-names, object streams, a form XObject), compared with pypdf's extraction where pypdf is
-installed; and PDFs it cannot read (encrypted, truncated, image-only, not a PDF, a zip bomb, a
+names, object streams, a form XObject), compared with pypdf's extraction (a test dependency,
+like fpdf2); and PDFs it cannot read (encrypted, truncated, image-only, not a PDF, a zip bomb, a
 page-tree cycle, deep nesting), each a DocumentError naming why, in bounded time; any cut,
 overwritten or spliced copy (hypothesis) gives text or a DocumentError, nothing else. And PDFs a real
 generator writes (fpdf2: a core font, and an embedded TrueType subset with its ToUnicode map)."""
