@@ -5,8 +5,9 @@ The store is a SQLite file in the origin private file system (OPFS, webinfer.rag
 so documents survive a reload; where OPFS is unavailable it is kept in memory for the session,
 and the panel says why. One store file per embedding model ("<model name>.sqlite": a store holds
 the vectors of one model). The embedding model is fetched (Cache Storage first, then this site)
-only when first needed, adding a document or asking with "Use documents", and runs on NumPy
-(it is small; the GPU stays the chat model's). Nothing here leaves the machine.
+only when first needed, adding a document or asking with "Use documents", and runs where the chat
+model runs: on WebGPU when that is on WebGPU (webinfer.load_embedder_async; if that fails, on
+NumPy, with a notice), else on NumPy. Nothing here leaves the machine.
 
 py/worker.py exports docs_list, docs_add, docs_delete and docs_clear (each returns JSON text) and
 calls retrieve() for a question; `spec` is site-config.json's entry for the embedding model, with
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import js
 from pyscript import sync
@@ -24,13 +26,22 @@ from pyscript import sync
 import store
 
 TOP_K = 4              # chunks retrieved for a question
-PDF_MAGIC = b"%PDF-"
 
 _store = None          # the webinfer.rag.Store
 _persistent = False    # whether it is in OPFS
 _why = ""              # why it is not (shown by the panel)
 _embedder = None       # the loaded webinfer.Embedder
 _loading = None        # the task loading it
+_device = "numpy"      # where it runs: the chat model's device, "webgpu" or "numpy" (use_device)
+
+
+def use_device(name: str) -> None:
+    """Run the embedding model on the chat model's device (py/worker.py tells before each call);
+    a change drops the loaded one, which loads again on that device at its next use."""
+    global _device, _embedder, _loading
+    name = "webgpu" if name == "webgpu" else "numpy"
+    if name != _device:
+        _device, _embedder, _loading = name, None, None
 
 
 def _report(**fields) -> None:
@@ -55,7 +66,8 @@ async def _open(spec: dict):
 
 async def _fetch_embedder(spec: dict, origin: str):
     """The embedding model's files (this browser's cache first, then the site; a download is cached
-    afterwards) with byte progress over all of them, loaded with webinfer.load_embedder on NumPy."""
+    afterwards) with byte progress over all of them, loaded on _device: WebGPU with
+    webinfer.load_embedder_async, falling back to NumPy with a notice if that fails."""
     import webinfer
     total = sum(f["size"] for f in spec["files"])
     files, before = {}, 0
@@ -72,6 +84,12 @@ async def _fetch_embedder(spec: dict, origin: str):
         files[f["name"]] = data
         before += f["size"]
     _report(name=spec["name"], done=total, total=total, stage="load")
+    if _device == "webgpu":
+        try:
+            return await webinfer.load_embedder_async(files, device="webgpu")
+        except Exception as e:  # noqa: BLE001 - any GPU failure: NumPy gives the same vectors
+            why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            sync.notice(f"The embedding model could not run on WebGPU ({why}); it runs on NumPy.")
     return webinfer.load_embedder(files, device="numpy")
 
 
@@ -119,32 +137,41 @@ async def docs_list(spec_json: str) -> str:
 
 
 async def docs_add(spec_json: str, name: str, text: str, file=None) -> str:
-    """Add one document: pasted text under `name`, or a File from the picker (.txt, .md; a PDF is
-    refused in words). The store checks it (empty, too big, binary: its DocumentError) and writes
-    it in one transaction, so nothing is stored half-way."""
+    """Add one document: pasted text under `name`, or a File from the picker (.txt, .md, or a PDF,
+    whose text layer webinfer.rag.pdf_text extracts here). The store checks the text (empty, too
+    big, binary: its DocumentError; a PDF it cannot read: pdf_text's) and writes it in one
+    transaction, so nothing is stored half-way."""
     import webinfer
+    from webinfer.rag.pdf import MAX_PDF_BYTES, is_pdf, pdf_text
     spec = json.loads(spec_json)
     try:
         st = await _open(spec)
         if file is not None:
             name = str(file.name)
             size = int(file.size)
-            if size > st.max_document_bytes:       # refused before the file is read into memory
+            limit = MAX_PDF_BYTES if name.lower().endswith(".pdf") else st.max_document_bytes
+            if size > limit:                       # refused before the file is read into memory
                 raise webinfer.DocumentError(
-                    f"document {name!r} is {size:,} bytes; the limit is {st.max_document_bytes:,} bytes: "
-                    "split it into smaller documents")
+                    f"document {name!r} is {size:,} bytes; the limit is {limit:,} bytes: split it into smaller documents")
             data = (await file.arrayBuffer()).to_bytes()
-            if data.startswith(PDF_MAGIC):
-                raise webinfer.DocumentError(
-                    f"{name!r} is a PDF: this page reads plain text only (.txt, .md). Copy the PDF's text "
-                    "and paste it instead.")
-            text, source, size = data, "file", len(data)
+            text, source = data, "file"
+            if is_pdf(data, name):
+                text, source = pdf_text(data, name), "pdf"
         else:
             source, size = "paste", len(text.encode("utf-8", "surrogatepass"))
         st.prepare(name, text)          # bad input is refused before the embedding model loads
         emb = await embedder(spec, js.location.origin)
-        await st.add_async(name, text, {"source": source, "bytes": size}, embed=emb.aembed, tokenizer=emb.tokenizer)
-        return json.dumps(await _written())
+        spent, n = [0.0], [0]
+
+        async def embed(texts):          # timed: the page reports embeddings/s (bench/site_embed.py)
+            t0 = time.perf_counter()
+            out = await emb.aembed(texts)
+            spent[0] += time.perf_counter() - t0
+            n[0] += len(texts)
+            return out
+        await st.add_async(name, text, {"source": source, "bytes": size}, embed=embed, tokenizer=emb.tokenizer)
+        added = {"name": name, "chunks": n[0], "embed_s": round(spent[0], 4), "device": emb.device.description}
+        return json.dumps({**await _written(), "added": added})
     except Exception as e:  # noqa: BLE001 - the store's message, in the panel
         return json.dumps({"ok": False, "error": _error(e)})
 

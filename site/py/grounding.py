@@ -1,31 +1,36 @@
-"""The page's grounded prompt: a question with the document chunks retrieved for it.
+"""The page's grounded turn: the conversation, with room made for the retrieved chunks, put into a
+prompt by webinfer.rag.grounded_messages, the library's own builder (the chunks as numbered
+sources in the system message, the question last, counted with the chat model's template; see
+docs/rag.md for why there). py/worker.py calls it; it runs in the worker (Pyodide) and, having
+no browser imports, in CPython for tests/site/test_grounding.py.
 
-One function, grounded_message, so that the library's own prompt builder (webinfer.rag's, when
-it lands) can replace it in one place (py/worker.py calls it). It runs in the worker (Pyodide).
+What it adds to the library: a chat that goes on. The history is the page's ChatSession's; its
+older turns are dropped first (ChatSession.prompt_ids) so that the chunks may take up to
+SOURCE_SHARE of the context, and the session keeps the question alone (the chunks are not
+carried into later turns).
 """
 
 from __future__ import annotations
 
-PREAMBLE = ("Answer the question using the excerpts from the user's documents below when they are "
-            "relevant; say so when they do not contain the answer.\n\n")
+SOURCE_SHARE = 0.5        # at most this much of the context goes to chunks when older turns must go
 
 
-def grounded_message(question: str, hits: list, count_tokens, budget: int) -> tuple[str, list]:
-    """(the user message's text, the hits it holds): the excerpts best first, each as
-    "[n] document name:\\n text", added while the message stays within `budget` tokens of
-    count_tokens (the chat model's tokenizer); a chunk that does not fit is left out (a later,
-    shorter one may still fit). No excerpt fits: the question alone, and no hits."""
-    tail = "\n\nQuestion: " + question
-    used, parts = [], []
-    size = count_tokens(PREAMBLE + tail)
-    for hit in hits:
-        part = "[{}] {}:\n{}\n\n".format(len(used) + 1, hit.doc_name, hit.chunk.text.strip())
-        n = count_tokens(part)
-        if size + n > budget:
-            continue
-        parts.append(part)
-        used.append(hit)
-        size += n
-    if not used:
-        return question, []
-    return PREAMBLE + "".join(parts).rstrip() + tail, used
+def grounded_turn(model, session, hits: list, reserve: int) -> tuple[list[int], list]:
+    """(the prompt's token ids, the webinfer.rag Sources it holds) for the session's conversation,
+    whose newest message is the question; with no hits, ChatSession's own prompt. `reserve` tokens
+    stay free for the answer. ContextLengthError when the question alone cannot fit (as
+    ChatSession raises)."""
+    from webinfer.errors import ContextLengthError
+    from webinfer.rag import grounded_messages
+    if not hits:
+        return session.prompt_ids(reserve), []
+    # what all the chunks would add to the prompt, capped at the share they may claim
+    everything, _ = grounded_messages(model, session.messages, hits, budget=1 << 30)
+    want = len(model.encode_chat(everything)) - len(model.encode_chat(session.messages))
+    try:
+        session.prompt_ids(reserve + min(want, int(model.n_ctx * SOURCE_SHARE)))
+    except ContextLengthError:
+        pass                         # not even the question and that many: fewer chunks, below
+    session.prompt_ids(reserve)      # the question (and what history still fits) without chunks
+    messages, sources = grounded_messages(model, session.messages, hits, budget=model.n_ctx - reserve)
+    return model.encode_chat(messages), sources

@@ -9,7 +9,8 @@ py/main.py awaits these exported functions (__export__); each returns JSON text:
                             heap never holds the file); on NumPy they go into the heap first
   ask(text, settings_json, docs_json)  one chat turn, streamed; with docs_json (the embedding
                             model's spec) grounded in the user's documents (documents.retrieve,
-                            grounding.grounded_message), the chunks used given back as "sources"
+                            grounding.grounded_turn: webinfer.rag's prompt builder), the chunks
+                            used given back as "sources"
   docs_list, docs_add, docs_delete, docs_clear  the Documents panel (py/documents.py)
   response_format(schema)   the JSON mode's response_format for the schema box's text, or why
                             it cannot be used (py/structured.py)
@@ -43,7 +44,7 @@ import store
 import structured
 import documents
 from documents import retrieve
-from grounding import grounded_message
+from grounding import grounded_turn
 
 _runtime = None      # the task installing numpy + webinfer (started by the first load)
 _model = None        # the loaded webinfer.Model
@@ -377,26 +378,16 @@ def _options(settings_json: str) -> dict:
     return opts
 
 
-async def _grounded(model, text: str, reserve: int, spec: dict) -> tuple[str, list]:
-    """The user message with the chunks retrieved for it (grounded_message), and what it used as
-    the page shows it. The excerpts get the context less the answer's reserve and the template's
-    own tokens, at most half of it (older turns are dropped first, by ChatSession.prompt_ids)."""
-    from webinfer.rag import token_counter
-    hits = await retrieve(spec, text)
-    if not hits:
-        return text, []
-    count = token_counter(model.tokenizer)
-    template = len(model.encode_chat([{"role": "user", "content": text}])) - count(text)
-    budget = min(model.n_ctx // 2, model.n_ctx - reserve - template - 8)
-    message, used = grounded_message(text, hits, count, budget)
-    return message, [{"doc": h.doc_name, "ordinal": h.chunk.ordinal, "score": round(float(h.score), 4),
-                      "text": h.chunk.text} for h in used]
+def _shown(sources: list) -> list:
+    """The chunks a prompt held (webinfer.rag Sources), as the page shows them under the answer."""
+    return [{"index": s.index, "doc": s.doc_name, "ordinal": s.ordinal, "score": round(float(s.score), 4),
+             "text": s.text} for s in sources]
 
 
 async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
     """One chat turn: stream the answer's text through sync.delta; the Completion as JSON. With
-    docs_json the question is asked with the chunks retrieved for it; the history keeps the
-    question alone (the excerpts are not carried into later turns)."""
+    docs_json the question is asked with the chunks retrieved for it (grounded_turn); the history
+    keeps the question alone (the chunks are not carried into later turns)."""
     global _gen
     import webinfer
     if _model is None:
@@ -404,21 +395,17 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
     opts = _options(settings_json)
     model, session = _model, _session     # a reset() or load() meanwhile does not touch this turn
     reserve = min(opts.get("max_tokens", 256), model.n_ctx // 4)
-    sources = []
-    message = {"role": "user", "content": text}
     try:
-        if docs_json:
-            message["content"], sources = await _grounded(model, text, reserve, json.loads(docs_json))
+        documents.use_device(model.device.name)
+        hits = await retrieve(json.loads(docs_json), text) if docs_json else []
     except Exception as e:  # noqa: BLE001 - retrieval failed: say so, ask nothing
         return json.dumps({"ok": False, "error": "Could not search the documents: " + _words(e)})
-    session.messages.append(message)
+    session.messages.append({"role": "user", "content": text})
     try:
-        ids = session.prompt_ids(reserve)
+        ids, sources = grounded_turn(model, session, hits, reserve)
     except webinfer.WebinferError as e:
         session.messages.pop()
         return json.dumps({"ok": False, "error": str(e)})
-    finally:
-        message["content"] = text
     t0 = time.perf_counter()
     try:
         gen = model.generate(ids, **opts)   # under a constraint: its grammar compiled (and cached) here
@@ -443,7 +430,7 @@ async def ask(text: str, settings_json: str, docs_json: str = "") -> str:
         session.last = gen.result
     c = gen.result
     shaped = structured.pretty(c.text) if "response_format" in opts else None
-    return json.dumps({"ok": True, **c.to_dict(), "sources": sources, "json_text": shaped,
+    return json.dumps({"ok": True, **c.to_dict(), "sources": _shown(sources), "json_text": shaped,
                        "mask_ms": structured.mask_stats(masks), "setup_s": round(setup_s, 3),
                        "prefill_s": round(c.prefill_s, 3), "decode_s": round(c.decode_s, 3),
                        "decode_path": _model.device.decode_path(), "heap_bytes": _heap_bytes()})
@@ -477,6 +464,7 @@ async def _documents(fn, *args) -> str:
         await _runtime
     except Exception as e:  # noqa: BLE001 - the load reports it too
         return json.dumps({"ok": False, "error": "webinfer could not be installed: " + _words(e)})
+    documents.use_device(_model.device.name if _model is not None else "numpy")
     return await fn(*args)
 
 

@@ -5,14 +5,17 @@ With the tests' tiny BERT as the embedding model (`?embedder=test`; the build sh
 all-MiniLM-L6-v2), which keeps the test fast: what is checked is the page (the store, its
 messages, retrieval into the prompt, the sources shown), not the embedding's quality
 (tests/unit covers the embedder against HF transformers). Bad input (empty text, a binary file,
-a PDF, a file over the store's 10 MiB) shows the store's own message and stores nothing; a pasted document is listed, an answer
-with "Use documents" shows the chunk it used (as text); the documents survive a reload (OPFS);
+a PDF that is not one, a file over the store's 10 MiB) shows the store's own message and stores nothing; a
+pasted document and files (Markdown, and a PDF written by fpdf2, its text extracted in the worker)
+are listed, an answer with "Use documents" shows the chunk it used, from the PDF (as text); the
+documents survive a reload (OPFS);
 Delete removes one. The embedding model is fetched only once documents are used. Without OPFS
 the panel says so and keeps documents in memory.
 """
 
 from __future__ import annotations
 
+import fpdf
 import pytest
 
 from chat_page import assert_clean, ask, lines, set_greedy, wait_ready
@@ -22,6 +25,15 @@ pytestmark = [pytest.mark.slow]
 FACT = "The lighthouse keeper on Skerry Island is named Oswin Tamberlake and paints his boat <b>teal</b>."
 QUESTION = "Who keeps the lighthouse on Skerry Island?"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+
+
+def island_pdf() -> bytes:
+    """FACT on one line of a PDF page (fpdf2, Helvetica: WinAnsi text in a Flate content stream)."""
+    pdf = fpdf.FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=8)
+    pdf.cell(0, 8, FACT)
+    return bytes(pdf.output())
 
 
 def doc_list(page) -> str:
@@ -64,7 +76,7 @@ def test_documents_panel(open_page, screenshot):
     assert "photo.txt" in msg and "not UTF-8 text" in msg and "binary" in msg, msg
     msg = doc_error_after(page, lambda: page.set_input_files(
         "#doc-files", files=[{"name": "paper.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\n%\xe2\xe3\n"}]))
-    assert "paper.pdf" in msg and "PDF" in msg and "paste" in msg, msg
+    assert "'paper.pdf' cannot be read" in msg and "no page tree" in msg, msg
     big = b"a" * (10 * 1024 * 1024 + 1)          # the store's limit (10 MiB) plus one byte: refused unread
     msg = doc_error_after(page, lambda: page.set_input_files(
         "#doc-files", files=[{"name": "big.txt", "mimeType": "text/plain", "buffer": big}]))
@@ -72,20 +84,21 @@ def test_documents_panel(open_page, screenshot):
     assert "no documents yet" in doc_list(page)
     assert embed_requests(rec) == [], "bad input loaded the embedding model"
 
-    # A pasted document and a Markdown file: listed with their chunks and size.
-    page.fill("#doc-name", "island.txt")
-    page.fill("#doc-text", FACT)
+    # A pasted document, then a Markdown file and a PDF picked together: listed with their chunks and size.
+    page.fill("#doc-name", "fruit.txt")
+    page.fill("#doc-text", "Strawberries are not berries, botanically.")
     page.click("#doc-add")
-    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.txt')",
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('fruit.txt')",
                            timeout=120_000)
     wait_idle(page)
-    page.set_input_files("#doc-files", files=[{"name": "notes.md", "mimeType": "text/markdown",
-                                               "buffer": "# Notes\n\nBananas are berries.\n".encode()}])
-    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('notes.md')",
+    page.set_input_files("#doc-files", files=[
+        {"name": "notes.md", "mimeType": "text/markdown", "buffer": "# Notes\n\nBananas are berries.\n".encode()},
+        {"name": "island.pdf", "mimeType": "application/pdf", "buffer": island_pdf()}])
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.pdf')",
                            timeout=60_000)
     wait_idle(page)
     listed = doc_list(page)
-    assert "island.txt — 1 chunk · " in listed and "notes.md — 1 chunk · " in listed, listed
+    assert all(f"{n} — 1 chunk · " in listed for n in ("fruit.txt", "notes.md", "island.pdf")), listed
     assert page.is_hidden("#doc-error")
     assert any(u.endswith("/models/embed/tiny/model.safetensors") for u in embed_requests(rec)), embed_requests(rec)
     assert "progress-label: Loading the embedding model tiny…" in lines(page), lines(page)
@@ -96,14 +109,14 @@ def test_documents_panel(open_page, screenshot):
     ask(page, QUESTION)
     result = page.evaluate("() => window.webinferPage.lastResult")
     used = result["sources"]
-    assert [s["doc"] for s in used if s["doc"] == "island.txt"] == ["island.txt"], used
-    assert next(s for s in used if s["doc"] == "island.txt")["text"] == FACT
+    assert [s["doc"] for s in used if s["doc"] == "island.pdf"] == ["island.pdf"], used
+    assert next(s for s in used if s["doc"] == "island.pdf")["text"] == FACT         # the PDF's text, extracted
     # the grounded prompt is longer than the question alone
     assert result["prompt_tokens"] > 40, result["prompt_tokens"]
     sources = page.locator(".sources").last
     sources.locator("summary").click()
     shown = sources.inner_text()
-    assert "island.txt · chunk 1 · score " in shown and FACT in shown, shown
+    assert "island.pdf · chunk 1 · score " in shown and FACT in shown, shown
     assert page.locator(".sources b").count() == 0          # the chunk's HTML shows as characters
     screenshot(page, "site_documents")
 
@@ -111,13 +124,13 @@ def test_documents_panel(open_page, screenshot):
     page.reload()
     wait_ready(page, rec)
     page.click("#docs-panel summary")
-    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.txt')",
+    page.wait_for_function("() => document.getElementById('doc-list').textContent.includes('island.pdf')",
                            timeout=60_000)
     wait_idle(page)
-    page.click("#doc-list button[aria-label='Delete island.txt']")
-    page.wait_for_function("() => !document.getElementById('doc-list').textContent.includes('island.txt')",
+    page.click("#doc-list button[aria-label='Delete island.pdf']")
+    page.wait_for_function("() => !document.getElementById('doc-list').textContent.includes('island.pdf')",
                            timeout=60_000)
-    assert "notes.md" in doc_list(page)
+    assert "notes.md" in doc_list(page) and "fruit.txt" in doc_list(page)
     page.click("#model-panel summary")
     page.wait_for_function("() => document.getElementById('cache-list').textContent.includes('embedding model')",
                            timeout=30_000)

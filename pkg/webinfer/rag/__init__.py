@@ -1,5 +1,5 @@
 """Retrieval: a vector store of the user's documents (store.py), the chunker (chunk.py), the
-file's schema (schema.py), the approximate index (ivf.py), browser persistence (persist.py), and
+file's schema (schema.py), the approximate index (ivf.py), browser persistence (persist.py), PDF as text (pdf.py), and
 grounded chat (ground.py: a Retriever = store + embedding model, and the prompt with sources).
 
     from webinfer.rag import Store
@@ -16,6 +16,7 @@ survives a reload open it with `await open_persistent()` (OPFS). Grounded chat:
 """
 
 from .chunk import MAX_DOCUMENT_BYTES, chunk_text, simple_count, token_counter
+from .pdf import pdf_text, read_document
 from .persist import flush, load_sqlite3, open_persistent
 from .ground import Retriever, Source, grounded_messages
 from .schema import SCHEMA_VERSION
@@ -23,4 +24,4 @@ from .store import Chunk, Document, Hit, Store
 
 __all__ = ["Store", "Document", "Chunk", "Hit", "chunk_text", "simple_count", "token_counter",
            "MAX_DOCUMENT_BYTES", "SCHEMA_VERSION", "load_sqlite3", "open_persistent", "flush",
-           "Retriever", "Source", "grounded_messages"]
+           "Retriever", "Source", "grounded_messages", "pdf_text", "read_document"]
