@@ -93,6 +93,7 @@ class Generation:
         self._rng = np.random.Generator(np.random.PCG64(p.seed)) if device_sampling(p) else None
         sampler = None if greedy and con is None else Sampler(p, m.config.n_vocab)
         self._masked_at = -1   # the generated-token count whose mask the device holds (token_mask)
+        self._tok_t = None
         decoder, matcher = IncrementalDecoder(m.tokenizer), StopMatcher(self.stop)
         history = self._history = list(self.prompt_ids)   # what the penalties look at
         out_ids: list[int] = []
@@ -148,7 +149,13 @@ class Generation:
                 try:
                     if next_logits is None and con is not None and self._on_device(m.device, greedy):
                         self._set_mask(m.device, len(out_ids), pending=1)   # before the step: a fused one picks inside
-                    logits_t = next_logits if next_logits is not None else m.step(tok)
+                    if next_logits is not None:
+                        logits_t = next_logits
+                    elif self._tok_t is not None:   # the picked token feeds the step where it is, on the GPU
+                        logits_t = m.step(self._tok_t)
+                        m.confirm(tok)
+                    else:
+                        logits_t = m.step(tok)
                 except DeviceError as e:
                     logits_t = self._fall_back(e, history)
                 steps += 1
@@ -204,6 +211,7 @@ class Generation:
         on a device with caps.decode_ahead read() submits at once, so the next step (fed the token that is
         still on the GPU) runs while this token travels back -- the readback leaves the critical path."""
         p = self.params
+        self._tok_t = None   # the picked token on a device whose step reads it there (caps.decode_ahead)
         if self._on_device(dev, greedy):
             if self.constraint is not None and self._masked_at != len(history) - len(self.prompt_ids):
                 self._set_mask(dev, len(history) - len(self.prompt_ids))   # the first token (after a prefill)
@@ -218,6 +226,8 @@ class Generation:
             tok = int(np.asarray(await pending).reshape(-1)[0])
             if ahead:
                 self.model.confirm(tok)             # step could not know the id yet
+            elif dev.caps.decode_ahead:
+                self._tok_t = tok_t
             return tok, next_logits
         logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
         if self.constraint is not None:
