@@ -27,18 +27,21 @@ def model_path(tmp_path_factory):
     return build_synthetic_model(tmp_path_factory.mktemp("fused_mask") / "tiny.gguf", seed=3, shapes=SHAPES)
 
 
-def _fused_model(path):
+@pytest.fixture(scope="module")
+def fused_model(model_path):
+    """The model on the fused step (one workgroup), compiled once for the module's tests."""
     dev = open_webgpu()
     dev.fused, dev.fused_workgroups = "on", 1
-    return webinfer.load(path, device=dev, n_ctx=256), dev
+    return webinfer.load(model_path, device=dev, n_ctx=256), dev
 
 
-def test_constrained_greedy_tokens_are_picked_inside_the_fused_step(model_path):
+def test_constrained_greedy_tokens_are_picked_inside_the_fused_step(model_path, fused_model):
     ref = webinfer.load(model_path, device="numpy", n_ctx=256)
     want = ref.complete(PROMPT, max_tokens=14, temperature=0, grammar=GRAMMAR)
     free = ref.complete(PROMPT, max_tokens=14, temperature=0)
     assert want.token_ids[:2] != free.token_ids[:2] and len(want.token_ids) == 14             # the mask changes the answer
-    m, dev = _fused_model(model_path)
+    m, dev = fused_model
+    m.reset()
     assert m.complete(PROMPT, max_tokens=14, temperature=0, grammar=GRAMMAR).token_ids == want.token_ids
     assert dev.decode_path().startswith("fused"), dev.notes
     f = next(p.fused for p in dev._programs.values() if p.fused is not None)
@@ -65,9 +68,10 @@ def test_constrained_greedy_tokens_are_picked_inside_the_fused_step(model_path):
     assert m.complete(PROMPT, max_tokens=14, temperature=0).token_ids == free.token_ids
 
 
-def test_constrained_sampling_with_a_seed_draws_the_numpy_devices_tokens(model_path):
+def test_constrained_sampling_with_a_seed_draws_the_numpy_devices_tokens(model_path, fused_model):
     ref = webinfer.load(model_path, device="numpy", n_ctx=256)
-    m, dev = _fused_model(model_path)
+    m, dev = fused_model
+    m.reset()
     for kw in (dict(temperature=1.0, seed=3), dict(temperature=0.8, top_k=30, top_p=0.9, seed=4)):
         want = ref.complete(PROMPT, max_tokens=14, grammar=GRAMMAR, **kw).token_ids
         assert m.complete(PROMPT, max_tokens=14, grammar=GRAMMAR, **kw).token_ids == want, kw
