@@ -99,20 +99,18 @@ class FusedProgram:
     tickets: bool = True    # built with TICKETS (CPU emulators: only the workgroups that started take part)
     variant: tuple = ()     # (defines, bindings without the table's, values, grid): what masked() compiles
     masked_with: object = None   # the device's token mask the step queued last picked under (None: every token)
-    _masked: dict = None    # id(mask buffer) -> the MASK variant's dispatches by parity
+    _masked: dict = None    # (id(mask buffer), bytes bound) -> the MASK variant's dispatches by parity
 
     def masked(self, gpu, mask) -> tuple:
         """The dispatches by parity of the MASK variant, which also binds mask.buf (binding 6)."""
-        if self._masked is None:
-            self._masked = {}
-        hit = self._masked.get(id(mask.buf))
+        key = (id(mask.buf), mask.binding()[2])
+        hit = (self._masked or {}).get(key)
         if hit is None:
             defines, bindings, values, grid = self.variant
-            table = (self.cmds, 0, self.table.nbytes)
             hit = tuple(gpu.command("decode_fused.wgsl", defines + ("MASK",),
-                                    {0: (table[0], p * self.stride, table[2]), **bindings, 6: mask.binding()},
+                                    {0: (self.cmds, p * self.stride, self.table.nbytes), **bindings, 6: mask.binding()},
                                     grid, values)[0] for p in (0, 1))
-            self._masked = {id(mask.buf): hit}       # one mask buffer at a time (the device's)
+            self._masked = {key: hit}                # one mask buffer at a time (the device's)
         return hit
 
     @property
