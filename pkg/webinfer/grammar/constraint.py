@@ -131,7 +131,8 @@ class Constraint:
             return pack_ids(self.allowed_ids(remaining), n_words)
         if self.complete and self.eos_ids.size:
             words = words.copy()
-            np.bitwise_or.at(words, self.eos_ids >> 5, np.left_shift(np.uint32(1), (self.eos_ids & 31).astype(np.uint32)))
+            bits = np.left_shift(np.uint32(1), (self.eos_ids & 31).astype(np.uint32))
+            np.bitwise_or.at(words, self.eos_ids >> 5, bits)
         return words
 
     def advance(self, token_id: int) -> None:
