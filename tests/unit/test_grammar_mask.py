@@ -116,3 +116,7 @@ def test_constraint_mask_words_are_its_allowed_ids_budget_and_end_of_turn_includ
             assert np.array_equal(got, want), (b, remaining)
         c.advance(b)                                 # (single-byte tokens: id == byte)
     assert c.complete and eot in np.flatnonzero(unpack_mask(c.mask_words(5, n_logits), n_logits))
+    more = Constraint("root ::= [a-z]+", tok, [eot])        # complete, and letters may still follow
+    more.advance(ord("a"))
+    got = np.flatnonzero(unpack_mask(more.mask_words(50, n_logits), n_logits))
+    assert np.array_equal(got, more.allowed_ids(50)) and eot in got and ord("b") in got
