@@ -6,7 +6,8 @@ tokens/s on NumPy with and without a constraint.
 Mask time: the real model writes a JSON answer (greedy) under each constraint; its tokens are
 then replayed through a fresh Constraint (the compiled grammar cache cleared first, so the
 first walks of each state are counted), timing allowed_ids() per token: median and p99 over
-every token of every replay. A token is the mask for one decode step. Decode tok/s (--decode): greedy, the same prompt,
+every token of every replay; then replayed again timing mask_words() (the bit mask WebGPU gets;
+bench/grammar_gpu_bench.py times decoding with it). A token is the mask for one decode step. Decode tok/s (--decode): greedy, the same prompt,
 free; constrained with the compiled-grammar cache cleared first (cold); and again (warm: the
 same schema's masks cached, as for a repeated request).
 """
@@ -65,6 +66,16 @@ async def measure(model, max_tokens: int, decode: bool) -> list[str]:
         lines.append(f"{name}: {len(ids)} tokens (finish: {res.finish_reason}), compile {compile_s * 1e3:.1f} ms, "
                      f"mask median {np.median(ms):.3f} ms, p99 {np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms, "
                      f"first-visit walks {int((ms > 5).sum())}, DFA states {len(c.automaton.stacks)}")
+        # the WebGPU path's host work: the same masks as bit-mask words (Constraint.mask_words),
+        # timed on a second replay with every state's mask already walked (the cold walks are above)
+        c2, packed = C.make_constraint(tok, tok.eot_ids, response_format=fmt), []
+        for k, tid in enumerate(ids):
+            t = time.perf_counter()
+            c2.mask_words(max_tokens - k, model.config.n_vocab)
+            packed.append(time.perf_counter() - t)
+            c2.advance(tid)
+        pk = np.array(packed) * 1e3
+        lines.append(f"  as bit-mask words (warm): median {np.median(pk):.3f} ms, p99 {np.percentile(pk, 99):.2f} ms")
         if decode:
             runs = (("free", {}), ("constrained, cold", {"response_format": fmt}),
                     ("constrained, warm", {"response_format": fmt}))

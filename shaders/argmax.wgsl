@@ -17,11 +17,26 @@ var<workgroup> bv2: array<f32, 16>;
 var<workgroup> bi2: array<u32, 16>;
 
 #include "argmax_best.wgsl"
+#ifdef MASK
+
+// MASK: only the tokens a grammar constraint allows (token_mask.wgsl, binding 6) take part; a
+// token it leaves out reads as MASKED, below the scan's start value, so it never wins.
+#include "token_mask.wgsl"
+const MASKED: f32 = -3.4028234e38;    // the lowest f32: below the -3.4e38 every scan starts from
+var<private> row_base: u32;           // the row's first index in x (column = index - row_base)
+
+fn xm(i: u32) -> f32 { return select(MASKED, x[i], allowed(i - row_base)); }
+#endif
 
 // x at i, i + 256, ..., i + 1792: a lane's next 8 values, loaded together
 fn load8(i: u32) -> array<f32, 8> {
+#ifdef MASK
+    return array<f32, 8>(xm(i), xm(i + 256u), xm(i + 512u), xm(i + 768u), xm(i + 1024u), xm(i + 1280u),
+                         xm(i + 1536u), xm(i + 1792u));
+#else
     return array<f32, 8>(x[i], x[i + 256u], x[i + 512u], x[i + 768u], x[i + 1024u], x[i + 1280u], x[i + 1536u],
                          x[i + 1792u]);
+#endif
 }
 
 // b against load8's values from column k on: increasing columns, so a strict > keeps the first
@@ -41,6 +56,9 @@ fn fold8(b: Best, v: array<f32, 8>, k: u32) -> Best {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let base = wid.x * p.cols;
+#ifdef MASK
+    row_base = base;
+#endif
     var b = Best(-3.4e38, 0xffffffffu);
     var k = lid;
     // 32 loads a round (a lane's 192 of a 49152 vocabulary in 6 rounds), all out before the first
@@ -54,7 +72,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     for (; k + 7u * 256u < p.cols; k += 2048u) { b = fold8(b, load8(base + k), k); }
     for (; k < p.cols; k += 256u) {
+#ifdef MASK
+        let v = xm(base + k);
+#else
         let v = x[base + k];
+#endif
         if (v > b.v) { b = Best(v, k); }
     }
     let c = best_of_workgroup(lid, b);

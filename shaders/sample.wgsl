@@ -16,6 +16,10 @@
 // exceeds u * sum(w). Every sum is a fixed strided loop plus a tree, so a row always gives the
 // same token for the same u (no atomics, nothing order-dependent).
 // Cost: 2 x 32 search passes over the row (the top-p passes read exp(x - max) from `e`).
+//
+// MASK: only the tokens a grammar constraint allows take part (token_mask.wgsl, binding 6): a
+// token it leaves out has key 0 (below every real logit's: no threshold counts it), exp 0 and
+// weight 0, as a logit of -inf would (the twin's `mask`).
 
 struct Params {
     cols: u32,          // vocabulary size
@@ -37,10 +41,23 @@ const NONE: u32 = 0xffffffffu;
 var<workgroup> rf: array<f32, 256>;
 var<workgroup> ru: array<u32, 256>;
 
+#ifdef MASK
+#include "token_mask.wgsl"
+#endif
+
 fn key(v: f32) -> u32 {
     // flip all bits of negatives, only the sign bit of positives: unsigned order = float order
     let b = bitcast<u32>(v);
     return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+// Column k of the row at base: its key, 0 for a token the mask leaves out.
+fn kx(base: u32, k: u32) -> u32 {
+#ifdef MASK
+    return select(0u, key(x[base + k]), allowed(k));
+#else
+    return key(x[base + k]);
+#endif
 }
 
 // Workgroup reductions: every thread passes its partial and gets the total back.
@@ -92,10 +109,14 @@ fn min_u(lid: u32, v: u32) -> u32 {
     return t;
 }
 
-// The survivor's draw weight (0 if filtered out).
-fn weight(i: u32, m: f32, thr: u32) -> f32 {
+// The survivor's draw weight (0 if filtered out): column k of the row at base.
+fn weight(base: u32, k: u32, m: f32, thr: u32) -> f32 {
+    let i = base + k;
     let v = x[i];
     if (key(v) < thr || e[i] < p.min_p) { return 0.0; }
+#ifdef MASK
+    if (!allowed(k)) { return 0.0; }
+#endif
     return exp((v - m) / p.temperature);
 }
 
@@ -106,9 +127,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     // 1. max and exp(x - max): each thread writes and later reads only its own strided entries.
     var mx = -3.4e38;
+#ifdef MASK
+    for (var k = lid; k < n; k += WG) { mx = max(mx, select(-3.4e38, x[base + k], allowed(k))); }
+    let m = max_f(lid, mx);
+    for (var k = lid; k < n; k += WG) { e[base + k] = select(0.0, exp(x[base + k] - m), allowed(k)); }
+#else
     for (var k = lid; k < n; k += WG) { mx = max(mx, x[base + k]); }
     let m = max_f(lid, mx);
     for (var k = lid; k < n; k += WG) { e[base + k] = exp(x[base + k] - m); }
+#endif
 
     // 2. top-k threshold key.
     var kk = 0u;
@@ -116,7 +143,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var i = 0u; i < 32u; i++) {
             let cand = kk | (0x80000000u >> i);
             var c = 0u;
-            for (var k = lid; k < n; k += WG) { c += select(0u, 1u, key(x[base + k]) >= cand); }
+            for (var k = lid; k < n; k += WG) { c += select(0u, 1u, kx(base, k) >= cand); }
             if (sum_u(lid, c) >= p.top_k) { kk = cand; }
         }
     }
@@ -125,14 +152,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var thr = kk;
     if (p.top_p < 1.0) {
         var zs = 0.0;
-        for (var k = lid; k < n; k += WG) { zs += select(0.0, e[base + k], key(x[base + k]) >= kk); }
+        for (var k = lid; k < n; k += WG) { zs += select(0.0, e[base + k], kx(base, k) >= kk); }
         let goal = p.top_p * sum_f(lid, zs);
         var kp = 0u;
         for (var i = 0u; i < 32u; i++) {
             let cand = kp | (0x80000000u >> i);
             let c = max(cand, kk);   // below kk the mass is Z_k itself (same loop, same sum)
             var s = 0.0;
-            for (var k = lid; k < n; k += WG) { s += select(0.0, e[base + k], key(x[base + k]) >= c); }
+            for (var k = lid; k < n; k += WG) { s += select(0.0, e[base + k], kx(base, k) >= c); }
             let mass = sum_f(lid, s);
             if (mass >= goal && mass > 0.0) { kp = cand; }   // > 0: top_p = 0 keeps the max (and ties)
         }
@@ -149,7 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var s = 0.0;
     var last = NONE;
     for (var k = lo; k < hi; k++) {
-        let w = weight(base + k, m, thr);
+        let w = weight(base, k, m, thr);
         s += w;
         if (w > 0.0) { last = k; }
     }
@@ -169,7 +196,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (goal >= excl && goal < incl) {
         var acc = excl;
         for (var k = lo; k < hi; k++) {
-            acc += weight(base + k, m, thr);
+            acc += weight(base, k, m, thr);
             if (acc > goal) { pick = k; break; }
         }
         if (pick == NONE) { pick = last; }         // rounding put the goal past this chunk's walk

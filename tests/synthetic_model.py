@@ -28,15 +28,16 @@ QWEN25_05B = dict(n_layers=24, d_model=896, d_ff=4864, n_heads=14, n_kv_heads=2,
 
 
 def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: str | None = None,
-                          random_blocks: bool = False) -> str:
+                          random_blocks: bool = False, tokens: list[str] | None = None) -> str:
     """Write a random-weight GGUF with SmolLM2-135M-Instruct's shapes (SMOLLM2_135M, `shapes`
     overriding some) and types (Q4_1 layers, Q8_0 tied embedding, F32 norms) and a placeholder
     byte-level vocabulary. mix: instead of those types, the ones `webinfer quantize --type MIX`
     gives each tensor (e.g. "Q4_K_M", "Q6_K"). random_blocks: quantized tensors are random blocks
     (random codes, one scale putting values within about 0.05) instead of quantized Gaussian
     values: the same bytes to read and decode, written in seconds where the quantizers take many
-    minutes for a 1B model (for speed and memory benchmarks). The same arguments give the same
-    file. Returns the path."""
+    minutes for a 1B model (for speed and memory benchmarks). tokens: the vocabulary instead of the
+    placeholder one (GPT-2's byte spelling, n_vocab of them: text_vocabulary's). The same
+    arguments give the same file. Returns the path."""
     from webinfer.formats.gguf_write import write_gguf
     s = dict(SMOLLM2_135M, **(shapes or {}))
     d, ff, hd = s["d_model"], s["d_ff"], s["d_model"] // s["n_heads"]
@@ -54,7 +55,7 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: 
         "llama.context_length": s["n_ctx"], "llama.rope.freq_base": s["rope_theta"],
         "llama.attention.layer_norm_rms_epsilon": s["rms_eps"], "llama.vocab_size": s["n_vocab"],
         "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "smollm",
-        "tokenizer.ggml.tokens": [f"<t{i}>" for i in range(s["n_vocab"])],
+        "tokenizer.ggml.tokens": tokens if tokens is not None else [f"<t{i}>" for i in range(s["n_vocab"])],
         "tokenizer.ggml.token_type": [1] * s["n_vocab"], "tokenizer.ggml.merges": ["<t a"][:0],
     }
     ones = np.ones(d, np.float32)
@@ -84,6 +85,33 @@ def build_synthetic_model(path, seed: int = 0, shapes: dict | None = None, mix: 
                 tensors[name] = _random_blocks(np.random.default_rng(seed + i), t[1], t[2])
     write_gguf(path, meta, tensors)
     return str(path)
+
+
+def text_vocabulary(n_vocab: int, seed: int = 0) -> list[str]:
+    """n_vocab distinct tokens in GPT-2's byte spelling that can write any text, with pieces of
+    JSON and words as a real vocabulary has: the 256 bytes, JSON punctuation runs, numbers up to
+    999, then random lower-case words (half with a leading space) of 2 to 9 letters. For a grammar
+    constraint on a random-weight model: its masks cost what a real vocabulary's do, roughly."""
+    from webinfer.tokenizer.bpe import BYTE_TO_CHAR, spell
+    toks = [BYTE_TO_CHAR[b] for b in range(256)]
+    seen = set(toks)
+
+    def add(text):
+        t = spell(text)
+        if t not in seen and len(toks) < n_vocab:
+            seen.add(t)
+            toks.append(t)
+    for piece in ('{"', '":', '": "', '",', '", "', '"}', '},', ', "', '": ', '": [', '],', '"]', '{', '}', '[]',
+                  '\n', '  ', '    ', 'true', 'false', 'null', ' true', ' false', ' null'):
+        add(piece)
+    for i in range(1000):
+        add(str(i))
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    while len(toks) < n_vocab:
+        word = "".join(rng.choice(letters, int(rng.integers(2, 10))))
+        add(" " + word if rng.random() < 0.5 else word)
+    return toks
 
 
 def _random_blocks(rng, type_name: str, shape):

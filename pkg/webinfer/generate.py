@@ -82,17 +82,20 @@ class Generation:
         p = self.params
         # Plain greedy needs only the argmax (on the device: 4 bytes back); anything that edits
         # the logits first (bias, penalties) goes through the full sampler, greedy or not.
-        # A grammar constraint masks the logits on the host: the whole row is read back on every
-        # device (on WebGPU too: the GPU-side bit mask is not built yet), then the CPU sampler draws.
+        # A grammar constraint: on a device with caps.masks (WebGPU) its allowed tokens go to the
+        # device as a bit mask before each step (token_mask) and the pick stays there; elsewhere
+        # (NumPy, or with bias / penalties) the logits are read back and masked on the host.
         con = self.constraint
         greedy = p.temperature == 0 and not p.logit_bias and p.repetition_penalty == 1.0 \
-            and p.presence_penalty == 0 and p.frequency_penalty == 0 and con is None
+            and p.presence_penalty == 0 and p.frequency_penalty == 0
         # Filters + temperature only: a device with a `sample` op draws on the GPU (4 bytes back)
         # with u from this Generator -- the stream the CPU Sampler would draw from for this seed.
-        self._rng = np.random.Generator(np.random.PCG64(p.seed)) if device_sampling(p) and con is None else None
-        sampler = None if greedy else Sampler(p, m.config.n_vocab)
+        self._rng = np.random.Generator(np.random.PCG64(p.seed)) if device_sampling(p) else None
+        sampler = None if greedy and con is None else Sampler(p, m.config.n_vocab)
+        self._masked_at = -1   # the generated-token count whose mask the device holds (token_mask)
+        self._tok_t = None
         decoder, matcher = IncrementalDecoder(m.tokenizer), StopMatcher(self.stop)
-        history = list(self.prompt_ids)   # what the penalties look at
+        history = self._history = list(self.prompt_ids)   # what the penalties look at
         out_ids: list[int] = []
         text: list[str] = []
         reason, stop_hit = "length", None
@@ -109,8 +112,9 @@ class Generation:
                     reason = "cancelled"
                     break
                 dev = m.device
-                on_dev = greedy or (self._rng is not None and dev.caps.samples)
-                ahead = (on_dev and dev.caps.decode_ahead and len(out_ids) + 1 < self.max_tokens
+                on_dev = self._on_device(dev, greedy)
+                # (not under a constraint: the next step's mask needs this token first)
+                ahead = (on_dev and con is None and dev.caps.decode_ahead and len(out_ids) + 1 < self.max_tokens
                          and m.cache_len < m.n_ctx)
                 try:
                     tok, next_logits = await self._choose(dev, logits_t, sampler, history, greedy, ahead)
@@ -143,7 +147,15 @@ class Generation:
                 if len(out_ids) == self.max_tokens or m.cache_len >= m.n_ctx:
                     break   # "length": asked-for tokens done, or the context is full
                 try:
-                    logits_t = next_logits if next_logits is not None else m.step(tok)
+                    if next_logits is None and con is not None and self._on_device(m.device, greedy):
+                        self._set_mask(m.device, len(out_ids), pending=1)   # before the step: a fused one picks inside
+                    if next_logits is not None:
+                        logits_t = next_logits
+                    elif self._tok_t is not None:   # the picked token feeds the step where it is, on the GPU
+                        logits_t = m.step(self._tok_t)
+                        m.confirm(tok)
+                    else:
+                        logits_t = m.step(tok)
                 except DeviceError as e:
                     logits_t = self._fall_back(e, history)
                 steps += 1
@@ -157,6 +169,8 @@ class Generation:
             reason = "cancelled"
             raise
         finally:
+            if self._masked_at >= 0 and m.device.caps.masks:
+                m.device.token_mask(None)        # the device's next generation picks among every token
             now = time.perf_counter()
             self.result = Completion(
                 text="".join(text), token_ids=out_ids, finish_reason=reason,
@@ -175,12 +189,32 @@ class Generation:
         m._fall_back_to_numpy(self._fallback)
         return m.prefill(list(history))[0]
 
+    def _on_device(self, dev, greedy) -> bool:
+        """Whether the token is picked on `dev` (argmax / sample, 4 bytes back), not on the host."""
+        return (greedy or (self._rng is not None and dev.caps.samples)) and (
+            self.constraint is None or dev.caps.masks)
+
+    def _remaining(self, pending: int = 0) -> int:
+        """Tokens that may still come, the next one included: max_tokens, or a full context (pending:
+        tokens taken whose step has not run yet)."""
+        m = self.model
+        generated = len(self._history) - len(self.prompt_ids)
+        return min(self.max_tokens - generated, m.n_ctx - (m.cache_len + pending) + 1)
+
+    def _set_mask(self, dev, generated: int, pending: int = 0) -> None:
+        """The constraint's allowed tokens for the next pick, as a bit mask on the device."""
+        dev.token_mask(self.constraint.mask_words(self._remaining(pending), self.model.config.n_vocab))
+        self._masked_at = generated
+
     async def _choose(self, dev, logits_t, sampler, history, greedy, ahead=False):
         """The next token id, and the logits of the following step when `ahead` queued it already:
         on a device with caps.decode_ahead read() submits at once, so the next step (fed the token that is
         still on the GPU) runs while this token travels back -- the readback leaves the critical path."""
         p = self.params
-        if greedy or (self._rng is not None and dev.caps.samples):
+        self._tok_t = None   # the picked token on a device whose step reads it there (caps.decode_ahead)
+        if self._on_device(dev, greedy):
+            if self.constraint is not None and self._masked_at != len(history) - len(self.prompt_ids):
+                self._set_mask(dev, len(history) - len(self.prompt_ids))   # the first token (after a prefill)
             tok_t = dev.argmax(logits_t) if greedy else dev.sample(
                 logits_t, p.temperature, min(p.top_k, self.model.config.n_vocab), p.top_p, p.min_p, self._rng.random())
             pending = dev.read(tok_t)
@@ -192,13 +226,12 @@ class Generation:
             tok = int(np.asarray(await pending).reshape(-1)[0])
             if ahead:
                 self.model.confirm(tok)             # step could not know the id yet
+            elif dev.caps.decode_ahead:
+                self._tok_t = tok_t
             return tok, next_logits
         logits = np.asarray(await dev.read(logits_t), dtype=np.float32).reshape(-1)
         if self.constraint is not None:
-            m = self.model
-            # tokens this one included that may still come: max_tokens, or a full context
-            remaining = min(self.max_tokens - (len(history) - len(self.prompt_ids)), m.n_ctx - m.cache_len + 1)
-            logits = self.constraint.mask(logits, remaining)
+            logits = self.constraint.mask(logits, self._remaining())
         if self._rng is not None and self._fallback is not None:
             # finished on NumPy after the GPU sampled: the twin keeps drawing from the same u stream
             return int(sample_reference(logits, p.temperature, p.top_k, p.top_p, p.min_p, self._rng.random())[0]), None

@@ -37,15 +37,17 @@ def swiftshader_icd() -> str:
 
 
 # one-split attention (fenced) / split attention + merge; and a down projection of 2400 columns,
-# staged XS = 2048 at a time (decode_fused.wgsl X_CHUNKS: each workgroup restages for its blocks)
-@pytest.mark.parametrize("n_ctx, shapes", [(64, SHAPES), (512, SHAPES), (512, dict(SHAPES, d_ff=2400))],
-                         ids=["64", "512", "512-ffn2400"])
-def test_two_workgroups_at_the_grid_barrier(tmp_path, n_ctx, shapes):
+# staged XS = 2048 at a time (decode_fused.wgsl X_CHUNKS: each workgroup restages for its blocks);
+# with the first, a greedy generation under a grammar (the MASK variant's pick over both workgroups)
+@pytest.mark.parametrize("n_ctx, shapes, mask", [(64, SHAPES, True), (512, SHAPES, False),
+                                                 (512, dict(SHAPES, d_ff=2400), False)],
+                         ids=["64-mask", "512", "512-ffn2400"])
+def test_two_workgroups_at_the_grid_barrier(tmp_path, n_ctx, shapes, mask):
     icd = swiftshader_icd()
     model = build_synthetic_model(tmp_path / "tiny.gguf", seed=3, shapes=shapes)
     env = dict(os.environ, VK_ICD_FILENAMES=icd, VK_DRIVER_FILES=icd)
-    r = subprocess.run([sys.executable, str(Path(__file__).with_name("fused_several.py")), str(model), str(n_ctx), "2", "3"],
-                       env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, str(Path(__file__).with_name("fused_several.py")), str(model), str(n_ctx), "2", "3",
+                        *(["mask"] if mask else [])], env=env, capture_output=True, text=True, timeout=600)
     attempts = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert r.returncode == 0 and attempts, r.stderr[-3000:]
     for a in attempts:
@@ -56,3 +58,5 @@ def test_two_workgroups_at_the_grid_barrier(tmp_path, n_ctx, shapes):
     a = both[0]
     assert a["path"] == "fused: 1 dispatch a step, 2 persistent workgroups", a
     assert a["took_part"].count(2) >= 3, a
+    if mask:
+        assert a["masked"]["same"] and 2 in a["masked"]["took_part"], a

@@ -72,3 +72,51 @@ def test_bounded_repetition_states_share_the_star_mask_and_recheck_long_tokens()
         assert np.array_equal(ids, want_ids) and np.array_equal(ends, want_ends)
         s = a.step(s, b)
     assert a.finished(s)
+
+
+def test_packed_ids_are_little_endian_bits_of_u32_words():
+    from webinfer.device.gpu_sample import unpack_mask
+    from webinfer.grammar.mask import mask_words, pack_ids
+    w = pack_ids(np.array([0, 33, 63]), 2)
+    assert w.dtype == np.uint32 and w.tolist() == [1, (1 << 1) | (1 << 31)]   # token i: bit i & 31 of word i >> 5
+    rng = np.random.default_rng(0)
+    for n in (1, 31, 32, 33, 257, 49152):
+        ids = np.sort(rng.choice(n, max(1, n // 5), replace=False))
+        words = pack_ids(ids, mask_words(n))
+        assert words.size == -(-n // 32)
+        assert np.array_equal(np.flatnonzero(unpack_mask(words, n)), ids)
+
+
+class Vocab:
+    """A tokenizer's two members the constraint reads: vocab()'s tokens, id 256 + len(WORDS) + 3 an end-of-turn."""
+
+    def __init__(self):
+        self.toks = vocab() + [b""]
+        self.n_vocab = len(self.toks)
+
+    def token_bytes(self, i):
+        return self.toks[i]
+
+
+def test_constraint_mask_words_are_its_allowed_ids_budget_and_end_of_turn_included():
+    from webinfer.device.gpu_sample import unpack_mask
+    from webinfer.errors import GrammarError
+    from webinfer.grammar import Constraint
+    tok = Vocab()
+    eot = tok.n_vocab - 1
+    c = Constraint('root ::= "{" [a-z]{0,6} "}"', tok, [eot])
+    n_logits = tok.n_vocab + 40                      # an embedding padded past the tokenizer's vocabulary
+    for b in b"{ab}":
+        for remaining in (1, 2, 3, 50):
+            try:
+                want = c.allowed_ids(remaining)
+            except GrammarError:
+                continue                             # nothing fits that budget (allowed_ids says so)
+            got = np.flatnonzero(unpack_mask(c.mask_words(remaining, n_logits), n_logits))
+            assert np.array_equal(got, want), (b, remaining)
+        c.advance(b)                                 # (single-byte tokens: id == byte)
+    assert c.complete and eot in np.flatnonzero(unpack_mask(c.mask_words(5, n_logits), n_logits))
+    more = Constraint("root ::= [a-z]+", tok, [eot])        # complete, and letters may still follow
+    more.advance(ord("a"))
+    got = np.flatnonzero(unpack_mask(more.mask_words(50, n_logits), n_logits))
+    assert np.array_equal(got, more.allowed_ids(50)) and eot in got and ord("b") in got

@@ -35,6 +35,7 @@ class Capabilities:
     reference: bool = False      # the NumPy device: the ground truth, and nothing to fall back to from it
     samples: bool = False        # ``sample(logits, temperature, top_k, top_p, min_p, u)`` picks a token on the device
     decode_ahead: bool = False   # read() submits at once: step t + 1 may be queued before token t arrives
+    masks: bool = False          # ``token_mask(words)`` restricts argmax / sample to a grammar's allowed tokens
 
 
 class Device(Protocol):
@@ -141,6 +142,12 @@ class Device(Protocol):
 
     async def read(self, x: Tensor) -> np.ndarray:
         """Copy a tensor back to NumPy."""
+
+    def token_mask(self, words: np.ndarray | None) -> None:
+        """Only where caps.masks (WebGPU; elsewhere a constraint masks the logits on the host):
+        from now on argmax and sample pick only among the tokens the bit mask `words` allows
+        (grammar.mask.pack_ids' layout), None: every token. Set it before the decode step whose
+        logits it applies to is queued: a fused step picks its greedy token inside itself."""
 
     # -- the decode step and what the device says of itself -----------------------------------------
     def replay(self, key: Any, forward, token: Any, pos: int) -> Tensor:

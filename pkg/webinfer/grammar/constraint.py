@@ -2,6 +2,7 @@
 
     c = make_constraint(tokenizer, eos_ids, response_format={"type": "json_object"})
     logits = c.mask(logits, remaining)   # -inf on every token the grammar (or the budget) forbids
+    words = c.mask_words(remaining, n)   # or the same as a bit mask over n logits, for the GPU
     c.advance(token_id)                  # then c.finished: the output is whole, nothing may follow
 
 The budget rule: with R tokens left (this one included) a token is allowed only if the grammar
@@ -34,7 +35,7 @@ import numpy as np
 from ..errors import GrammarError
 from .gbnf import parse_gbnf
 from .json_schema import json_object_gbnf, schema_to_gbnf
-from .mask import TokenMasker, vocab_trie
+from .mask import TokenMasker, mask_words, pack_ids, vocab_trie
 from .matcher import DEAD, Automaton
 
 _COMPILED: OrderedDict = OrderedDict()
@@ -119,6 +120,20 @@ class Constraint:
         out = np.full(logits.shape, -np.inf, dtype=np.float32)
         out[ids] = logits[ids]
         return out
+
+    def mask_words(self, remaining: int, n_vocab: int) -> np.ndarray:
+        """allowed_ids(remaining) as a bit mask over n_vocab logits (mask.pack_ids' layout: bit
+        (i & 31) of u32 word i >> 5): the state's cached words, rebuilt only where the budget
+        cuts, with the end-of-turn bits set where the grammar is complete."""
+        n_words = mask_words(n_vocab)
+        words, most = self.masker.packed(self.state, n_words)
+        if most > remaining - 1 or not words.any():     # the budget cuts (or nothing: allowed_ids raises)
+            return pack_ids(self.allowed_ids(remaining), n_words)
+        if self.complete and self.eos_ids.size:
+            words = words.copy()
+            bits = np.left_shift(np.uint32(1), (self.eos_ids & 31).astype(np.uint32))
+            np.bitwise_or.at(words, self.eos_ids >> 5, bits)
+        return words
 
     def advance(self, token_id: int) -> None:
         if token_id in self.eos_ids:

@@ -21,6 +21,11 @@ fewest bytes an item takes) are accepted with the same bytes-to-complete, and th
 ones are re-checked byte by byte from the real state. Near a chain's end (cap < MIN_CAP) the
 state is walked itself.
 
+For a device that applies the mask where the logits are (WebGPU), a state's ids are also kept
+packed as a bit mask (``pack_ids``: ceil(n_vocab / 32) little-endian u32 words, ~6 KB for 49k
+tokens, shaders/token_mask.wgsl's layout), built once per state, so the host sends those words
+instead of reading the logits back.
+
 Not here: the token budget and EOS policy (constraint), the grammar itself (matcher).
 """
 
@@ -32,6 +37,20 @@ from .gbnf import END
 from .matcher import DEAD, Automaton
 
 MIN_CAP = 12   # below this many bytes left in a chain, a state's own walk is cheaper than re-checking
+
+
+def mask_words(n_vocab: int) -> int:
+    """u32 words of a bit mask over n_vocab tokens."""
+    return -(-n_vocab // 32)
+
+
+def pack_ids(ids: np.ndarray, n_words: int) -> np.ndarray:
+    """(n_words,) uint32: bit (i & 31) of word i >> 5 set for each token id i in ids (every id <
+    32 * n_words). The bits are numpy.packbits' little-endian order, and the bytes are read as
+    little-endian u32: the layout shaders/token_mask.wgsl reads, on any host."""
+    flags = np.zeros(32 * n_words, dtype=bool)
+    flags[ids] = True
+    return np.packbits(flags, bitorder="little").view("<u4").astype(np.uint32, copy=False)
 
 
 class VocabTrie:
@@ -99,6 +118,16 @@ class TokenMasker:
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._canon_state: dict[int, tuple[int, float]] = {}
         self._canon, self._cap = self._canonical_positions()
+        self._packed: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+
+    def packed(self, state: int, n_words: int) -> tuple[np.ndarray, float]:
+        """(allowed(state)'s ids as pack_ids' words, the most bytes to complete after any of them),
+        cached per state. The words are shared: copy before changing them."""
+        hit = self._packed.get((state, n_words))
+        if hit is None:
+            ids, after = self.allowed(state)
+            hit = self._packed[(state, n_words)] = (pack_ids(ids, n_words), float(after.max()) if after.size else 0.0)
+        return hit
 
     def _canonical_positions(self):
         """canon[pos]: the star rule's position for a position inside a chain rule; cap[pos]: the

@@ -31,6 +31,10 @@ Everything here is adapter-agnostic (see adapter.py). Two things make decode fas
   one 16-byte readback (the token with the abort word). On an H100 or H200 it decodes about
   twice as fast as the replay, whose CPU encoding of ~150 dispatches a token bounds it there
   (bench/RESULTS.md).
+* Grammar constraints on the GPU (``token_mask``): the allowed tokens arrive as a bit mask (u32
+  words, ~6 KB a token for 49k tokens, one write_buffer) that the MASK variants of argmax.wgsl,
+  sample.wgsl and the fused step's greedy pick read, so a constrained token still reads back 4
+  bytes, not the logits row.
 
 Not here: WebGPU calls (adapter*.py), buffer pooling and submits (gpu.py), WGSL (shaders/).
 """
@@ -111,6 +115,16 @@ class _Proj:          # linear(x, w), not yet launched; x may be a pending norm
     w: GWeight
 
 
+@dataclass(eq=False)
+class GMask:          # the token mask: a grammar's allowed tokens (shaders/token_mask.wgsl)
+    buf: object
+    words: np.ndarray  # (n_words,) uint32, as written to buf
+    serial: int        # a new number for every token_mask(): what a fused step picked under
+
+    def binding(self):
+        return (self.buf, 0, self.words.nbytes)
+
+
 @dataclass
 class _Program:       # a recorded decode step
     commands: list
@@ -127,7 +141,8 @@ class _Program:       # a recorded decode step
 class WebGPUDevice:
     name = "webgpu"
     # reads are submitted eagerly (generate may queue step t+1 before token t arrives); sample.wgsl
-    caps = Capabilities(samples=True, decode_ahead=True)
+    # token_mask: grammar constraints as a bit mask in argmax, sample and the fused step
+    caps = Capabilities(samples=True, decode_ahead=True, masks=True)
 
     def __init__(self, adapter):
         self.adapter = adapter
@@ -148,6 +163,9 @@ class WebGPUDevice:
         self._watch = None               # (program, FusedProgram) whose abort word the next read checks
         self._fused_last = None          # the FusedProgram of the step queued last, if it was fused (argmax)
         self.streamed = None             # while webinfer.stream loads a model: its streamed.Uploads
+        self._mask = None                # GMask: argmax and sample pick among its tokens (token_mask)
+        self._mask_buf = None
+        self._mask_serial = 0
 
     # -- memory ------------------------------------------------------------------------------------
     def plan_weights(self, f32_bytes: int) -> None:
@@ -382,13 +400,40 @@ class WebGPUDevice:
         self.gpu.copy(x.buf, x.offset + (x.n - 1) * x.width * 4, y.buf, 0, x.width * 4)
         return y
 
+    def token_mask(self, words) -> None:
+        """argmax and sample (and the fused step's greedy pick) from now on only among the tokens
+        the bit mask `words` allows (u32, bit i & 31 of word i >> 5: grammar.mask.pack_ids), or
+        every token (None). Written now, before the next submit: set it before queueing the step
+        whose token it constrains (generate does), so that a fused step picks under it."""
+        self.gpu.flush()                 # queued work that reads the mask buffer keeps the words it had
+        if words is None:
+            self._mask = None
+            return
+        words = np.ascontiguousarray(words, dtype=np.uint32).reshape(-1)
+        if self._mask_buf is None or self._mask_buf.size < words.nbytes:
+            self._mask_buf = self.gpu.zeros(max(16, words.nbytes), "token mask")
+        self.adapter.write_buffer(self._mask_buf, 0, words)
+        self._mask_serial += 1
+        self._mask = GMask(self._mask_buf, words, self._mask_serial)
+
+    def _mask_binding(self, x):
+        """The MASK variant's defines and binding for logits x under the current mask, else none."""
+        m = self._mask
+        if m is None:
+            return (), {}
+        if 32 * m.words.size < x.width:
+            raise DeviceError(f"a token mask of {m.words.size} words covers {32 * m.words.size} tokens, "
+                              f"not the logits' {x.width}")
+        return ("MASK",), {6: m.binding()}
+
     def argmax(self, logits):
         f = self._fused_last
-        if f is not None and f.argmax and logits is f.out:
+        if f is not None and f.argmax and logits is f.out and f.masked_with is self._mask:
             return f.token           # picked inside the fused step (decode_fused.wgsl, ARGMAX): no dispatch
         x = self._t(logits)
         y = self.gpu.tensor(x.n, 1, "u32")
-        self.gpu.dispatch("argmax.wgsl", (), {0: self.gpu.uniform(x.width, 0, 0, 0), 3: x, 4: y}, (x.n, 1, 1))
+        var, mb = self._mask_binding(x)
+        self.gpu.dispatch("argmax.wgsl", var, {0: self.gpu.uniform(x.width, 0, 0, 0), 3: x, 4: y, **mb}, (x.n, 1, 1))
         return y
 
     def sample(self, logits, temperature, top_k, top_p, min_p, u):
@@ -398,7 +443,8 @@ class WebGPUDevice:
         y = self.gpu.tensor(x.n, 1, "u32")
         scratch = self.gpu.tensor(x.n, x.width)     # exp(x - max), reused by the top-p search
         params = self.gpu.uniform(x.width, int(top_k), float(top_p), float(min_p), float(temperature), float(u), 0, 0)
-        self.gpu.dispatch("sample.wgsl", (), {0: params, 3: x, 4: y, 5: scratch}, (x.n, 1, 1))
+        var, mb = self._mask_binding(x)
+        self.gpu.dispatch("sample.wgsl", var, {0: params, 3: x, 4: y, 5: scratch, **mb}, (x.n, 1, 1))
         return y
 
     def read(self, x):
@@ -435,7 +481,8 @@ class WebGPUDevice:
         prog.probing = False
         aborted = int(status[0, fused.S_ABORT])
         f.took = f.took_part(status)
-        why = fused.check(fused_logits, plain_logits, aborted, int(status[0, fused.S_TOKEN]) if f.argmax else None)
+        why = fused.check(fused_logits, plain_logits, aborted, int(status[0, fused.S_TOKEN]) if f.argmax else None,
+                          f.masked_with.words if f.masked_with is not None else None)
         if why is None and FUSED_MIN_WORKGROUPS <= f.took < f.n_wg:
             # fewer started than were launched: the step waited for the others every time
             # (decode_fused.wgsl, close_window); a program of that many need not
@@ -500,7 +547,7 @@ class WebGPUDevice:
             # replay below, and read() compares the two logits before the fused one is used
             # (steps queued before that verdict take the replay alone). A greedy step's token
             # (argmax of the step before) is already in place: f.token.
-            out = f.queue(self.gpu, pos, None if token is f.token else token)
+            out = f.queue(self.gpu, pos, None if token is f.token else token, self._mask)
             if prog.fused_ok:
                 # Native: submit now. In a browser the dispatch waits for the copy that read()
                 # queues next (or for the next step's flush, which keeps the order), so both go in

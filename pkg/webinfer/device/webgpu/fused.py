@@ -25,6 +25,10 @@ Memory it adds, made once per recorded step:
   greedy token costs no argmax dispatch, and the next step reads it where it is), the position
   (which a step advances for the next one: the host writes it only where a step does not follow),
   and two words a workgroup for that argmax. The parity is the dispatch's (both_tables).
+* under a grammar constraint (the device's token_mask), the same table run by the MASK variant
+  of the program (fused_argmax.wgsl), which binds the mask's words as well and picks the greedy
+  token among the allowed ones; compiled at the first constrained step, the unconstrained
+  program's WGSL and table unchanged.
 * a region for each layer's current key and value: split attention reads them there (checked
   like every activation), not from the KV cache row the step writes, so no command needs a fence
   but a rotary matvec before a one-split attention (F_FENCE).
@@ -49,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import DeviceError
+from ..gpu_sample import argmax_reference
 from .gpu import GTensor
 
 from .fused_layout import ABORT_BITS, BATCHED, BLOCK_GROUPS, BLOCK_WORDS, C, CMD_WORDS, FLAGS, GROUPWISE, HEADER, N_SHIFT
@@ -92,6 +97,21 @@ class FusedProgram:
     next_pos: int = -1      # the position the step queued last left for the next one (chained)
     took: int = 0           # workgroups that took part in the last step whose status was read (took_part)
     tickets: bool = True    # built with TICKETS (CPU emulators: only the workgroups that started take part)
+    variant: tuple = ()     # (defines, bindings without the table's, values, grid): what masked() compiles
+    masked_with: object = None   # the device's token mask the step queued last picked under (None: every token)
+    _masked: dict = None    # (id(mask buffer), bytes bound) -> the MASK variant's dispatches by parity
+
+    def masked(self, gpu, mask) -> tuple:
+        """The dispatches by parity of the MASK variant, which also binds mask.buf (binding 6)."""
+        key = (id(mask.buf), mask.binding()[2])
+        hit = (self._masked or {}).get(key)
+        if hit is None:
+            defines, bindings, values, grid = self.variant
+            hit = tuple(gpu.command("decode_fused.wgsl", defines + ("MASK",),
+                                    {0: (self.cmds, p * self.stride, self.table.nbytes), **bindings, 6: mask.binding()},
+                                    grid, values)[0] for p in (0, 1))
+            self._masked = {key: hit}                # one mask buffer at a time (the device's)
+        return hit
 
     @property
     def out(self) -> GTensor:
@@ -106,10 +126,11 @@ class FusedProgram:
         word = int(np.asarray(status).reshape(-1)[S_CNT1 if self.parity ^ 1 else 0])
         return (word >> N_SHIFT) & 0x3FF
 
-    def queue(self, gpu, pos: int, token=None) -> GTensor:
+    def queue(self, gpu, pos: int, token=None, mask=None) -> GTensor:
         """Append one step at position pos to gpu.pending and return its logits. token: an int, a
         (1, 1) u32 GTensor to copy in, or None where the token word holds it already (the step
-        before was greedy). The position is written only where the step before did not leave it
+        before was greedy). mask: the device's token mask (the MASK variant picks the greedy token
+        among its tokens), or None. The position is written only where the step before did not leave it
         (chained: a step of decoding after a step of this program). Every dispatch must run
         (steps alternate arenas: one left out would leave an arena unzeroed)."""
         if not (self.chained and pos == self.next_pos):
@@ -119,7 +140,9 @@ class FusedProgram:
             gpu.copy(token.buf, token.offset, self.sync, 4 * S_TOKEN, 4)
         elif token is not None:
             gpu.adapter.write_buffer(self.sync, 4 * S_TOKEN, np.asarray(token, np.uint32).reshape(-1)[:1])
-        gpu.pending.append(self.dispatches[self.parity])
+        use_mask = mask is not None and self.argmax
+        gpu.pending.append((self.masked(gpu, mask) if use_mask else self.dispatches)[self.parity])
+        self.masked_with = mask if use_mask else None
         gpu.dispatches += 1
         self.parity ^= 1
         return self.out
@@ -465,9 +488,9 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     values["W_BATCHED"] = " ".join(t for t in QTYPES if t in used and t in BATCHED)   # table order
     values["W_GROUPWISE"] = " ".join(t for t in QTYPES if t in used and t in GROUPWISE)
     values["LAYOUT"] = layout_wgsl(used)          # QT_<type>: the step's types (and fused_layout.CORE)
-    dispatches = tuple(gpu.command("decode_fused.wgsl", defines, {0: (cmds, p * stride, table.nbytes), 2: warena,
-                                                                  3: aarena, 4: kv_buf, 5: sync}, (n_wg, 1, 1), values)[0]
-                       for p in (0, 1))
+    bindings = {2: warena, 3: aarena, 4: kv_buf, 5: sync}
+    dispatches = tuple(gpu.command("decode_fused.wgsl", defines, {0: (cmds, p * stride, table.nbytes), **bindings},
+                                   (n_wg, 1, 1), values)[0] for p in (0, 1))
     outs = tuple(GTensor(gpu, aarena, out.n, out.width, out.dtype, offset=4 * (p * asize + regions[key]), pooled=False)
                  for p in (0, 1))
     status = GTensor(gpu, sync, 1, STATUS_WORDS, "u32", pooled=False)
@@ -476,7 +499,7 @@ def build(dev, recorded: list, out: GTensor, token: GTensor, step_buf, n_wg: int
     # every one has read it before it changes)
     chained = argmax and int(last[0][C["nvwg"]]) >= n_wg
     return FusedProgram(dispatches, outs, warena, sync, status, tok, argmax, table, cmds, n_wg, stride, chained,
-                        tickets=tickets)
+                        tickets=tickets, variant=(defines, bindings, values, (n_wg, 1, 1)))
 
 
 
@@ -488,9 +511,11 @@ def abort_reason(abort: int) -> str:
     return "a workgroup read an activation before it was written (its writer's stores were not yet seen)"
 
 
-def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token: int | None = None) -> str | None:
+def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token: int | None = None,
+          mask: np.ndarray | None = None) -> str | None:
     """None when the fused step agrees with the plain replay (and its greedy token, where it picks
-    one, with argmax.wgsl's rule over its own logits: the first of the largest), else why not."""
+    one, with argmax.wgsl's rule over its own logits: the first of the largest; of the tokens the
+    bit mask `mask` allows, where the step ran under one), else why not."""
     if abort:
         return abort_reason(abort)
     ref = np.asarray(plain_logits, np.float64)
@@ -499,7 +524,7 @@ def check(fused_logits: np.ndarray, plain_logits: np.ndarray, abort: int, token:
     if not np.isfinite(err) or err > tol:
         return f"its logits differ from the plain replay by {err:.3g} (tolerance {tol:.3g})"
     if token is not None:
-        want = int(np.argmax(np.asarray(fused_logits, np.float32).reshape(-1)))
+        want = int(argmax_reference(np.asarray(fused_logits, np.float32).reshape(1, -1), mask)[0])
         if token != want:
             return f"its greedy token {token} is not its logits' argmax {want}"
     return None
