@@ -63,9 +63,12 @@ def detect_family(template: str) -> str | None:
 
 
 def render_builtin(template: str, messages: list[dict], add_generation_prompt: bool,
-                   bos_token: str, eos_token: str, enable_thinking: bool | None = None) -> str:
+                   bos_token: str, eos_token: str, enable_thinking: bool | None = None,
+                   tools: list | None = None) -> str:
     """Render validated ``messages`` the way the template's family does, without jinja2.
-    enable_thinking: None leaves it undefined, as jinja does when the caller does not pass it."""
+    enable_thinking: None leaves it undefined, as jinja does when the caller does not pass it.
+    tools (and tool / tool-call messages) reach here only for templates that write tools
+    themselves (chat_template sends the others through tools.fallback_messages)."""
     family = detect_family(template)
     if family is None:
         raise ChatTemplateError(
@@ -75,6 +78,9 @@ def render_builtin(template: str, messages: list[dict], add_generation_prompt: b
         if marker in template:
             raise ChatTemplateError(f"{family} chat template uses {marker!r}, which the built-in renderer "
                                     f"does not support without jinja2; template starts {template[:80]!r}")
+    if tools or any(m["role"] == "tool" or m.get("tool_calls") for m in messages):
+        raise ChatTemplateError(f"tool calls with this {family} chat template need jinja2; "
+                                f"template starts {template[:80]!r}")
     if family == "qwen3":
         return _render_qwen3(template, messages, add_generation_prompt, enable_thinking)
     return _RENDERERS[family](template, messages, add_generation_prompt, bos_token, eos_token)
