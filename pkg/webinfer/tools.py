@@ -190,7 +190,9 @@ def template_messages(messages: list[dict]) -> list[dict]:
     out = []
     for m in messages:
         m = dict(m)
-        if m.get("tool_calls"):
+        if m.get("tool_calls") is None:
+            m.pop("tool_calls", None)     # Llama 3's template asks whether the key is there
+        else:
             m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": call_arguments(c)}}
                                for c in m["tool_calls"]]
             m["content"] = m.get("content") or ""
