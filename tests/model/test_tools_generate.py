@@ -43,10 +43,8 @@ def call_message(i, name, args):
         {"id": i, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
 
 
-@pytest.mark.parametrize("kw", [dict(temperature=0),
-                                dict(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=1),
-                                dict(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=2)],
-                         ids=["greedy", "seed1", "seed2"])
+@pytest.mark.parametrize("kw", [dict(temperature=0), dict(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=1)],
+                         ids=["greedy", "seed1"])
 def test_forced_call_validates(numpy_model, kw):
     r = numpy_model.create_chat_completion(ASK, tools=TOOLS, tool_choice="required", parallel_tool_calls=False,
                                            max_tokens=BUDGET, **kw)
@@ -57,6 +55,7 @@ def test_forced_call_validates(numpy_model, kw):
 
 
 def test_named_tool_streamed(numpy_model):
+    """Another seed at temperature 1, the named choice, and the streamed shape."""
     chunks = list(numpy_model.create_chat_completion(
         [{"role": "user", "content": "What is 2 plus 3?"}], tools=TOOLS, max_tokens=BUDGET, stream=True,
         tool_choice={"type": "function", "function": {"name": "add"}}, temperature=1.0, seed=3))
@@ -112,12 +111,13 @@ def test_errors(numpy_model):
 
 def test_cli_tools(model_path, tmp_path):
     f = tmp_path / "tools.json"
-    f.write_text(json.dumps([WEATHER]))
+    f.write_text(json.dumps([WEATHER, {"type": "function", "function": {"name": "now", "description": "The time"}}]))
     p = subprocess.run([sys.executable, "-m", "webinfer", "generate", "--model", str(model_path), "--device", "numpy",
-                        "--quiet", "--chat", "--tools", str(f), "--tool-choice", "get_weather", "--max-tokens",
-                        str(BUDGET), "--temperature", "0", "Weather in Oslo?"], capture_output=True, text=True, timeout=300)
+                        "--quiet", "--chat", "--tools", str(f), "--tool-choice", "now", "--max-tokens",
+                        str(BUDGET), "--temperature", "0", "What time is it?"], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    check_calls(json.loads(p.stdout), names=("get_weather",))
+    msg = json.loads(p.stdout)
+    assert {(c["function"]["name"], c["function"]["arguments"]) for c in msg["tool_calls"]} == {("now", "{}")}
     p = subprocess.run([sys.executable, "-m", "webinfer", "generate", "--model", str(model_path), "--device", "numpy",
                         "--tools", str(f), "x"], capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "--tools needs --chat" in p.stderr
