@@ -12,7 +12,7 @@ generated (ToolTurn):
 - "required" or a named tool: the whole answer is generated under the call grammar
   (tools.calls_gbnf): the model's call syntax, a tool's name and arguments valid under its schema.
 - "auto": the model picks. The answer is generated unconstrained with the syntax's opening marker
-  (``<tool_call>``; Llama 3: ``{"name": "``) as a stop string. A text answer (no marker) is the
+  (``<tool_call>``; Llama 3: ``{"name": "``, its call's first bytes) as a stop string. A text answer (no marker) is the
   reply; at the marker, generation goes on from the prompt, the text so far and the marker (the
   model's own tokens when they end exactly there, so the KV cache is reused) under the grammar
   of the rest of the call. Text before the marker is the message's content. So a call is always
