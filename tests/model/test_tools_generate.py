@@ -121,3 +121,22 @@ def test_cli_tools(model_path, tmp_path):
     p = subprocess.run([sys.executable, "-m", "webinfer", "generate", "--model", str(model_path), "--device", "numpy",
                         "--tools", str(f), "x"], capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "--tools needs --chat" in p.stderr
+
+
+def test_chat_session_with_tools(numpy_model):
+    """A session: a forced call is kept as the assistant's message, its result goes back, and the
+    next turn answers it (no tools described: tool_choice "none")."""
+    chat = numpy_model.chat(tools=[WEATHER], tool_choice="required", parallel_tool_calls=False,
+                            max_tokens=BUDGET, temperature=0)
+    chat.say("Weather in Paris?")
+    calls = check_calls(chat.messages[-1], names=("get_weather",))
+    assert chat.messages[-1]["content"] is None and len(calls) == 1
+    with pytest.raises(ToolError, match="no tool call has the id 'nope'"):
+        chat.add_tool_result("nope", "x")
+    with pytest.raises(WebinferError, match="send\\(None\\) answers tool results"):
+        chat.say(None)
+    chat.add_tool_result(calls[0]["id"], {"temp_c": 18})
+    assert chat.messages[-1] == {"role": "tool", "tool_call_id": calls[0]["id"], "content": '{"temp_c": 18}'}
+    c = chat.say(None, tool_choice="none", max_tokens=6)
+    assert chat.messages[-1] == {"role": "assistant", "content": c.text} and c.text.strip()
+    assert [m["role"] for m in chat.messages] == ["user", "assistant", "tool", "assistant"]
