@@ -1,7 +1,8 @@
 """Tool calls with the real model (numpy device; SmolLM2's template has no tools, so the fallback
 prompt and the hermes call syntax): a forced call validates against its tool's schema with
 `jsonschema`, greedy and at temperature 1 with seeds; a named tool; "auto" following examples
-into a call; a tool result fed back gives an answer; streaming; the CLI's --tools; errors."""
+into a call; a tool result fed back gives an answer; streaming; a ChatSession; the CLI's --tools;
+errors."""
 
 from __future__ import annotations
 
