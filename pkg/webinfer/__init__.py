@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 from .errors import (ChatTemplateError, ContextLengthError, DeviceError, GGUFError,  # noqa: E402
                      KitUnavailableError, SafetensorsError, TokenizerError, UnsupportedModelError, WebinferError,
-                     StoreError, DocumentError, GrammarError)
+                     StoreError, DocumentError, GrammarError, ToolError)
 from .aload import aselftest, init_gpu, load_async, load_embedder_async  # noqa: E402
 from .device import selftest  # noqa: E402
 from .embed import Embedder, load_embedder  # noqa: E402
@@ -28,4 +28,4 @@ __all__ = ["load", "load_async", "ByteStream", "init_gpu", "Model", "SamplingPar
            "aselftest", "load_embedder", "load_embedder_async", "Embedder",
            "WebinferError", "GGUFError", "SafetensorsError", "UnsupportedModelError", "TokenizerError",
            "ChatTemplateError", "ContextLengthError", "DeviceError", "KitUnavailableError", "StoreError",
-           "DocumentError", "GrammarError", "__version__"]
+           "DocumentError", "GrammarError", "ToolError", "__version__"]

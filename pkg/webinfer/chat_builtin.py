@@ -13,8 +13,10 @@ Qwen3's template (a ChatML dialect) gets its own renderer: the `<think>` block i
 assistant turns after the last user query, the generation prompt and the `enable_thinking`
 switch are read from the template. Phi-3 / Phi-3.5 (`<|user|>` ... `<|end|>`) have one too.
 
-Not here: message validation and the jinja2 path (chat_template.py). Tool calls, tools= and
-multimodal content are not supported (messages are plain role/content strings).
+Tools and tool messages: chat_builtin_tools.py, for the templates that write them (Qwen2.5, Qwen3,
+Llama 3.1+); other families see only plain messages (chat_template rewrites theirs first).
+
+Not here: message validation and the jinja2 path (chat_template.py), multimodal content.
 """
 
 from __future__ import annotations
@@ -63,9 +65,12 @@ def detect_family(template: str) -> str | None:
 
 
 def render_builtin(template: str, messages: list[dict], add_generation_prompt: bool,
-                   bos_token: str, eos_token: str, enable_thinking: bool | None = None) -> str:
+                   bos_token: str, eos_token: str, enable_thinking: bool | None = None,
+                   tools: list | None = None) -> str:
     """Render validated ``messages`` the way the template's family does, without jinja2.
-    enable_thinking: None leaves it undefined, as jinja does when the caller does not pass it."""
+    enable_thinking: None leaves it undefined, as jinja does when the caller does not pass it.
+    tools (and tool / tool-call messages) reach here only for templates that write tools
+    themselves (chat_template sends the others through tools.fallback_messages)."""
     family = detect_family(template)
     if family is None:
         raise ChatTemplateError(
@@ -76,7 +81,15 @@ def render_builtin(template: str, messages: list[dict], add_generation_prompt: b
             raise ChatTemplateError(f"{family} chat template uses {marker!r}, which the built-in renderer "
                                     f"does not support without jinja2; template starts {template[:80]!r}")
     if family == "qwen3":
-        return _render_qwen3(template, messages, add_generation_prompt, enable_thinking)
+        return _render_qwen3(template, messages, add_generation_prompt, enable_thinking, tools)
+    if tools or any(m["role"] == "tool" or m.get("tool_calls") for m in messages):
+        from . import chat_builtin_tools as bt
+        if family == "chatml":
+            return bt.render_qwen25_tools(template, messages, add_generation_prompt, tools)
+        if family == "llama3":
+            return bt.render_llama3_tools(template, messages, add_generation_prompt, bos_token, tools)
+        raise ChatTemplateError(f"tool calls with this {family} chat template need jinja2; "
+                                f"template starts {template[:80]!r}")
     return _RENDERERS[family](template, messages, add_generation_prompt, bos_token, eos_token)
 
 
@@ -177,10 +190,14 @@ def _qwen3_style(template: str) -> tuple[str, str | None]:
     return _unescape(prompt.group(1)), (_unescape(no_think.group(1)) if no_think else None)
 
 
-def _render_qwen3(template, messages, add_generation_prompt, enable_thinking):
+def _render_qwen3(template, messages, add_generation_prompt, enable_thinking, tools=None):
+    from . import chat_builtin_tools as bt
     prompt, no_think = _qwen3_style(template)
     out = []
-    if messages[0]["role"] == "system":
+    header = bt.qwen3_header(template, messages, tools)
+    if header is not None:
+        out.append(header)
+    elif messages[0]["role"] == "system":
         out.append(f"<|im_start|>system\n{messages[0]['content']}<|im_end|>\n")
     # The last user turn that is a real query (not a tool response wrapped as a user turn).
     last_query = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user" and not (
@@ -200,7 +217,11 @@ def _render_qwen3(template, messages, add_generation_prompt, enable_thinking):
                 out.append(f"<|im_start|>assistant\n<think>\n{think}\n</think>\n\n{answer}")
             else:
                 out.append(f"<|im_start|>assistant\n{content}")
+            if m.get("tool_calls"):
+                out.append(bt.qwen3_calls(content, m["tool_calls"]))
             out.append("<|im_end|>\n")
+        elif role == "tool":
+            out.append(bt.qwen3_tool_turn(messages, i))
     if add_generation_prompt:
         out.append(prompt)
         if enable_thinking is False and no_think is not None:

@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--json-schema", metavar="FILE", default=None,
                    help="constrain the output to JSON valid under this JSON Schema")
     g.add_argument("--json-object", action="store_true", help="constrain the output to a JSON object")
+    g.add_argument("--tools", metavar="FILE", default=None,
+                   help="with --chat: OpenAI tools (a JSON list); prints the reply message as JSON")
+    g.add_argument("--tool-choice", default=None, metavar="CHOICE",
+                   help="with --tools: auto (default), required, none, or a tool's name")
     g.add_argument("prompt")
     g.set_defaults(func=cmd_generate)
 
@@ -176,9 +180,35 @@ def _constraint(args) -> dict:
     return {}
 
 
+def _tools(args) -> dict:
+    """create_chat_completion's tools= / tool_choice= from --tools FILE and --tool-choice."""
+    if args.tools is None:
+        if args.tool_choice is not None:
+            raise WebinferError("--tool-choice needs --tools")
+        return {}
+    if not args.chat:
+        raise WebinferError("--tools needs --chat")
+    with open(args.tools, encoding="utf-8") as f:
+        try:
+            tools = json.load(f)
+        except json.JSONDecodeError as e:
+            raise WebinferError(f"--tools {args.tools}: not JSON ({e})") from None
+    choice = args.tool_choice
+    if choice not in (None, "auto", "required", "none"):
+        choice = {"type": "function", "function": {"name": choice}}
+    return {"tools": tools, "tool_choice": choice}
+
+
 # -- commands ----------------------------------------------------------------------------------------
 def cmd_generate(args) -> int:
     model = _load(args)
+    tools = _tools(args)
+    if tools:
+        msgs = ([{"role": "system", "content": args.system}] if args.system else []) + \
+               [{"role": "user", "content": args.prompt}]
+        r = model.create_chat_completion(msgs, **tools, **_sampling(args, model), **_constraint(args))
+        print(json.dumps(r if args.json else r["choices"][0]["message"], ensure_ascii=False))
+        return 0
     if args.chat:
         msgs = ([{"role": "system", "content": args.system}] if args.system else []) + \
                [{"role": "user", "content": args.prompt}]

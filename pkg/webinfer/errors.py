@@ -29,6 +29,11 @@ class ChatTemplateError(WebinferError, ValueError):
     """A chat template that cannot be rendered (unknown family without jinja2, or a template error)."""
 
 
+class ToolError(WebinferError, ValueError):
+    """tools= / tool_choice= that cannot be used (a malformed tool, a choice naming no tool), or a
+    tool call the model's output does not hold."""
+
+
 class ContextLengthError(WebinferError, ValueError):
     """A prompt (plus what is asked to be generated) does not fit the model's context."""
 

@@ -83,20 +83,22 @@ class Model:
         return self.tokenizer.decode(list(ids))
 
     def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True,
-                            enable_thinking: bool | None = None) -> str:
+                            enable_thinking: bool | None = None, tools: list | None = None) -> str:
         """The conversation as the model's own template writes it. enable_thinking: given to the
-        template as transformers gives it (Qwen3: False opens the answer with an empty think block)."""
+        template as transformers gives it (Qwen3: False opens the answer with an empty think block).
+        tools: OpenAI-shaped tools described to the model (webinfer.tools says how)."""
         if not self.chat_template:
             raise WebinferError("this model has no tokenizer.chat_template; pass a raw prompt instead")
         tok = self.tokenizer
         bos = tok.decode([tok.bos_id]) if tok.bos_id is not None else ""
         eos = tok.decode([tok.eos_id]) if tok.eos_id is not None else ""
         return render_chat(self.chat_template, messages, add_generation_prompt=add_generation_prompt,
-                           bos_token=bos, eos_token=eos, enable_thinking=enable_thinking)
+                           bos_token=bos, eos_token=eos, enable_thinking=enable_thinking, tools=tools)
 
-    def encode_chat(self, messages: list[dict], enable_thinking: bool | None = None) -> list[int]:
+    def encode_chat(self, messages: list[dict], enable_thinking: bool | None = None,
+                    tools: list | None = None) -> list[int]:
         """The rendered conversation as ids (the template writes any BOS itself)."""
-        return self.tokenizer.encode(self.apply_chat_template(messages, enable_thinking=enable_thinking),
+        return self.tokenizer.encode(self.apply_chat_template(messages, enable_thinking=enable_thinking, tools=tools),
                                      add_special=False)
 
     # -- generation -------------------------------------------------------------------------------

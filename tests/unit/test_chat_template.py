@@ -293,11 +293,19 @@ def test_tojson_does_not_html_escape():
     ([], "non-empty list"),
     ("hello", "non-empty list"),
     ([["user", "hi"]], r"messages\[0\] must be a dict"),
-    ([msg("tool", "x")], r"messages\[0\]\['role'\] must be one of system, user, assistant, got 'tool'"),
+    ([msg("ipython", "x")], r"messages\[0\]\['role'\] must be one of system, user, assistant, tool, got 'ipython'"),
+    ([msg("tool", "x")], r"messages\[0\] is a tool result: it needs 'tool_call_id'"),
+    ([{"role": "user", "content": "x", "tool_call_id": "c"}], r"messages\[0\] \(user\) has unsupported keys \['tool_call_id'\]"),
+    ([{"role": "assistant", "content": None}], r"messages\[0\]\['content'\] must be a string, got None"),
+    ([{"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f",
+      "arguments": "{oops"}}]}], r"messages\[0\]\[\"tool_calls\"\]\[0\] arguments are not JSON"),
+    ([{"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f",
+      "arguments": "[1]"}}]}], r"arguments must be a JSON object"),
+    ([{"role": "assistant", "content": "", "tool_calls": [{"name": "f"}]}], r"\[\"tool_calls\"\]\[0\] must be"),
     ([msg(U, "ok"), {"content": "no role"}], r"messages\[1\]\['role'\]"),
     ([msg(U, None)], r"messages\[0\]\['content'\] must be a string, got None"),
     ([msg(U, [{"type": "text", "text": "hi"}])], r"messages\[0\]\['content'\] must be a string"),
-    ([{"role": "assistant", "content": "", "tool_calls": []}], r"unsupported keys \['tool_calls'\]"),
+    ([{"role": "assistant", "content": "", "tool_calls": []}], r"\['tool_calls'\] must be a non-empty list"),
 ])
 @pytest.mark.parametrize("use_jinja", [True, False])
 def test_invalid_messages(messages, fragment, use_jinja):

@@ -7,8 +7,9 @@ json_schema compiles response_format's JSON mode and schemas to GBNF.
 
 from .constraint import Constraint, make_constraint, response_format_gbnf
 from .gbnf import Grammar, parse_gbnf
-from .json_schema import json_object_gbnf, schema_to_gbnf
+from .json_schema import json_object_gbnf, schema_to_gbnf, schemas_gbnf
 from .matcher import Automaton, Matcher
 
 __all__ = ["Grammar", "parse_gbnf", "Matcher", "Automaton", "Constraint", "make_constraint",
-           "response_format_gbnf", "json_object_gbnf", "schema_to_gbnf"]
+           "response_format_gbnf", "json_object_gbnf", "schema_to_gbnf",
+           "schemas_gbnf"]

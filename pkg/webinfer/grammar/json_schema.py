@@ -63,6 +63,20 @@ def schema_to_gbnf(schema) -> str:
     return _Compiler(schema).compile()
 
 
+def schemas_gbnf(schemas: list) -> tuple[list[str], str]:
+    """One GBNF expression per schema, and the rules they use (the JSON primitives included), for a
+    grammar that embeds several schemas in its own root (tool calls: one per tool's parameters).
+    Each schema's "$ref"s resolve in that schema; rule names never clash between schemas."""
+    c = _Compiler({})
+    exprs = []
+    for i, s in enumerate(schemas):
+        if not isinstance(s, dict):
+            raise GrammarError(f"a JSON Schema is an object (dict), got {type(s).__name__}")
+        c.root, c.refs = s, {}
+        exprs.append(c.visit(s, f"#{i}"))
+    return exprs, "".join(f"{k} ::= {v}\n" for k, v in c.rules.items()) + _PRIMITIVES
+
+
 def lit(text: str) -> str:
     """A GBNF string literal matching text exactly."""
     return '"' + (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
