@@ -20,9 +20,7 @@ Not a test: it asserts nothing about speed (tests/site checks behaviour).
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -32,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "pkg"))
 from serve import make_server  # noqa: E402
+from runlog import append_run  # noqa: E402
 
 CHROMIUM = os.environ.get("WEBINFER_CHROMIUM", "/usr/bin/chromium")
 BASE_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -180,12 +179,9 @@ def main(argv=None) -> int:
     text = table(results)
     print(text)
     if args.record:
-        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        head = (f"\n### Chat pages in headless Chromium (bench/site_bench.py), {when}\n\n{os.cpu_count()} cores "
-                f"{platform.machine()}, Chromium at {CHROMIUM}, {args.rounds} visits per row (min-max), pages "
-                f"taking turns. `python3 bench/site_bench.py {' '.join(argv or sys.argv[1:])}`\n\n")
-        with open(REPO / "bench" / "log" / "runs.md", "a") as f:
-            f.write(head + text + "\n")
+        append_run("Chat pages in headless Chromium (bench/site_bench.py)",
+                   f"Chromium at {CHROMIUM}, {args.rounds} visits per row (min-max), pages taking turns.",
+                   f"python3 bench/site_bench.py {' '.join(argv or sys.argv[1:])}", text)
     return 0
 
 

@@ -22,9 +22,7 @@ Not a test: it asserts nothing about speed (tests/site checks behaviour).
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -36,6 +34,7 @@ sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "pkg"))
 sys.path.insert(0, str(REPO / "bench"))
 from serve import make_server  # noqa: E402
+from runlog import append_run  # noqa: E402
 from site_bench import BASE_FLAGS, CHROMIUM, WEBGPU_FLAGS, wait_ready  # noqa: E402
 
 WORDS = ("the keeper of the lighthouse wrote letters to his sister in the city every winter night while ships "
@@ -145,12 +144,9 @@ def main(argv=None) -> int:
     text = table(rows, tokens)
     print(text)
     if args.record:
-        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        head = (f"\n### Embeddings/s in the chat page (bench/site_embed.py), {when}\n\n{os.cpu_count()} cores "
-                f"{platform.machine()}, Chromium at {CHROMIUM}, load average {os.getloadavg()[0]:.1f} at the end. "
-                f"`python3 bench/site_embed.py {' '.join(argv or sys.argv[1:])}`\n\n")
-        with open(REPO / "bench" / "log" / "runs.md", "a") as f:
-            f.write(head + text + "\n")
+        append_run("Embeddings/s in the chat page (bench/site_embed.py)",
+                   f"Chromium at {CHROMIUM}, load average {os.getloadavg()[0]:.1f} at the end.",
+                   f"python3 bench/site_embed.py {' '.join(argv or sys.argv[1:])}", text)
     return 0
 
 

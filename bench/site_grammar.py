@@ -28,10 +28,8 @@ Not a test: it asserts nothing about speed (tests/site/test_json_mode.py checks 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,6 +42,7 @@ sys.path.insert(0, str(REPO / "pkg"))
 sys.path.insert(0, str(REPO / "bench"))
 from grammar_bench import CASES  # noqa: E402
 from serve import make_server  # noqa: E402
+from runlog import append_run  # noqa: E402
 from site_bench import BASE_FLAGS, CHROMIUM, wait_ready  # noqa: E402
 
 RUNS = ("free", "cold", "warm")
@@ -146,14 +145,11 @@ def main(argv=None) -> int:
     text = table(visits)
     print(text)
     if args.record:
-        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        command = "python3 bench/site_grammar.py " + " ".join(argv or sys.argv[1:])
-        head = (f"\n### The grammar constraint in the chat page (bench/site_grammar.py), {when}\n\n"
-                f"{os.cpu_count()} cores {platform.machine()} (load {load:.1f} at the end), Chromium at {CHROMIUM}, "
-                f"NumPy in the page's worker, {args.rounds} visit(s), {args.repeats} warm/free repeats. `{command}`\n\n")
-        with open(REPO / "bench" / "log" / "runs.md", "a") as f:
-            f.write(head + text + "\n")
+        append_run("The grammar constraint in the chat page (bench/site_grammar.py)",
+                   f"load {load:.1f} at the end, Chromium at {CHROMIUM}, NumPy in the page's worker, "
+                   f"{args.rounds} visit(s), {args.repeats} warm/free repeats.",
+                   "python3 bench/site_grammar.py " + " ".join(argv or sys.argv[1:]), text)
     return 0
 
 
