@@ -34,7 +34,7 @@ fn masked_best(wg: u32, lid: u32, writers: u32) -> Best {
     for (var blk = wg; blk < nv; blk += writers) {
         let row = blk * rpv + slot;
         if (row < rows && allowed(row)) {
-            let v = bitcast<f32>(act[abase + yb + row]);
+            let v = bitcast<f32>(act_get(abase + yb + row));
             if (v > b.v) { b = Best(v, row); }      // rows increase: the first of equals
         }
     }
