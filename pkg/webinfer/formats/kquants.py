@@ -156,8 +156,10 @@ class Q4_K(_Quant):
         n = blocks.shape[0]
         d, dmin = _f16_scale(blocks, 0), _f16_scale(blocks, 2)             # (n, 1) each
         sc, m = _scale_min_k4(blocks[:, 4:16])                             # (n, 8) each
-        q = _f32(_nibble_codes(blocks[:, 16:])).reshape(n, 8, 32)         # (n, 8, 32)
-        return ((d * _f32(sc))[:, :, None] * q - (dmin * _f32(m))[:, :, None]).reshape(n, QK_K)
+        x = _f32(_nibble_codes(blocks[:, 16:])).reshape(n, 8, 32)         # (n, 8, 32)
+        x *= (d * _f32(sc))[:, :, None]                                    # in place: no temporaries (faster)
+        x -= (dmin * _f32(m))[:, :, None]
+        return x.reshape(n, QK_K)
 
 
 class Q5_K(_Quant):
@@ -174,9 +176,12 @@ class Q5_K(_Quant):
         n = blocks.shape[0]
         d, dmin = _f16_scale(blocks, 0), _f16_scale(blocks, 2)             # (n, 1) each
         sc, m = _scale_min_k4(blocks[:, 4:16])                             # (n, 8) each
-        q = _nibble_codes(blocks[:, 48:]) | (_bit_planes(blocks[:, 16:48]) << np.uint8(4))
-        q = _f32(q).reshape(n, 8, 32)                                      # (n, 8, 32) 0..31
-        return ((d * _f32(sc))[:, :, None] * q - (dmin * _f32(m))[:, :, None]).reshape(n, QK_K)
+        q = _nibble_codes(blocks[:, 48:])
+        q |= _bit_planes(blocks[:, 16:48]) << np.uint8(4)
+        x = _f32(q).reshape(n, 8, 32)                                      # (n, 8, 32) 0..31
+        x *= (d * _f32(sc))[:, :, None]                                    # in place (faster)
+        x -= (dmin * _f32(m))[:, :, None]
+        return x.reshape(n, QK_K)
 
 
 class Q6_K(_Quant):

@@ -197,8 +197,10 @@ class Q4_0(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         d = _f16_scale(blocks, 0)                                   # (n, 1)
-        q = _unpack_nibbles(blocks[:, 2:]).astype(np.float32)      # (n, 32)
-        return d * (q - np.float32(8))
+        x = _unpack_nibbles(blocks[:, 2:]).astype(np.float32)      # (n, 32)
+        x -= np.float32(8)                                          # in place: no temporaries (faster)
+        x *= d
+        return x
 
     @classmethod
     def _quantize(cls, x):
@@ -216,8 +218,10 @@ class Q4_1(_Quant):
     def _dequantize(cls, blocks):
         d = _f16_scale(blocks, 0)                                   # (n, 1)
         m = _f16_scale(blocks, 2)                                   # (n, 1)
-        q = _unpack_nibbles(blocks[:, 4:]).astype(np.float32)      # (n, 32)
-        return d * q + m
+        x = _unpack_nibbles(blocks[:, 4:]).astype(np.float32)      # (n, 32)
+        x *= d                                                      # in place: no temporaries (faster)
+        x += m
+        return x
 
     @classmethod
     def _quantize(cls, x):
@@ -252,8 +256,12 @@ class Q5_0(_Quant):
     def _dequantize(cls, blocks):
         # dequantize_row_q5_0: x = (q - 16) * d, q = nibble | qh bit << 4 (exact in float32).
         d = _f16_scale(blocks, 0)                                                  # (n, 1)
-        q = _unpack_nibbles(blocks[:, 6:]) | (_unpack_bits(blocks[:, 2:6]) << np.uint8(4))  # (n, 32)
-        return (q.astype(np.float32) - np.float32(16)) * d
+        q = _unpack_nibbles(blocks[:, 6:])                                         # (n, 32)
+        q |= _unpack_bits(blocks[:, 2:6]) << np.uint8(4)
+        x = q.astype(np.float32)
+        x -= np.float32(16)                                                        # in place (faster)
+        x *= d
+        return x
 
     @classmethod
     def _quantize(cls, x):
@@ -274,8 +282,12 @@ class Q5_1(_Quant):
         # dequantize_row_q5_1: x = d * q + m, the product rounded before the sum.
         d = _f16_scale(blocks, 0)                                                  # (n, 1)
         m = _f16_scale(blocks, 2)                                                  # (n, 1)
-        q = _unpack_nibbles(blocks[:, 8:]) | (_unpack_bits(blocks[:, 4:8]) << np.uint8(4))  # (n, 32)
-        return d * q.astype(np.float32) + m
+        q = _unpack_nibbles(blocks[:, 8:])                                         # (n, 32)
+        q |= _unpack_bits(blocks[:, 4:8]) << np.uint8(4)
+        x = q.astype(np.float32)
+        x *= d                                                                     # in place (faster)
+        x += m
+        return x
 
     @classmethod
     def _quantize(cls, x):
