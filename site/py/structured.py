@@ -37,22 +37,29 @@ def response_format(schema_text: str) -> dict:
 
 
 def time_masks(gen) -> list:
-    """Seconds each token's mask took in this generation (its constraint's allowed_ids: the tokens
-    the grammar allows next, what bench/grammar_bench.py times in CPython), filled as it runs;
-    empty when it has no constraint."""
+    """Seconds each token's mask took in this generation, filled as it runs; empty when it has no
+    constraint. The mask is the constraint's allowed_ids (the tokens the grammar allows next: what
+    bench/grammar_bench.py times in CPython, and what NumPy masks the logits with) or, on WebGPU,
+    its mask_words (the same as a bit mask for the GPU, which may call allowed_ids: counted once)."""
     times: list = []
     con = gen.constraint
     if con is None:
         return times
-    allowed = con.allowed_ids
+    depth = [0]
 
-    def timed(remaining):
-        t = time.perf_counter()
-        try:
-            return allowed(remaining)
-        finally:
-            times.append(time.perf_counter() - t)
-    con.allowed_ids = timed             # this constraint object only: it belongs to this generation
+    def timed(fn):
+        def call(*args):
+            depth[0] += 1
+            t = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                depth[0] -= 1
+                if depth[0] == 0:
+                    times.append(time.perf_counter() - t)
+        return call
+    # this constraint object only: it belongs to this generation
+    con.allowed_ids, con.mask_words = timed(con.allowed_ids), timed(con.mask_words)
     return times
 
 

@@ -62,3 +62,30 @@ def test_masks_of_a_generation_are_timed_and_the_answer_indented():
     assert structured.pretty(c.text[:-1]) is None                  # a stopped answer stays as it streamed
     free = model.generate("a person", max_tokens=4, temperature=0)
     assert structured.time_masks(free) == [] and structured.mask_stats([]) is None
+
+
+def test_masks_on_webgpu_are_timed_once_a_token():
+    # On WebGPU the mask goes to the GPU as words (mask_words, which may call allowed_ids): one
+    # time a token all the same, and the same greedy answer as NumPy's.
+    import asyncio
+
+    import webinfer
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from gpu_available import open_webgpu
+    path = str(REPO / "tests" / "data" / "arch" / "llama.f32.gguf")
+    rf = structured.response_format(json.dumps(PERSON))["response_format"]
+    answers = {}
+    for name, device in (("webgpu", open_webgpu()), ("numpy", "numpy")):
+        gen = webinfer.load(path, device=device).generate("a person", response_format=rf, max_tokens=30,
+                                                           temperature=0)
+        times = structured.time_masks(gen)
+
+        async def run():
+            async for _ in gen:
+                pass
+        asyncio.run(run())
+        c = gen.result
+        assert len(times) == c.completion_tokens + (c.stop is not None), (name, len(times), c.to_dict())
+        answers[name] = c.token_ids
+    assert answers["webgpu"] == answers["numpy"]
