@@ -92,6 +92,11 @@ def answer(page, target: int, text: str, tokens: int, timeout_ms: int) -> dict:
     page.click("#new-chat")
     page.fill("#temperature", "0")
     page.fill("#max-tokens", str(tokens))
+    return send(page, text, timeout_ms)
+
+
+def send(page, text: str, timeout_ms: int) -> dict:
+    """Ask `text` as typed into the prompt box; the page's lastResult once the answer is whole."""
     page.evaluate("() => { window.webinferPage.lastResult = null; }")
     page.fill("#prompt", text)
     page.press("#prompt", "Enter")

@@ -35,14 +35,14 @@ def test_bad_schemas_are_refused_in_words():
     assert not out["ok"] and "'<b>x</b>'" in out["error"], out
 
 
-def test_masks_of_a_generation_are_timed_and_the_answer_indented():
-    import asyncio
+TINY = str(REPO / "tests" / "data" / "arch" / "llama.f32.gguf")
 
-    import jsonschema
-    import webinfer
-    model = webinfer.load(str(REPO / "tests" / "data" / "arch" / "llama.f32.gguf"), device="numpy")
-    rf = structured.response_format(json.dumps(PERSON))["response_format"]
-    gen = model.generate("a person", response_format=rf, max_tokens=40, temperature=1.0, seed=3)
+
+def timed_run(gen):
+    """Run the generation with its masks timed; (its Completion, the times), checked one a step:
+    every token taken, and the end-of-turn token's when one ended the answer (c.stop; a value
+    that nothing may follow ends without one)."""
+    import asyncio
     times = structured.time_masks(gen)
 
     async def run():
@@ -50,9 +50,16 @@ def test_masks_of_a_generation_are_timed_and_the_answer_indented():
             pass
     asyncio.run(run())
     c = gen.result
-    # one mask a step: every token taken, and the end-of-turn token's when one ended the answer
-    # (c.stop; a value that nothing may follow ends without one)
     assert len(times) == c.completion_tokens + (c.stop is not None), (len(times), c.to_dict())
+    return c, times
+
+
+def test_masks_of_a_generation_are_timed_and_the_answer_indented():
+    import jsonschema
+    import webinfer
+    model = webinfer.load(TINY, device="numpy")
+    rf = structured.response_format(json.dumps(PERSON))["response_format"]
+    c, times = timed_run(model.generate("a person", response_format=rf, max_tokens=40, temperature=1.0, seed=3))
     stats = structured.mask_stats(times)
     assert stats["tokens"] == len(times) and 0 < stats["median"] <= stats["p99"] <= stats["max"]
     assert 0 < stats["mean"] <= stats["max"]
@@ -67,25 +74,13 @@ def test_masks_of_a_generation_are_timed_and_the_answer_indented():
 def test_masks_on_webgpu_are_timed_once_a_token():
     # On WebGPU the mask goes to the GPU as words (mask_words, which may call allowed_ids): one
     # time a token all the same, and the same greedy answer as NumPy's.
-    import asyncio
-
     import webinfer
 
     sys.path.insert(0, str(REPO / "tests"))
     from gpu_available import open_webgpu
-    path = str(REPO / "tests" / "data" / "arch" / "llama.f32.gguf")
     rf = structured.response_format(json.dumps(PERSON))["response_format"]
     answers = {}
     for name, device in (("webgpu", open_webgpu()), ("numpy", "numpy")):
-        gen = webinfer.load(path, device=device).generate("a person", response_format=rf, max_tokens=30,
-                                                           temperature=0)
-        times = structured.time_masks(gen)
-
-        async def run():
-            async for _ in gen:
-                pass
-        asyncio.run(run())
-        c = gen.result
-        assert len(times) == c.completion_tokens + (c.stop is not None), (name, len(times), c.to_dict())
-        answers[name] = c.token_ids
+        gen = webinfer.load(TINY, device=device).generate("a person", response_format=rf, max_tokens=30, temperature=0)
+        answers[name] = timed_run(gen)[0].token_ids
     assert answers["webgpu"] == answers["numpy"]
