@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from grammar_bench import CASES  # noqa: E402
 from serve import make_server  # noqa: E402
 from runlog import append_run  # noqa: E402
-from site_bench import BASE_FLAGS, CHROMIUM, send, wait_ready  # noqa: E402
+from site_bench import BASE_FLAGS, CHROMIUM, wait_ready  # noqa: E402
 
 RUNS = ("free", "cold", "warm")
 
@@ -55,7 +55,12 @@ def schema_text(fmt: dict) -> str:
 
 def answer(page, text: str, timeout_ms: int) -> dict:
     page.click("#new-chat")
-    return send(page, text, timeout_ms)
+    page.evaluate("() => { window.webinferPage.lastResult = null; }")
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
+    page.wait_for_function("() => window.webinferPage.lastResult !== null && document.body.dataset.state === 'ready'",
+                           timeout=timeout_ms)
+    return page.evaluate("() => window.webinferPage.lastResult")
 
 
 def visit(p, url: str, max_tokens: int, repeats: int, timeout_ms: int) -> dict:
