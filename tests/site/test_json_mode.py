@@ -23,12 +23,19 @@ PERSON = {"type": "object", "properties": {
 QUESTION = "Alice is 31 years old and lives in Paris. Give her name, age and city as JSON."
 
 
-def refused(page, schema: str) -> str:
-    """Send a message under this schema; it must be refused before anything is sent. Returns the message."""
+def refused(page, schema: str, shown: str = "") -> str:
+    """Send a message under this schema; it must be refused before anything is sent. Returns the message.
+    `shown` is the message the box shows before (a different schema's), which must be replaced."""
     page.fill("#json-schema", schema)
     page.fill("#prompt", QUESTION)
     page.press("#prompt", "Enter")
-    page.wait_for_function("() => !document.getElementById('json-error').hidden", timeout=30_000)
+    # The box may still show the previous schema's message: wait for this schema's, in both places.
+    page.wait_for_function("""previous => {
+        const box = document.getElementById('json-error');
+        const text = box.innerText.trim();
+        return !box.hidden && text !== previous
+            && document.getElementById('notice').innerText.includes(text);
+    }""", arg=shown, timeout=30_000)
     assert page.locator(".msg").count() == 0, "a message was sent under a schema the library refuses"
     assert page.input_value("#prompt") == QUESTION               # the question stays, to send once fixed
     assert page.evaluate("() => document.body.dataset.state") == "ready"
@@ -47,9 +54,9 @@ def test_json_mode_refuses_bad_schemas_and_answers_valid_json(open_page, screens
 
     message = refused(page, '{"type": "object", "properties": ')
     assert message.startswith("The JSON schema is not valid JSON:"), message
-    message = refused(page, '{"type": "string", "format": "<b>email</b>"}')
+    message = refused(page, '{"type": "string", "format": "<b>email</b>"}', message)
     assert "keyword 'format'" in message and "not supported" in message, message
-    message = refused(page, '{"<b>x</b>": 1}')          # a name from the schema, shown as text
+    message = refused(page, '{"<b>x</b>": 1}', message)          # a name from the schema, shown as text
     assert "'<b>x</b>'" in message, message
     assert page.locator("#json-error b, #notice b").count() == 0
     # Turning JSON off takes the message away; on again, the schema is checked at once.
