@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .quants import _f16_scale, _Quant, _unpack_nibbles
+from .quants import _f16_scale, _minus_rows, _nibbles, _Quant, _times_rows
 
 QK_K = 256
 
@@ -70,11 +70,36 @@ def _two_bit_codes(qs: np.ndarray) -> np.ndarray:
     return ((qs.reshape(n, 2, 1, 32) >> _SHIFT_2BIT) & 3).reshape(n, QK_K)   # (n, half, crumb, l)
 
 
+_LOW_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
+
+
 def _nibble_codes(qs: np.ndarray) -> np.ndarray:
     """(n, 128) Q4_K/Q5_K qs -> (n, 256) uint8 codes 0..15: each 32 bytes give 32 low nibbles,
-    then the same 32 bytes' high nibbles."""
+    then the same 32 bytes' high nibbles. Masked 8 bytes at a time over all blocks, then the
+    32-byte runs interleaved by one copy of 32-byte items."""
     n = qs.shape[0]
-    return ((qs.reshape(n, 4, 1, 32) >> _SHIFT_4BIT) & 0xF).reshape(n, QK_K)
+    words = np.ascontiguousarray(qs).view(np.uint64)                      # (n, 16)
+    out = np.empty((n, 8), dtype="V32")                                   # runs: low 0, high 0, low 1, ...
+    out[:, 0::2] = (words & _LOW_NIBBLES).view("V32")
+    out[:, 1::2] = ((words >> np.uint64(4)) & _LOW_NIBBLES).view("V32")
+    return out.view(np.uint8).reshape(n, QK_K)
+
+
+_CRUMB_SHIFTS = np.arange(0, 8, 2, dtype=np.uint64)[:, None, None]   # (4, 1, 1): the crumbs of a byte
+_LOW_CRUMBS = np.uint64(0x0303030303030303)
+_PLANE_SHIFTS = np.arange(8, dtype=np.uint64)[:, None, None]        # (8, 1, 1): bit k of every byte
+_LOW_BITS = np.uint64(0x0101010101010101)
+
+
+def _fifth_bit_planes(b: np.ndarray) -> np.ndarray:
+    """(n, 32) Q5_K qh -> (n, 256) uint8 16 or 0: element e is bit e // 32 of b[e % 32], as 16. The
+    eight planes are cut from 8-byte words over all blocks at once, then laid in element order."""
+    n = b.shape[0]
+    words = np.ascontiguousarray(b).view(np.uint64)                      # (n, 4)
+    planes = ((words[None] >> _PLANE_SHIFTS) & _LOW_BITS) << np.uint64(4)  # (8, n, 4)
+    out = np.empty((n, 8), dtype="V32")                                   # one 32-byte run a plane
+    out[...] = planes.view("V32").reshape(8, n).T
+    return out.view(np.uint8).reshape(n, QK_K)
 
 
 def _bit_planes(b: np.ndarray) -> np.ndarray:
@@ -86,10 +111,17 @@ def _bit_planes(b: np.ndarray) -> np.ndarray:
 def _scale_min_k4(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n, 12) packed Q4_K/Q5_K scales -> (sc, m), each (n, 8) uint8 0..63, as get_scale_min_k4:
     sub-blocks 0..3 keep 6 bits in bytes 0..7; 4..7 take their low 4 bits from bytes 8..11 and
-    their top 2 from the spare top bits of bytes 0..7."""
-    sc = np.concatenate([s[:, 0:4] & 63, (s[:, 8:12] & 0xF) | ((s[:, 0:4] >> 6) << 4)], axis=1)
-    m = np.concatenate([s[:, 4:8] & 63, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], axis=1)
-    return sc, m
+    their top 2 from the spare top bits of bytes 0..7. Worked four bytes at a time, as uint32."""
+    w = np.ascontiguousarray(s).view(np.uint32)                          # (n, 3): bytes 0-3, 4-7, 8-11
+    w0, w1, w2 = w[:, 0], w[:, 1], w[:, 2]
+    low6, low4, top2 = np.uint32(0x3F3F3F3F), np.uint32(0x0F0F0F0F), np.uint32(0x03030303)
+    sc = np.empty((s.shape[0], 2), dtype=np.uint32)
+    m = np.empty((s.shape[0], 2), dtype=np.uint32)
+    np.bitwise_and(w0, low6, out=sc[:, 0])
+    np.bitwise_and(w1, low6, out=m[:, 0])
+    sc[:, 1] = (w2 & low4) | (((w0 >> np.uint32(6)) & top2) << np.uint32(4))
+    m[:, 1] = ((w2 >> np.uint32(4)) & low4) | (((w1 >> np.uint32(6)) & top2) << np.uint32(4))
+    return sc.view(np.uint8), m.view(np.uint8)
 
 
 def _q3_k_scales(s: np.ndarray) -> np.ndarray:
@@ -153,13 +185,11 @@ class Q4_K(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         # dequantize_row_q4_K: d1 = d * sc, m1 = dmin * m, x = d1 * q - m1.
-        n = blocks.shape[0]
         d, dmin = _f16_scale(blocks, 0), _f16_scale(blocks, 2)             # (n, 1) each
         sc, m = _scale_min_k4(blocks[:, 4:16])                             # (n, 8) each
-        x = _f32(_nibble_codes(blocks[:, 16:])).reshape(n, 8, 32)         # (n, 8, 32)
-        x *= (d * _f32(sc))[:, :, None]                                    # in place: no temporaries (faster)
-        x -= (dmin * _f32(m))[:, :, None]
-        return x.reshape(n, QK_K)
+        x = _f32(_nibble_codes(blocks[:, 16:]))                            # (n, 256)
+        _times_rows(x, d * _f32(sc))                                       # in place: no temporaries (faster)
+        return _minus_rows(x, dmin * _f32(m))
 
 
 class Q5_K(_Quant):
@@ -173,15 +203,13 @@ class Q5_K(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         # dequantize_row_q5_K: as Q4_K, with qh bit e // 32 of byte e % 32 adding 16.
-        n = blocks.shape[0]
         d, dmin = _f16_scale(blocks, 0), _f16_scale(blocks, 2)             # (n, 1) each
         sc, m = _scale_min_k4(blocks[:, 4:16])                             # (n, 8) each
         q = _nibble_codes(blocks[:, 48:])
-        q |= _bit_planes(blocks[:, 16:48]) << np.uint8(4)
-        x = _f32(q).reshape(n, 8, 32)                                      # (n, 8, 32) 0..31
-        x *= (d * _f32(sc))[:, :, None]                                    # in place (faster)
-        x -= (dmin * _f32(m))[:, :, None]
-        return x.reshape(n, QK_K)
+        q |= _fifth_bit_planes(blocks[:, 16:48])
+        x = _f32(q)                                                        # (n, 256) 0..31
+        _times_rows(x, d * _f32(sc))                                       # in place (faster)
+        return _minus_rows(x, dmin * _f32(m))
 
 
 class Q6_K(_Quant):
@@ -194,13 +222,24 @@ class Q6_K(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         # dequantize_row_q6_K: x = d * sc * (q - 32), evaluated left to right.
+        # Worked 8 bytes at a time over all blocks, the runs then laid in element order by copies
+        # of 64- and 32-byte items (see _nibble_codes).
         n = blocks.shape[0]
-        lo = (blocks[:, :128].reshape(n, 2, 1, 64) >> _SHIFT_4BIT) & 0xF   # (n, half, nibble, 64)
-        hi = (blocks[:, 128:192].reshape(n, 2, 1, 32) >> _SHIFT_2BIT) & 3  # (n, half, crumb, 32)
-        q = (lo.reshape(n, QK_K) | (hi.reshape(n, QK_K) << np.uint8(4))).astype(np.int8) - np.int8(32)
+        ql = np.ascontiguousarray(blocks[:, :128]).view(np.uint64)         # (n, 16): two halves of 64 bytes
+        q = np.empty((n, 4), dtype="V64")                                  # (n, half, nibble) runs of 64
+        q[:, 0::2] = (ql & _LOW_NIBBLES).view("V64")
+        q[:, 1::2] = ((ql >> np.uint64(4)) & _LOW_NIBBLES).view("V64")
+        qh = np.ascontiguousarray(blocks[:, 128:192]).view(np.uint64)     # (n, 8): two halves of 32 bytes
+        crumbs = ((qh[None] >> _CRUMB_SHIFTS) & _LOW_CRUMBS) << np.uint64(4)  # (crumb, n, 8)
+        high = np.empty((n, 2, 4), dtype="V32")                            # (n, half, crumb) runs of 32
+        high[...] = crumbs.view("V32").reshape(4, n, 2).transpose(1, 2, 0)
+        codes = q.view(np.uint8).reshape(n, QK_K)
+        codes |= high.view(np.uint8).reshape(n, QK_K)                      # 0..63
+        x = _f32(codes)
+        x -= np.float32(32)                                                # q - 32, exact
         sc = _f32(blocks[:, 192:208].view(np.int8))                        # (n, 16)
         d = _f16_scale(blocks, 208)                                        # (n, 1)
-        return ((d * sc)[:, :, None] * _f32(q).reshape(n, 16, 16)).reshape(n, QK_K)
+        return _times_rows(x, d * sc)                                      # (d * sc) * q
 
 
 class IQ4_NL(_Quant):
@@ -213,7 +252,7 @@ class IQ4_NL(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         # dequantize_row_iq4_nl: x = d * kvalues_iq4nl[q], nibbles in Q4_0's order.
-        return _f16_scale(blocks, 0) * KVALUES_IQ4NL[_unpack_nibbles(blocks[:, 2:])]
+        return _times_rows(KVALUES_IQ4NL[_nibbles(blocks, 2)], _f16_scale(blocks, 0))
 
 
 class IQ4_XS(_Quant):

@@ -70,22 +70,57 @@ def type_label(ggml_type: int) -> str:
     return f"{name} ({ggml_type})" if name else f"unknown type {ggml_type}"
 
 
+# The dequantizers run over tiles of many small blocks, where a NumPy operation on each block's few
+# bytes (a (n, 16) slice, a (n, 1) broadcast) is mostly per-row loop overhead. So they work on
+# whole contiguous arrays and long strided columns instead: a scale is one strided column of the
+# float16 view, the nibbles are masked over the whole array and placed with one copy of 16-byte
+# items, and a per-block scale is repeated to a full row before one contiguous multiply. The
+# results are the same bits; the speed is in bench/RESULTS.md.
+
+
 def _f16_scale(blocks: np.ndarray, start: int) -> np.ndarray:
-    """The f16 at byte ``start`` of each block as float32, shape (n_blocks, 1)."""
-    return blocks[:, start:start + 2].copy().view(np.float16).astype(np.float32)
+    """The f16 at byte ``start`` (even) of each C-contiguous block as float32, shape (n_blocks, 1)."""
+    return blocks.view(np.float16)[:, start // 2, None].astype(np.float32)
 
 
-def _unpack_nibbles(qs: np.ndarray) -> np.ndarray:
-    """(n, 16) packed bytes -> (n, 32) uint8 values: low nibbles first, then high."""
-    out = np.empty((qs.shape[0], 32), dtype=np.uint8)
-    np.bitwise_and(qs, 0x0F, out=out[:, :16])
-    np.right_shift(qs, 4, out=out[:, 16:])
+def _nibbles(blocks: np.ndarray, start: int) -> np.ndarray:
+    """The 16 packed bytes at ``start`` of each C-contiguous block -> (n, 32) uint8 values: the low
+    nibbles first, then the high ones."""
+    out = np.empty((blocks.shape[0], 32), dtype=np.uint8)
+    halves = out.view("V16")                                              # (n, 2) items of 16 bytes
+    halves[:, 0] = (blocks & np.uint8(0x0F))[:, start:start + 16].view("V16")[:, 0]
+    halves[:, 1] = (blocks >> np.uint8(4))[:, start:start + 16].view("V16")[:, 0]
     return out
 
 
-def _unpack_bits(b: np.ndarray) -> np.ndarray:
-    """(n, k) bytes -> (n, 8k) uint8 0/1: column i is bit i of the little-endian integer."""
-    return np.unpackbits(b, axis=1, bitorder="little")
+# Byte b -> eight bytes (a little-endian uint64), byte k holding bit k of b as the value 16.
+_BIT4_OF_BYTE = np.array([sum(((b >> k) & 1) << (4 + 8 * k) for k in range(8)) for b in range(256)],
+                         dtype=np.uint64)
+
+
+def _fifth_bits(blocks: np.ndarray, start: int) -> np.ndarray:
+    """Q5_0/Q5_1's ``qh``, the 4 bytes at ``start`` of each block -> (n, 32) uint8: 16 where bit j
+    of the little-endian uint32 is set, else 0 (one table lookup a byte)."""
+    qh = np.ascontiguousarray(blocks[:, start:start + 4].view("V4")[:, 0]).view(np.uint8)   # (n * 4,)
+    return np.take(_BIT4_OF_BYTE, qh).view(np.uint8).reshape(-1, 32)
+
+
+def _times_rows(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """float32 x (n, k * r) multiplied in place by scale (n, k): each scale on its run of r values."""
+    x.reshape(-1)[...] *= np.repeat(scale.reshape(-1), x.size // scale.size)
+    return x
+
+
+def _plus_rows(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """float32 x (n, k * r) plus offset (n, k) in place, each offset on its run of r values."""
+    x.reshape(-1)[...] += np.repeat(offset.reshape(-1), x.size // offset.size)
+    return x
+
+
+def _minus_rows(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """float32 x (n, k * r) minus offset (n, k) in place, each offset on its run of r values."""
+    x.reshape(-1)[...] -= np.repeat(offset.reshape(-1), x.size // offset.size)
+    return x
 
 
 def _pack_nibbles(q: np.ndarray) -> np.ndarray:
@@ -125,7 +160,7 @@ class _Quant:
         if blocks.dtype != np.uint8 or blocks.ndim != 2 or blocks.shape[1] != cls.type_size:
             raise ValueError(f"{cls.name}: expected uint8 blocks of shape (n, {cls.type_size}), "
                              f"got {blocks.dtype} {blocks.shape}")
-        return cls._dequantize(blocks).reshape(-1)
+        return cls._dequantize(np.ascontiguousarray(blocks)).reshape(-1)
 
     @classmethod
     def quantize(cls, x: np.ndarray) -> np.ndarray:
@@ -196,11 +231,9 @@ class Q4_0(_Quant):
 
     @classmethod
     def _dequantize(cls, blocks):
-        d = _f16_scale(blocks, 0)                                   # (n, 1)
-        x = _unpack_nibbles(blocks[:, 2:]).astype(np.float32)      # (n, 32)
+        x = _nibbles(blocks, 2).astype(np.float32)                 # (n, 32)
         x -= np.float32(8)                                          # in place: no temporaries (faster)
-        x *= d
-        return x
+        return _times_rows(x, _f16_scale(blocks, 0))
 
     @classmethod
     def _quantize(cls, x):
@@ -216,12 +249,9 @@ class Q4_1(_Quant):
 
     @classmethod
     def _dequantize(cls, blocks):
-        d = _f16_scale(blocks, 0)                                   # (n, 1)
-        m = _f16_scale(blocks, 2)                                   # (n, 1)
-        x = _unpack_nibbles(blocks[:, 4:]).astype(np.float32)      # (n, 32)
-        x *= d                                                      # in place: no temporaries (faster)
-        x += m
-        return x
+        x = _nibbles(blocks, 4).astype(np.float32)                 # (n, 32)
+        _times_rows(x, _f16_scale(blocks, 0))                       # x = d * q + m, in place
+        return _plus_rows(x, _f16_scale(blocks, 2))
 
     @classmethod
     def _quantize(cls, x):
@@ -255,13 +285,11 @@ class Q5_0(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         # dequantize_row_q5_0: x = (q - 16) * d, q = nibble | qh bit << 4 (exact in float32).
-        d = _f16_scale(blocks, 0)                                                  # (n, 1)
-        q = _unpack_nibbles(blocks[:, 6:])                                         # (n, 32)
-        q |= _unpack_bits(blocks[:, 2:6]) << np.uint8(4)
+        q = _nibbles(blocks, 6)                                                    # (n, 32)
+        q |= _fifth_bits(blocks, 2)
         x = q.astype(np.float32)
         x -= np.float32(16)                                                        # in place (faster)
-        x *= d
-        return x
+        return _times_rows(x, _f16_scale(blocks, 0))
 
     @classmethod
     def _quantize(cls, x):
@@ -280,14 +308,11 @@ class Q5_1(_Quant):
     @classmethod
     def _dequantize(cls, blocks):
         # dequantize_row_q5_1: x = d * q + m, the product rounded before the sum.
-        d = _f16_scale(blocks, 0)                                                  # (n, 1)
-        m = _f16_scale(blocks, 2)                                                  # (n, 1)
-        q = _unpack_nibbles(blocks[:, 8:])                                         # (n, 32)
-        q |= _unpack_bits(blocks[:, 4:8]) << np.uint8(4)
+        q = _nibbles(blocks, 8)                                                    # (n, 32)
+        q |= _fifth_bits(blocks, 4)
         x = q.astype(np.float32)
-        x *= d                                                                     # in place (faster)
-        x += m
-        return x
+        _times_rows(x, _f16_scale(blocks, 0))                                      # in place (faster)
+        return _plus_rows(x, _f16_scale(blocks, 2))
 
     @classmethod
     def _quantize(cls, x):
