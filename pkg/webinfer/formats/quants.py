@@ -107,19 +107,19 @@ def _fifth_bits(blocks: np.ndarray, start: int) -> np.ndarray:
 
 def _times_rows(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """float32 x (n, k * r) multiplied in place by scale (n, k): each scale on its run of r values."""
-    x.reshape(-1)[...] *= np.repeat(scale.reshape(-1), x.size // scale.size)
+    x *= np.repeat(scale.reshape(-1), x.size // scale.size).reshape(x.shape)
     return x
 
 
 def _plus_rows(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """float32 x (n, k * r) plus offset (n, k) in place, each offset on its run of r values."""
-    x.reshape(-1)[...] += np.repeat(offset.reshape(-1), x.size // offset.size)
+    x += np.repeat(offset.reshape(-1), x.size // offset.size).reshape(x.shape)
     return x
 
 
 def _minus_rows(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """float32 x (n, k * r) minus offset (n, k) in place, each offset on its run of r values."""
-    x.reshape(-1)[...] -= np.repeat(offset.reshape(-1), x.size // offset.size)
+    x -= np.repeat(offset.reshape(-1), x.size // offset.size).reshape(x.shape)
     return x
 
 
