@@ -2,7 +2,7 @@
 # Before/after of the NumPy dequantizers over whole arrays (the commit "NumPy dequantizers over whole arrays"), decode with every
 # weight kept quantized (NumpyDevice(f32_budget=0), 64-token prompt ids, 16 decoded), the build
 # before the change (HEAD~1, unpacked to /tmp/oldpkg) and after, alternating, three rounds.
-# Run on the 2-core box, 2026-12-07 19:58-20:07 UTC. Output as recorded in bench/log/runs.md.
+# Run on the 2-core box, 2026-12-07 19:38-19:46 UTC. Output as recorded in bench/log/runs.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rm -rf /tmp/oldpkg && mkdir -p /tmp/oldpkg && git archive HEAD~1 pkg | tar -x -C /tmp/oldpkg
