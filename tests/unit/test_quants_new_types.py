@@ -378,3 +378,15 @@ def test_quant_iq4_wgsl_levels_are_kvalues_iq4nl():
     text = (shaders.shader_dir() / "quant_iq4.wgsl").read_text()
     words = [int(re.search(rf"const KV{i}: u32 = 0x([0-9a-f]+)u;", text).group(1), 16) for i in range(4)]
     np.testing.assert_array_equal(np.array(words, "<u4").view(np.int8), KVALUES_IQ4NL)
+
+
+@pytest.mark.parametrize("q", [q for q in QUANT_TYPES.values() if q.block_size > 1], ids=lambda q: q.name)
+def test_a_tensor_of_several_chunks_matches_gguf_bitwise(q):
+    # Past DEQUANT_CHUNK values a tensor is dequantized a chunk at a time (the last one partial).
+    from webinfer.formats.quants import DEQUANT_CHUNK
+    n = (3 * DEQUANT_CHUNK + 5 * 256) // q.block_size + 1
+    raw = np.random.default_rng(50 + q.ggml_type).integers(0, 256, size=(n, q.type_size), dtype=np.uint8)
+    with np.errstate(all="ignore"):
+        ours = q.dequantize(raw)
+    assert ours.size > 3 * DEQUANT_CHUNK
+    assert_bitwise_equal(ours, gguf_dequantize(raw, q))

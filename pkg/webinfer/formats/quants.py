@@ -78,6 +78,9 @@ def type_label(ggml_type: int) -> str:
 # results are the same bits; the speed is in bench/RESULTS.md.
 
 
+DEQUANT_CHUNK = 1 << 16   # values a block dequantizer works on at a time (256 KiB of float32)
+
+
 def _f16_scale(blocks: np.ndarray, start: int) -> np.ndarray:
     """The f16 at byte ``start`` (even) of each C-contiguous block as float32, shape (n_blocks, 1)."""
     return blocks.view(np.float16)[:, start // 2, None].astype(np.float32)
@@ -160,7 +163,16 @@ class _Quant:
         if blocks.dtype != np.uint8 or blocks.ndim != 2 or blocks.shape[1] != cls.type_size:
             raise ValueError(f"{cls.name}: expected uint8 blocks of shape (n, {cls.type_size}), "
                              f"got {blocks.dtype} {blocks.shape}")
-        return cls._dequantize(np.ascontiguousarray(blocks)).reshape(-1)
+        blocks = np.ascontiguousarray(blocks)
+        step = max(1, DEQUANT_CHUNK // cls.block_size)
+        if cls.block_size == 1 or blocks.shape[0] <= step:
+            return cls._dequantize(blocks).reshape(-1)
+        # A whole tensor goes a chunk at a time, so that the temporaries stay in the CPU's cache.
+        out = np.empty(blocks.shape[0] * cls.block_size, dtype=np.float32)
+        for a in range(0, blocks.shape[0], step):
+            part = blocks[a:a + step]
+            out[a * cls.block_size:(a + part.shape[0]) * cls.block_size] = cls._dequantize(part).reshape(-1)
+        return out
 
     @classmethod
     def quantize(cls, x: np.ndarray) -> np.ndarray:
@@ -267,10 +279,9 @@ class Q8_0(_Quant):
 
     @classmethod
     def _dequantize(cls, blocks):
-        d = _f16_scale(blocks, 0)                                   # (n, 1)
-        out = np.empty((blocks.shape[0], 32), dtype=np.float32)
-        np.multiply(blocks[:, 2:].view(np.int8), d, out=out)       # int8 * f32 without a temp
-        return out
+        q = np.empty((blocks.shape[0], 32), dtype=np.int8)
+        q.view("V32")[:, 0] = blocks[:, 2:].view("V32")[:, 0]     # the codes, contiguous
+        return _times_rows(q.astype(np.float32), _f16_scale(blocks, 0))
 
     @classmethod
     def _quantize(cls, x):
