@@ -6,8 +6,9 @@ its rounds do not all complete, none gives up, and reads after the barrier come 
 SwiftShader (Chromium's Vulkan, the same CPU emulator the browser tests' WebGPU runs on) does, as
 far as its threads run the workgroups at once: here 2 workgroups on a 2-core machine, in a process
 whose Vulkan loader sees only SwiftShader. Where only one of them starts in time the step goes on
-without the other (decode_fused.wgsl, close_window) and is still right; the test asks for one
-attempt (of up to 3) where both took part in the steps, and for every step of every attempt to
+without the other (decode_fused.wgsl, close_window) and is still right; an attempt whose barrier
+timed out (a busy machine) ends there; the test asks for one attempt (of up to 3) where both took
+part in the steps, and for every step of every attempt to
 agree with NumPy: the grid barrier, the tickets, the arenas' parity, the argmax over several
 workgroups' slots, and the split attention's merge across workgroups run for real.
 """
@@ -52,8 +53,8 @@ def test_two_workgroups_at_the_grid_barrier(tmp_path, n_ctx, shapes, mask):
     assert r.returncode == 0 and attempts, r.stderr[-3000:]
     for a in attempts:
         assert "SwiftShader" in a["adapter"], a["adapter"]
-        assert a["err"] <= 2e-3, a          # every step, fused or replayed after a refusal
-    both = [a for a in attempts if max(a["took_part"]) == 2]
+        assert "timed_out" in a or a["err"] <= 2e-3, a     # every step, fused or replayed after a refusal
+    both = [a for a in attempts if max(a.get("took_part", [0])) == 2]
     assert both, attempts
     a = both[0]
     assert a["path"] == "fused: 1 dispatch a step, 2 persistent workgroups", a
